@@ -1,0 +1,304 @@
+package redisenv
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// ServerBinary is the redis-server executable Start runs. Tests may override
+// it through the REDISENV_SERVER environment variable.
+var ServerBinary = "redis-server"
+
+// startTimeout bounds how long a server may take to answer PING.
+const startTimeout = 20 * time.Second
+
+// Node is one running (or killed) redis-server.
+type Node struct {
+	// Addr is "127.0.0.1:<port>".
+	Addr string
+	// Port is the client port.
+	Port int
+	// BusPort is the cluster bus port (0 when not in cluster mode).
+	BusPort int
+	// Dir is the node's working directory (nodes.conf, AOF, redis.log).
+	Dir string
+
+	tb   testing.TB
+	conf string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+type config struct {
+	standalone bool
+	password   string
+	extra      [][2]string
+}
+
+// Option changes how Start configures servers.
+type Option func(*config)
+
+// WithConfig adds a "key value" line to every server's configuration file,
+// e.g. WithConfig("repl-diskless-sync-delay", "5").
+func WithConfig(key, value string) Option {
+	return func(c *config) { c.extra = append(c.extra, [2]string{key, value}) }
+}
+
+// WithNodeTimeout sets cluster-node-timeout.
+func WithNodeTimeout(d time.Duration) Option {
+	return WithConfig("cluster-node-timeout", strconv.FormatInt(d.Milliseconds(), 10))
+}
+
+// WithAppendOnly turns on the append-only file.
+func WithAppendOnly() Option { return WithConfig("appendonly", "yes") }
+
+// WithPassword sets requirepass (and masterauth, so replicas can sync).
+func WithPassword(pw string) Option {
+	return func(c *config) { c.password = pw }
+}
+
+// Standalone starts servers without cluster mode.
+func Standalone() Option { return func(c *config) { c.standalone = true } }
+
+// Start launches n redis-servers in parallel and returns them once each
+// answers PING. It fails tb (tb.Fatal) when a server cannot be started. All
+// servers are killed in tb.Cleanup.
+func Start(tb testing.TB, n int, opts ...Option) []*Node {
+	tb.Helper()
+	if v := os.Getenv("REDISENV_SERVER"); v != "" {
+		ServerBinary = v
+	}
+	if _, err := exec.LookPath(ServerBinary); err != nil {
+		tb.Fatalf("redisenv: %s not found: %v", ServerBinary, err)
+	}
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
+	nodes := make([]*Node, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range nodes {
+		nodes[i] = &Node{tb: tb, Dir: tb.TempDir()}
+		wg.Add(1)
+		go func(nd *Node, i int) {
+			defer wg.Done()
+			errs[i] = nd.startFresh(&cfg)
+		}(nodes[i], i)
+	}
+	wg.Wait()
+	tb.Cleanup(func() {
+		for _, nd := range nodes {
+			if tb.Failed() {
+				nd.dumpLog()
+			}
+			nd.Kill()
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		tb.Fatalf("redisenv: %v", err)
+	}
+	return nodes
+}
+
+// startFresh picks free ports, writes the configuration and starts the
+// server, retrying with other ports when a port was taken meanwhile.
+func (nd *Node) startFresh(cfg *config) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		var ports []int
+		ports, err = freePorts(2)
+		if err != nil {
+			return err
+		}
+		nd.Port = ports[0]
+		nd.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(nd.Port))
+		if !cfg.standalone {
+			nd.BusPort = ports[1]
+		}
+		nd.conf = filepath.Join(nd.Dir, "redis.conf")
+		if err = os.WriteFile(nd.conf, []byte(nd.render(cfg)), 0o600); err != nil {
+			return fmt.Errorf("write config: %w", err)
+		}
+		if err = nd.launch(); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+func (nd *Node) render(cfg *config) string {
+	var b strings.Builder
+	line := func(k, v string) { fmt.Fprintf(&b, "%s %s\n", k, v) }
+	line("bind", "127.0.0.1")
+	line("port", strconv.Itoa(nd.Port))
+	line("dir", nd.Dir)
+	line("daemonize", "no")
+	line("protected-mode", "no")
+	line("save", `""`)
+	line("appendonly", "no")
+	line("logfile", filepath.Join(nd.Dir, "redis.log"))
+	if !cfg.standalone {
+		line("cluster-enabled", "yes")
+		line("cluster-config-file", "nodes.conf")
+		line("cluster-port", strconv.Itoa(nd.BusPort))
+		line("cluster-node-timeout", "5000")
+	}
+	if cfg.password != "" {
+		line("requirepass", cfg.password)
+		line("masterauth", cfg.password)
+	}
+	for _, kv := range cfg.extra {
+		line(kv[0], kv[1])
+	}
+	return b.String()
+}
+
+// launch starts the process and waits for PING; on failure the process is
+// killed and the error carries the tail of its log.
+func (nd *Node) launch() error {
+	cmd := exec.Command(ServerBinary, nd.conf)
+	cmd.Dir = nd.Dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	var stderr bytes.Buffer
+	cmd.Stdout = &stderr
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", ServerBinary, err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	nd.mu.Lock()
+	nd.cmd, nd.done = cmd, done
+	nd.mu.Unlock()
+
+	deadline := time.Now().Add(startTimeout)
+	for {
+		select {
+		case <-done:
+			return fmt.Errorf("redis-server on port %d exited: %s%s", nd.Port, stderr.String(), nd.logTail(20))
+		default:
+		}
+		if ping(nd.Addr) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			nd.Kill()
+			return fmt.Errorf("redis-server on port %d did not answer PING within %s%s", nd.Port, startTimeout, nd.logTail(20))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// ping reports whether a server answers PING at addr. A NOAUTH error counts
+// as an answer (the server is up); LOADING does not.
+func ping(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return false
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return false
+	}
+	return strings.HasPrefix(line, "+PONG") || strings.HasPrefix(line, "-NOAUTH")
+}
+
+// Pid returns the server's process id, or 0 when it is not running.
+func (nd *Node) Pid() int {
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	if nd.cmd == nil || nd.cmd.Process == nil {
+		return 0
+	}
+	select {
+	case <-nd.done:
+		return 0
+	default:
+	}
+	return nd.cmd.Process.Pid
+}
+
+// Kill stops the server with SIGKILL and waits for it to exit. Killing a
+// stopped node does nothing.
+func (nd *Node) Kill() {
+	nd.mu.Lock()
+	cmd, done := nd.cmd, nd.done
+	nd.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	<-done
+}
+
+// Restart kills the server (when running) and starts it again on the same
+// port and directory, so nodes.conf and any AOF are kept. It fails the test
+// when the server does not come back.
+func (nd *Node) Restart() {
+	nd.tb.Helper()
+	nd.Kill()
+	if err := nd.launch(); err != nil {
+		nd.tb.Fatalf("redisenv: restart %s: %v", nd.Addr, err)
+	}
+}
+
+// Log returns the server's log file contents.
+func (nd *Node) Log() string {
+	b, err := os.ReadFile(filepath.Join(nd.Dir, "redis.log"))
+	if err != nil {
+		return fmt.Sprintf("(no log: %v)", err)
+	}
+	return string(b)
+}
+
+func (nd *Node) logTail(n int) string {
+	lines := strings.Split(strings.TrimRight(nd.Log(), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "\nlog tail:\n" + strings.Join(lines, "\n")
+}
+
+func (nd *Node) dumpLog() {
+	nd.tb.Logf("redisenv: %s (dir %s)%s", nd.Addr, nd.Dir, nd.logTail(30))
+}
+
+// freePorts returns n distinct loopback ports that were free a moment ago.
+func freePorts(n int) ([]int, error) {
+	ls := make([]net.Listener, 0, n)
+	defer func() {
+		for _, l := range ls {
+			_ = l.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("find free port: %w", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
