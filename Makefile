@@ -1,0 +1,51 @@
+# redkube — Redis Cluster on Kubernetes, made boring.
+# `make help` lists the targets.
+
+SHELL := /usr/bin/env bash
+GO ?= go
+BIN := bin
+GOLANGCI_LINT_VERSION := v2.15.0
+# Control-plane binaries (etcd, kube-apiserver, ...) live in a cache keyed by
+# hack/k8s-build's go.sum; hack/build-k8s.sh builds them once and prints the
+# folder on its last line.
+WITH_K8S := set -o pipefail; k8s_bin=$$(hack/build-k8s.sh | tail -n1) && export REDKUBE_K8S_BIN="$$k8s_bin" &&
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build rcctl and localkube into ./bin.
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/...
+
+.PHONY: k8s
+k8s: ## Build the local Kubernetes control plane once (cached; ~15 min cold).
+	hack/build-k8s.sh
+
+.PHONY: test
+test: ## Run every test: unit, property, integration (real redis-server) and end-to-end (real Kubernetes).
+	$(WITH_K8S) $(GO) test -count=1 -timeout 60m ./...
+
+.PHONY: test-short
+test-short: ## Run the fast tests only (no Kubernetes control plane).
+	$(GO) test -count=1 -short -timeout 20m ./...
+
+.PHONY: lint
+lint: ## Run gofmt, go vet and golangci-lint (depguard keeps Kubernetes out of pkg/).
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION) run ./...
+
+.PHONY: run
+run: build ## Start the local Kubernetes and leave it running until Ctrl-C.
+	$(WITH_K8S) $(BIN)/localkube up
+
+.PHONY: bench
+bench: build ## Run rcctl side by side with redis-cli --cluster and print the ratios.
+	bench/rcctl-vs-redis-cli.sh
+
+.PHONY: clean
+clean: ## Remove build output (keeps the control-plane cache in .cache).
+	rm -rf $(BIN)
