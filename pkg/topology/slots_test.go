@@ -173,7 +173,7 @@ func TestSlotSetProperties(t *testing.T) {
 			{"complement partitions", a.Union(a.Complement()).IsFull() && !a.Overlaps(a.Complement())},
 			{"overlaps", a.Overlaps(b) == !a.Intersect(b).IsEmpty()},
 			{"inclusion-exclusion", a.Union(b).Count() == a.Count()+b.Count()-a.Intersect(b).Count()},
-			{"take partitions", a.TakeLowest(a.Count()/2).Union(a.TakeHighest(a.Count()-a.Count()/2)).Equal(a)},
+			{"take partitions", a.TakeLowest(a.Count() / 2).Union(a.TakeHighest(a.Count() - a.Count()/2)).Equal(a)},
 		}
 		for _, l := range laws {
 			if !l.ok {
