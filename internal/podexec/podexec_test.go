@@ -1,0 +1,232 @@
+package podexec_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redkube/redkube/internal/podexec"
+	"github.com/redkube/redkube/internal/podnet"
+)
+
+func TestMain(m *testing.M) {
+	podexec.MaybeInit()
+	os.Exit(m.Run())
+}
+
+// testNet creates a bridge and subnet private to this test run.
+func testNet(t *testing.T) podnet.Config {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for network and mount namespaces")
+	}
+	third := os.Getpid()%200 + 20
+	cfg := podnet.Config{
+		Bridge:   fmt.Sprintf("rkt%d", os.Getpid()%100000),
+		CIDR:     netip.MustParsePrefix(fmt.Sprintf("10.245.%d.0/24", third)),
+		NetnsDir: podnet.DefaultNetnsDir,
+	}
+	if err := podnet.EnsureBridge(cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := podnet.DeleteBridge(cfg.Bridge); err != nil {
+			t.Error(err)
+		}
+	})
+	return cfg
+}
+
+func sandbox(t *testing.T, cfg podnet.Config, ipam *podnet.IPAM, name string) podnet.Sandbox {
+	t.Helper()
+	ip, err := ipam.Allocate(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := podnet.CreateSandbox(cfg, fmt.Sprintf("rktest-%d-%s", os.Getpid(), name), ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := podnet.DestroySandbox(cfg, sb); err != nil {
+			t.Error(err)
+		}
+		if podnet.SandboxAlive(sb) {
+			t.Errorf("sandbox %s still alive after destroy", sb.Name)
+		}
+	})
+	return sb
+}
+
+func TestRedisInPodNamespaceReachableFromHostAndPeer(t *testing.T) {
+	cfg := testNet(t)
+	dir := t.TempDir()
+	ipam, err := podnet.NewIPAM(cfg, filepath.Join(dir, "ipam.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := sandbox(t, cfg, ipam, "a")
+	b := sandbox(t, cfg, ipam, "b")
+	if a.IP == b.IP {
+		t.Fatalf("two sandboxes got the same IP %s", a.IP)
+	}
+
+	// A "ConfigMap" directory mounted where the host has nothing.
+	conf := filepath.Join(dir, "conf")
+	data := filepath.Join(dir, "data")
+	for _, d := range []string{conf, data} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	confTarget := fmt.Sprintf("/etc/redkube-test-%d", os.Getpid())
+	if err := os.WriteFile(filepath.Join(conf, "redis.conf"), []byte("port 6379\nbind 0.0.0.0\nprotected-mode no\ndir /data-"+fmt.Sprint(os.Getpid())+"\nappendonly no\nsave \"\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hosts := filepath.Join(dir, "hosts")
+	if err := os.WriteFile(hosts, []byte("127.0.0.1 localhost\n"+a.IP.String()+" pod-a\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	server, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server not installed")
+	}
+	spec := podexec.Spec{
+		Path:       server,
+		Args:       []string{"redis-server", confTarget + "/redis.conf"},
+		Env:        []string{"PATH=/usr/bin:/bin"},
+		NetnsPath:  a.NetnsPath,
+		Hostname:   "pod-a",
+		ScratchDir: filepath.Join(dir, "scratch"),
+		Mounts: []podexec.Mount{
+			{Source: conf, Target: confTarget, ReadOnly: true},
+			{Source: data, Target: "/data-" + fmt.Sprint(os.Getpid())},
+			{Source: hosts, Target: "/etc/hosts"},
+		},
+	}
+	cmd, err := podexec.Command(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logb strings.Builder
+	cmd.Stdout, cmd.Stderr = &logb, &logb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	ticks, err := podexec.StartTicks(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if err := podexec.KillGroup(pid, 0); err != nil {
+			t.Error(err)
+		}
+		<-exited
+	})
+
+	// The host never saw the mount targets.
+	if _, err := os.Stat(confTarget); !os.IsNotExist(err) {
+		t.Errorf("mount target %s leaked to the host: %v", confTarget, err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rdb := redis.NewClient(&redis.Options{Addr: netip.AddrPortFrom(a.IP, 6379).String()})
+	defer rdb.Close()
+	for {
+		if err := rdb.Ping(ctx).Err(); err == nil {
+			break
+		} else if ctx.Err() != nil {
+			t.Fatalf("redis in pod a never answered on %s: %v; log:\n%s", a.IP, err, logb.String())
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("redis exited: %v; log:\n%s", err, logb.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if got, err := rdb.ConfigGet(ctx, "dir").Result(); err != nil || got["dir"] != "/data-"+fmt.Sprint(os.Getpid()) {
+		t.Errorf("CONFIG GET dir = %v, %v", got, err)
+	}
+	if err := rdb.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Save(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(data, "dump.rdb")); err != nil {
+		t.Errorf("the data volume did not receive dump.rdb: %v", err)
+	}
+
+	// Join mode: run commands in pod a's namespaces, and in pod b's to reach a.
+	run := func(joinPID int, args ...string) string {
+		t.Helper()
+		path, err := exec.LookPath(args[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := podexec.Command(podexec.Spec{Path: path, Args: args, Env: []string{"PATH=/usr/bin:/bin"}, JoinPID: joinPID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := c.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v in pid %d: %v: %s", args, joinPID, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if got := run(pid, "hostname"); got != "pod-a" {
+		t.Errorf("hostname inside pod a = %q", got)
+	}
+	if got := run(pid, "cat", "/etc/hosts"); !strings.Contains(got, "pod-a") {
+		t.Errorf("/etc/hosts inside pod a = %q", got)
+	}
+	if got := run(pid, "cat", confTarget+"/redis.conf"); !strings.Contains(got, "port 6379") {
+		t.Errorf("config inside pod a = %q", got)
+	}
+	if got := run(pid, "sh", "-c", "touch "+confTarget+"/x 2>&1 || echo readonly"); !strings.Contains(got, "Read-only") && !strings.Contains(got, "readonly") {
+		t.Errorf("read-only mount was writable: %q", got)
+	}
+
+	// A sleeper in pod b, then redis-cli from b to a over the bridge.
+	sleeper, err := podexec.Command(podexec.Spec{Path: "/bin/sleep", Args: []string{"sleep", "60"}, NetnsPath: b.NetnsPath, Hostname: "pod-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sleeper.Process.Kill(); _ = sleeper.Wait() })
+	if got := run(sleeper.Process.Pid, "redis-cli", "-h", a.IP.String(), "GET", "k"); got != "v" {
+		t.Errorf("GET k from pod b = %q", got)
+	}
+	if got := run(sleeper.Process.Pid, "ip", "-4", "-o", "addr", "show", "eth0"); !strings.Contains(got, b.IP.String()) {
+		t.Errorf("eth0 in pod b = %q, want %s", got, b.IP)
+	}
+
+	// SIGTERM stops redis; the PID identity check sees it gone.
+	if err := podexec.Signal(pid, ticks, 15); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+		exited <- nil
+	case <-ctx.Done():
+		t.Fatal("redis ignored SIGTERM")
+	}
+	if podexec.Alive(pid, ticks) {
+		t.Error("Alive after exit")
+	}
+}
+

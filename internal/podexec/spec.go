@@ -1,0 +1,49 @@
+package podexec
+
+// InitArg0 is the argv[0] under which the re-executed binary acts as pod
+// init instead of its normal main.
+const InitArg0 = "redkube-pod-init"
+
+// specEnv is the environment variable carrying the JSON Spec to the init.
+const specEnv = "REDKUBE_POD_INIT_SPEC"
+
+// InitFailedExitCode is the exit status of an init that could not set the
+// container up (bad mount, missing binary, ...); its reason is on stderr.
+const InitFailedExitCode = 128
+
+// Mount is one bind mount inside the container's mount namespace.
+type Mount struct {
+	// Source is the host path (file or directory).
+	Source string `json:"source"`
+	// Target is the path inside the container.
+	Target string `json:"target"`
+	// ReadOnly remounts the bind read-only.
+	ReadOnly bool `json:"readOnly,omitempty"`
+}
+
+// Spec describes one process to start in a pod.
+type Spec struct {
+	// Path is the absolute path of the program to execute.
+	Path string `json:"path"`
+	// Args is the full argv (Args[0] is the program name).
+	Args []string `json:"args"`
+	// Env is the complete environment of the program.
+	Env []string `json:"env"`
+	// Dir is the working directory (inside the container's mount view).
+	Dir string `json:"dir"`
+
+	// NetnsPath is the pod's network namespace file (run mode).
+	NetnsPath string `json:"netnsPath,omitempty"`
+	// Hostname is set in the container's UTS namespace (run mode).
+	Hostname string `json:"hostname,omitempty"`
+	// Mounts are applied in order (run mode).
+	Mounts []Mount `json:"mounts,omitempty"`
+	// ScratchDir holds overlay upper/work directories for mount targets
+	// missing on the host (run mode); it must be on a non-overlay
+	// filesystem.
+	ScratchDir string `json:"scratchDir,omitempty"`
+
+	// JoinPID, when non-zero, selects join mode: enter the mount, network
+	// and UTS namespaces of this process instead of creating new ones.
+	JoinPID int `json:"joinPID,omitempty"`
+}
