@@ -2,6 +2,7 @@ package redisadmin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -383,6 +384,29 @@ type MigrateArgs struct {
 	Replace bool
 }
 
+// KeysInSlots returns up to count keys of each slot, in one pipeline of
+// CLUSTER GETKEYSINSLOT commands.
+func (n *Node) KeysInSlots(ctx context.Context, slots []int, count int) ([][]string, error) {
+	out := make([][]string, len(slots))
+	err := n.call(ctx, "CLUSTER GETKEYSINSLOT", func(c *redis.Client) error {
+		cmds := make([]*redis.StringSliceCmd, len(slots))
+		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, s := range slots {
+				cmds[i] = p.ClusterGetKeysInSlot(ctx, s, count)
+			}
+			return nil
+		})
+		for i, cmd := range cmds {
+			if cmd.Err() != nil {
+				return fmt.Errorf("slot %d: %w", slots[i], cmd.Err())
+			}
+			out[i] = cmd.Val()
+		}
+		return err
+	})
+	return out, err
+}
+
 // Migrate moves keys to another node with
 // MIGRATE host port "" 0 timeout [REPLACE] [AUTH|AUTH2 ...] KEYS k1..kn.
 // The pool's credentials are passed to the target. It returns false when
@@ -399,6 +423,70 @@ func (n *Node) Migrate(ctx context.Context, a MigrateArgs) (bool, error) {
 	if timeout == 0 {
 		timeout = 10 * time.Second
 	}
+	args := n.migrateArgs(host, port, timeout, a)
+	var reply string
+	err = n.call(ctx, "MIGRATE", func(c *redis.Client) (err error) {
+		reply, err = c.Do(ctx, args...).Text()
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	return reply != "NOKEY", nil
+}
+
+// MigrateResult is the outcome of one MIGRATE of a MigrateBatch.
+type MigrateResult struct {
+	// Moved is false when none of the keys existed on the source (NOKEY).
+	Moved bool
+	// Err is the command's classified error, nil on success.
+	Err error
+}
+
+// MigrateBatch sends several MIGRATE commands in one pipeline. The source
+// runs them one after the other; each result is reported separately. The
+// returned error is set only when the pipeline as a whole failed (no reply
+// at all).
+func (n *Node) MigrateBatch(ctx context.Context, batch []MigrateArgs) ([]MigrateResult, error) {
+	out := make([]MigrateResult, len(batch))
+	cmds := make([]*redis.Cmd, len(batch))
+	err := n.call(ctx, "MIGRATE", func(c *redis.Client) error {
+		var argErr error
+		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, a := range batch {
+				host, port, err := net.SplitHostPort(a.Target)
+				if err != nil {
+					argErr = fmt.Errorf("target %q: %w", a.Target, err)
+					return argErr
+				}
+				timeout := a.Timeout
+				if timeout == 0 {
+					timeout = 10 * time.Second
+				}
+				cmds[i] = p.Do(ctx, n.migrateArgs(host, port, timeout, a)...)
+			}
+			return nil
+		})
+		if argErr != nil {
+			return argErr
+		}
+		var re redis.Error
+		if err != nil && !errors.As(err, &re) {
+			return err // transport failure: no per-command outcome
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i, cmd := range cmds {
+		reply, err := cmd.Text()
+		out[i] = MigrateResult{Moved: err == nil && reply != "NOKEY", Err: wrap(n.addr, "MIGRATE", err)}
+	}
+	return out, nil
+}
+
+func (n *Node) migrateArgs(host, port string, timeout time.Duration, a MigrateArgs) []any {
 	args := make([]any, 0, 12+len(a.Keys))
 	args = append(args, "MIGRATE", host, port, "", 0, timeout.Milliseconds())
 	if a.Replace {
@@ -415,15 +503,7 @@ func (n *Node) Migrate(ctx context.Context, a MigrateArgs) (bool, error) {
 	for _, k := range a.Keys {
 		args = append(args, k)
 	}
-	var reply string
-	err = n.call(ctx, "MIGRATE", func(c *redis.Client) (err error) {
-		reply, err = c.Do(ctx, args...).Text()
-		return err
-	})
-	if err != nil {
-		return false, err
-	}
-	return reply != "NOKEY", nil
+	return args
 }
 
 // FailoverOption selects the variant of CLUSTER FAILOVER.

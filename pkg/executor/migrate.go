@@ -1,0 +1,325 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/redkube/redkube/pkg/planner"
+	"github.com/redkube/redkube/pkg/redisadmin"
+	"github.com/redkube/redkube/pkg/topology"
+)
+
+// maxMigrateRetries bounds how often one slot's keys are retried after a
+// recoverable MIGRATE error (BUSYKEY, a lost IMPORTING state, an I/O error).
+const maxMigrateRetries = 5
+
+// pair is one source→target migration in progress.
+type pair struct {
+	srcID, tgtID topology.NodeID
+	src, tgt     *redisadmin.Node
+	tgtAddr      string
+	// others are the masters other than source and target, told about new
+	// owners with SETSLOT NODE.
+	others []*redisadmin.Node
+}
+
+// MigrateSlots moves Slots with their keys from Source to Target.
+//
+// It first observes both nodes and sorts each slot into one of:
+//   - done: the target owns it and the source no longer claims it — skipped;
+//   - finish: the target owns it but the source still claims it or still
+//     marks it MIGRATING (a run stopped after SETSLOT NODE on the target) —
+//     remaining keys are moved and the source and other masters are told;
+//   - move: the source owns it — the full protocol runs; a slot already
+//     MIGRATING/IMPORTING between the same pair simply continues, and keys
+//     already on the target are not sent again (GETKEYSINSLOT only lists
+//     keys still on the source).
+//
+// A slot owned by a third node, or open towards a third node, fails the
+// step with ErrStalePlan before anything is changed.
+//
+// Slots are processed in chunks of Options.ChunkSlots. Cancellation of ctx
+// is checked between chunks; a chunk that started is finished.
+func (e *Executor) MigrateSlots(ctx context.Context, s planner.MigrateSlots) error {
+	p, srcView, tgtView, err := e.openPair(ctx, s.Source, s.Target)
+	if err != nil {
+		return err
+	}
+	srcSelf, tgtSelf := srcView.Myself(), tgtView.Myself()
+	var done, finish, move []int
+	var stale []error
+	s.Slots.Each(func(x int) bool {
+		srcOwns, tgtOwns := srcSelf.Slots.Has(x), tgtSelf.Slots.Has(x)
+		srcMig, tgtImp := srcSelf.Migrating[x], tgtSelf.Importing[x]
+		switch {
+		case srcMig != "" && srcMig != s.Target:
+			stale = append(stale, fmt.Errorf("slot %d: source is migrating it to %s", x, srcMig.Short()))
+		case tgtImp != "" && tgtImp != s.Source:
+			stale = append(stale, fmt.Errorf("slot %d: target is importing it from %s", x, tgtImp.Short()))
+		case tgtOwns && !srcOwns && srcMig == "":
+			done = append(done, x)
+		case tgtOwns:
+			finish = append(finish, x)
+		case srcOwns:
+			move = append(move, x)
+		default:
+			stale = append(stale, fmt.Errorf("slot %d: served by neither source nor target", x))
+		}
+		return true
+	})
+	if len(stale) > 0 {
+		return fmt.Errorf("%w: %w", ErrStalePlan, errors.Join(stale...))
+	}
+	if len(done) > 0 {
+		e.opts.Logger.Info("slots already moved", "source", s.Source.Short(), "target", s.Target.Short(), "slots", len(done))
+		e.report(len(done), 0, false)
+	}
+	if len(finish) > 0 {
+		e.opts.Logger.Info("finishing interrupted slot moves", "source", s.Source.Short(), "target", s.Target.Short(), "slots", len(finish))
+	}
+	for _, job := range []struct {
+		slots []int
+		open  bool
+	}{{finish, false}, {move, true}} {
+		for i := 0; i < len(job.slots); i += e.opts.ChunkSlots {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("stopped at a slot boundary: %w", err)
+			}
+			chunk := job.slots[i:min(i+e.opts.ChunkSlots, len(job.slots))]
+			// A started chunk is finished even if ctx is cancelled meanwhile,
+			// so that no slot is left half-moved.
+			if err := e.moveChunk(context.WithoutCancel(ctx), p, chunk, job.open); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// openPair observes source and target and resolves the other masters.
+func (e *Executor) openPair(ctx context.Context, srcID, tgtID topology.NodeID) (*pair, *topology.View, *topology.View, error) {
+	if srcID == tgtID {
+		return nil, nil, nil, fmt.Errorf("source and target are the same node: %w", ErrStalePlan)
+	}
+	p := &pair{srcID: srcID, tgtID: tgtID}
+	var err error
+	if p.src, err = e.node(srcID); err != nil {
+		return nil, nil, nil, err
+	}
+	if p.tgt, err = e.node(tgtID); err != nil {
+		return nil, nil, nil, err
+	}
+	p.tgtAddr = p.tgt.Addr()
+	views := make([]*topology.View, 2)
+	err = forEach(ctx, 2, 2, func(ctx context.Context, i int) error {
+		n, id := p.src, srcID
+		if i == 1 {
+			n, id = p.tgt, tgtID
+		}
+		v, err := n.ClusterNodes(ctx)
+		if err != nil {
+			return err
+		}
+		if self := v.Myself(); self == nil || self.ID != id {
+			return fmt.Errorf("%s does not answer as %s: %w", n.Addr(), id.Short(), ErrStalePlan)
+		}
+		if !v.Myself().IsMaster() {
+			return fmt.Errorf("%s is not a master: %w", id.Short(), ErrStalePlan)
+		}
+		views[i] = v
+		return nil
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	e.learn(views[0])
+	e.learn(views[1])
+	for _, m := range views[1].Masters() {
+		if m.ID == srcID || m.ID == tgtID || m.Failing() {
+			continue
+		}
+		if n, err := e.node(m.ID); err == nil {
+			p.others = append(p.others, n)
+		}
+	}
+	return p, views[0], views[1], nil
+}
+
+// moveChunk moves the keys of slots from source to target and hands the
+// slots to the target. With open it first marks the slots IMPORTING on the
+// target and MIGRATING on the source.
+func (e *Executor) moveChunk(ctx context.Context, p *pair, slots []int, open bool) error {
+	if open {
+		if err := e.openSlots(ctx, p, slots); err != nil {
+			return err
+		}
+	}
+	moved, err := e.drainSlots(ctx, p, slots, open)
+	if err != nil {
+		return err
+	}
+	if err := e.closeSlots(ctx, p, slots); err != nil {
+		return err
+	}
+	e.report(len(slots), moved, false)
+	return nil
+}
+
+// openSlots marks slots IMPORTING on the target, then MIGRATING on the
+// source (this order: a source redirecting with ASK to a target that does
+// not import yet would bounce clients).
+func (e *Executor) openSlots(ctx context.Context, p *pair, slots []int) error {
+	imp := make([]redisadmin.SetSlot, len(slots))
+	mig := make([]redisadmin.SetSlot, len(slots))
+	for i, x := range slots {
+		imp[i] = redisadmin.SetSlot{Slot: x, Action: redisadmin.SlotImporting, Node: p.srcID}
+		mig[i] = redisadmin.SetSlot{Slot: x, Action: redisadmin.SlotMigrating, Node: p.tgtID}
+	}
+	if err := p.tgt.SetSlots(ctx, imp...); err != nil {
+		return fmt.Errorf("mark importing: %w", err)
+	}
+	if err := p.src.SetSlots(ctx, mig...); err != nil {
+		return fmt.Errorf("mark migrating: %w", err)
+	}
+	return nil
+}
+
+// drainSlots moves every key of slots from source to target: it lists up to
+// BatchKeys keys per slot (pipelined), sends one MIGRATE per slot batch
+// (pipelined), and repeats for slots that still had keys until every slot
+// lists none. It returns the number of keys moved.
+//
+// BUSYKEY policy: the target holds a key the source also holds. While the
+// source owns the slot (open is true: we marked it MIGRATING to this very
+// target), clients read that key from the source, so the source's copy is
+// the live one and the target's is a leftover of an interrupted MIGRATE
+// (the target restored it but the source never deleted it). Only then is
+// the batch retried with REPLACE. When the target already owns the slot
+// (open is false), its copy may have been written after the hand-over, and
+// the step fails instead.
+func (e *Executor) drainSlots(ctx context.Context, p *pair, slots []int, open bool) (int64, error) {
+	var moved int64
+	pending := slots
+	retries := map[int]int{}
+	replace := map[int]bool{}
+	for len(pending) > 0 {
+		keys, err := p.src.KeysInSlots(ctx, pending, e.opts.BatchKeys)
+		if err != nil {
+			return moved, fmt.Errorf("list keys: %w", err)
+		}
+		var batch []redisadmin.MigrateArgs
+		var batchSlots []int
+		for i, ks := range keys {
+			if len(ks) == 0 {
+				continue
+			}
+			batch = append(batch, redisadmin.MigrateArgs{
+				Target: p.tgtAddr, Keys: ks, Timeout: e.opts.MigrateTimeout, Replace: replace[pending[i]],
+			})
+			batchSlots = append(batchSlots, pending[i])
+		}
+		if len(batch) == 0 {
+			return moved, nil
+		}
+		if e.limiter != nil {
+			for _, b := range batch {
+				if err := e.limiter.WaitN(ctx, len(b.Keys)); err != nil {
+					return moved, fmt.Errorf("rate limit: %w", err)
+				}
+			}
+		}
+		results, err := p.src.MigrateBatch(ctx, batch)
+		if err != nil {
+			return moved, fmt.Errorf("migrate: %w", err)
+		}
+		for i, r := range results {
+			x := batchSlots[i]
+			if r.Err == nil {
+				moved += int64(len(batch[i].Keys))
+				continue
+			}
+			retries[x]++
+			if retries[x] > maxMigrateRetries {
+				return moved, fmt.Errorf("slot %d: giving up after %d attempts: %w", x, maxMigrateRetries, r.Err)
+			}
+			if err := e.recoverMigrate(ctx, p, x, open, r.Err, replace); err != nil {
+				return moved, fmt.Errorf("slot %d: %w", x, err)
+			}
+		}
+		pending = batchSlots
+	}
+	return moved, nil
+}
+
+// recoverMigrate decides whether a failed MIGRATE of slot x may be retried,
+// and prepares the retry.
+func (e *Executor) recoverMigrate(ctx context.Context, p *pair, x int, open bool, err error, replace map[int]bool) error {
+	switch {
+	case errors.Is(err, redisadmin.ErrBusyKey):
+		if !open {
+			return fmt.Errorf("target already owns the slot and holds a key the source also holds; not overwriting it: %w", err)
+		}
+		v, verr := p.src.ClusterNodes(ctx)
+		if verr != nil {
+			return fmt.Errorf("re-check source before REPLACE: %w (after %w)", verr, err)
+		}
+		self := v.Myself()
+		if !self.Slots.Has(x) || self.Migrating[x] != p.tgtID {
+			return fmt.Errorf("source no longer owns/migrates the slot; not overwriting the target's keys: %w", err)
+		}
+		e.opts.Logger.Warn("target holds keys of an interrupted migration, retrying with REPLACE", "slot", x, "target", p.tgtID.Short())
+		replace[x] = true
+		return nil
+	case errors.Is(err, redisadmin.ErrMoved), errors.Is(err, redisadmin.ErrAsk):
+		// The target refused RESTORE-ASKING: it lost its IMPORTING state
+		// (restarted, or reset by hand). Mark it again when we still own
+		// the protocol for this slot.
+		if !open {
+			return fmt.Errorf("target refused keys of a slot it owns: %w", err)
+		}
+		e.opts.Logger.Warn("target lost importing state, marking again", "slot", x, "target", p.tgtID.Short())
+		return p.tgt.SetSlotImporting(ctx, x, p.srcID)
+	case errors.Is(err, redisadmin.ErrUnreachable), errors.Is(err, redisadmin.ErrTryAgain):
+		e.opts.Logger.Warn("migrate failed, retrying", "slot", x, "err", err)
+		return sleep(ctx, e.opts.PollInterval)
+	default:
+		var re *redisadmin.Error
+		if errors.As(err, &re) && re.Kind == redisadmin.KindServer && isIOErr(re.Err) {
+			e.opts.Logger.Warn("migrate I/O error, retrying", "slot", x, "err", err)
+			return sleep(ctx, e.opts.PollInterval)
+		}
+		return err
+	}
+}
+
+// isIOErr reports MIGRATE's "IOERR" reply (timeout or I/O error between
+// source and target).
+func isIOErr(err error) bool {
+	msg := err.Error()
+	return len(msg) >= 5 && msg[:5] == "IOERR"
+}
+
+// closeSlots assigns slots to the target with SETSLOT NODE on the target,
+// then the source, then every other master. Failures on other masters are
+// logged, not fatal: gossip spreads the new owner (the target's epoch was
+// bumped when it took the slot).
+func (e *Executor) closeSlots(ctx context.Context, p *pair, slots []int) error {
+	cmds := make([]redisadmin.SetSlot, len(slots))
+	for i, x := range slots {
+		cmds[i] = redisadmin.SetSlot{Slot: x, Action: redisadmin.SlotNode, Node: p.tgtID}
+	}
+	if err := p.tgt.SetSlots(ctx, cmds...); err != nil {
+		return fmt.Errorf("assign to target: %w", err)
+	}
+	if err := p.src.SetSlots(ctx, cmds...); err != nil {
+		return fmt.Errorf("assign on source: %w", err)
+	}
+	_ = forEach(ctx, len(p.others), len(p.others), func(ctx context.Context, i int) error {
+		if err := p.others[i].SetSlots(ctx, cmds...); err != nil {
+			e.opts.Logger.Warn("could not tell a master the new slot owner", "node", p.others[i].Addr(), "err", err)
+		}
+		return nil
+	})
+	return nil
+}
