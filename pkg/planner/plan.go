@@ -56,10 +56,11 @@ type AssignSlots struct {
 }
 
 // Meet introduces Peer to Node (CLUSTER MEET sent to Node with Peer's
-// address).
+// address). PeerAddr is Peer's "host:port" when the planner knows it.
 type Meet struct {
-	Node topology.NodeID
-	Peer topology.NodeID
+	Node     topology.NodeID
+	Peer     topology.NodeID
+	PeerAddr string
 }
 
 // Replicate makes Replica a replica of Master (CLUSTER REPLICATE).
