@@ -92,7 +92,8 @@ func healthySnapshot(t testing.TB) *topology.Snapshot {
 	return snap
 }
 
-func nodeID(i int) topology.NodeID { return topology.NodeID(fmt.Sprintf("%040x", i+1)) }
+// nodeID returns a distinct valid ID whose short form shows i+1.
+func nodeID(i int) topology.NodeID { return topology.NodeID(fmt.Sprintf("%08x%032x", i+1, 0)) }
 
 // hostOf puts the captured masters (:31101-3) on h0-h2 and each replica
 // (:31104-6, replicating :31101-3) on another host than its master.

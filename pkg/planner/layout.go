@@ -212,6 +212,11 @@ func (p *placer) placeReplicas(pl *Placement, perMaster int) []string {
 	for i := range slots {
 		m.augment(i, map[int]bool{})
 	}
+	for _, c := range m.chosen {
+		if c >= 0 {
+			p.used[c] = true
+		}
+	}
 	var notes []string
 	for i, s := range slots {
 		if m.chosen[i] < 0 {
@@ -221,7 +226,6 @@ func (p *placer) placeReplicas(pl *Placement, perMaster int) []string {
 			notes = append(notes, fmt.Sprintf("replica %s shares host %s with its master %s: no other host had a free node",
 				p.members[m.chosen[i]].ID.Short(), master.Labels.Host, master.ID.Short()))
 		}
-		p.used[m.chosen[i]] = true
 	}
 	for i, s := range slots {
 		pl.Shards[s].Replicas = append(pl.Shards[s].Replicas, p.members[m.chosen[i]])
