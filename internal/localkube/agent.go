@@ -1,0 +1,46 @@
+package localkube
+
+import (
+	"context"
+	"log/slog"
+
+	"k8s.io/client-go/rest"
+)
+
+// NodeAgent plays kubelet for the cluster's nodes: it keeps their leases and
+// Ready condition fresh and (for a full agent such as internal/nodeagent)
+// runs the pods bound to them.
+type NodeAgent interface {
+	// Run serves until ctx is cancelled; it returns nil then.
+	Run(ctx context.Context) error
+	// StopNode simulates the death of node name: its pods' processes are
+	// killed and its heartbeats stop, so the node lifecycle controller marks
+	// it NotReady and evicts its pods.
+	StopNode(ctx context.Context, name string) error
+	// StartNode brings a stopped node back: heartbeats resume and its pods
+	// are served again.
+	StartNode(ctx context.Context, name string) error
+}
+
+// NodeAgentFactory builds the node agent of a starting cluster; Start calls
+// it once the control plane is ready and the nodes are registered.
+type NodeAgentFactory func(ctx context.Context, env AgentEnv) (NodeAgent, error)
+
+// AgentEnv is what a node agent needs to know about the cluster.
+type AgentEnv struct {
+	// Nodes are the registered node names, in order.
+	Nodes []string
+	// Admin is a system:masters client configuration.
+	Admin *rest.Config
+	// NodeConfigs holds, per node name, a client configuration with the
+	// node's own identity (user system:node:<name>, group system:nodes), the
+	// one the Node authorizer and NodeRestriction admission expect from a
+	// kubelet.
+	NodeConfigs map[string]*rest.Config
+	// StateDir is a folder reserved for the agent (removed by Stop).
+	StateDir string
+	// VolumesDir is where the provisioner creates volume directories.
+	VolumesDir string
+	// Logger is the launcher's logger.
+	Logger *slog.Logger
+}

@@ -1,0 +1,103 @@
+// Package localkubetest starts a local cluster (internal/localkube) for a
+// test: it skips the test when no control-plane binaries exist and
+// REDKUBE_K8S_BIN is unset, stops the cluster in the test's cleanup, and
+// prints the components' last log lines when the test failed.
+package localkubetest
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redkube/redkube/internal/localkube"
+)
+
+// SkipIfNoBinaries skips tb when the control-plane binaries cannot be found
+// and REDKUBE_K8S_BIN is unset (CI always sets it, so CI never skips), and
+// returns the binary folder otherwise.
+func SkipIfNoBinaries(tb testing.TB) string {
+	tb.Helper()
+	dir, err := localkube.FindBinDir()
+	if err != nil {
+		if errors.Is(err, localkube.ErrNoBinaries) && os.Getenv(localkube.EnvBinDir) == "" {
+			tb.Skipf("skipping: %v; run hack/build-k8s.sh and export %s=<folder it prints>", err, localkube.EnvBinDir)
+		}
+		tb.Fatalf("find control-plane binaries: %v", err)
+	}
+	return dir
+}
+
+// Start starts a cluster with opts for tb and stops it in tb.Cleanup. The
+// launcher logs to tb.Log unless opts.Logger is set. When the test fails,
+// the last lines of each component log are printed before the state folder
+// is removed.
+func Start(tb testing.TB, opts localkube.Options) *localkube.Cluster {
+	tb.Helper()
+	if opts.BinDir == "" {
+		opts.BinDir = SkipIfNoBinaries(tb)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(tbWriter{tb}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, err := localkube.Start(ctx, opts)
+	if err != nil {
+		tb.Fatalf("start local cluster: %v", err)
+	}
+	tb.Cleanup(func() {
+		if tb.Failed() {
+			DumpLogs(tb, c, 30)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := c.Stop(ctx); err != nil {
+			tb.Errorf("stop local cluster: %v", err)
+		}
+	})
+	return c
+}
+
+// DumpLogs prints the last n lines of every component log of c.
+func DumpLogs(tb testing.TB, c *localkube.Cluster, n int) {
+	tb.Helper()
+	files, _ := filepath.Glob(filepath.Join(c.LogDir(), "*.log"))
+	sort.Strings(files)
+	for _, f := range files {
+		tb.Logf("--- last lines of %s ---\n%s", filepath.Base(f), tail(f, n))
+	}
+}
+
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// tbWriter sends slog output to tb.Log, one call per record.
+type tbWriter struct{ tb testing.TB }
+
+func (w tbWriter) Write(p []byte) (int, error) {
+	w.tb.Helper()
+	w.tb.Log(string(trimNewline(p)))
+	return len(p), nil
+}
+
+func trimNewline(p []byte) []byte {
+	if len(p) > 0 && p[len(p)-1] == '\n' {
+		return p[:len(p)-1]
+	}
+	return p
+}
