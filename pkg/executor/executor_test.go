@@ -1,0 +1,289 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redkube/redkube/pkg/planner"
+	"github.com/redkube/redkube/pkg/redisadmin"
+	"github.com/redkube/redkube/pkg/topology"
+	"github.com/redkube/redkube/test/redisenv"
+)
+
+func TestCreateThreeMastersOneReplicaEachPassesRedisCliCheck(t *testing.T) {
+	c := newCluster(t, 3, 1, Options{})
+	redisCliCheck(t, c.nodes[0].Addr)
+	ctx := context.Background()
+	for i := 3; i < 6; i++ {
+		r, err := c.pool.Node(c.nodes[i].Addr).InfoReplication(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Role != "slave" {
+			t.Fatalf("%s role %s, want slave", c.nodes[i].Addr, r.Role)
+		}
+	}
+	// Running the same plan again changes nothing and succeeds.
+	if err := c.ex.Run(ctx, planner.Plan{Steps: createPlan(c.ids, 3).Steps[6:14]}); err != nil {
+		t.Fatalf("re-running assign+meet: %v", err)
+	}
+}
+
+func TestMigrateSlotsMovesEveryKeyToNewMaster(t *testing.T) {
+	c := newCluster(t, 3, 0, Options{ChunkSlots: 16})
+	c.load(t, 5000)
+	newID := c.addEmptyMaster(t)
+	var plan planner.Plan
+	var want topology.SlotSet
+	for m := 0; m < 3; m++ {
+		slots := c.ownedBy(t, c.nodes[m].Addr, c.ids[m]).TakeHighest(1365)
+		want = want.Union(slots)
+		plan.Steps = append(plan.Steps, planner.MigrateSlots{Source: c.ids[m], Target: newID, Slots: slots})
+	}
+	var last Progress
+	c.ex.opts.Progress = func(p Progress) { last = p }
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := c.ex.Run(ctx, plan); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if last.SlotsDone != want.Count() || last.SlotsTotal != want.Count() || last.KeysMoved == 0 {
+		t.Fatalf("final progress %+v, want %d slots done and keys moved", last, want.Count())
+	}
+	if err := c.ex.WaitConsistent(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.nodes {
+		if got := c.ownedBy(t, n.Addr, newID); !got.Equal(want) {
+			t.Fatalf("%s says new master serves %s, want %s", n.Addr, got, want)
+		}
+	}
+	c.assertNoOpenSlots(t)
+	c.verifyKeys(t, 5000)
+	redisCliCheck(t, c.nodes[0].Addr)
+	k, err := c.pool.Node(c.masterAddr(newID)).DBSize(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k != last.KeysMoved {
+		t.Fatalf("new master holds %d keys, progress says %d moved", k, last.KeysMoved)
+	}
+}
+
+// slotWithKeys returns a slot served by addr holding at least min keys.
+func slotWithKeys(t *testing.T, c *testCluster, addr string, id topology.NodeID, min int64, skip ...int) int {
+	t.Helper()
+	ctx := context.Background()
+	owned := c.ownedBy(t, addr, id)
+	found := -1
+	owned.Each(func(x int) bool {
+		for _, s := range skip {
+			if s == x {
+				return true
+			}
+		}
+		n, err := c.pool.Node(addr).CountKeysInSlot(ctx, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n >= min {
+			found = x
+			return false
+		}
+		return true
+	})
+	if found < 0 {
+		t.Fatalf("no slot with %d keys on %s", min, addr)
+	}
+	return found
+}
+
+func TestMigrateSlotsResumesHalfDoneMigration(t *testing.T) {
+	c := newCluster(t, 3, 0, Options{})
+	c.load(t, 20000)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	srcID, tgtID := c.ids[0], c.ids[1]
+	src, tgt := c.pool.Node(c.nodes[0].Addr), c.pool.Node(c.nodes[1].Addr)
+
+	// Slot x: open between the pair, part of its keys already moved.
+	x := slotWithKeys(t, c, src.Addr(), srcID, 3)
+	// Slot y: keys all moved and the target already took it, but the source
+	// was never told (a run killed between SETSLOT NODE on target and source).
+	y := slotWithKeys(t, c, src.Addr(), srcID, 1, x)
+	// Slot z: open, and the target holds a stale copy of a key the source
+	// still has (a MIGRATE cut off after the target restored it).
+	z := slotWithKeys(t, c, src.Addr(), srcID, 2, x, y)
+	for _, s := range []int{x, y, z} {
+		must(t, tgt.SetSlotImporting(ctx, s, srcID))
+		must(t, src.SetSlotMigrating(ctx, s, tgtID))
+	}
+	kx, err := src.GetKeysInSlot(ctx, x, 100)
+	must(t, err)
+	_, err = src.Migrate(ctx, redisadmin.MigrateArgs{Target: tgt.Addr(), Keys: kx[:len(kx)/2+1]})
+	must(t, err)
+	ky, err := src.GetKeysInSlot(ctx, y, 100)
+	must(t, err)
+	_, err = src.Migrate(ctx, redisadmin.MigrateArgs{Target: tgt.Addr(), Keys: ky})
+	must(t, err)
+	must(t, tgt.SetSlotNode(ctx, y, tgtID))
+	kz, err := src.GetKeysInSlot(ctx, z, 100)
+	must(t, err)
+	tc, err := tgt.Client()
+	must(t, err)
+	conn := tc.Conn()
+	defer conn.Close()
+	must(t, conn.Do(ctx, "ASKING").Err())
+	must(t, conn.Set(ctx, kz[0], "stale copy", 0).Err())
+
+	moved := topology.NewSlotSet(x, y, z)
+	plan := planner.Plan{Steps: []planner.Step{planner.MigrateSlots{Source: srcID, Target: tgtID, Slots: moved}}}
+	if err := c.ex.Run(ctx, plan); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if err := c.ex.WaitConsistent(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.assertNoOpenSlots(t)
+	for _, n := range c.nodes {
+		if got := c.ownedBy(t, n.Addr, tgtID); !got.Intersect(moved).Equal(moved) {
+			t.Fatalf("%s: target serves %s, want all of %s", n.Addr, got.Intersect(moved), moved)
+		}
+	}
+	c.verifyKeys(t, 20000) // includes kz[0]: the source's copy won
+	redisCliCheck(t, c.nodes[0].Addr)
+}
+
+func TestMigrateSlotsRefusesSlotOpenTowardsAnotherNode(t *testing.T) {
+	c := newCluster(t, 3, 0, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	src := c.pool.Node(c.nodes[0].Addr)
+	must(t, src.SetSlotMigrating(ctx, 10, c.ids[2]))
+	plan := planner.Plan{Steps: []planner.Step{planner.MigrateSlots{Source: c.ids[0], Target: c.ids[1], Slots: topology.RangeSet(0, 20)}}}
+	err := c.ex.Run(ctx, plan)
+	if !errors.Is(err, ErrStalePlan) {
+		t.Fatalf("run = %v, want ErrStalePlan", err)
+	}
+	if got := c.ownedBy(t, c.nodes[1].Addr, c.ids[1]); got.Overlaps(topology.RangeSet(0, 20)) {
+		t.Fatalf("target took slots %s despite the refusal", got.Intersect(topology.RangeSet(0, 20)))
+	}
+}
+
+func TestCancelStopsAtSlotBoundaryAndSecondRunFinishes(t *testing.T) {
+	c := newCluster(t, 3, 0, Options{ChunkSlots: 8})
+	c.load(t, 5000)
+	newID := c.addEmptyMaster(t)
+	var plan planner.Plan
+	var want topology.SlotSet
+	for m := 0; m < 3; m++ {
+		slots := c.ownedBy(t, c.nodes[m].Addr, c.ids[m]).TakeLowest(400)
+		want = want.Union(slots)
+		plan.Steps = append(plan.Steps, planner.MigrateSlots{Source: c.ids[m], Target: newID, Slots: slots})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c.ex.opts.Progress = func(p Progress) {
+		if p.SlotsDone > 0 {
+			cancel()
+		}
+	}
+	err := c.ex.Run(ctx, plan)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("run = %v, want context.Canceled", err)
+	}
+	c.assertNoOpenSlots(t)
+	got := c.ownedBy(t, c.masterAddr(newID), newID)
+	if got.IsEmpty() || got.Equal(want) {
+		t.Fatalf("after cancel the new master serves %d of %d slots; want some but not all", got.Count(), want.Count())
+	}
+	c.verifyKeys(t, 5000)
+
+	c.ex.opts.Progress = nil
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel2()
+	if err := c.ex.Run(ctx2, plan); err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	if err := c.ex.WaitConsistent(ctx2); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.ownedBy(t, c.nodes[0].Addr, newID); !got.Equal(want) {
+		t.Fatalf("after second run new master serves %s, want %s", got, want)
+	}
+	c.verifyKeys(t, 5000)
+	redisCliCheck(t, c.nodes[0].Addr)
+}
+
+func TestFailoverGracefulSwitchesRoles(t *testing.T) {
+	c := newCluster(t, 3, 1, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := WaitReplicasSynced(ctx, c.pool, c.addrs(), 20*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	oldMaster, replica := c.ids[0], c.ids[3]
+	plan := planner.Plan{Steps: []planner.Step{planner.Failover{Replica: replica, Mode: planner.FailoverGraceful}}}
+	if err := c.ex.Run(ctx, plan); err != nil {
+		t.Fatalf("failover: %v", err)
+	}
+	role, err := c.pool.Node(c.nodes[0].Addr).Role(ctx)
+	must(t, err)
+	if role != "slave" {
+		// The old master turns into a replica once it learns of the new
+		// epoch; wait for the layout to settle before judging.
+		if err := c.ex.WaitConsistent(ctx); err != nil {
+			t.Fatal(err)
+		}
+		role, err = c.pool.Node(c.nodes[0].Addr).Role(ctx)
+		must(t, err)
+	}
+	if role != "slave" {
+		t.Fatalf("old master %s has role %s after failover", oldMaster.Short(), role)
+	}
+	if err := c.ex.WaitConsistent(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v, err := c.pool.Node(c.nodes[1].Addr).ClusterNodes(ctx)
+	must(t, err)
+	if n := v.Node(replica); !n.IsMaster() || n.Slots.IsEmpty() {
+		t.Fatalf("other nodes do not see %s as a master with slots: %s", replica.Short(), n.Flags)
+	}
+	redisCliCheck(t, c.nodes[1].Addr)
+}
+
+func TestFailoverRefusesReplicaStillInFirstSync(t *testing.T) {
+	c := newCluster(t, 3, 0, Options{}, redisenv.WithConfig("repl-diskless-sync", "yes"), redisenv.WithConfig("repl-diskless-sync-delay", "5"))
+	c.load(t, 1000)
+	newID := c.addEmptyMaster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := c.ex.Run(ctx, planner.Plan{Steps: []planner.Step{planner.Replicate{Replica: newID, Master: c.ids[0]}}}); err != nil {
+		t.Fatalf("replicate: %v", err)
+	}
+	err := c.ex.Run(ctx, planner.Plan{Steps: []planner.Step{planner.Failover{Replica: newID, Mode: planner.FailoverForce}}})
+	var ue *UnsafePromotionError
+	if !errors.As(err, &ue) || !errors.Is(err, ErrUnsafePromotion) {
+		t.Fatalf("failover = %v, want *UnsafePromotionError", err)
+	}
+	t.Logf("refused as expected: %v", err)
+	role, err := c.pool.Node(c.masterAddr(newID)).Role(ctx)
+	must(t, err)
+	if role != "slave" {
+		t.Fatalf("refused replica has role %s", role)
+	}
+	mrole, err := c.pool.Node(c.nodes[0].Addr).Role(ctx)
+	must(t, err)
+	if mrole != "master" {
+		t.Fatalf("master has role %s after a refused failover", mrole)
+	}
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
