@@ -1,0 +1,163 @@
+// Command rcbench is the helper of bench/rcctl-vs-redis-cli.sh: it loads and
+// verifies keys through a cluster client and waits for cluster_state:ok on a
+// set of nodes. It exists so the script spends its time in the tools being
+// compared, not in loading data.
+//
+//	rcbench load   -seed ADDR -keys N        write key:0..N-1
+//	rcbench verify -seed ADDR -keys N        read them back, exit 1 on a miss
+//	rcbench wait-ok ADDR...                  until every node says cluster_state:ok
+//	rcbench dbsize ADDR                      print DBSIZE of one node
+//	rcbench free-ports N                     print N free loopback ports
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: rcbench load|verify|wait-ok|dbsize ...")
+		os.Exit(2)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var err error
+	switch os.Args[1] {
+	case "load", "verify":
+		fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
+		seed := fs.String("seed", "", "address of one cluster node")
+		keys := fs.Int("keys", 100000, "number of keys")
+		_ = fs.Parse(os.Args[2:])
+		if os.Args[1] == "load" {
+			err = load(ctx, *seed, *keys)
+		} else {
+			err = verify(ctx, *seed, *keys)
+		}
+	case "wait-ok":
+		err = waitOK(ctx, os.Args[2:])
+	case "dbsize":
+		err = dbsize(ctx, os.Args[2])
+	case "free-ports":
+		var n int
+		if _, err = fmt.Sscan(os.Args[2], &n); err == nil {
+			err = freePorts(n)
+		}
+	default:
+		err = fmt.Errorf("unknown command %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rcbench:", err)
+		os.Exit(1)
+	}
+}
+
+func key(i int) string   { return fmt.Sprintf("key:%d", i) }
+func value(i int) string { return fmt.Sprintf("value-%d-%s", i, strings.Repeat("x", 64)) }
+
+func cluster(seed string) *redis.ClusterClient {
+	return redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{seed}, MaxRedirects: 16})
+}
+
+func load(ctx context.Context, seed string, n int) error {
+	c := cluster(seed)
+	defer c.Close()
+	const batch = 2000
+	for lo := 0; lo < n; lo += batch {
+		pipe := c.Pipeline()
+		for i := lo; i < min(lo+batch, n); i++ {
+			pipe.Set(ctx, key(i), value(i), 0)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return fmt.Errorf("load keys %d..: %w", lo, err)
+		}
+	}
+	return nil
+}
+
+func verify(ctx context.Context, seed string, n int) error {
+	c := cluster(seed)
+	defer c.Close()
+	const batch = 2000
+	bad := 0
+	for lo := 0; lo < n; lo += batch {
+		pipe := c.Pipeline()
+		cmds := make([]*redis.StringCmd, 0, batch)
+		for i := lo; i < min(lo+batch, n); i++ {
+			cmds = append(cmds, pipe.Get(ctx, key(i)))
+		}
+		if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+			return fmt.Errorf("read keys %d..: %w", lo, err)
+		}
+		for j, cmd := range cmds {
+			if v, err := cmd.Result(); err != nil || v != value(lo+j) {
+				bad++
+			}
+		}
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d of %d keys missing or wrong", bad, n)
+	}
+	return nil
+}
+
+func waitOK(ctx context.Context, addrs []string) error {
+	clients := make([]*redis.Client, len(addrs))
+	for i, a := range addrs {
+		clients[i] = redis.NewClient(&redis.Options{Addr: a})
+		defer clients[i].Close()
+	}
+	for {
+		ok := 0
+		for _, c := range clients {
+			info, err := c.ClusterInfo(ctx).Result()
+			if err == nil && strings.Contains(info, "cluster_state:ok") {
+				ok++
+			}
+		}
+		if ok == len(clients) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for cluster_state:ok: %w", ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+func dbsize(ctx context.Context, addr string) error {
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	n, err := c.DBSize(ctx).Result()
+	if err != nil {
+		return fmt.Errorf("dbsize %s: %w", addr, err)
+	}
+	fmt.Println(n)
+	return nil
+}
+
+func freePorts(n int) error {
+	ls := make([]net.Listener, 0, n)
+	defer func() {
+		for _, l := range ls {
+			_ = l.Close()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("free port: %w", err)
+		}
+		ls = append(ls, l)
+		fmt.Println(l.Addr().(*net.TCPAddr).Port)
+	}
+	return nil
+}

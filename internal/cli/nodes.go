@@ -1,0 +1,163 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/redkube/redkube/pkg/redisadmin"
+	"github.com/redkube/redkube/pkg/topology"
+)
+
+// parseAddr checks that s is "host:port" with a numeric port in range.
+func parseAddr(s string) (host string, port int, err error) {
+	h, p, err := net.SplitHostPort(s)
+	if err != nil || h == "" {
+		return "", 0, usageErrorf("%q is not a host:port address", s)
+	}
+	port, err = strconv.Atoi(p)
+	if err != nil || port <= 0 || port > 65535 {
+		return "", 0, usageErrorf("%q: port must be a number 1-65535", s)
+	}
+	return h, port, nil
+}
+
+// nodeError turns a per-node error into a short message naming the address.
+func nodeError(addr string, err error) error {
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%s: %w", addr, err)
+	case errors.Is(err, redisadmin.ErrNotClusterMode):
+		return fmt.Errorf("%s is not in cluster mode (cluster-enabled no): %w", addr, redisadmin.ErrNotClusterMode)
+	case errors.Is(err, redisadmin.ErrUnreachable):
+		return fmt.Errorf("%s is unreachable: %w", addr, rootCause(err))
+	}
+	return fmt.Errorf("%s: %w", addr, err)
+}
+
+// rootCause returns the innermost wrapped error, for short messages.
+func rootCause(err error) error {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		err = u
+	}
+}
+
+// freshNode is what create and add-node learn about a node before using it.
+type freshNode struct {
+	Addr    string
+	ID      topology.NodeID
+	BusPort int
+}
+
+// probeFresh checks that the node at addr is reachable, in cluster mode,
+// knows no other node, serves no slot and holds no key.
+func probeFresh(ctx context.Context, p *redisadmin.Pool, addr string) (freshNode, error) {
+	n := p.Node(addr)
+	if err := n.RequireClusterMode(ctx); err != nil {
+		return freshNode{}, nodeError(addr, err)
+	}
+	info, err := n.ClusterInfo(ctx)
+	if err != nil {
+		return freshNode{}, nodeError(addr, err)
+	}
+	if info.KnownNodes > 1 {
+		return freshNode{}, fmt.Errorf("%s already belongs to a cluster (it knows %d nodes); reset it with CLUSTER RESET first", addr, info.KnownNodes)
+	}
+	if info.SlotsAssigned > 0 {
+		return freshNode{}, fmt.Errorf("%s already serves %d slots; reset it with CLUSTER RESET first", addr, info.SlotsAssigned)
+	}
+	keys, err := n.DBSize(ctx)
+	if err != nil {
+		return freshNode{}, nodeError(addr, err)
+	}
+	if keys > 0 {
+		return freshNode{}, fmt.Errorf("%s holds %d keys; only empty nodes can join a cluster", addr, keys)
+	}
+	view, err := n.ClusterNodes(ctx)
+	if err != nil {
+		return freshNode{}, nodeError(addr, err)
+	}
+	me := view.Myself()
+	if me == nil {
+		return freshNode{}, fmt.Errorf("%s: CLUSTER NODES has no myself line", addr)
+	}
+	return freshNode{Addr: addr, ID: me.ID, BusPort: me.BusPort}, nil
+}
+
+// probeAllFresh probes addrs concurrently and returns them in order, or the
+// first error in address order.
+func probeAllFresh(ctx context.Context, p *redisadmin.Pool, addrs []string) ([]freshNode, error) {
+	out := make([]freshNode, len(addrs))
+	errs := make([]error, len(addrs))
+	var wg sync.WaitGroup
+	for i, a := range addrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i], errs[i] = probeFresh(ctx, p, a)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	seen := map[topology.NodeID]string{}
+	for _, n := range out {
+		if prev, ok := seen[n.ID]; ok {
+			return nil, fmt.Errorf("%s and %s are the same node (%s)", prev, n.Addr, n.ID.Short())
+		}
+		seen[n.ID] = n.Addr
+	}
+	return out, nil
+}
+
+// resolveNode finds the node named by ref — a full node ID, a unique ID
+// prefix of at least 6 characters, or an address — among the snapshot's
+// reachable nodes (and the nodes their views list).
+func resolveNode(snap *topology.Snapshot, ref string) (topology.NodeID, error) {
+	known := map[topology.NodeID]string{}
+	for id, ns := range snap.Nodes {
+		known[id] = ns.Addr
+		for _, n := range ns.View.Nodes {
+			if _, ok := known[n.ID]; !ok {
+				known[n.ID] = n.Addr
+			}
+		}
+	}
+	if strings.Contains(ref, ":") {
+		for id, addr := range known {
+			if addr == ref {
+				return id, nil
+			}
+		}
+		return "", fmt.Errorf("no node of the cluster has address %s", ref)
+	}
+	if _, ok := known[topology.NodeID(ref)]; ok {
+		return topology.NodeID(ref), nil
+	}
+	if len(ref) >= 6 {
+		var match []topology.NodeID
+		for id := range known {
+			if strings.HasPrefix(string(id), ref) {
+				match = append(match, id)
+			}
+		}
+		if len(match) == 1 {
+			return match[0], nil
+		}
+		if len(match) > 1 {
+			return "", fmt.Errorf("node ID prefix %q is ambiguous (%d nodes match)", ref, len(match))
+		}
+	}
+	return "", fmt.Errorf("unknown node ID %q: no node of the cluster has it", ref)
+}

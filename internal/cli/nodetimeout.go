@@ -1,0 +1,59 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redkube/redkube/pkg/redisadmin"
+)
+
+// Why create lowers cluster-node-timeout for a moment: a master that turns
+// from cluster_state:fail to ok waits min(max(node-timeout, 500ms), 5s)
+// after it last saw itself in a minority (Redis' rejoin delay), and every
+// fresh node sees itself in a minority until it serves slots. The delay
+// protects the writes of a master rejoining after a partition; a cluster
+// being created holds no data, so create runs with a short timeout and
+// restores each node's own value once the nodes agree.
+
+// lowerNodeTimeout sets cluster-node-timeout to d on every node whose value
+// is larger and returns a function restoring the previous values. A node
+// refusing CONFIG (renamed command, ACL) is left alone: only speed is lost.
+func (a *app) lowerNodeTimeout(ctx context.Context, p *redisadmin.Pool, addrs []string, d time.Duration) func(context.Context) error {
+	want := d.Milliseconds()
+	saved := map[string]string{}
+	for _, addr := range addrs {
+		c, err := p.Node(addr).Client()
+		if err != nil {
+			continue
+		}
+		cur, err := c.ConfigGet(ctx, "cluster-node-timeout").Result()
+		if err != nil {
+			a.log.Warn("cannot read cluster-node-timeout; create will wait Redis' rejoin delay", "addr", addr, "err", err)
+			continue
+		}
+		old := cur["cluster-node-timeout"]
+		if v, err := strconv.ParseInt(old, 10, 64); err != nil || v <= want {
+			continue
+		}
+		if err := c.ConfigSet(ctx, "cluster-node-timeout", strconv.FormatInt(want, 10)).Err(); err != nil {
+			a.log.Warn("cannot lower cluster-node-timeout; create will wait Redis' rejoin delay", "addr", addr, "err", err)
+			continue
+		}
+		saved[addr] = old
+	}
+	return func(ctx context.Context) error {
+		var first error
+		for addr, old := range saved {
+			c, err := p.Node(addr).Client()
+			if err == nil {
+				err = c.ConfigSet(ctx, "cluster-node-timeout", old).Err()
+			}
+			if err != nil && first == nil {
+				first = fmt.Errorf("restore cluster-node-timeout %s on %s: %w", old, addr, err)
+			}
+		}
+		return first
+	}
+}

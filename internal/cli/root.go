@@ -1,0 +1,136 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/spf13/cobra"
+
+	"github.com/redkube/redkube/pkg/redisadmin"
+)
+
+// app is one invocation of rcctl: its global options and output streams.
+type app struct {
+	g      globalOptions
+	stdout io.Writer
+	stderr io.Writer
+	root   *cobra.Command
+	log    *slog.Logger
+}
+
+// NewRootCommand returns the rcctl command tree writing results to stdout and
+// progress and errors to stderr.
+func NewRootCommand(stdout, stderr io.Writer) *cobra.Command {
+	a := &app{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "rcctl",
+		Short: "Create, check, repair and reshard a Redis Cluster",
+		Long: `rcctl creates, checks, repairs and reshards a Redis Cluster reachable from here.
+
+Every command that changes the cluster observes it first, computes a plan and
+prints it under --dry-run without changing anything. Progress goes to stderr,
+results to stdout; --json prints only a JSON result.
+
+Exit status: 0 ok, 1 a problem was found or an operation failed, 2 bad usage.`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			return nil
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err: err} })
+	a.g.register(root.PersistentFlags())
+	a.root = root
+	root.AddCommand(
+		a.createCommand(),
+		a.checkCommand(),
+		a.fixCommand(),
+		a.addNodeCommand(),
+		a.delNodeCommand(),
+		a.reshardCommand(),
+		a.rebalanceCommand(),
+		a.failoverCommand(),
+		a.statusCommand(),
+	)
+	return root
+}
+
+// Run executes rcctl with args and returns its exit status. Errors are
+// printed to stderr as one line.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := NewRootCommand(stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err != nil && err != errProblemsFound {
+		fmt.Fprintf(stderr, "rcctl: %s\n", oneLine(err))
+	}
+	return ExitCode(err)
+}
+
+// exactArgs is cobra.ExactArgs returning a usage-class error.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageErrorf("%s needs %d argument(s), got %d (usage: %s)", cmd.Name(), n, len(args), cmd.UseLine())
+		}
+		return nil
+	}
+}
+
+// minArgs is cobra.MinimumNArgs returning a usage-class error.
+func minArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < n {
+			return usageErrorf("%s needs at least %d argument(s), got %d (usage: %s)", cmd.Name(), n, len(args), cmd.UseLine())
+		}
+		return nil
+	}
+}
+
+// pool builds the admin connection pool from the global flags.
+func (a *app) pool() (*redisadmin.Pool, error) {
+	pw, err := a.g.password(a.root.PersistentFlags())
+	if err != nil {
+		return nil, err
+	}
+	tc, err := a.g.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	return redisadmin.NewPool(redisadmin.Options{
+		Username:     a.g.user,
+		Password:     pw,
+		TLSConfig:    tc,
+		DialTimeout:  a.g.timeout,
+		WriteTimeout: a.g.timeout,
+	}), nil
+}
+
+// progress returns the reporter for this invocation.
+func (a *app) progress() reporter {
+	return newReporter(a.stderr, a.g.json || a.g.noProgress)
+}
+
+// infof prints a human note to stderr unless --json or --no-progress.
+func (a *app) infof(format string, args ...any) {
+	if a.g.json || a.g.noProgress {
+		return
+	}
+	fmt.Fprintf(a.stderr, format+"\n", args...)
+}
+
+// printJSON writes v as indented JSON to stdout.
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("write json: %w", err)
+	}
+	return nil
+}
