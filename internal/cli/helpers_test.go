@@ -262,4 +262,3 @@ func oneLineErr(t *testing.T, r result, code int, want string) {
 		t.Errorf("error %q does not mention %q", r.stderr, want)
 	}
 }
-

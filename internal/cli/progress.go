@@ -44,7 +44,7 @@ func newReporter(w io.Writer, quiet bool) reporter {
 
 type nopReporter struct{}
 
-func (nopReporter) Begin(string, int)     {}
+func (nopReporter) Begin(string, int)    {}
 func (nopReporter) Update(progressState) {}
 func (nopReporter) End(progressState)    {}
 
