@@ -165,6 +165,9 @@ func (o *overlays) ensureTarget(target string, dir bool) error {
 		}
 		anc = filepath.Dir(anc)
 	}
+	if real, err := filepath.EvalSymlinks(anc); err == nil {
+		anc = real
+	}
 	if !o.done[anc] {
 		sub, err := hasSubmounts(anc)
 		if err != nil {

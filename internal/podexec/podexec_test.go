@@ -229,4 +229,3 @@ func TestRedisInPodNamespaceReachableFromHostAndPeer(t *testing.T) {
 		t.Error("Alive after exit")
 	}
 }
-
