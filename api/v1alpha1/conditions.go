@@ -1,0 +1,156 @@
+package v1alpha1
+
+// ConditionType is the type of a condition in RedisClusterStatus.Conditions.
+// Every condition carries observedGeneration and one of the Reason constants.
+type ConditionType string
+
+const (
+	// ConditionReady is True when every Redis node is up and in the cluster,
+	// all 16384 slots are served by healthy masters and every replica is in
+	// sync with its master. `kubectl wait --for=condition=Ready` waits on it.
+	ConditionReady ConditionType = "Ready"
+	// ConditionProgressing is True while the operator is changing something:
+	// creating or updating objects, bootstrapping, or healing the topology.
+	ConditionProgressing ConditionType = "Progressing"
+	// ConditionDegraded is True when the cluster serves with reduced
+	// redundancy or availability, or when reconciling fails.
+	ConditionDegraded ConditionType = "Degraded"
+	// ConditionSlotsCovered is True when every slot is assigned to a master
+	// that is not failed and no slot is stuck migrating or importing.
+	ConditionSlotsCovered ConditionType = "SlotsCovered"
+	// ConditionReplicasPlaced is True when no master shares a Kubernetes node
+	// with one of its replicas (or when the spread is impossible and the
+	// message says so, with status False).
+	ConditionReplicasPlaced ConditionType = "ReplicasPlaced"
+	// ConditionReplicasInSync is True when every replica's link to its master
+	// is up and its replication offset has caught up.
+	ConditionReplicasInSync ConditionType = "ReplicasInSync"
+	// ConditionStorageBound is True when every data PVC of the cluster is
+	// bound; False names the claim and StorageClass that keep it Pending.
+	ConditionStorageBound ConditionType = "StorageBound"
+)
+
+// String returns the condition type as the string metav1.Condition.Type holds.
+func (t ConditionType) String() string { return string(t) }
+
+// ConditionReason is the CamelCase reason of a condition; prose goes in the
+// condition's message.
+type ConditionReason string
+
+// String returns the reason as the string metav1.Condition.Reason holds.
+func (r ConditionReason) String() string { return string(r) }
+
+// Reasons of Ready.
+const (
+	// ReasonClusterReady: all nodes up, all slots served, all replicas in sync.
+	ReasonClusterReady ConditionReason = "ClusterReady"
+	// ReasonPodsNotReady: some Redis pods are missing or not ready.
+	ReasonPodsNotReady ConditionReason = "PodsNotReady"
+	// ReasonBootstrapPending: the pods are up but the cluster was not yet
+	// created (no node owns slots).
+	ReasonBootstrapPending ConditionReason = "BootstrapPending"
+	// ReasonSlotsNotServed: some slots are not served by a healthy master.
+	ReasonSlotsNotServed ConditionReason = "SlotsNotServed"
+	// ReasonReplicasNotInSync: a replica has not finished its sync or lags.
+	ReasonReplicasNotInSync ConditionReason = "ReplicasNotInSync"
+	// ReasonTopologyChanging: a topology action (failover, meet, forget,
+	// replicate, repair) is under way.
+	ReasonTopologyChanging ConditionReason = "TopologyChanging"
+)
+
+// Reasons of Progressing.
+const (
+	// ReasonCreatingObjects: the operator created or updated Kubernetes
+	// objects (ConfigMap, Services, StatefulSets, PodDisruptionBudgets).
+	ReasonCreatingObjects ConditionReason = "CreatingObjects"
+	// ReasonWaitingForPods: the operator waits for pods to be scheduled,
+	// started or ready.
+	ReasonWaitingForPods ConditionReason = "WaitingForPods"
+	// ReasonBootstrapping: the operator is creating the cluster (assigning
+	// slots, meeting nodes, attaching replicas).
+	ReasonBootstrapping ConditionReason = "Bootstrapping"
+	// ReasonFailingOver: the operator hands a master role to a replica.
+	ReasonFailingOver ConditionReason = "FailingOver"
+	// ReasonRejoiningNodes: nodes came back with new addresses and are being
+	// reintroduced (CLUSTER MEET).
+	ReasonRejoiningNodes ConditionReason = "RejoiningNodes"
+	// ReasonForgettingNodes: nodes that no longer exist are being forgotten.
+	ReasonForgettingNodes ConditionReason = "ForgettingNodes"
+	// ReasonAttachingReplicas: new or reset nodes are being attached as
+	// replicas of their shard's master.
+	ReasonAttachingReplicas ConditionReason = "AttachingReplicas"
+	// ReasonRepairingSlots: stuck migrating/importing or unassigned slots
+	// are being repaired.
+	ReasonRepairingSlots ConditionReason = "RepairingSlots"
+	// ReasonMovingReplicas: a replica is being moved off its master's node.
+	ReasonMovingReplicas ConditionReason = "MovingReplicas"
+	// ReasonReconciled: nothing left to do; the cluster matches the spec.
+	ReasonReconciled ConditionReason = "Reconciled"
+)
+
+// Reasons of Degraded.
+const (
+	// ReasonHealthy: full redundancy and availability (status False).
+	ReasonHealthy ConditionReason = "Healthy"
+	// ReasonReconcileError: the last reconcile failed; the message has the error.
+	ReasonReconcileError ConditionReason = "ReconcileError"
+	// ReasonMasterDown: a master is failed or its pod is gone.
+	ReasonMasterDown ConditionReason = "MasterDown"
+	// ReasonReplicaMissing: a shard has fewer in-sync replicas than
+	// spec.replicasPerMaster.
+	ReasonReplicaMissing ConditionReason = "ReplicaMissing"
+	// ReasonClusterStateFail: a node reports cluster_state:fail.
+	ReasonClusterStateFail ConditionReason = "ClusterStateFail"
+	// ReasonInvalidSpec: the spec cannot be satisfied (for example the
+	// password Secret or its key is missing); the message names the field.
+	ReasonInvalidSpec ConditionReason = "InvalidSpec"
+)
+
+// Reasons of SlotsCovered.
+const (
+	// ReasonAllSlotsServed: every slot is owned by a healthy master.
+	ReasonAllSlotsServed ConditionReason = "AllSlotsServed"
+	// ReasonSlotsUnassigned: some slots have no owner.
+	ReasonSlotsUnassigned ConditionReason = "SlotsUnassigned"
+	// ReasonSlotsOnFailedMaster: some slots are owned by a failed master.
+	ReasonSlotsOnFailedMaster ConditionReason = "SlotsOnFailedMaster"
+	// ReasonSlotsOpen: some slots are stuck migrating or importing.
+	ReasonSlotsOpen ConditionReason = "SlotsOpen"
+	// ReasonNodesDisagree: nodes disagree about slot ownership.
+	ReasonNodesDisagree ConditionReason = "NodesDisagree"
+)
+
+// Reasons of ReplicasPlaced.
+const (
+	// ReasonSpreadAcrossNodes: no master shares a node with its replicas.
+	ReasonSpreadAcrossNodes ConditionReason = "SpreadAcrossNodes"
+	// ReasonSharedNode: a master and one of its replicas run on one node
+	// although enough nodes exist; the operator will move the replica.
+	ReasonSharedNode ConditionReason = "SharedNode"
+	// ReasonNotEnoughNodes: there are fewer schedulable nodes than members
+	// of a shard, so the spread is impossible.
+	ReasonNotEnoughNodes ConditionReason = "NotEnoughNodes"
+)
+
+// Reasons of ReplicasInSync.
+const (
+	// ReasonAllReplicasInSync: every replica's link is up and its offset
+	// matches its master's.
+	ReasonAllReplicasInSync ConditionReason = "AllReplicasInSync"
+	// ReasonLinkDown: a replica's replication link is down (includes a
+	// replica still waiting for its first sync).
+	ReasonLinkDown ConditionReason = "LinkDown"
+	// ReasonReplicationLag: a replica's offset lags its master's.
+	ReasonReplicationLag ConditionReason = "ReplicationLag"
+)
+
+// Reasons of StorageBound.
+const (
+	// ReasonAllClaimsBound: every data PVC is bound.
+	ReasonAllClaimsBound ConditionReason = "AllClaimsBound"
+	// ReasonClaimPending: a data PVC is Pending; the message names it.
+	ReasonClaimPending ConditionReason = "ClaimPending"
+	// ReasonStorageClassNotFound: a data PVC names a StorageClass that does
+	// not exist; the message names the StorageClass.
+	ReasonStorageClassNotFound ConditionReason = "StorageClassNotFound"
+)

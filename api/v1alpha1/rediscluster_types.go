@@ -1,0 +1,359 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Defaults applied by the API server (CRD defaults) and by SetDefaults for Go
+// callers that build objects without a round trip through the API server.
+const (
+	// DefaultMasters is the number of masters (shards) when spec.masters is unset.
+	DefaultMasters int32 = 3
+	// MinMasters is the smallest number of masters a Redis Cluster can fail
+	// over with: a failover needs the votes of a majority of masters.
+	MinMasters int32 = 3
+	// DefaultReplicasPerMaster is the number of replicas per master when unset.
+	DefaultReplicasPerMaster int32 = 1
+	// DefaultImage is the Redis image when spec.image is unset.
+	DefaultImage = "redis:7.0"
+	// DefaultStorageSize is the size of each pod's data volume when unset.
+	DefaultStorageSize = "1Gi"
+	// DefaultZoneTopologyKey is the node label that names a node's zone.
+	DefaultZoneTopologyKey = "topology.kubernetes.io/zone"
+	// DefaultPasswordKey is the key read from the password Secret when unset.
+	DefaultPasswordKey = "password"
+	// MinNodePort and MaxNodePort bound spec.service.nodePort (the default
+	// NodePort range of kube-apiserver).
+	MinNodePort int32 = 30000
+	// MaxNodePort is the upper bound of spec.service.nodePort.
+	MaxNodePort int32 = 32767
+)
+
+// ForbiddenConfigKeys are the redis.conf directives the operator owns; the
+// CRD rejects them in spec.config (compared case-insensitively, as Redis
+// does). The list must stay in sync with the CEL rule on
+// RedisClusterSpec.Config; a test checks that it does.
+var ForbiddenConfigKeys = []string{
+	"appendfilename",
+	"bind",
+	"cluster-announce-bus-port",
+	"cluster-announce-ip",
+	"cluster-announce-port",
+	"cluster-config-file",
+	"cluster-enabled",
+	"cluster-port",
+	"daemonize",
+	"dbfilename",
+	"dir",
+	"include",
+	"masterauth",
+	"masteruser",
+	"port",
+	"protected-mode",
+	"replicaof",
+	"requirepass",
+	"slaveof",
+	"tls-port",
+}
+
+// ServiceType is the kind of Service that gives clients access to the cluster.
+// +kubebuilder:validation:Enum=ClusterIP;NodePort
+type ServiceType string
+
+const (
+	// ServiceTypeClusterIP exposes the cluster inside Kubernetes only.
+	ServiceTypeClusterIP ServiceType = "ClusterIP"
+	// ServiceTypeNodePort also exposes the cluster on a port of every node.
+	ServiceTypeNodePort ServiceType = "NodePort"
+)
+
+// AntiAffinity says how strictly the members of one cluster are kept off a
+// shared Kubernetes node.
+// +kubebuilder:validation:Enum=Required;Preferred
+type AntiAffinity string
+
+const (
+	// AntiAffinityRequired never schedules two pods of the cluster on one
+	// node; pods stay Pending when there are not enough nodes.
+	AntiAffinityRequired AntiAffinity = "Required"
+	// AntiAffinityPreferred spreads pods over nodes when it can and shares a
+	// node when it must (the tutorial's choice).
+	AntiAffinityPreferred AntiAffinity = "Preferred"
+)
+
+// RedisClusterSpec is the desired state of a Redis Cluster.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.service) || !has(self.service.nodePort) || self.service.type == 'NodePort'",fieldPath=".service.nodePort",message="spec.service.nodePort is only allowed when spec.service.type is NodePort"
+type RedisClusterSpec struct {
+	// Masters is the number of shards, each served by one master; the 16384
+	// slots are spread evenly over them. At least 3.
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:XValidation:rule="self >= 3",message="spec.masters must be at least 3: a Redis Cluster needs a majority of at least 3 masters to fail over"
+	// +kubebuilder:validation:XValidation:rule="self <= 1000",message="spec.masters must be at most 1000"
+	// +optional
+	Masters int32 `json:"masters,omitempty"`
+
+	// ReplicasPerMaster is the number of replicas that follow each master.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:XValidation:rule="self >= 0",message="spec.replicasPerMaster must not be negative"
+	// +kubebuilder:validation:XValidation:rule="self <= 10",message="spec.replicasPerMaster must be at most 10"
+	// +optional
+	ReplicasPerMaster int32 `json:"replicasPerMaster,omitempty"`
+
+	// Image is the container image that runs redis-server.
+	// +kubebuilder:default="redis:7.0"
+	// +kubebuilder:validation:MinLength=1
+	// +optional
+	Image string `json:"image,omitempty"`
+
+	// Resources are the compute resources of each Redis container.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// Storage describes the persistent volume each Redis pod keeps its data
+	// (AOF, RDB and nodes.conf) on.
+	// +kubebuilder:default={}
+	// +optional
+	Storage StorageSpec `json:"storage,omitempty"`
+
+	// Config holds redis.conf directives added to the operator's own
+	// (for example maxmemory or maxmemory-policy). Directives the operator
+	// owns (ForbiddenConfigKeys) are rejected.
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[a-zA-Z0-9-]+$'))",message="spec.config keys must be redis.conf directive names (letters, digits and '-')"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !self[k].contains('\\n') && !self[k].contains('\\r'))",message="spec.config values must be a single line"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k.lowerAscii() in ['appendfilename', 'bind', 'cluster-announce-bus-port', 'cluster-announce-ip', 'cluster-announce-port', 'cluster-config-file', 'cluster-enabled', 'cluster-port', 'daemonize', 'dbfilename', 'dir', 'include', 'masterauth', 'masteruser', 'port', 'protected-mode', 'replicaof', 'requirepass', 'slaveof', 'tls-port']))",messageExpression="'spec.config must not set ' + self.filter(k, k.lowerAscii() in ['appendfilename', 'bind', 'cluster-announce-bus-port', 'cluster-announce-ip', 'cluster-announce-port', 'cluster-config-file', 'cluster-enabled', 'cluster-port', 'daemonize', 'dbfilename', 'dir', 'include', 'masterauth', 'masteruser', 'port', 'protected-mode', 'replicaof', 'requirepass', 'slaveof', 'tls-port']).join(', ') + ': the operator manages it'"
+	// +optional
+	Config map[string]string `json:"config,omitempty"`
+
+	// Service is the Service clients connect through.
+	// +kubebuilder:default={}
+	// +optional
+	Service ServiceSpec `json:"service,omitempty"`
+
+	// Placement says where the Redis pods may run.
+	// +kubebuilder:default={}
+	// +optional
+	Placement PlacementSpec `json:"placement,omitempty"`
+
+	// PasswordSecret names a Secret (in the cluster's namespace) holding the
+	// password every node requires from clients and from each other. Unset
+	// means no password.
+	// +optional
+	PasswordSecret *PasswordSecretRef `json:"passwordSecret,omitempty"`
+
+	// PodDisruptionBudget limits voluntary disruptions to one pod per shard
+	// at a time.
+	// +kubebuilder:default={}
+	// +optional
+	PodDisruptionBudget PodDisruptionBudgetSpec `json:"podDisruptionBudget,omitempty"`
+}
+
+// StorageSpec describes the persistent volume of each Redis pod.
+type StorageSpec struct {
+	// StorageClassName is the StorageClass of the pods' PVCs; unset means
+	// the cluster's default StorageClass.
+	// +optional
+	StorageClassName *string `json:"storageClassName,omitempty"`
+
+	// Size is the requested size of each pod's volume.
+	// +kubebuilder:default="1Gi"
+	// +optional
+	Size resource.Quantity `json:"size,omitempty"`
+}
+
+// ServiceSpec describes the access Service.
+type ServiceSpec struct {
+	// Type is ClusterIP (inside Kubernetes only) or NodePort.
+	// +kubebuilder:default=ClusterIP
+	// +optional
+	Type ServiceType `json:"type,omitempty"`
+
+	// NodePort pins the node port when Type is NodePort; unset lets
+	// Kubernetes choose one.
+	// +kubebuilder:validation:XValidation:rule="self >= 30000 && self <= 32767",message="spec.service.nodePort must be between 30000 and 32767"
+	// +optional
+	NodePort *int32 `json:"nodePort,omitempty"`
+}
+
+// PlacementSpec says where the Redis pods may run.
+type PlacementSpec struct {
+	// AntiAffinity keeps pods of this cluster on different nodes: Required
+	// (never share a node) or Preferred (share only when there is no other way).
+	// +kubebuilder:default=Preferred
+	// +optional
+	AntiAffinity AntiAffinity `json:"antiAffinity,omitempty"`
+
+	// ZoneTopologyKey is the node label whose values name zones; pods of a
+	// shard are preferably spread across zones.
+	// +kubebuilder:default="topology.kubernetes.io/zone"
+	// +kubebuilder:validation:MinLength=1
+	// +optional
+	ZoneTopologyKey string `json:"zoneTopologyKey,omitempty"`
+
+	// NodeSelector restricts the pods to nodes with these labels.
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+
+	// Tolerations let the pods run on tainted nodes.
+	// +optional
+	// +listType=atomic
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+
+	// PriorityClassName is the PriorityClass of the pods.
+	// +optional
+	PriorityClassName string `json:"priorityClassName,omitempty"`
+}
+
+// PasswordSecretRef points at the key of a Secret that holds the password.
+type PasswordSecretRef struct {
+	// Name is the Secret's name.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+
+	// Key is the key in the Secret's data.
+	// +kubebuilder:default=password
+	// +kubebuilder:validation:MinLength=1
+	// +optional
+	Key string `json:"key,omitempty"`
+}
+
+// PodDisruptionBudgetSpec configures one PodDisruptionBudget per shard.
+type PodDisruptionBudgetSpec struct {
+	// Enabled creates a PodDisruptionBudget with maxUnavailable 1 per shard.
+	// +kubebuilder:default=true
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
+// IsEnabled reports whether the PodDisruptionBudgets are wanted (true when unset).
+func (p PodDisruptionBudgetSpec) IsEnabled() bool {
+	return p.Enabled == nil || *p.Enabled
+}
+
+// RedisClusterStatus is the observed state of a Redis Cluster, written by the
+// operator.
+type RedisClusterStatus struct {
+	// ObservedGeneration is the metadata.generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions are the latest observations: Ready, Progressing, Degraded,
+	// SlotsCovered, ReplicasPlaced, ReplicasInSync and StorageBound (see
+	// conditions.go).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +patchStrategy=merge
+	// +patchMergeKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+
+	// ReadyNodes is the number of Redis nodes that are ready: pod ready and
+	// part of the cluster.
+	// +optional
+	ReadyNodes int32 `json:"readyNodes"`
+
+	// SlotsOK is the number of slots (of 16384) served by a healthy master.
+	// +optional
+	SlotsOK int32 `json:"slotsOK"`
+
+	// Shards summarizes each shard, ordered by index.
+	// +optional
+	// +listType=map
+	// +listMapKey=index
+	Shards []ShardStatus `json:"shards,omitempty"`
+}
+
+// ShardStatus summarizes one shard: a master and its replicas.
+type ShardStatus struct {
+	// Index is the shard's index (its StatefulSet is <name>-<index>).
+	Index int32 `json:"index"`
+
+	// MasterPod is the name of the pod that serves as master; empty when
+	// the shard has no master.
+	// +optional
+	MasterPod string `json:"masterPod,omitempty"`
+
+	// MasterNodeID is the Redis Cluster node ID of the master.
+	// +optional
+	MasterNodeID string `json:"masterNodeID,omitempty"`
+
+	// Replicas are the master's replicas.
+	// +optional
+	// +listType=atomic
+	Replicas []ReplicaStatus `json:"replicas,omitempty"`
+
+	// Slots are the slot ranges the master serves, such as "0-5460".
+	// +optional
+	Slots string `json:"slots,omitempty"`
+}
+
+// ReplicaStatus describes one replica of a shard.
+type ReplicaStatus struct {
+	// Pod is the replica's pod name.
+	Pod string `json:"pod"`
+
+	// NodeID is the replica's Redis Cluster node ID.
+	// +optional
+	NodeID string `json:"nodeID,omitempty"`
+
+	// LinkUp reports whether the replication link to the master is up.
+	LinkUp bool `json:"linkUp"`
+
+	// InSync reports whether the replica finished its first sync and its
+	// replication offset matches the master's.
+	InSync bool `json:"inSync"`
+}
+
+// RedisCluster is a Redis Cluster run by the redkube operator: the masters,
+// their replicas, storage, configuration and access, from one object.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=rc,categories=redis
+// +kubebuilder:printcolumn:name="Masters",type=integer,JSONPath=".spec.masters"
+// +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=".spec.replicasPerMaster",description="Replicas per master"
+// +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=".status.readyNodes",description="Redis nodes ready"
+// +kubebuilder:printcolumn:name="Slots OK",type=integer,JSONPath=".status.slotsOK",description="Slots served by a healthy master"
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"
+type RedisCluster struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec is the desired state.
+	// +kubebuilder:default={}
+	// +optional
+	Spec RedisClusterSpec `json:"spec,omitempty"`
+
+	// Status is the observed state.
+	// +optional
+	Status RedisClusterStatus `json:"status,omitempty"`
+}
+
+// RedisClusterList is a list of RedisClusters.
+//
+// +kubebuilder:object:root=true
+type RedisClusterList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+
+	// Items are the RedisClusters.
+	Items []RedisCluster `json:"items"`
+}
+
+// PodsPerShard is the number of pods in each shard's StatefulSet: the master
+// and its replicas.
+func (s *RedisClusterSpec) PodsPerShard() int32 {
+	return 1 + s.ReplicasPerMaster
+}
+
+// TotalNodes is the number of Redis nodes the spec asks for.
+func (s *RedisClusterSpec) TotalNodes() int32 {
+	return s.Masters * s.PodsPerShard()
+}
+
+func init() {
+	SchemeBuilder.Register(&RedisCluster{}, &RedisClusterList{})
+}
