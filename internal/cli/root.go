@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/redkube/redkube/pkg/redisadmin"
@@ -39,6 +40,9 @@ Exit status: 0 ok, 1 a problem was found or an operation failed, 2 bad usage.`,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			// go-redis logs dial retries on its own; rcctl reports errors
+			// itself, in one line.
+			redis.SetLogger(quietLogger{})
 			return nil
 		},
 	}
@@ -134,3 +138,8 @@ func (a *app) printJSON(v any) error {
 	}
 	return nil
 }
+
+// quietLogger discards go-redis' internal log lines.
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}

@@ -1,0 +1,148 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redkube/redkube/pkg/topology"
+)
+
+func TestExitCodeClassifiesErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"success is 0", nil, ExitOK},
+		{"usage error is 2", usageErrorf("bad flag"), ExitUsage},
+		{"wrapped usage error is 2", fmt.Errorf("ctx: %w", usageErrorf("bad")), ExitUsage},
+		{"problems found is 1", errProblemsFound, ExitFailure},
+		{"any other failure is 1", errors.New("boom"), ExitFailure},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := ExitCode(c.err); got != c.want {
+				t.Fatalf("ExitCode(%v) = %d, want %d", c.err, got, c.want)
+			}
+		})
+	}
+}
+
+func TestOneLineFoldsJoinedErrors(t *testing.T) {
+	err := errors.Join(errors.New("first\n  detail"), errors.New("second"))
+	got := oneLine(err)
+	if strings.Contains(got, "\n") {
+		t.Fatalf("oneLine kept a newline: %q", got)
+	}
+	if !strings.Contains(got, "first") || !strings.Contains(got, "second") {
+		t.Fatalf("oneLine lost a part: %q", got)
+	}
+}
+
+func TestParseHints(t *testing.T) {
+	addrs := []string{"10.0.0.1:6379", "10.0.0.2:6379"}
+	got, err := parseHints([]string{"10.0.0.1:6379=host-a,zone-1", "10.0.0.2:6379=host-b"}, addrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["10.0.0.1:6379"] != (topology.Labels{Host: "host-a", Zone: "zone-1"}) || got["10.0.0.2:6379"] != (topology.Labels{Host: "host-b"}) {
+		t.Fatalf("parsed %+v", got)
+	}
+	for _, bad := range []string{"10.0.0.1:6379", "10.0.0.1:6379=", "10.0.0.9:6379=h", "10.0.0.1:6379=h,z,x", "10.0.0.1:6379=,z"} {
+		if _, err := parseHints([]string{bad}, addrs); ExitCode(err) != ExitUsage {
+			t.Errorf("hint %q: err %v, want a usage error", bad, err)
+		}
+	}
+}
+
+func TestPasswordSources(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "pw")
+	if err := os.WriteFile(file, []byte("from-file\nignored\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("REDISCLI_AUTH", "from-default-env")
+	t.Setenv("MY_PW", "from-my-env")
+	cases := []struct {
+		name    string
+		args    []string
+		want    string
+		wantErr int
+	}{
+		{"REDISCLI_AUTH by default", nil, "from-default-env", 0},
+		{"named variable", []string{"--password-env", "MY_PW"}, "from-my-env", 0},
+		{"first line of the file", []string{"--password-file", file}, "from-file", 0},
+		{"both sources conflict", []string{"--password-env", "MY_PW", "--password-file", file}, "", ExitUsage},
+		{"named variable unset", []string{"--password-env", "NOPE_NOT_SET"}, "", ExitUsage},
+		{"missing file", []string{"--password-file", filepath.Join(dir, "missing")}, "", ExitFailure},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			root := NewRootCommand(&strings.Builder{}, &strings.Builder{})
+			if err := root.PersistentFlags().Parse(c.args); err != nil {
+				t.Fatal(err)
+			}
+			var g globalOptions
+			// The root's options are bound to its flags; read them back.
+			g.passwordEnv, _ = root.PersistentFlags().GetString("password-env")
+			g.passwordFile, _ = root.PersistentFlags().GetString("password-file")
+			got, err := g.password(root.PersistentFlags())
+			if code := ExitCode(err); code != c.wantErr {
+				t.Fatalf("err %v (exit %d), want exit %d", err, code, c.wantErr)
+			}
+			if err == nil && got != c.want {
+				t.Fatalf("password %q, want %q", got, c.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "from-") {
+				t.Fatalf("error reveals a password: %v", err)
+			}
+		})
+	}
+}
+
+func TestLineReporterPrintsPeriodicallyAndAtEnd(t *testing.T) {
+	var b strings.Builder
+	now := time.Unix(0, 0)
+	l := &lineReporter{w: &b, every: 2 * time.Second, now: func() time.Time { return now }}
+	l.Begin("rebalance", 100)
+	now = now.Add(time.Second)
+	l.Update(progressState{SlotsDone: 10, Keys: 100})
+	now = now.Add(1500 * time.Millisecond)
+	l.Update(progressState{SlotsDone: 50, Keys: 500})
+	now = now.Add(500 * time.Millisecond)
+	l.End(progressState{SlotsDone: 100, Keys: 1000})
+	want := "rebalance: 100 slots to move\n" +
+		"rebalance: 50/100 slots, 500 keys, 200 keys/s\n" +
+		"rebalance: 100/100 slots, 1000 keys, 333 keys/s\n"
+	if b.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+func TestUsageErrorsExitTwoWithOneLine(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown flag", []string{"status", "127.0.0.1:1", "--bogus"}, "unknown flag"},
+		{"missing argument", []string{"status"}, "needs 1 argument"},
+		{"bad address", []string{"check", "no-port"}, "not a host:port"},
+		{"too few nodes for replicas", []string{"create", "127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:4", "127.0.0.1:5", "--replicas", "1"}, "too few nodes"},
+		{"address listed twice", []string{"create", "127.0.0.1:1", "127.0.0.1:1", "127.0.0.1:3"}, "listed twice"},
+		{"force and takeover", []string{"failover", "127.0.0.1:1", "--force", "--takeover"}, "mutually exclusive"},
+		{"reshard without target", []string{"reshard", "127.0.0.1:1", "--from", "all", "--slots", "5"}, "--from and --to"},
+		{"bad weight", []string{"rebalance", "127.0.0.1:1", "--weight", "abc"}, "--weight"},
+		{"tls cert without key", []string{"status", "127.0.0.1:1", "--tls-cert", "x.pem"}, "--tls-key"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			oneLineErr(t, rcctl(t, c.args...), ExitUsage, c.want)
+		})
+	}
+}
