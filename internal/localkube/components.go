@@ -74,6 +74,11 @@ func (c *Cluster) apiserverArgs() []string {
 		// On top of the default admission plugins: nodes may only touch
 		// their own Node, Lease and pods, as with a real kubelet.
 		"--enable-admission-plugins=NodeRestriction",
+		// The launcher registers its nodes already Ready; without this plugin
+		// they are not created with the not-ready taint, which the node
+		// lifecycle controller would only lift on its next pass (about 5s).
+		// A node that stops heartbeating is still tainted as usual.
+		"--disable-admission-plugins=TaintNodesByCondition",
 		"--allow-privileged=true",
 		"--profiling=false",
 	}

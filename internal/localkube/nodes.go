@@ -87,10 +87,10 @@ func (c *Cluster) registerNodes(ctx context.Context) error {
 	return nil
 }
 
-// waitNodesSchedulable waits until the node lifecycle controller has taken
-// the not-ready taint (added by the TaintNodesByCondition admission plugin at
-// creation) off every node, so pods can be scheduled as soon as Start
-// returns.
+// waitNodesSchedulable waits until no node carries the not-ready or
+// unreachable taint, so pods can be scheduled as soon as Start returns. The
+// nodes are registered Ready and untainted, so this normally passes at once;
+// it guards against a node agent that reports a node not ready.
 func (c *Cluster) waitNodesSchedulable(ctx context.Context) error {
 	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		for _, name := range c.Nodes {

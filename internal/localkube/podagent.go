@@ -1,0 +1,43 @@
+package localkube
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/redkube/redkube/internal/nodeagent"
+)
+
+// PodAgent returns a NodeAgentFactory for the full node agent
+// (internal/nodeagent), which runs pods as processes in their own network
+// namespaces on the pod bridge. base may carry agent settings (image map,
+// timings, network); the launcher fills in the nodes, their identities, the
+// admin configuration, the agent's state folder and the logger when base
+// leaves them empty.
+//
+// A binary or test that uses it must call podexec.MaybeInit first thing in
+// main (or TestMain), and must run as root (network namespaces, mounts).
+func PodAgent(base nodeagent.Config) NodeAgentFactory {
+	return func(_ context.Context, env AgentEnv) (NodeAgent, error) {
+		cfg := base
+		if len(cfg.Nodes) == 0 {
+			cfg.Nodes = env.Nodes
+		}
+		if cfg.NodeConfigs == nil {
+			cfg.NodeConfigs = env.NodeConfigs
+		}
+		if cfg.Admin == nil {
+			cfg.Admin = env.Admin
+		}
+		if cfg.StateDir == "" {
+			cfg.StateDir = env.StateDir
+		}
+		if cfg.Logger == nil {
+			cfg.Logger = env.Logger
+		}
+		a, err := nodeagent.New(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("node agent: %w", err)
+		}
+		return a, nil
+	}
+}
