@@ -312,6 +312,8 @@ type ReplicaStatus struct {
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must start with a letter and contain only lowercase letters, digits and '-': it names the cluster's Services"
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 40",message="metadata.name must be at most 40 characters: it prefixes the names of the cluster's StatefulSets, pods and PVCs"
 // +kubebuilder:resource:shortName=rc,categories=redis
 // +kubebuilder:printcolumn:name="Masters",type=integer,JSONPath=".spec.masters"
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=".spec.replicasPerMaster",description="Replicas per master"

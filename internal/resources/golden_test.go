@@ -1,0 +1,170 @@
+package resources
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/ from the builders' output")
+
+// samplePath is the sample users apply; the golden "sample" case renders it.
+const samplePath = "../../config/samples/redis_v1alpha1_rediscluster.yaml"
+
+// loadSample reads the sample RedisCluster and applies the CRD defaults.
+func loadSample(t *testing.T) *redisv1alpha1.RedisCluster {
+	t.Helper()
+	b, err := os.ReadFile(samplePath)
+	if err != nil {
+		t.Fatalf("read sample: %v", err)
+	}
+	rc := &redisv1alpha1.RedisCluster{}
+	if err := yaml.UnmarshalStrict(b, rc); err != nil {
+		t.Fatalf("decode sample: %v", err)
+	}
+	redisv1alpha1.SetDefaults(rc)
+	rc.Namespace = "default"
+	rc.UID = types.UID("00000000-0000-0000-0000-000000000001")
+	return rc
+}
+
+// fullCluster sets every optional field.
+func fullCluster() *redisv1alpha1.RedisCluster {
+	rc := &redisv1alpha1.RedisCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: "cache", Namespace: "prod", UID: "00000000-0000-0000-0000-000000000002"},
+		Spec: redisv1alpha1.RedisClusterSpec{
+			Masters:           4,
+			ReplicasPerMaster: 2,
+			Image:             "registry.example/redis:7.2.4",
+			Resources: corev1.ResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("1Gi")},
+				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")},
+			},
+			Storage: redisv1alpha1.StorageSpec{StorageClassName: ptr.To("fast-ssd"), Size: resource.MustParse("20Gi")},
+			Config: map[string]string{
+				"maxmemory":            "800mb",
+				"maxmemory-policy":     "allkeys-lru",
+				"cluster-node-timeout": "3000",
+				"save":                 "",
+			},
+			Service: redisv1alpha1.ServiceSpec{Type: redisv1alpha1.ServiceTypeClusterIP},
+			Placement: redisv1alpha1.PlacementSpec{
+				AntiAffinity:      redisv1alpha1.AntiAffinityRequired,
+				ZoneTopologyKey:   "example.com/rack",
+				NodeSelector:      map[string]string{"pool": "redis"},
+				Tolerations:       []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "redis", Effect: corev1.TaintEffectNoSchedule}},
+				PriorityClassName: "high",
+			},
+			PasswordSecret: &redisv1alpha1.PasswordSecretRef{Name: "cache-auth"},
+		},
+	}
+	redisv1alpha1.SetDefaults(rc)
+	return rc
+}
+
+// renderAll renders every object of rc as one YAML stream, in a fixed order.
+func renderAll(t *testing.T, rc *redisv1alpha1.RedisCluster) []byte {
+	t.Helper()
+	var objs []runtime.Object
+	add := func(o runtime.Object, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("render: %v", err)
+		}
+		objs = append(objs, o)
+	}
+	add(wrap(ConfigMap(rc)))
+	add(wrap(HeadlessService(rc)))
+	add(wrap(AccessService(rc)))
+	for i := range int(rc.Spec.Masters) {
+		add(wrap(ShardStatefulSet(rc, i)))
+		add(wrap(PodDisruptionBudget(rc, i)))
+	}
+	var out bytes.Buffer
+	for i, o := range objs {
+		b, err := yaml.Marshal(o)
+		if err != nil {
+			t.Fatalf("marshal %T: %v", o, err)
+		}
+		if i > 0 {
+			out.WriteString("---\n")
+		}
+		out.Write(b)
+	}
+	return out.Bytes()
+}
+
+// wrap turns a typed builder result into (runtime.Object, error).
+func wrap[T runtime.Object](o T, err error) (runtime.Object, error) { return o, err }
+
+// checkGolden compares got with testdata/name, or rewrites it with -update.
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden (run `go test ./internal/resources -update` to create it): %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the builders' output; if the change is intended run `make golden`.\n%s", path, lineDiff(string(want), string(got)))
+	}
+}
+
+// lineDiff shows the first differing line of want and got.
+func lineDiff(want, got string) string {
+	w, g := bytes.Split([]byte(want), []byte("\n")), bytes.Split([]byte(got), []byte("\n"))
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var wl, gl []byte
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if !bytes.Equal(wl, gl) {
+			return fmt.Sprintf("line %d:\n  golden: %q\n  got:    %q", i+1, wl, gl)
+		}
+	}
+	return "(same lines)"
+}
+
+func TestGoldenManifests(t *testing.T) {
+	minimal := &redisv1alpha1.RedisCluster{ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: "ns", UID: "00000000-0000-0000-0000-000000000003"}}
+	redisv1alpha1.SetDefaults(minimal)
+	cases := []struct {
+		name string
+		rc   *redisv1alpha1.RedisCluster
+	}{
+		{"sample", loadSample(t)},
+		{"full", fullCluster()},
+		{"defaults", minimal},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			checkGolden(t, c.name+".yaml", renderAll(t, c.rc))
+			checkGolden(t, c.name+".redis.conf", []byte(RedisConf(c.rc)))
+		})
+	}
+}

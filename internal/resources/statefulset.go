@@ -1,0 +1,229 @@
+package resources
+
+import (
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+)
+
+// Pod settings shared with the controller.
+const (
+	// TerminationGracePeriodSeconds is the pods' grace period: the preStop
+	// hook may hold SIGTERM this long minus PreStopReserveSeconds while the
+	// operator moves the master role away.
+	TerminationGracePeriodSeconds = 30
+	// PreStopReserveSeconds is left to redis-server after the preStop hook
+	// gives up, to shut down cleanly (flush the AOF) before SIGKILL.
+	PreStopReserveSeconds = 5
+	// PodIPEnv is the environment variable holding the pod's IP; redis-server
+	// announces it to the cluster (--cluster-announce-ip).
+	PodIPEnv = "POD_IP"
+	// PasswordEnv holds the password when spec.passwordSecret is set. Its
+	// name is the one redis-cli reads, so exec probes and the preStop hook
+	// authenticate without the password on their command line.
+	PasswordEnv = "REDISCLI_AUTH"
+	// HostnameTopologyKey is the node label anti-affinity spreads over.
+	HostnameTopologyKey = "kubernetes.io/hostname"
+	// redisUID is the uid (and gid) of the redis user in the official image.
+	redisUID int64 = 999
+)
+
+// PreStopScript is the preStop hook of the Redis container. While this node
+// is a master that serves slots and has at least one replica that is not
+// failed, it waits (polling CLUSTER NODES every 100 ms, for at most the grace
+// period minus PreStopReserveSeconds), so that the operator, which sees the
+// pod's deletionTimestamp at once, can hand the master role to a replica with
+// a graceful CLUSTER FAILOVER before redis-server gets SIGTERM. Replicas,
+// empty masters and masters without a healthy replica return at once, as
+// does the hook when redis-server no longer answers.
+var PreStopScript = fmt.Sprintf(`end=$(( $(date +%%s) + %d ))
+while [ "$(date +%%s)" -lt "$end" ]; do
+  nodes=$(redis-cli -p %d cluster nodes) || exit 0
+  printf '%%s\n' "$nodes" | awk '
+    $3 ~ /myself/ { me = $1; master = ($3 ~ /master/); slots = (NF > 8) }
+    { flags[$1] = $3; of[$1] = $4 }
+    END {
+      if (!master || !slots) exit 1
+      for (id in of) if (of[id] == me && flags[id] !~ /fail/) exit 0
+      exit 1
+    }' || exit 0
+  sleep 0.1
+done
+`, TerminationGracePeriodSeconds-PreStopReserveSeconds, RedisPort)
+
+// ShardStatefulSet renders shard's StatefulSet: 1+replicasPerMaster pods
+// created in parallel, OnDelete updates (the operator decides when a pod is
+// replaced, failing masters over first), a data PVC per pod, and the
+// anti-affinity of spec.placement.
+func ShardStatefulSet(rc *redisv1alpha1.RedisCluster, shard int) (*appsv1.StatefulSet, error) {
+	if err := checkShard(rc, shard); err != nil {
+		return nil, err
+	}
+	podLabels := ShardLabels(rc, shard)
+	sts := &appsv1.StatefulSet{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"},
+		ObjectMeta: objectMeta(rc, ShardName(rc, shard), ShardLabels(rc, shard)),
+		Spec: appsv1.StatefulSetSpec{
+			Replicas:            ptr.To(rc.Spec.PodsPerShard()),
+			ServiceName:         HeadlessServiceName(rc),
+			Selector:            &metav1.LabelSelector{MatchLabels: ShardSelectorLabels(rc, shard)},
+			PodManagementPolicy: appsv1.ParallelPodManagement,
+			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType},
+			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
+				WhenDeleted: appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
+				WhenScaled:  appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
+			},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{
+					Labels:      podLabels,
+					Annotations: map[string]string{AnnotationConfigHash: configHash(RedisConf(rc))},
+				},
+				Spec: podSpec(rc, shard),
+			},
+			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{dataClaimTemplate(rc, shard)},
+		},
+	}
+	if err := stampSpecHash(sts); err != nil {
+		return nil, err
+	}
+	return sts, nil
+}
+
+// podSpec is the pod template's spec.
+func podSpec(rc *redisv1alpha1.RedisCluster, shard int) corev1.PodSpec {
+	p := rc.Spec.Placement
+	return corev1.PodSpec{
+		TerminationGracePeriodSeconds: ptr.To(int64(TerminationGracePeriodSeconds)),
+		EnableServiceLinks:            ptr.To(false),
+		NodeSelector:                  p.NodeSelector,
+		Tolerations:                   p.Tolerations,
+		PriorityClassName:             p.PriorityClassName,
+		Affinity:                      affinity(rc, shard),
+		SecurityContext: &corev1.PodSecurityContext{
+			RunAsUser:    ptr.To(redisUID),
+			RunAsGroup:   ptr.To(redisUID),
+			RunAsNonRoot: ptr.To(true),
+			FSGroup:      ptr.To(redisUID),
+		},
+		Containers: []corev1.Container{redisContainer(rc)},
+		Volumes: []corev1.Volume{{
+			Name: ConfigVolumeName,
+			VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+				LocalObjectReference: corev1.LocalObjectReference{Name: ConfigMapName(rc)},
+				Items:                []corev1.KeyToPath{{Key: ConfigKey, Path: ConfigKey}},
+			}},
+		}},
+	}
+}
+
+// redisContainer runs redis-server with the ConfigMap's redis.conf, announcing
+// the pod IP, and with the password from the Secret when one is set.
+func redisContainer(rc *redisv1alpha1.RedisCluster) corev1.Container {
+	args := []string{ConfigDir + "/" + ConfigKey, "--cluster-announce-ip", "$(" + PodIPEnv + ")"}
+	env := []corev1.EnvVar{{
+		Name:      PodIPEnv,
+		ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "status.podIP"}},
+	}}
+	if s := rc.Spec.PasswordSecret; s != nil {
+		key := s.Key
+		if key == "" {
+			key = redisv1alpha1.DefaultPasswordKey
+		}
+		env = append(env, corev1.EnvVar{
+			Name: PasswordEnv,
+			ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: s.Name},
+				Key:                  key,
+			}},
+		})
+		// redis-server overwrites its argv with its process title, so the
+		// expanded password does not stay visible in the process list.
+		args = append(args,
+			"--requirepass", "$("+PasswordEnv+")",
+			"--masterauth", "$("+PasswordEnv+")")
+	}
+	tcp := corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString(RedisPortName)}}
+	return corev1.Container{
+		Name:            ContainerName,
+		Image:           rc.Spec.Image,
+		ImagePullPolicy: corev1.PullIfNotPresent,
+		Command:         []string{"redis-server"},
+		Args:            args,
+		Env:             env,
+		Ports: []corev1.ContainerPort{
+			{Name: RedisPortName, ContainerPort: RedisPort, Protocol: corev1.ProtocolTCP},
+			{Name: BusPortName, ContainerPort: BusPort, Protocol: corev1.ProtocolTCP},
+		},
+		Resources: rc.Spec.Resources,
+		ReadinessProbe: &corev1.Probe{
+			ProbeHandler: tcp, PeriodSeconds: 2, TimeoutSeconds: 1, SuccessThreshold: 1, FailureThreshold: 3,
+		},
+		LivenessProbe: &corev1.Probe{
+			ProbeHandler: tcp, InitialDelaySeconds: 15, PeriodSeconds: 10, TimeoutSeconds: 5, SuccessThreshold: 1, FailureThreshold: 6,
+		},
+		Lifecycle: &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{
+			Exec: &corev1.ExecAction{Command: []string{"sh", "-c", PreStopScript}},
+		}},
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: ConfigVolumeName, MountPath: ConfigDir, ReadOnly: true},
+			{Name: DataVolumeName, MountPath: DataDir},
+		},
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+	}
+}
+
+// affinity spreads the cluster's pods over nodes (required or preferred, per
+// spec.placement.antiAffinity), keeps the members of one shard apart first,
+// and prefers spreading each shard over zones.
+func affinity(rc *redisv1alpha1.RedisCluster, shard int) *corev1.Affinity {
+	cluster := &metav1.LabelSelector{MatchLabels: SelectorLabels(rc)}
+	sameShard := &metav1.LabelSelector{MatchLabels: ShardSelectorLabels(rc, shard)}
+	zoneKey := rc.Spec.Placement.ZoneTopologyKey
+	if zoneKey == "" {
+		zoneKey = redisv1alpha1.DefaultZoneTopologyKey
+	}
+	zoneSpread := corev1.WeightedPodAffinityTerm{Weight: 10, PodAffinityTerm: corev1.PodAffinityTerm{
+		LabelSelector: sameShard, TopologyKey: zoneKey,
+	}}
+	anti := &corev1.PodAntiAffinity{}
+	if rc.Spec.Placement.AntiAffinity == redisv1alpha1.AntiAffinityRequired {
+		anti.RequiredDuringSchedulingIgnoredDuringExecution = []corev1.PodAffinityTerm{{
+			LabelSelector: cluster, TopologyKey: HostnameTopologyKey,
+		}}
+		anti.PreferredDuringSchedulingIgnoredDuringExecution = []corev1.WeightedPodAffinityTerm{zoneSpread}
+	} else {
+		anti.PreferredDuringSchedulingIgnoredDuringExecution = []corev1.WeightedPodAffinityTerm{
+			// A master and its replicas on one node lose the shard with the node.
+			{Weight: 100, PodAffinityTerm: corev1.PodAffinityTerm{LabelSelector: sameShard, TopologyKey: HostnameTopologyKey}},
+			// Fewer Redis nodes per Kubernetes node: less lost at once.
+			{Weight: 50, PodAffinityTerm: corev1.PodAffinityTerm{LabelSelector: cluster, TopologyKey: HostnameTopologyKey}},
+			zoneSpread,
+		}
+	}
+	return &corev1.Affinity{PodAntiAffinity: anti}
+}
+
+// dataClaimTemplate is the PVC template of shard's pods.
+func dataClaimTemplate(rc *redisv1alpha1.RedisCluster, shard int) corev1.PersistentVolumeClaim {
+	return corev1.PersistentVolumeClaim{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:   DataVolumeName,
+			Labels: ShardLabels(rc, shard),
+		},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			StorageClassName: rc.Spec.Storage.StorageClassName,
+			VolumeMode:       ptr.To(corev1.PersistentVolumeFilesystem),
+			Resources: corev1.VolumeResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceStorage: rc.Spec.Storage.Size},
+			},
+		},
+	}
+}
