@@ -126,6 +126,8 @@ type Proxy struct {
 	proc  *process
 	lock  *os.File
 	route *netlink.Route
+	// fwdPath and fwdWas restore the bridge's forwarding sysctl on Stop.
+	fwdPath, fwdWas string
 }
 
 // StartProxy runs kube-proxy in nftables mode for the local cluster:
@@ -158,6 +160,9 @@ func StartProxy(ctx context.Context, cfg ProxyConfig) (_ *Proxy, err error) {
 		return nil, err
 	}
 	if px.route, err = addServiceRoute(cfg.Bridge, cfg.ServiceCIDR, cfg.Gateway); err != nil {
+		return nil, err
+	}
+	if px.fwdPath, px.fwdWas, err = enableForwarding(cfg.Bridge); err != nil {
 		return nil, err
 	}
 	ports, err := freeLoopbackPorts(2)
@@ -208,6 +213,12 @@ func (px *Proxy) teardown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("proxy: delete route %s: %w", px.route.Dst, err))
 		}
 		px.route = nil
+	}
+	if px.fwdPath != "" {
+		if err := os.WriteFile(px.fwdPath, []byte(px.fwdWas), 0o644); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("proxy: restore %s: %w", px.fwdPath, err))
+		}
+		px.fwdPath = ""
 	}
 	if px.lock != nil {
 		_ = px.lock.Close() // closing releases the flock
@@ -276,6 +287,24 @@ func addServiceRoute(bridge string, cidr netip.Prefix, gateway netip.Addr) (*net
 		return nil, fmt.Errorf("proxy: route %s via %s: %w", cidr, bridge, err)
 	}
 	return r, nil
+}
+
+// enableForwarding turns on IPv4 forwarding for packets entering through the
+// bridge only (net.ipv4.conf.<bridge>.forwarding), which a pod needs to reach
+// another pod through a ClusterIP (the host DNATs and forwards the packet back
+// into the bridge). The host-wide net.ipv4.ip_forward is left alone, so
+// nothing arriving on another interface is forwarded. It returns the sysctl
+// path and its previous value.
+func enableForwarding(bridge string) (path, was string, err error) {
+	path = filepath.Join("/proc/sys/net/ipv4/conf", bridge, "forwarding")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", "", fmt.Errorf("proxy: read %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, []byte("1"), 0o644); err != nil {
+		return "", "", fmt.Errorf("proxy: enable forwarding on %s: %w", bridge, err)
+	}
+	return path, strings.TrimSpace(string(b)), nil
 }
 
 // lockFile takes an exclusive flock on path, polling until ctx ends.

@@ -1,0 +1,116 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redkube/redkube/internal/kubenet"
+	"github.com/redkube/redkube/internal/localkube"
+	"github.com/redkube/redkube/internal/localkube/localkubetest"
+	"github.com/redkube/redkube/internal/localkube/services"
+	"github.com/redkube/redkube/internal/nodeagent"
+	"github.com/redkube/redkube/internal/podnet"
+)
+
+// env is a running local cluster with pods, DNS and Services.
+type env struct {
+	*localkube.Cluster
+	// DNS is the cluster DNS server's address on the pod bridge.
+	DNS netip.AddrPort
+	// Gateway is the pod bridge's host address; NodePorts are served there.
+	Gateway netip.Addr
+	dir     string
+}
+
+// startEnv starts a three-node cluster with the node agent, CoreDNS and
+// kube-proxy, all stopped in t.Cleanup.
+func startEnv(t *testing.T) *env {
+	t.Helper()
+	for _, cmd := range []string{"nft", "redis-server", "redis-cli"} {
+		if _, err := exec.LookPath(cmd); err != nil {
+			t.Fatalf("the e2e tests need %s: %v", cmd, err)
+		}
+	}
+	began := time.Now()
+	c := localkubetest.Start(t, localkube.Options{
+		Nodes: 3,
+		NodeAgent: func(ctx context.Context, e localkube.AgentEnv) (localkube.NodeAgent, error) {
+			return nodeagent.New(nodeagent.Config{
+				Nodes: e.Nodes, NodeConfigs: e.NodeConfigs, Admin: e.Admin, StateDir: e.StateDir,
+				DeleteBridgeOnExit: true, Logger: e.Logger,
+			})
+		},
+	})
+	t.Logf("timing: cluster start (control plane, nodes, agent) %v", time.Since(began))
+
+	e := &env{Cluster: c, Gateway: kubenet.MustAddr(kubenet.GatewayIP), dir: t.TempDir()}
+	// The agent creates the bridge too; doing it here first (idempotent)
+	// lets DNS bind to the gateway without waiting for the agent.
+	if err := podnet.EnsureBridge(podnet.DefaultConfig()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+
+	began = time.Now()
+	e.DNS = netip.AddrPortFrom(e.Gateway, services.DNSPort)
+	dns, err := services.StartDNS(ctx, services.DNSConfig{
+		Binary: filepath.Join(c.BinDir, services.BinCoreDNS), Kubeconfig: c.Kubeconfig, Listen: e.DNS, Dir: e.dir,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = dns.Stop(context.Background()) })
+	if err := services.EnsureDNSService(ctx, c.Client, kubenet.MustAddr(kubenet.DNSServiceIP), e.DNS); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("timing: CoreDNS start to ready %v", time.Since(began))
+
+	began = time.Now()
+	px, err := services.StartProxy(ctx, services.ProxyConfig{
+		Binary: filepath.Join(c.BinDir, services.BinKubeProxy), Kubeconfig: c.Kubeconfig, NodeName: c.Nodes[0], Dir: e.dir,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := px.Stop(context.Background()); err != nil {
+			t.Errorf("stop kube-proxy: %v", err)
+		}
+	})
+	t.Logf("timing: kube-proxy start to healthy %v", time.Since(began))
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, f := range []string{"coredns.log", "kube-proxy.log"} {
+				b, _ := os.ReadFile(filepath.Join(e.dir, f))
+				lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+				if len(lines) > 30 {
+					lines = lines[len(lines)-30:]
+				}
+				t.Logf("--- %s (last lines)\n%s", f, strings.Join(lines, "\n"))
+			}
+		}
+	})
+	return e
+}
+
+// kubectl runs the cluster's kubectl with args and returns its output.
+func (e *env) kubectl(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	args = append([]string{"--kubeconfig", e.Kubeconfig}, args...)
+	out, err := exec.CommandContext(ctx, filepath.Join(e.BinDir, "kubectl"), args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}

@@ -1,0 +1,16 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"os"
+	"testing"
+
+	"github.com/redkube/redkube/internal/podexec"
+)
+
+// TestMain lets the node agent re-execute this test binary as a pod's init.
+func TestMain(m *testing.M) {
+	podexec.MaybeInit()
+	os.Exit(m.Run())
+}

@@ -1,0 +1,433 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/redkube/redkube/internal/kubenet"
+)
+
+const (
+	tutorialDir = "testdata/tutorial"
+	ns          = "default"
+	statefulSet = "redis-app"
+	headlessSvc = "redis-service"
+	replicas    = 6
+	nodePort    = 30010
+	redisPort   = 6379
+	keyCount    = 1000
+)
+
+func podName(i int) string { return fmt.Sprintf("%s-%d", statefulSet, i) }
+
+// bootstrapCluster makes a Redis Cluster of 3 masters with one replica each
+// out of addrs (ip:port, in StatefulSet ordinal order). It is the one place
+// to switch from redis-cli to rcctl.
+func bootstrapCluster(t *testing.T, addrs []string) {
+	t.Helper()
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", "1", "--cluster-yes")
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "redis-cli", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("redis-cli %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// clusterCheck runs `redis-cli --cluster check` against addr as an outside
+// referee, until it passes or a minute has gone by.
+func clusterCheck(t *testing.T, addr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	var out []byte
+	var err error
+	for ctx.Err() == nil {
+		out, err = exec.CommandContext(ctx, "redis-cli", "--cluster", "check", addr).CombinedOutput()
+		s := string(out)
+		if err == nil && strings.Contains(s, "[OK] All 16384 slots covered") && !strings.Contains(s, "[ERR]") && !strings.Contains(s, "[WARNING]") {
+			return
+		}
+		time.Sleep(time.Second)
+	}
+	t.Fatalf("redis-cli --cluster check %s: %v\n%s", addr, err, out)
+}
+
+func TestTutorial(t *testing.T) {
+	e := startEnv(t)
+	ctx := t.Context()
+	cs := e.Client
+
+	// Step 2: six PVs; the NFS exports become directories of this test.
+	pvRoot := t.TempDir()
+	pvYAML, err := os.ReadFile(filepath.Join(tutorialDir, "pv.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pvFile := filepath.Join(t.TempDir(), "pv.yaml")
+	if err := os.WriteFile(pvFile, []byte(strings.ReplaceAll(string(pvYAML), "${PV_ROOT}", pvRoot)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.kubectl(t, "apply", "-f", pvFile)
+	// Steps 3 and 4: the ConfigMap and the headless Service.
+	e.kubectl(t, "apply", "-f", filepath.Join(tutorialDir, "redis-conf.yaml"))
+	e.kubectl(t, "apply", "-f", filepath.Join(tutorialDir, "headless-service.yaml"))
+
+	// Watch the pods from before the StatefulSet exists, to see the order in
+	// which they are created and become Ready.
+	w, err := cs.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{LabelSelector: "app=redis,appCluster=redis-cluster"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+
+	// Step 4: the StatefulSet.
+	applied := time.Now()
+	e.kubectl(t, "apply", "-f", filepath.Join(tutorialDir, "redis.yaml"))
+	ips := waitOrderedReady(t, w)
+	t.Logf("timing: StatefulSet applied -> all %d pods Ready: %v", replicas, time.Since(applied))
+
+	t.Run("claims bind to the nfs PVs", func(t *testing.T) {
+		for i := range replicas {
+			claim := "redis-data-" + podName(i)
+			pvc, err := cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, claim, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pvc.Status.Phase != corev1.ClaimBound || !strings.HasPrefix(pvc.Spec.VolumeName, "nfs-pv") {
+				t.Errorf("%s: phase %s, volume %q; want Bound to an nfs-pv", claim, pvc.Status.Phase, pvc.Spec.VolumeName)
+			}
+		}
+	})
+
+	// Step 5: bootstrap over the pod IPs.
+	addrs := make([]string, replicas)
+	for i, ip := range ips {
+		addrs[i] = net.JoinHostPort(ip, fmt.Sprint(redisPort))
+	}
+	began := time.Now()
+	bootstrapCluster(t, addrs)
+	clusterCheck(t, addrs[0])
+	t.Logf("timing: bootstrap -> cluster check passes: %v", time.Since(began))
+
+	t.Run("pod names resolve through the headless Service", func(t *testing.T) {
+		for i, ip := range ips {
+			name := podName(i) + "." + headlessSvc + "." + ns + ".svc." + kubenet.ClusterDomain + "."
+			if got := lookup(t, e.DNS, name); !slices.Equal(got, []string{ip}) {
+				t.Errorf("%s at %s = %v, want [%s]", name, e.DNS, got, ip)
+			}
+		}
+		// The same through the kube-dns Service's ClusterIP (kube-proxy).
+		kubeDNS := netip.AddrPortFrom(kubenet.MustAddr(kubenet.DNSServiceIP), 53)
+		name := podName(0) + "." + headlessSvc + "." + ns + ".svc." + kubenet.ClusterDomain + "."
+		if got := lookup(t, kubeDNS, name); !slices.Equal(got, []string{ips[0]}) {
+			t.Errorf("%s at %s = %v, want [%s]", name, kubeDNS, got, ips[0])
+		}
+	})
+
+	// Step 6: the access Service on NodePort 30010, from the host.
+	e.kubectl(t, "apply", "-f", filepath.Join(tutorialDir, "redis-access-service.yaml"))
+	nodePortAddr := net.JoinHostPort(e.Gateway.String(), fmt.Sprint(nodePort))
+	t.Run("the access Service answers on NodePort 30010", func(t *testing.T) {
+		waitFor(t, time.Minute, "cluster_state:ok through "+nodePortAddr, func(ctx context.Context) error {
+			c := redis.NewClient(&redis.Options{Addr: nodePortAddr, DialTimeout: time.Second, ReadTimeout: time.Second, MaxRetries: -1})
+			defer c.Close()
+			info, err := c.ClusterInfo(ctx).Result()
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(info, "cluster_state:ok") {
+				return fmt.Errorf("cluster info: %s", info)
+			}
+			return nil
+		})
+	})
+
+	// Write keys before the failover.
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second})
+	defer cc.Close()
+	for k := range keyCount {
+		if err := cc.Set(ctx, fmt.Sprintf("key:%d", k), fmt.Sprintf("value-%d", k), 0).Err(); err != nil {
+			t.Fatalf("SET key:%d: %v", k, err)
+		}
+	}
+
+	// Section 5 of the tutorial: delete redis-app-0, a master.
+	app0 := redis.NewClient(&redis.Options{Addr: addrs[0]})
+	id0, err := app0.ClusterMyID(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	role, err := app0.Do(ctx, "ROLE").Slice()
+	_ = app0.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if role[0] != "master" {
+		t.Fatalf("redis-app-0 is %v after bootstrap; the tutorial deletes it as a master", role[0])
+	}
+	replicaID := replicaOf(t, addrs[1], id0)
+	t.Logf("redis-app-0 is master %s at %s; its replica is %s", id0, ips[0], replicaID)
+
+	deleted := time.Now()
+	e.kubectl(t, "delete", "pod", podName(0))
+	newIP := waitPodReadyNewIP(t, e, podName(0), ips[0])
+	t.Logf("timing: delete redis-app-0 -> back Ready with IP %s (was %s): %v", newIP, ips[0], time.Since(deleted))
+
+	t.Run("redis-app-0 returns with a new IP, the same node ID, as a replica", func(t *testing.T) {
+		addr := net.JoinHostPort(newIP, fmt.Sprint(redisPort))
+		c := redis.NewClient(&redis.Options{Addr: addr})
+		defer c.Close()
+		id, err := c.ClusterMyID(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id != id0 {
+			t.Errorf("node ID after restart = %s, want %s (from nodes.conf on its PV)", id, id0)
+		}
+		waitFor(t, time.Minute, "redis-app-0 replicates its former replica", func(ctx context.Context) error {
+			role, err := c.Do(ctx, "ROLE").Slice()
+			if err != nil {
+				return err
+			}
+			if role[0] != "slave" {
+				return fmt.Errorf("role %v", role[0])
+			}
+			master, err := masterOf(ctx, c, id0)
+			if err != nil {
+				return err
+			}
+			if master != replicaID {
+				return fmt.Errorf("replicates %s, want the promoted %s", master, replicaID)
+			}
+			return nil
+		})
+		t.Logf("timing: delete redis-app-0 -> it replicates the promoted node: %v", time.Since(deleted))
+		clusterCheck(t, addr)
+		if got := lookup(t, e.DNS, podName(0)+"."+headlessSvc+"."+ns+".svc."+kubenet.ClusterDomain+"."); !slices.Equal(got, []string{newIP}) {
+			t.Errorf("redis-app-0 resolves to %v after the restart, want [%s]", got, newIP)
+		}
+	})
+
+	t.Run("data written before the failover is all there", func(t *testing.T) {
+		cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{net.JoinHostPort(newIP, fmt.Sprint(redisPort)), addrs[1]}})
+		defer cc.Close()
+		missing := 0
+		for k := range keyCount {
+			v, err := cc.Get(ctx, fmt.Sprintf("key:%d", k)).Result()
+			if err != nil || v != fmt.Sprintf("value-%d", k) {
+				missing++
+				if missing <= 5 {
+					t.Errorf("GET key:%d = %q, %v", k, v, err)
+				}
+			}
+		}
+		if missing > 0 {
+			t.Errorf("%d of %d keys lost", missing, keyCount)
+		}
+	})
+
+	t.Run("a claim for a missing StorageClass stays Pending with the event", func(t *testing.T) {
+		testMissingStorageClass(t, e)
+	})
+}
+
+// waitOrderedReady follows the pod watch until all replicas are Ready, and
+// checks the OrderedReady rule: pod i is created only after pod i-1 is
+// Ready. It returns the pod IPs by ordinal.
+func waitOrderedReady(t *testing.T, w watch.Interface) []string {
+	t.Helper()
+	timeout := time.NewTimer(5 * time.Minute)
+	defer timeout.Stop()
+	created := map[string]int{} // pod -> event index when first seen
+	ready := map[string]int{}   // pod -> event index when first Ready
+	ips := make([]string, replicas)
+	n := 0
+	for len(ready) < replicas {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				t.Fatal("pod watch closed")
+			}
+			pod, ok := ev.Object.(*corev1.Pod)
+			if !ok {
+				continue
+			}
+			n++
+			if _, seen := created[pod.Name]; !seen {
+				created[pod.Name] = n
+			}
+			if _, seen := ready[pod.Name]; !seen && podReady(pod) {
+				ready[pod.Name] = n
+				var i int
+				if _, err := fmt.Sscanf(pod.Name, statefulSet+"-%d", &i); err != nil || i >= replicas {
+					t.Fatalf("unexpected pod %s", pod.Name)
+				}
+				ips[i] = pod.Status.PodIP
+				t.Logf("%s Ready on %s with IP %s", pod.Name, pod.Spec.NodeName, pod.Status.PodIP)
+			}
+		case <-timeout.C:
+			t.Fatalf("pods not all Ready after 5m: created %v, ready %v", created, ready)
+		}
+	}
+	for i := 1; i < replicas; i++ {
+		if created[podName(i)] < ready[podName(i-1)] {
+			t.Errorf("%s was created before %s was Ready", podName(i), podName(i-1))
+		}
+	}
+	return ips
+}
+
+func podReady(p *corev1.Pod) bool {
+	if p.DeletionTimestamp != nil || p.Status.PodIP == "" {
+		return false
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// waitPodReadyNewIP waits until a pod called name (a new one) is Ready with
+// an IP other than oldIP, and returns that IP.
+func waitPodReadyNewIP(t *testing.T, e *env, name, oldIP string) string {
+	t.Helper()
+	var ip string
+	waitFor(t, 3*time.Minute, name+" Ready with a new IP", func(ctx context.Context) error {
+		p, err := e.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if !podReady(p) || p.Status.PodIP == oldIP {
+			return fmt.Errorf("ready %v, IP %q", podReady(p), p.Status.PodIP)
+		}
+		ip = p.Status.PodIP
+		return nil
+	})
+	return ip
+}
+
+// replicaOf returns the ID of the one replica of master, asking at addr.
+func replicaOf(t *testing.T, addr, master string) string {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	reps, err := c.ClusterReplicas(t.Context(), master).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reps) != 1 {
+		t.Fatalf("master %s has replicas %v, want one", master, reps)
+	}
+	return strings.Fields(reps[0])[0]
+}
+
+// masterOf returns the master ID that node id replicates, from c's view.
+func masterOf(ctx context.Context, c *redis.Client, id string) (string, error) {
+	nodes, err := c.ClusterNodes(ctx).Result()
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(nodes, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 4 && f[0] == id {
+			return f[3], nil
+		}
+	}
+	return "", fmt.Errorf("node %s not in CLUSTER NODES", id)
+}
+
+func lookup(t *testing.T, server netip.AddrPort, name string) []string {
+	t.Helper()
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "udp", server.String())
+	}}
+	var got []string
+	waitFor(t, 30*time.Second, "resolve "+name, func(ctx context.Context) error {
+		ips, err := r.LookupIP(ctx, "ip4", name)
+		if err != nil {
+			return err
+		}
+		got = got[:0]
+		for _, ip := range ips {
+			got = append(got, ip.String())
+		}
+		return nil
+	})
+	slices.Sort(got)
+	return got
+}
+
+// waitFor retries try until it returns nil or d has gone by.
+func waitFor(t *testing.T, d time.Duration, what string, try func(ctx context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	defer cancel()
+	var err error
+	for {
+		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+		err = try(actx)
+		acancel()
+		if err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: not within %v: %v", what, d, err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// testMissingStorageClass reproduces the tutorial's question 2.
+func testMissingStorageClass(t *testing.T, e *env) {
+	e.kubectl(t, "apply", "-f", filepath.Join(tutorialDir, "missing-storageclass.yaml"))
+	t.Cleanup(func() {
+		e.kubectl(t, "delete", "--ignore-not-found", "--wait=false", "statefulset/redis-nosc", "pvc/redis-data-redis-nosc-0")
+	})
+	const claim = "redis-data-redis-nosc-0"
+	const want = `storageclass.storage.k8s.io "nfs-missing" not found`
+	waitFor(t, 2*time.Minute, "ProvisioningFailed event on "+claim, func(ctx context.Context) error {
+		evs, err := e.Client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.AndSelectors(
+			fields.OneTermEqualSelector("involvedObject.kind", "PersistentVolumeClaim"),
+			fields.OneTermEqualSelector("involvedObject.name", claim),
+		).String()})
+		if err != nil {
+			return err
+		}
+		for _, ev := range evs.Items {
+			if ev.Reason == "ProvisioningFailed" && strings.Contains(ev.Message, want) {
+				return nil
+			}
+		}
+		return fmt.Errorf("no ProvisioningFailed event with %q among %d events", want, len(evs.Items))
+	})
+	pvc, err := e.Client.CoreV1().PersistentVolumeClaims(ns).Get(t.Context(), claim, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pvc.Status.Phase != corev1.ClaimPending {
+		t.Errorf("%s is %s, want Pending", claim, pvc.Status.Phase)
+	}
+}
