@@ -227,7 +227,7 @@ func preStopCommand(t *testing.T, c corev1.Container, port int) []string {
 	}
 	s := h[2]
 	for old, repl := range map[string]string{
-		fmt.Sprintf("-p %d ", RedisPort):                                              fmt.Sprintf("-p %d ", port),
+		fmt.Sprintf("-p %d ", RedisPort):                                            fmt.Sprintf("-p %d ", port),
 		fmt.Sprintf("+ %d ))", TerminationGracePeriodSeconds-PreStopReserveSeconds): "+ 100000 ))",
 		"  sleep 0.1\n": "  echo poll\n  sleep 0.1\n",
 	} {
