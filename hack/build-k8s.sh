@@ -4,6 +4,11 @@
 # pinned module in hack/k8s-build, into a cache folder keyed by that module's
 # go.sum. A second run with the same go.sum is a no-op.
 #
+# CoreDNS (the cluster DNS) comes from its own module, hack/coredns-build, and
+# lands in the same folder. It has its own key (its go.mod, go.sum and main.go,
+# recorded in bin/coredns.key) so that changing it rebuilds only CoreDNS and
+# the folder's name stays the control plane's key.
+#
 # Usage: hack/build-k8s.sh [CACHE_ROOT]   (default: $REDKUBE_CACHE or ./.cache)
 # Prints the folder holding the binaries on its last line.
 set -euo pipefail
@@ -19,7 +24,27 @@ have_all() {
 	for b in "${bins[@]}"; do [ -x "$out/bin/$b" ] || return 1; done
 }
 
+cdmod="$root/hack/coredns-build"
+cdkey=$(cat "$cdmod/go.mod" "$cdmod/go.sum" "$cdmod/cmd/coredns/main.go" | sha256sum | cut -c1-16)
+have_coredns() {
+	[ -x "$out/bin/coredns" ] && [ "$(cat "$out/bin/coredns.key" 2>/dev/null)" = "$cdkey" ]
+}
+# One set of flags everywhere, so the Go build cache is reused.
+export CGO_ENABLED=0
+flags=(-trimpath -ldflags "-s -w")
+
+build_coredns() {
+	local start
+	start=$(date +%s)
+	echo "building CoreDNS into $out/bin" >&2
+	(cd "$cdmod" && go build "${flags[@]}" -o "$out/bin/coredns.tmp" ./cmd/coredns)
+	mv "$out/bin/coredns.tmp" "$out/bin/coredns"
+	echo "$cdkey" >"$out/bin/coredns.key"
+	echo "built CoreDNS in $(( $(date +%s) - start ))s" >&2
+}
+
 if have_all; then
+	have_coredns || build_coredns
 	echo "k8s binaries up to date ($key)" >&2
 	echo "$out/bin"
 	exit 0
@@ -28,9 +53,6 @@ fi
 mkdir -p "$out/bin.tmp"
 start=$(date +%s)
 echo "building Kubernetes control plane into $out (cold builds take ~15 min on 2 cores)" >&2
-# One set of flags everywhere, so the Go build cache is reused.
-export CGO_ENABLED=0
-flags=(-trimpath -ldflags "-s -w")
 cd "$mod"
 go build "${flags[@]}" -o "$out/bin.tmp/" \
 	k8s.io/kubernetes/cmd/kube-apiserver \
@@ -42,4 +64,5 @@ go build "${flags[@]}" -o "$out/bin.tmp/etcd" go.etcd.io/etcd/server/v3
 rm -rf "$out/bin"
 mv "$out/bin.tmp" "$out/bin"
 echo "built in $(( $(date +%s) - start ))s" >&2
+build_coredns
 echo "$out/bin"
