@@ -85,7 +85,11 @@ func TestCreateThreeByOnePassesBothChecks(t *testing.T) {
 	}
 
 	// check --json on a healthy cluster.
-	var cr checkReport
+	var cr struct {
+		OK       bool
+		Nodes    int
+		Problems []any
+	}
 	if err := json.Unmarshal([]byte(mustRcctl(t, "check", all[0], "--json", "--replicas", "1").stdout), &cr); err != nil {
 		t.Fatal(err)
 	}

@@ -50,22 +50,32 @@ func preflight(snap *topology.Snapshot) (planner.Plan, error) {
 	}
 	type pair struct{ src, tgt topology.NodeID }
 	resume := map[pair]topology.SlotSet{}
+	add := func(p pair, x int) {
+		s := resume[p]
+		s.Add(x)
+		resume[p] = s
+	}
+	// An interrupted migration leaves the target IMPORTING from the source
+	// (set first) and possibly the source MIGRATING to the target; either
+	// may already own the slot if the run died while handing it over.
+	cannot := func(x int, what string) error {
+		return fmt.Errorf("slot %d is open in a way a migration cannot resume (%s); run rcctl fix first", x, what)
+	}
 	for _, id := range snap.IDs() {
 		self := snap.Self(id)
 		for x, tgt := range self.Migrating {
 			t := snap.Self(tgt)
-			if t == nil || t.Importing[x] != id || !self.Slots.Has(x) {
-				return planner.Plan{}, fmt.Errorf("slot %d is open in a way a migration cannot resume (%s migrating to %s); run rcctl fix first", x, id.Short(), tgt.Short())
+			if t == nil || (t.Importing[x] != "" && t.Importing[x] != id) || !(self.Slots.Has(x) || t.Slots.Has(x)) {
+				return planner.Plan{}, cannot(x, fmt.Sprintf("%s migrating to %s", id.Short(), tgt.Short()))
 			}
-			s := resume[pair{id, tgt}]
-			s.Add(x)
-			resume[pair{id, tgt}] = s
+			add(pair{id, tgt}, x)
 		}
 		for x, src := range self.Importing {
-			s := snap.Self(src)
-			if s == nil || s.Migrating[x] != id {
-				return planner.Plan{}, fmt.Errorf("slot %d is open in a way a migration cannot resume (%s importing from %s); run rcctl fix first", x, id.Short(), src.Short())
+			sn := snap.Self(src)
+			if sn == nil || (sn.Migrating[x] != "" && sn.Migrating[x] != id) || !(sn.Slots.Has(x) || self.Slots.Has(x)) {
+				return planner.Plan{}, cannot(x, fmt.Sprintf("%s importing from %s", id.Short(), src.Short()))
 			}
+			add(pair{src, id}, x)
 		}
 	}
 	pairs := make([]pair, 0, len(resume))

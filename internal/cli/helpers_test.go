@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/redkube/redkube/pkg/redisadmin"
 	"github.com/redkube/redkube/pkg/topology"
 	"github.com/redkube/redkube/test/redisenv"
 )
@@ -262,3 +263,7 @@ func oneLineErr(t *testing.T, r result, code int, want string) {
 		t.Errorf("error %q does not mention %q", r.stderr, want)
 	}
 }
+
+type redisPool = redisadmin.Pool
+
+func newTestPool() *redisadmin.Pool { return redisadmin.NewPool(redisadmin.Options{}) }
