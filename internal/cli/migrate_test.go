@@ -374,4 +374,3 @@ func mustPool(t *testing.T) *redisPool {
 	t.Cleanup(func() { _ = p.Close() })
 	return p
 }
-
