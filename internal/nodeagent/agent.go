@@ -116,6 +116,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	known := a.adoptRecords(records)
 	var hbWG sync.WaitGroup
 	for _, n := range a.nodes {
 		n.bcast = record.NewBroadcaster(record.WithContext(runCtx))
@@ -136,7 +137,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			break
 		}
 	}
-	a.adopt(runCtx, records)
+	a.cleanupOrphans(known)
 	a.log.Info("node agent serving", "nodes", a.cfg.Nodes, "adopted", len(records))
 
 	<-runCtx.Done()

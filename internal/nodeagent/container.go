@@ -42,6 +42,7 @@ type ctr struct {
 	probeCancel    context.CancelFunc
 	killing        bool
 	killDeadline   time.Time
+	adopted        bool // running process found in a record; probes not started yet
 }
 
 // proc is a running container process.
@@ -97,6 +98,11 @@ func (w *podWorker) syncContainers(ctx context.Context) {
 		}
 		c.spec = spec
 		if c.proc != nil {
+			if c.adopted {
+				// Probes of a process a previous agent started.
+				c.adopted = false
+				w.startProbes(c)
+			}
 			if c.killing && !now.Before(c.killDeadline) {
 				_ = podexec.KillGroup(c.proc.pid, c.proc.ticks)
 			} else if c.killing {

@@ -1,7 +1,6 @@
 package nodeagent
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -86,12 +85,14 @@ func loadRecords(stateDir string) ([]*podRecord, error) {
 	return out, nil
 }
 
-// adopt turns the records of a previous agent into workers: live processes
-// are watched again, dead ones count as exited; pods of nodes this agent
-// does not serve are cleaned up. Leftover folders, addresses and netns
-// files without a record are removed.
-func (a *Agent) adopt(ctx context.Context, records []*podRecord) {
+// adoptRecords turns the records of a previous agent into workers before
+// the informers start (so no worker is created twice): live processes are
+// watched again, dead ones count as exited. Pods of nodes this agent does
+// not serve are cleaned up. It returns the UIDs it saw.
+func (a *Agent) adoptRecords(records []*podRecord) map[types.UID]bool {
 	known := map[types.UID]bool{}
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	for _, r := range records {
 		known[r.UID] = true
 		n := a.nodes[r.Node]
@@ -100,17 +101,16 @@ func (a *Agent) adopt(ctx context.Context, records []*podRecord) {
 			cleanupRecord(a, r)
 			continue
 		}
-		a.mu.Lock()
-		if a.workers[r.UID] == nil {
-			w := newPodWorker(a, n, r.Namespace, r.Name, r.UID, r)
-			a.startWorkerLocked(w)
-			w.wake()
-		} else {
-			a.workers[r.UID].adoptRecord(r)
-		}
-		a.mu.Unlock()
+		w := newPodWorker(a, n, r.Namespace, r.Name, r.UID, r)
+		a.startWorkerLocked(w)
+		w.wake()
 	}
-	// Addresses held by pods we have no record of.
+	return known
+}
+
+// cleanupOrphans frees addresses and netns files of this bridge that no
+// record or worker accounts for (left by a crash between steps).
+func (a *Agent) cleanupOrphans(known map[types.UID]bool) {
 	if owners, err := a.ipam.Owners(); err == nil {
 		for addr, owner := range owners {
 			if !known[types.UID(owner)] && !a.hasWorker(types.UID(owner)) {
@@ -118,7 +118,6 @@ func (a *Agent) adopt(ctx context.Context, records []*podRecord) {
 			}
 		}
 	}
-	// Netns files of this bridge without a record.
 	if names, err := podnet.ListNetns(a.cfg.Network, a.cfg.Network.Bridge+"-"); err == nil {
 		for _, name := range names {
 			uid := types.UID(name[len(a.cfg.Network.Bridge)+1:])
@@ -128,7 +127,6 @@ func (a *Agent) adopt(ctx context.Context, records []*podRecord) {
 			}
 		}
 	}
-	_ = ctx
 }
 
 func (a *Agent) hasWorker(uid types.UID) bool {

@@ -121,6 +121,15 @@ func (w *podWorker) desiredStatus() corev1.PodStatus {
 		}
 		st.Conditions = append(st.Conditions, corev1.PodCondition{Type: t, Status: status, Reason: reason, Message: msg, LastTransitionTime: now})
 	}
+	// A pod bound without the scheduler (spec.nodeName) has no
+	// PodScheduled condition; kubelet adds it as True.
+	hasScheduled := false
+	for _, c := range st.Conditions {
+		hasScheduled = hasScheduled || c.Type == corev1.PodScheduled
+	}
+	if !hasScheduled {
+		setCond(corev1.PodScheduled, true, "", "")
+	}
 	terminal := st.Phase == corev1.PodSucceeded || st.Phase == corev1.PodFailed
 	setCond(corev1.PodReadyToStartContainers, w.sandbox != nil, "", "")
 	setCond(corev1.PodInitialized, true, "", "")

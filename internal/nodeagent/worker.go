@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
 	"github.com/redkube/redkube/internal/podexec"
@@ -133,6 +134,7 @@ func (w *podWorker) adoptRecord(r *podRecord) {
 			c.gen++
 			c.proc = &proc{pid: cr.PID, ticks: cr.Ticks}
 			c.started = true
+			c.adopted = true
 			go watchAdopted(w, name, c.gen, cr.PID, cr.Ticks)
 		} else if cr.PID > 0 {
 			c.term = &corev1.ContainerStateTerminated{
@@ -184,6 +186,11 @@ func (w *podWorker) control(ctx context.Context, k ctlKind) error {
 func (w *podWorker) run(ctx context.Context) {
 	log := w.a.log.With("pod", w.key(), "node", w.node.name)
 	log.Info("pod worker started")
+	// Adopted workers start before the informer has listed the pods.
+	if !cache.WaitForCacheSync(ctx.Done(), w.node.informer.HasSynced) {
+		w.shutdown()
+		return
+	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {

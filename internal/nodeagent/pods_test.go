@@ -1,0 +1,253 @@
+package nodeagent_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
+)
+
+func TestAgentRunsPodsOnALocalCluster(t *testing.T) {
+	e := newEnv(t)
+	e.startAgent(true)
+	t.Cleanup(func() {
+		// The last agent kills whatever is left (KeepPodsOnExit=false).
+		e.stopAgent()
+		e.startAgent(false)
+		e.stopAgent()
+		if left := netnsFiles(t, e.net); len(left) > 0 {
+			t.Errorf("netns files left behind: %v", left)
+		}
+	})
+	ctx := context.Background()
+	node1, node2 := e.cluster.Nodes[0], e.cluster.Nodes[1]
+
+	// Bad input first: the agent must keep serving the good pod after it.
+	badImage := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "bad-image"}, Spec: corev1.PodSpec{
+		NodeName:   node2,
+		Containers: []corev1.Container{{Name: "c", Image: "example.com/nosuch:1.0"}},
+	}}
+	e.create(badImage)
+	noConfig := redisPod("no-config", node2, "")
+	noConfig.Spec.Volumes[0].ConfigMap.Name = "missing-conf"
+	e.create(noConfig)
+	crasher := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "crasher"}, Spec: corev1.PodSpec{
+		NodeName:   node2,
+		Containers: []corev1.Container{{Name: "c", Image: "busybox", Command: []string{"sh", "-c", "echo dying; exit 3"}}},
+	}}
+	e.create(crasher)
+
+	e.configMap()
+	dataDir := e.staticPV("data-0")
+	created := e.create(redisPod("redis-0", node1, "data-0"))
+	p := e.waitPod("redis-0", "Ready", ready)
+	t.Logf("redis pod create -> Ready: %v", time.Since(created))
+
+	t.Run("redis pod is Running and Ready with an honest status", func(t *testing.T) {
+		if p.Status.Phase != corev1.PodRunning {
+			t.Errorf("phase = %s", p.Status.Phase)
+		}
+		if !e.net.CIDR.Contains(mustAddr(t, p.Status.PodIP)) {
+			t.Errorf("podIP %q not in %s", p.Status.PodIP, e.net.CIDR)
+		}
+		if len(p.Status.PodIPs) != 1 || p.Status.PodIPs[0].IP != p.Status.PodIP || p.Status.HostIP == "" || p.Status.StartTime == nil {
+			t.Errorf("podIPs=%v hostIP=%q startTime=%v", p.Status.PodIPs, p.Status.HostIP, p.Status.StartTime)
+		}
+		cs := p.Status.ContainerStatuses
+		if len(cs) != 1 || cs[0].State.Running == nil || !cs[0].Ready || cs[0].Started == nil || !*cs[0].Started ||
+			!strings.HasPrefix(cs[0].ContainerID, "redkube://") || cs[0].Image != "redis" || cs[0].RestartCount != 0 {
+			t.Errorf("container status = %+v", cs)
+		}
+		want := map[corev1.PodConditionType]bool{corev1.PodScheduled: true, corev1.PodInitialized: true, corev1.ContainersReady: true, corev1.PodReady: true}
+		for _, c := range p.Status.Conditions {
+			if want[c.Type] && c.Status == corev1.ConditionTrue {
+				delete(want, c.Type)
+			}
+		}
+		if len(want) > 0 {
+			t.Errorf("conditions not True: %v (all: %+v)", want, p.Status.Conditions)
+		}
+		e.waitEvent("redis-0", "Started", "Started container redis")
+	})
+
+	t.Run("redis answers on the pod IP with its config, env and data volume", func(t *testing.T) {
+		rdb := redisClient(p.Status.PodIP)
+		defer rdb.Close()
+		got, err := rdb.ConfigGet(ctx, "cluster-announce-ip").Result()
+		if err != nil || got["cluster-announce-ip"] != p.Status.PodIP {
+			t.Errorf("cluster-announce-ip = %v, %v; want the pod IP %s (downward API + $(VAR) expansion)", got, err, p.Status.PodIP)
+		}
+		if got, err := rdb.ConfigGet(ctx, "appendonly").Result(); err != nil || got["appendonly"] != "yes" {
+			t.Errorf("appendonly = %v, %v; the ConfigMap file was not used", got, err)
+		}
+		if err := rdb.Set(ctx, "greeting", "hello", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := rdb.Save(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(dataDir, "dump.rdb")); err != nil {
+			t.Errorf("PV directory did not get dump.rdb: %v", err)
+		}
+	})
+
+	t.Run("bad image waits with ImageNotMapped", func(t *testing.T) {
+		bp := e.waitPod("bad-image", "ImageNotMapped", func(p *corev1.Pod) bool {
+			cs := p.Status.ContainerStatuses
+			return len(cs) == 1 && cs[0].State.Waiting != nil && cs[0].State.Waiting.Reason == "ImageNotMapped"
+		})
+		if bp.Status.Phase != corev1.PodPending || !strings.Contains(bp.Status.ContainerStatuses[0].State.Waiting.Message, "nosuch") {
+			t.Errorf("phase=%s waiting=%+v", bp.Status.Phase, bp.Status.ContainerStatuses[0].State.Waiting)
+		}
+		e.waitEvent("bad-image", "Failed", "nosuch")
+	})
+
+	t.Run("missing ConfigMap leaves the pod ContainerCreating with FailedMount", func(t *testing.T) {
+		e.waitEvent("no-config", "FailedMount", `configmap "missing-conf" not found`)
+		np := e.waitPod("no-config", "ContainerCreating", func(p *corev1.Pod) bool {
+			cs := p.Status.ContainerStatuses
+			return len(cs) == 1 && cs[0].State.Waiting != nil && cs[0].State.Waiting.Reason == "ContainerCreating"
+		})
+		if np.Status.Phase != corev1.PodPending {
+			t.Errorf("phase = %s", np.Status.Phase)
+		}
+	})
+
+	t.Run("a command that exits at once goes into CrashLoopBackOff with restarts", func(t *testing.T) {
+		cp := e.waitPod("crasher", "in CrashLoopBackOff after 2 restarts", func(p *corev1.Pod) bool {
+			cs := p.Status.ContainerStatuses
+			return len(cs) == 1 && cs[0].RestartCount >= 2 && cs[0].State.Waiting != nil && cs[0].State.Waiting.Reason == "CrashLoopBackOff"
+		})
+		last := cp.Status.ContainerStatuses[0].LastTerminationState.Terminated
+		if last == nil || last.ExitCode != 3 || last.Reason != "Error" {
+			t.Errorf("last termination = %+v", last)
+		}
+		if cp.Status.Phase != corev1.PodRunning {
+			t.Errorf("phase = %s (kubelet reports Running for a restarting pod)", cp.Status.Phase)
+		}
+		e.waitEvent("crasher", "BackOff", "Back-off restarting failed container c")
+	})
+
+	t.Run("a restarted agent adopts the running redis", func(t *testing.T) {
+		before := e.waitPod("redis-0", "Ready", ready)
+		e.stopAgent()
+		if !dialable(before.Status.PodIP) {
+			t.Fatal("redis died with the agent although KeepPodsOnExit")
+		}
+		e.startAgent(true)
+		// Still the same process: same container ID, no restart, data there.
+		after := e.waitPod("redis-0", "Ready", ready)
+		if after.Status.PodIP != before.Status.PodIP ||
+			after.Status.ContainerStatuses[0].ContainerID != before.Status.ContainerStatuses[0].ContainerID ||
+			after.Status.ContainerStatuses[0].RestartCount != 0 {
+			t.Errorf("after adoption ip=%s id=%s restarts=%d; before ip=%s id=%s", after.Status.PodIP,
+				after.Status.ContainerStatuses[0].ContainerID, after.Status.ContainerStatuses[0].RestartCount,
+				before.Status.PodIP, before.Status.ContainerStatuses[0].ContainerID)
+		}
+		rdb := redisClient(after.Status.PodIP)
+		defer rdb.Close()
+		if v, err := rdb.Get(ctx, "greeting").Result(); err != nil || v != "hello" {
+			t.Errorf("GET greeting = %q, %v", v, err)
+		}
+	})
+
+	t.Run("graceful delete stops redis, removes the sandbox and the pod; data stays", func(t *testing.T) {
+		ip := e.waitPod("redis-0", "Ready", ready).Status.PodIP
+		start := time.Now()
+		if err := e.client.CoreV1().Pods(e.ns).Delete(ctx, "redis-0", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		e.waitGone("redis-0")
+		t.Logf("graceful delete of redis (grace 20s) took %v", time.Since(start))
+		if dialable(ip) {
+			t.Error("redis still answers after its pod was deleted")
+		}
+		if _, err := os.Stat(filepath.Join(dataDir, "appendonlydir")); err != nil {
+			t.Errorf("data directory lost its AOF: %v", err)
+		}
+	})
+
+	t.Run("a recreated pod gets a new IP and finds its data", func(t *testing.T) {
+		old := p.Status.PodIP
+		e.create(redisPod("redis-0", node1, "data-0"))
+		np := e.waitPod("redis-0", "Ready", ready)
+		if np.Status.PodIP == old {
+			t.Errorf("recreated pod reused IP %s", old)
+		}
+		rdb := redisClient(np.Status.PodIP)
+		defer rdb.Close()
+		if v, err := rdb.Get(ctx, "greeting").Result(); err != nil || v != "hello" {
+			t.Errorf("GET greeting after recreation = %q, %v", v, err)
+		}
+	})
+
+	t.Run("force delete kills at once", func(t *testing.T) {
+		ip := e.waitPod("redis-0", "Ready", ready).Status.PodIP
+		if err := e.client.CoreV1().Pods(e.ns).Delete(ctx, "redis-0", metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))}); err != nil {
+			t.Fatal(err)
+		}
+		err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+			return !dialable(ip), nil
+		})
+		if err != nil {
+			t.Error("redis still answers after force deletion")
+		}
+	})
+
+	t.Run("node stop kills pods and makes the node NotReady; start restarts them with a new IP", func(t *testing.T) {
+		e.create(redisPod("redis-1", node1, ""))
+		before := e.waitPod("redis-1", "Ready", ready)
+		if err := e.agent.StopNode(ctx, node1); err != nil {
+			t.Fatal(err)
+		}
+		if dialable(before.Status.PodIP) {
+			t.Error("redis still answers on a stopped node")
+		}
+		err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
+			n, err := e.client.CoreV1().Nodes().Get(ctx, node1, metav1.GetOptions{})
+			if err != nil {
+				return false, nil //nolint:nilerr // retried
+			}
+			for _, c := range n.Status.Conditions {
+				if c.Type == corev1.NodeReady {
+					return c.Status != corev1.ConditionTrue, nil
+				}
+			}
+			return false, nil
+		})
+		if err != nil {
+			t.Fatalf("node %s never became NotReady", node1)
+		}
+		if err := e.agent.StartNode(ctx, node1); err != nil {
+			t.Fatal(err)
+		}
+		after := e.waitPod("redis-1", "Ready again with a new IP", func(p *corev1.Pod) bool {
+			return ready(p) && p.Status.PodIP != before.Status.PodIP
+		})
+		if rc := after.Status.ContainerStatuses[0].RestartCount; rc != 1 {
+			t.Errorf("restartCount after node restart = %d, want 1", rc)
+		}
+		err = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
+			n, err := e.client.CoreV1().Nodes().Get(ctx, node1, metav1.GetOptions{})
+			if err != nil {
+				return false, nil //nolint:nilerr // retried
+			}
+			for _, c := range n.Status.Conditions {
+				if c.Type == corev1.NodeReady {
+					return c.Status == corev1.ConditionTrue, nil
+				}
+			}
+			return false, nil
+		})
+		if err != nil {
+			t.Errorf("node %s never became Ready again", node1)
+		}
+	})
+}
