@@ -142,6 +142,9 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err := c.waitNodesSchedulable(ctx); err != nil {
 		return nil, err
 	}
+	if err := c.waitControllersRunning(ctx); err != nil {
+		return nil, err
+	}
 	c.StartDuration = time.Since(began)
 	c.log.Info("cluster ready", "apiserver", c.APIServerURL, "kubeconfig", c.Kubeconfig, "nodes", len(c.Nodes), "startDuration", c.StartDuration)
 	return c, nil

@@ -144,3 +144,19 @@ func (c *Cluster) startAgent(ctx, bgCtx context.Context) error {
 	}()
 	return nil
 }
+
+// waitControllersRunning waits for the "default" ServiceAccount of the
+// default namespace. The ServiceAccount admission plugin rejects pods until
+// it exists, and the controller manager creates it only once its shared
+// informers run, which is when its other controllers (PV binder, StatefulSet,
+// node lifecycle) start working too.
+func (c *Cluster) waitControllersRunning(ctx context.Context) error {
+	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		_, err := c.Client.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{})
+		return err == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("wait for the controller manager to create the default ServiceAccount: %w", err)
+	}
+	return nil
+}

@@ -382,6 +382,9 @@ func (p *Provisioner) removeDir(pv *corev1.PersistentVolume) error {
 		p.recorder.Event(pv, corev1.EventTypeWarning, ReasonVolumeFailedDelete, err.Error())
 		return err
 	}
+	if _, err := os.Lstat(dir); errors.Is(err, os.ErrNotExist) {
+		return nil // removed on an earlier pass
+	}
 	if err := os.RemoveAll(dir); err != nil {
 		err = fmt.Errorf("remove volume directory %s: %w", dir, err)
 		p.recorder.Event(pv, corev1.EventTypeWarning, ReasonVolumeFailedDelete, err.Error())

@@ -292,6 +292,7 @@ func TestStaticVolumeOfTheTutorialBinds(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "claim to bind", claimBound(cs, pvc.Name))
+
 	got, err := cs.CoreV1().PersistentVolumeClaims(metav1.NamespaceDefault).Get(ctx, pvc.Name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
