@@ -199,7 +199,7 @@ func setupNet(t *testing.T, names ...string) map[string]podnet.Sandbox {
 // redisIn runs a redis-server in sandbox sb until the test ends.
 func redisIn(t *testing.T, sb podnet.Sandbox) {
 	t.Helper()
-	cmd := exec.Command("ip", "netns", "exec", sb.Name, "redis-server", "--port", "6379", "--bind", sb.IP.String(), "--save", "", "--appendonly", "no")
+	cmd := exec.Command("ip", "netns", "exec", sb.Name, "redis-server", "--port", "6379", "--bind", sb.IP.String(), "--save", "", "--appendonly", "no", "--protected-mode", "no")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
