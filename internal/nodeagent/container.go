@@ -2,7 +2,6 @@ package nodeagent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -344,5 +343,3 @@ func (c Config) commandFor(spec corev1.Container) (bin string, argv []string, re
 	}
 	return bin, append([]string{filepath.Base(bin)}, spec.Args...), "", nil
 }
-
-var errNoSandbox = errors.New("pod has no sandbox")

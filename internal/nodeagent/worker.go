@@ -2,7 +2,6 @@ package nodeagent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -161,6 +160,11 @@ func (w *podWorker) wake() {
 
 // send delivers an event unless ctx ends first.
 func (w *podWorker) send(ctx context.Context, ev any) {
+	select {
+	case w.evCh <- ev:
+		return
+	default:
+	}
 	select {
 	case w.evCh <- ev:
 	case <-ctx.Done():
@@ -574,5 +578,3 @@ func podHostname(pod *corev1.Pod) string {
 	}
 	return pod.Name
 }
-
-var errStopped = errors.New("node stopped")
