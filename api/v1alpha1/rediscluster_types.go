@@ -58,6 +58,12 @@ var ForbiddenConfigKeys = []string{
 	"tls-port",
 }
 
+// ConfigValue is the value of one redis.conf directive in spec.config,
+// written verbatim after the directive's name (for example "3600 1 300 100"
+// for save).
+// +kubebuilder:validation:MaxLength=1024
+type ConfigValue string
+
 // ServiceType is the kind of Service that gives clients access to the cluster.
 // +kubebuilder:validation:Enum=ClusterIP;NodePort
 type ServiceType string
@@ -124,9 +130,9 @@ type RedisClusterSpec struct {
 	// +kubebuilder:validation:MaxProperties=64
 	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[a-zA-Z0-9-]+$'))",message="spec.config keys must be redis.conf directive names (letters, digits and '-')"
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !self[k].contains('\\n') && !self[k].contains('\\r'))",message="spec.config values must be a single line"
-	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k.lowerAscii() in ['appendfilename', 'bind', 'cluster-announce-bus-port', 'cluster-announce-ip', 'cluster-announce-port', 'cluster-config-file', 'cluster-enabled', 'cluster-port', 'daemonize', 'dbfilename', 'dir', 'include', 'masterauth', 'masteruser', 'port', 'protected-mode', 'replicaof', 'requirepass', 'slaveof', 'tls-port']))",messageExpression="'spec.config must not set ' + self.filter(k, k.lowerAscii() in ['appendfilename', 'bind', 'cluster-announce-bus-port', 'cluster-announce-ip', 'cluster-announce-port', 'cluster-config-file', 'cluster-enabled', 'cluster-port', 'daemonize', 'dbfilename', 'dir', 'include', 'masterauth', 'masteruser', 'port', 'protected-mode', 'replicaof', 'requirepass', 'slaveof', 'tls-port']).join(', ') + ': the operator manages it'"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k.lowerAscii() in ['appendfilename', 'bind', 'cluster-announce-bus-port', 'cluster-announce-ip', 'cluster-announce-port', 'cluster-config-file', 'cluster-enabled', 'cluster-port', 'daemonize', 'dbfilename', 'dir', 'include', 'masterauth', 'masteruser', 'port', 'protected-mode', 'replicaof', 'requirepass', 'slaveof', 'tls-port']))",messageExpression="'spec.config must not set ' + self.filter(k, k.lowerAscii() in ['appendfilename', 'bind', 'cluster-announce-bus-port', 'cluster-announce-ip', 'cluster-announce-port', 'cluster-config-file', 'cluster-enabled', 'cluster-port', 'daemonize', 'dbfilename', 'dir', 'include', 'masterauth', 'masteruser', 'port', 'protected-mode', 'replicaof', 'requirepass', 'slaveof', 'tls-port'])[0] + ': the operator manages it'"
 	// +optional
-	Config map[string]string `json:"config,omitempty"`
+	Config map[string]ConfigValue `json:"config,omitempty"`
 
 	// Service is the Service clients connect through.
 	// +kubebuilder:default={}

@@ -54,7 +54,7 @@ func fullCluster() *redisv1alpha1.RedisCluster {
 				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")},
 			},
 			Storage: redisv1alpha1.StorageSpec{StorageClassName: ptr.To("fast-ssd"), Size: resource.MustParse("20Gi")},
-			Config: map[string]string{
+			Config: map[string]redisv1alpha1.ConfigValue{
 				"maxmemory":            "800mb",
 				"maxmemory-policy":     "allkeys-lru",
 				"cluster-node-timeout": "3000",

@@ -67,7 +67,7 @@ func RedisConf(rc *redisv1alpha1.RedisCluster) string {
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			v := rc.Spec.Config[k]
+			v := string(rc.Spec.Config[k])
 			if v == "" {
 				v = `""`
 			}
