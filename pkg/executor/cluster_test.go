@@ -91,8 +91,7 @@ func newCluster(t testing.TB, masters, replicas int, opts Options, envOpts ...re
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	nodes := redisenv.Start(t, masters*(1+replicas), envOpts...)
-	pool := redisadmin.NewPool(redisadmin.Options{PoolSize: 8})
-	t.Cleanup(func() { _ = pool.Close() })
+	pool := newPool(t)
 	snap, ids := discoverFresh(t, ctx, pool, nodes)
 	ex := New(pool, Endpoints(snap), opts)
 	if err := ex.Run(ctx, createPlan(ids, masters)); err != nil {
@@ -247,4 +246,10 @@ func (c *testCluster) masterAddr(id topology.NodeID) string {
 		}
 	}
 	panic(fmt.Sprintf("unknown node %s", id))
+}
+
+func newPool(t testing.TB) *redisadmin.Pool {
+	pool := redisadmin.NewPool(redisadmin.Options{PoolSize: 8})
+	t.Cleanup(func() { _ = pool.Close() })
+	return pool
 }

@@ -26,8 +26,12 @@ type Options struct {
 	Parallel int
 	// ChunkSlots is how many slots of one pair are in flight together: their
 	// SETSLOT, GETKEYSINSLOT and MIGRATE commands share pipelines
-	// (default 64).
+	// (default 128).
 	ChunkSlots int
+	// ChunksInFlight is how many chunks of one pair are worked on at once,
+	// so that one chunk's SETSLOT round trips overlap another's MIGRATEs
+	// (default 3).
+	ChunksInFlight int
 	// BatchKeys is the number of keys per MIGRATE call (default 1000).
 	BatchKeys int
 	// MigrateTimeout is MIGRATE's own timeout towards the target
@@ -59,7 +63,10 @@ func (o Options) withDefaults() Options {
 		o.Parallel = 4
 	}
 	if o.ChunkSlots <= 0 {
-		o.ChunkSlots = 64
+		o.ChunkSlots = 128
+	}
+	if o.ChunksInFlight <= 0 {
+		o.ChunksInFlight = 3
 	}
 	if o.BatchKeys <= 0 {
 		o.BatchKeys = 1000

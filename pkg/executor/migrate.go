@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/redkube/redkube/pkg/planner"
 	"github.com/redkube/redkube/pkg/redisadmin"
@@ -22,6 +23,11 @@ type pair struct {
 	// others are the masters other than source and target, told about new
 	// owners with SETSLOT NODE.
 	others []*redisadmin.Node
+
+	// pendingOthers are slots handed to the target that others have not
+	// been told about yet.
+	mu            sync.Mutex
+	pendingOthers []int
 }
 
 // MigrateSlots moves Slots with their keys from Source to Target.
@@ -82,17 +88,70 @@ func (e *Executor) MigrateSlots(ctx context.Context, s planner.MigrateSlots) err
 		slots []int
 		open  bool
 	}{{finish, false}, {move, true}} {
-		for i := 0; i < len(job.slots); i += e.opts.ChunkSlots {
-			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("stopped at a slot boundary: %w", err)
-			}
-			chunk := job.slots[i:min(i+e.opts.ChunkSlots, len(job.slots))]
-			// A started chunk is finished even if ctx is cancelled meanwhile,
-			// so that no slot is left half-moved.
-			if err := e.moveChunk(context.WithoutCancel(ctx), p, chunk, job.open); err != nil {
-				return err
-			}
+		if err := e.runChunks(ctx, p, job.slots, job.open); err != nil {
+			return err
 		}
+	}
+	if err := e.flushOthers(ctx, p, true); err != nil {
+		return err
+	}
+	return nil
+}
+
+// runChunks moves slots in chunks of Options.ChunkSlots, up to
+// Options.ChunksInFlight chunks at once. No new chunk starts once ctx is
+// done; chunks already started are finished, with a context that is not
+// cancelled, so that no slot is left half-moved.
+func (e *Executor) runChunks(ctx context.Context, p *pair, slots []int, open bool) error {
+	var chunks [][]int
+	for i := 0; i < len(slots); i += e.opts.ChunkSlots {
+		chunks = append(chunks, slots[i:min(i+e.opts.ChunkSlots, len(slots))])
+	}
+	var (
+		mu       sync.Mutex
+		next     int
+		firstErr error
+	)
+	take := func() ([]int, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if firstErr != nil || next == len(chunks) || ctx.Err() != nil {
+			return nil, false
+		}
+		next++
+		return chunks[next-1], true
+	}
+	workers := min(e.opts.ChunksInFlight, len(chunks))
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				chunk, ok := take()
+				if !ok {
+					return
+				}
+				if err := e.moveChunk(context.WithoutCancel(ctx), p, chunk, open); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	if next < len(chunks) {
+		if err := e.flushOthers(context.WithoutCancel(ctx), p, true); err != nil {
+			return err
+		}
+		return fmt.Errorf("stopped at a slot boundary after %d of %d chunks: %w", next, len(chunks), ctx.Err())
 	}
 	return nil
 }
@@ -233,12 +292,20 @@ func (e *Executor) drainSlots(ctx context.Context, p *pair, slots []int, open bo
 		if err != nil {
 			return moved, fmt.Errorf("migrate: %w", err)
 		}
+		var again []int
 		for i, r := range results {
 			x := batchSlots[i]
 			if r.Err == nil {
 				moved += int64(len(batch[i].Keys))
+				// A listing shorter than BatchKeys was the whole slot: the
+				// slot was MIGRATING before it was listed, and a MIGRATING
+				// source creates no new keys (it redirects them with ASK).
+				if len(batch[i].Keys) >= e.opts.BatchKeys || !open {
+					again = append(again, x)
+				}
 				continue
 			}
+			again = append(again, x)
 			retries[x]++
 			if retries[x] > maxMigrateRetries {
 				return moved, fmt.Errorf("slot %d: giving up after %d attempts: %w", x, maxMigrateRetries, r.Err)
@@ -247,7 +314,7 @@ func (e *Executor) drainSlots(ctx context.Context, p *pair, slots []int, open bo
 				return moved, fmt.Errorf("slot %d: %w", x, err)
 			}
 		}
-		pending = batchSlots
+		pending = again
 	}
 	return moved, nil
 }
@@ -301,9 +368,10 @@ func isIOErr(err error) bool {
 }
 
 // closeSlots assigns slots to the target with SETSLOT NODE on the target,
-// then the source, then every other master. Failures on other masters are
-// logged, not fatal: gossip spreads the new owner (the target's epoch was
-// bumped when it took the slot).
+// then on the source. The other masters are told in batches (flushOthers):
+// until then they redirect clients to the source, which redirects them on
+// to the target, and gossip spreads the new owner anyway (the target bumped
+// its epoch when it took the slots).
 func (e *Executor) closeSlots(ctx context.Context, p *pair, slots []int) error {
 	cmds := make([]redisadmin.SetSlot, len(slots))
 	for i, x := range slots {
@@ -315,11 +383,37 @@ func (e *Executor) closeSlots(ctx context.Context, p *pair, slots []int) error {
 	if err := p.src.SetSlots(ctx, cmds...); err != nil {
 		return fmt.Errorf("assign on source: %w", err)
 	}
-	_ = forEach(ctx, len(p.others), len(p.others), func(ctx context.Context, i int) error {
+	p.mu.Lock()
+	p.pendingOthers = append(p.pendingOthers, slots...)
+	p.mu.Unlock()
+	return e.flushOthers(ctx, p, false)
+}
+
+// othersBatch is how many closed slots are collected before the other
+// masters are told: each SETSLOT pipeline makes a node rewrite nodes.conf
+// once, so fewer, bigger pipelines cost the cluster less.
+const othersBatch = 1024
+
+// flushOthers sends SETSLOT NODE for the pending slots to every other
+// master, when at least othersBatch are pending or when all is set.
+// Failures are logged, not fatal: gossip spreads the owner as well.
+func (e *Executor) flushOthers(ctx context.Context, p *pair, all bool) error {
+	p.mu.Lock()
+	if len(p.pendingOthers) == 0 || (!all && len(p.pendingOthers) < othersBatch) {
+		p.mu.Unlock()
+		return nil
+	}
+	slots := p.pendingOthers
+	p.pendingOthers = nil
+	p.mu.Unlock()
+	cmds := make([]redisadmin.SetSlot, len(slots))
+	for i, x := range slots {
+		cmds[i] = redisadmin.SetSlot{Slot: x, Action: redisadmin.SlotNode, Node: p.tgtID}
+	}
+	return forEach(ctx, len(p.others), len(p.others), func(ctx context.Context, i int) error {
 		if err := p.others[i].SetSlots(ctx, cmds...); err != nil {
 			e.opts.Logger.Warn("could not tell a master the new slot owner", "node", p.others[i].Addr(), "err", err)
 		}
 		return nil
 	})
-	return nil
 }
