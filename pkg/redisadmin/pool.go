@@ -102,6 +102,7 @@ func (p *Pool) client(addr string) (*redis.Client, error) {
 		PoolSize:              p.opts.PoolSize,
 		MaxIdleConns:          p.opts.PoolSize,
 		MaxRetries:            p.opts.MaxRetries,
+		DialerRetries:         1,
 		Protocol:              2,
 		DisableIdentity:       true,
 		MaintNotificationsConfig: &maintnotifications.Config{
