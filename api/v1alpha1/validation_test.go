@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -324,4 +325,40 @@ func tableConfig(cfg *rest.Config) *rest.Config {
 	c.APIPath = "/apis"
 	c.NegotiatedSerializer = clientgoscheme.Codecs.WithoutConversion()
 	return c
+}
+
+// TestShortNameIsUnique checks through discovery, as kubectl resolves short
+// names, that no other resource on the server claims the RedisCluster short
+// names (core's ReplicationController already owns "rc": `kubectl get rc`
+// would list ReplicationControllers).
+func TestShortNameIsUnique(t *testing.T) {
+	needAPIServer(t)
+	dc, err := discovery.NewDiscoveryClientForConfig(restCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, lists, err := dc.ServerGroupsAndResources()
+	if err != nil {
+		t.Fatal(err)
+	}
+	owners := map[string][]string{}
+	var ours []string
+	for _, l := range lists {
+		for _, r := range l.APIResources {
+			for _, s := range r.ShortNames {
+				owners[s] = append(owners[s], l.GroupVersion+"/"+r.Name)
+			}
+			if l.GroupVersion == redisv1alpha1.GroupVersion.String() && r.Name == "redisclusters" {
+				ours = r.ShortNames
+			}
+		}
+	}
+	if len(ours) == 0 {
+		t.Fatal("redisclusters has no short name")
+	}
+	for _, s := range ours {
+		if len(owners[s]) != 1 {
+			t.Errorf("short name %q is claimed by %v", s, owners[s])
+		}
+	}
 }
