@@ -30,23 +30,22 @@ func (e *UnsafePromotionError) Error() string {
 func (e *UnsafePromotionError) Is(target error) bool { return target == ErrUnsafePromotion }
 
 // CheckPromotion decides whether a replica whose INFO replication is r is a
-// safe promotion target. master is its master's INFO replication, nil when
-// the master could not be reached. A replica is safe once its link to the
-// master is up, no sync is in progress, and its offset lags the master's by
-// at most maxLag bytes. It returns nil or an *UnsafePromotionError.
+// safe promotion target, using planner.PromotionSafeWithin. master is its
+// master's INFO replication, nil when the master could not be reached (then
+// offsets cannot be compared and only the replica's own link and sync state
+// are judged). A replica is safe once its link to the master is up, no sync
+// is in progress, and its offset lags the master's by at most maxLag bytes.
+// It returns nil or an *UnsafePromotionError.
 func CheckPromotion(id topology.NodeID, r topology.Replication, master *topology.Replication, maxLag int64) error {
-	unsafe := func(format string, a ...any) error {
-		return &UnsafePromotionError{Replica: id, Reason: fmt.Sprintf(format, a...)}
+	if r.Role != "slave" {
+		return &UnsafePromotionError{Replica: id, Reason: fmt.Sprintf("it is not a replica (role %s)", r.Role)}
 	}
-	switch {
-	case r.Role != "slave":
-		return unsafe("it is not a replica (role %s)", r.Role)
-	case r.MasterSyncInProgress:
-		return unsafe("its first sync with the master is still in progress")
-	case !r.MasterLinkUp:
-		return unsafe("its replication link to the master is down")
-	case master != nil && master.Offset-r.Offset > maxLag:
-		return unsafe("its replication offset %d lags the master's %d by %d bytes", r.Offset, master.Offset, master.Offset-r.Offset)
+	var m topology.Replication
+	if master != nil {
+		m = *master
+	}
+	if ok, why := planner.PromotionSafeWithin(m, planner.ReplicaStatus{ID: id, Replication: r}, maxLag); !ok {
+		return &UnsafePromotionError{Replica: id, Reason: why}
 	}
 	return nil
 }
