@@ -105,7 +105,8 @@ func startEnv(t *testing.T) *env {
 // kubectl runs the cluster's kubectl with args and returns its output.
 func (e *env) kubectl(t *testing.T, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	// Not t.Context(): kubectl also runs in cleanups, after it is cancelled.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	args = append([]string{"--kubeconfig", e.Kubeconfig}, args...)
 	out, err := exec.CommandContext(ctx, filepath.Join(e.BinDir, "kubectl"), args...).CombinedOutput()

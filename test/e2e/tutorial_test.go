@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -126,6 +127,7 @@ func TestTutorial(t *testing.T) {
 	began := time.Now()
 	bootstrapCluster(t, addrs)
 	clusterCheck(t, addrs[0])
+	waitClusterOK(t, addrs)
 	t.Logf("timing: bootstrap -> cluster check passes: %v", time.Since(began))
 
 	t.Run("pod names resolve through the headless Service", func(t *testing.T) {
@@ -187,8 +189,34 @@ func TestTutorial(t *testing.T) {
 	replicaID := replicaOf(t, addrs[1], id0)
 	t.Logf("redis-app-0 is master %s at %s; its replica is %s", id0, ips[0], replicaID)
 
+	// Here a deleted pod is back in about 3 s, sooner than Redis's
+	// cluster-node-timeout (5 s) lets the replica take over, and the old
+	// master would simply come back as master. To see the failover the
+	// tutorial shows (its pod took longer to return), the nodes are cordoned
+	// until the replica has been promoted.
+	for _, n := range e.Nodes {
+		e.kubectl(t, "cordon", n)
+	}
 	deleted := time.Now()
 	e.kubectl(t, "delete", "pod", podName(0))
+	waitFor(t, time.Minute, "the replica of redis-app-0 is promoted", func(ctx context.Context) error {
+		c := redis.NewClient(&redis.Options{Addr: addrs[1]})
+		defer c.Close()
+		nodes, err := c.ClusterNodes(ctx).Result()
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.Split(nodes, "\n") {
+			if f := strings.Fields(line); len(f) >= 3 && f[0] == replicaID && strings.Contains(f[2], "master") {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s is not a master yet", replicaID)
+	})
+	t.Logf("timing: delete redis-app-0 -> its replica is promoted: %v", time.Since(deleted))
+	for _, n := range e.Nodes {
+		e.kubectl(t, "uncordon", n)
+	}
 	newIP := waitPodReadyNewIP(t, e, podName(0), ips[0])
 	t.Logf("timing: delete redis-app-0 -> back Ready with IP %s (was %s): %v", newIP, ips[0], time.Since(deleted))
 
@@ -222,6 +250,7 @@ func TestTutorial(t *testing.T) {
 		})
 		t.Logf("timing: delete redis-app-0 -> it replicates the promoted node: %v", time.Since(deleted))
 		clusterCheck(t, addr)
+		waitClusterOK(t, append([]string{addr}, addrs[1:]...))
 		if got := lookup(t, e.DNS, podName(0)+"."+headlessSvc+"."+ns+".svc."+kubenet.ClusterDomain+"."); !slices.Equal(got, []string{newIP}) {
 			t.Errorf("redis-app-0 resolves to %v after the restart, want [%s]", got, newIP)
 		}
@@ -248,6 +277,26 @@ func TestTutorial(t *testing.T) {
 	t.Run("a claim for a missing StorageClass stays Pending with the event", func(t *testing.T) {
 		testMissingStorageClass(t, e)
 	})
+}
+
+// waitClusterOK waits until every node at addrs reports cluster_state:ok
+// (redis-cli's check can pass a moment before the last node flips to ok).
+func waitClusterOK(t *testing.T, addrs []string) {
+	t.Helper()
+	for _, addr := range addrs {
+		c := redis.NewClient(&redis.Options{Addr: addr})
+		waitFor(t, time.Minute, "cluster_state:ok at "+addr, func(ctx context.Context) error {
+			info, err := c.ClusterInfo(ctx).Result()
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(info, "cluster_state:ok") {
+				return errors.New("cluster_state is not ok")
+			}
+			return nil
+		})
+		_ = c.Close()
+	}
 }
 
 // waitOrderedReady follows the pod watch until all replicas are Ready, and
@@ -332,7 +381,7 @@ func replicaOf(t *testing.T, addr, master string) string {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: addr})
 	defer c.Close()
-	reps, err := c.ClusterReplicas(t.Context(), master).Result()
+	reps, err := c.ClusterSlaves(t.Context(), master).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
