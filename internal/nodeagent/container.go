@@ -42,6 +42,7 @@ type ctr struct {
 	killing        bool
 	killDeadline   time.Time
 	adopted        bool // running process found in a record; probes not started yet
+	init, sidecar  bool // an init container; one with restartPolicy Always
 }
 
 // proc is a running container process.
@@ -75,63 +76,127 @@ func restartWanted(policy corev1.RestartPolicy, c *ctr) bool {
 // allTerminatedForGood reports whether every container has exited and none
 // will be restarted: the pod reached a terminal phase.
 func (w *podWorker) allTerminatedForGood() bool {
+	if w.initFailed {
+		return true
+	}
 	if len(w.pod.Spec.Containers) == 0 {
 		return false
 	}
 	for _, cs := range w.pod.Spec.Containers {
 		c := w.ctrs[cs.Name]
-		if c == nil || c.proc != nil || c.term == nil || restartWanted(w.pod.Spec.RestartPolicy, c) {
+		if c == nil || c.proc != nil || c.term == nil || w.wantsRestart(c) {
 			return false
 		}
 	}
 	return true
 }
 
+// ctrFor returns the state of the container spec, creating it.
+func (w *podWorker) ctrFor(spec corev1.Container, init bool) *ctr {
+	c := w.ctrs[spec.Name]
+	if c == nil {
+		c = &ctr{name: spec.Name}
+		w.ctrs[spec.Name] = c
+	}
+	c.spec = spec
+	c.init = init
+	c.sidecar = init && spec.RestartPolicy != nil && *spec.RestartPolicy == corev1.ContainerRestartPolicyAlways
+	return c
+}
+
+// wantsRestart applies the pod's restart policy to c: init containers are
+// retried only on failure (unless Never), sidecars always.
+func (w *podWorker) wantsRestart(c *ctr) bool {
+	policy := w.pod.Spec.RestartPolicy
+	switch {
+	case c.sidecar:
+		policy = corev1.RestartPolicyAlways
+	case c.init && policy == corev1.RestartPolicyAlways:
+		policy = corev1.RestartPolicyOnFailure
+	}
+	return restartWanted(policy, c)
+}
+
+// syncContainers runs the init containers one after the other (a sidecar
+// counts as done once running), then keeps the main containers running.
 func (w *podWorker) syncContainers(ctx context.Context) {
 	now := time.Now()
+	for _, spec := range w.pod.Spec.InitContainers {
+		c := w.ctrFor(spec, true)
+		w.runOne(ctx, c, now)
+		if c.sidecar {
+			if c.proc == nil {
+				return
+			}
+			continue
+		}
+		if c.proc != nil || c.term == nil || c.term.ExitCode != 0 {
+			if c.proc == nil && c.term != nil && !w.wantsRestart(c) {
+				w.initFailed = true
+			}
+			return
+		}
+	}
 	for _, spec := range w.pod.Spec.Containers {
+		w.runOne(ctx, w.ctrFor(spec, false), now)
+	}
+}
+
+// pendingInit names the init containers that have not completed (sidecars:
+// are not running).
+func (w *podWorker) pendingInit() []string {
+	var names []string
+	for _, spec := range w.pod.Spec.InitContainers {
 		c := w.ctrs[spec.Name]
-		if c == nil {
-			c = &ctr{name: spec.Name}
-			w.ctrs[spec.Name] = c
+		switch {
+		case c == nil:
+			names = append(names, spec.Name)
+		case c.sidecar && c.proc == nil, !c.sidecar && (c.proc != nil || c.term == nil || c.term.ExitCode != 0):
+			names = append(names, spec.Name)
 		}
-		c.spec = spec
-		if c.proc != nil {
-			if c.adopted {
-				// Probes of a process a previous agent started.
-				c.adopted = false
-				w.startProbes(c)
-			}
-			if c.killing && !now.Before(c.killDeadline) {
-				_ = podexec.KillGroup(c.proc.pid, c.proc.ticks)
-			} else if c.killing {
-				w.wakeAt(c.killDeadline)
-			}
-			continue
+	}
+	return names
+}
+
+// runOne keeps one container going: it enforces a pending probe kill,
+// restarts an exited container when its policy and back-off allow, and
+// records why it could not start.
+func (w *podWorker) runOne(ctx context.Context, c *ctr, now time.Time) {
+	if c.proc != nil {
+		if c.adopted {
+			// Probes of a process a previous agent started.
+			c.adopted = false
+			w.startProbes(c)
 		}
-		if !restartWanted(w.pod.Spec.RestartPolicy, c) {
-			continue
+		if c.killing && !now.Before(c.killDeadline) {
+			_ = podexec.KillGroup(c.proc.pid, c.proc.ticks)
+		} else if c.killing {
+			w.wakeAt(c.killDeadline)
 		}
-		if now.Before(c.failUntil) {
-			w.wakeAt(c.failUntil)
-			continue
-		}
-		if c.term != nil && now.Before(c.backoffUntil) {
-			c.waitingReason = waitingCrashLoop
-			c.waitingMsg = fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)",
-				c.backoff/2, c.name, w.name, w.ns, w.uid)
-			w.eventOnce(corev1.EventTypeWarning, reasonBackOff, c.name, fmt.Sprintf("Back-off restarting failed container %s in pod %s_%s(%s)", c.name, w.name, w.ns, w.uid))
-			w.wakeAt(c.backoffUntil)
-			continue
-		}
-		reason, err := w.startContainer(ctx, c)
-		if err != nil {
-			c.waitingReason, c.waitingMsg = reason, err.Error()
-			w.eventOnce(corev1.EventTypeWarning, reasonFailed, c.name, fmt.Sprintf("Error: %s", err))
-			c.failBackoff = nextBackoff(c.failBackoff, w.a.cfg.BackoffInitial, w.a.cfg.BackoffMax)
-			c.failUntil = now.Add(c.failBackoff)
-			w.wakeAt(c.failUntil)
-		}
+		return
+	}
+	if !w.wantsRestart(c) {
+		return
+	}
+	if now.Before(c.failUntil) {
+		w.wakeAt(c.failUntil)
+		return
+	}
+	if c.term != nil && now.Before(c.backoffUntil) {
+		c.waitingReason = waitingCrashLoop
+		c.waitingMsg = fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)",
+			c.backoff/2, c.name, w.name, w.ns, w.uid)
+		w.eventOnce(corev1.EventTypeWarning, reasonBackOff, c.name, fmt.Sprintf("Back-off restarting failed container %s in pod %s_%s(%s)", c.name, w.name, w.ns, w.uid))
+		w.wakeAt(c.backoffUntil)
+		return
+	}
+	reason, err := w.startContainer(ctx, c)
+	if err != nil {
+		c.waitingReason, c.waitingMsg = reason, err.Error()
+		w.eventOnce(corev1.EventTypeWarning, reasonFailed, c.name, fmt.Sprintf("Error: %s", err))
+		c.failBackoff = nextBackoff(c.failBackoff, w.a.cfg.BackoffInitial, w.a.cfg.BackoffMax)
+		c.failUntil = now.Add(c.failBackoff)
+		w.wakeAt(c.failUntil)
 	}
 }
 

@@ -2,6 +2,7 @@ package nodeagent_test
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -248,6 +249,47 @@ func TestAgentRunsPodsOnALocalCluster(t *testing.T) {
 		})
 		if err != nil {
 			t.Errorf("node %s never became Ready again", node1)
+		}
+	})
+
+	t.Run("init containers run to completion before the main container", func(t *testing.T) {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "with-init"}, Spec: corev1.PodSpec{
+			NodeName: node2,
+			InitContainers: []corev1.Container{{
+				Name: "write-conf", Image: "busybox",
+				Command:      []string{"sh", "-c", "printf 'port 6380\\nbind 0.0.0.0\\nprotected-mode no\\n' > /conf/redis.conf"},
+				VolumeMounts: []corev1.VolumeMount{{Name: "conf", MountPath: "/conf"}},
+			}},
+			Containers: []corev1.Container{{
+				Name: "redis", Image: "redis", Args: []string{"/conf/redis.conf"},
+				VolumeMounts: []corev1.VolumeMount{{Name: "conf", MountPath: "/conf"}},
+			}},
+			Volumes: []corev1.Volume{{Name: "conf", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+		}}
+		e.create(p)
+		got := e.waitPod("with-init", "Ready", ready)
+		ics := got.Status.InitContainerStatuses
+		if len(ics) != 1 || ics[0].State.Terminated == nil || ics[0].State.Terminated.Reason != "Completed" || !ics[0].Ready {
+			t.Errorf("init container status = %+v", ics)
+		}
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(got.Status.PodIP, "6380"), 2*time.Second)
+		if err != nil {
+			t.Fatalf("redis configured by the init container does not answer on 6380: %v", err)
+		}
+		_ = c.Close()
+	})
+
+	t.Run("a restartPolicy Never pod whose command succeeds is Succeeded", func(t *testing.T) {
+		e.create(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "job-like"}, Spec: corev1.PodSpec{
+			NodeName:      node2,
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers: []corev1.Container{{Name: "c", Image: "busybox", Command: []string{"sh", "-c", "test \"$MY_NAME\" = job-like"},
+				Env: []corev1.EnvVar{{Name: "MY_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}}}},
+		}})
+		got := e.waitPod("job-like", "Succeeded", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
+		cs := got.Status.ContainerStatuses
+		if len(cs) != 1 || cs[0].State.Terminated == nil || cs[0].State.Terminated.ExitCode != 0 || cs[0].RestartCount != 0 {
+			t.Errorf("container status = %+v", cs)
 		}
 	})
 }

@@ -142,7 +142,7 @@ func cleanupRecord(a *Agent, r *podRecord) {
 			_ = podexec.KillGroup(c.PID, c.Ticks)
 		}
 	}
-	if r.Sandbox != nil {
+	if r.Sandbox != nil && r.Sandbox.NetnsPath != "" {
 		_ = podnet.DestroySandbox(a.cfg.Network, *r.Sandbox)
 		_ = a.ipam.Release(r.Sandbox.IP)
 	}

@@ -34,6 +34,9 @@ func (w *podWorker) hostAddress() string {
 
 // phase follows kubelet's getPhase for pods without init containers.
 func (w *podWorker) phase() corev1.PodPhase {
+	if w.initFailed {
+		return corev1.PodFailed
+	}
 	var waiting, running, succeeded, failed int
 	for _, cs := range w.pod.Spec.Containers {
 		c := w.ctrs[cs.Name]
@@ -92,6 +95,10 @@ func (w *podWorker) desiredStatus() corev1.PodStatus {
 		t := metav1.NewTime(w.startTime)
 		st.StartTime = &t
 	}
+	st.InitContainerStatuses = nil
+	for _, spec := range pod.Spec.InitContainers {
+		st.InitContainerStatuses = append(st.InitContainerStatuses, w.containerStatus(spec))
+	}
 	st.ContainerStatuses = nil
 	var unready []string
 	for _, spec := range pod.Spec.Containers {
@@ -132,7 +139,9 @@ func (w *podWorker) desiredStatus() corev1.PodStatus {
 	}
 	terminal := st.Phase == corev1.PodSucceeded || st.Phase == corev1.PodFailed
 	setCond(corev1.PodReadyToStartContainers, w.sandbox != nil, "", "")
-	setCond(corev1.PodInitialized, true, "", "")
+	pendingInit := w.pendingInit()
+	setCond(corev1.PodInitialized, len(pendingInit) == 0, "ContainersNotInitialized",
+		fmt.Sprintf("containers with incomplete status: [%s]", strings.Join(pendingInit, " ")))
 	reason, msg := "ContainersNotReady", fmt.Sprintf("containers with unready status: [%s]", strings.Join(unready, " "))
 	if terminal {
 		reason, msg = "PodCompleted", ""
@@ -181,7 +190,7 @@ func (w *podWorker) containerStatus(spec corev1.Container) corev1.ContainerStatu
 		if c.term != nil {
 			cs.LastTerminationState.Terminated = c.term
 		}
-	case c.term != nil && !restartWanted(w.pod.Spec.RestartPolicy, c):
+	case c.term != nil && !w.wantsRestart(c):
 		cs.State.Terminated = c.term
 		if c.prevTerm != nil {
 			cs.LastTerminationState.Terminated = c.prevTerm
@@ -191,6 +200,10 @@ func (w *podWorker) containerStatus(spec corev1.Container) corev1.ContainerStatu
 		cs.LastTerminationState.Terminated = c.term
 	default:
 		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: waitingCreating}
+	}
+	if c.init && !c.sidecar {
+		// A completed init container is ready (kubelet's convention).
+		cs.Ready = c.proc == nil && c.term != nil && c.term.ExitCode == 0
 	}
 	cs.Started = &started
 	return cs

@@ -3,6 +3,7 @@ package nodeagent
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -92,6 +93,7 @@ type podWorker struct {
 	terminating bool
 	termStart   time.Time
 	terminal    bool
+	initFailed  bool // an init container failed for good (restartPolicy Never)
 	nodeDown    bool
 	nextWake    time.Time
 	lastEvent   map[string]time.Time
@@ -117,7 +119,10 @@ func newPodWorker(a *Agent, n *node, ns, name string, uid types.UID, rec *podRec
 // the worker runs.
 func (w *podWorker) adoptRecord(r *podRecord) {
 	w.startTime = r.StartTime
-	if r.Sandbox != nil {
+	if r.Sandbox != nil && r.Sandbox.NetnsPath == "" {
+		sb := *r.Sandbox // host network
+		w.sandbox = &sb
+	} else if r.Sandbox != nil {
 		if podnet.SandboxAlive(*r.Sandbox) {
 			sb := *r.Sandbox
 			w.sandbox = &sb
@@ -375,6 +380,10 @@ func (w *podWorker) releaseSandbox() {
 	if w.sandbox == nil {
 		return
 	}
+	if w.sandbox.NetnsPath == "" { // host network
+		w.sandbox = nil
+		return
+	}
 	if err := podnet.DestroySandbox(w.a.cfg.Network, *w.sandbox); err != nil {
 		w.a.log.Warn("sandbox teardown failed", "pod", w.key(), "err", err)
 	}
@@ -488,6 +497,24 @@ func (w *podWorker) persist() {
 
 // ensureSandbox creates the pod's network namespace when it has none.
 func (w *podWorker) ensureSandbox() error {
+	if w.pod.Spec.HostNetwork {
+		// The host's network: no netns, the pod IP is the node's address.
+		if w.sandbox == nil {
+			ip, err := netip.ParseAddr(w.hostAddress())
+			if err != nil {
+				return fmt.Errorf("host network pod: node address: %w", err)
+			}
+			w.sandbox = &podnet.Sandbox{IP: ip}
+			if err := os.MkdirAll(w.dir, 0o755); err != nil {
+				return fmt.Errorf("create pod folder: %w", err)
+			}
+			if err := w.writeDNSFiles(); err != nil {
+				return err
+			}
+			w.persist()
+		}
+		return nil
+	}
 	if w.sandbox != nil && podnet.SandboxAlive(*w.sandbox) {
 		return nil
 	}
