@@ -14,7 +14,7 @@ WITH_K8S := set -o pipefail; k8s_bin=$$(hack/build-k8s.sh | tail -n1) && export 
 
 .PHONY: help
 help: ## List the targets.
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
 build: ## Build rcctl and localkube into ./bin.
@@ -32,8 +32,20 @@ test: ## Run every test: unit, property, integration (real redis-server) and end
 test-short: ## Run the fast tests only (no Kubernetes control plane).
 	$(GO) test -count=1 -short -timeout 20m ./...
 
+.PHONY: generate
+generate: ## Regenerate deepcopy code, the CRD and the RBAC role from kubebuilder markers (controller-gen v0.23.0).
+	hack/generate.sh
+
+.PHONY: verify-generated
+verify-generated: ## Fail when generated code or manifests are stale (regenerates into a temp copy and diffs).
+	hack/verify-generated.sh
+
+.PHONY: golden
+golden: ## Rewrite the builders' golden files (internal/resources/testdata) after an intended change.
+	$(GO) test -count=1 -timeout 5m ./internal/resources -update
+
 .PHONY: lint
-lint: ## Run gofmt, go vet and golangci-lint (depguard keeps Kubernetes out of pkg/).
+lint: verify-generated ## Run gofmt, go vet and golangci-lint (depguard keeps Kubernetes out of pkg/).
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION) run ./...
