@@ -59,6 +59,11 @@ func runMain(m *testing.M) int {
 	cfg, err := env.Start()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "start envtest from %s: %v\n", bin, err)
+		// Start leaves etcd and kube-apiserver running when installing the
+		// CRD fails; stop them.
+		if err := env.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "stop envtest: %v\n", err)
+		}
 		return 1
 	}
 	defer func() {

@@ -34,6 +34,11 @@ func TestManifestsApply(t *testing.T) {
 	}
 	cfg, err := env.Start()
 	if err != nil {
+		// Start leaves etcd and kube-apiserver running when installing the
+		// CRD fails; stop them.
+		if stopErr := env.Stop(); stopErr != nil {
+			t.Errorf("stop envtest: %v", stopErr)
+		}
 		t.Fatalf("start envtest: %v", err)
 	}
 	t.Cleanup(func() {
