@@ -52,7 +52,8 @@ func saveRecord(stateDir string, r *podRecord) error {
 		return fmt.Errorf("nodeagent: encode pod record: %w", err)
 	}
 	tmp := filepath.Join(dir, "state.json.tmp")
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+	// 0600: the record holds the container environment (Secret values).
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		return fmt.Errorf("nodeagent: write pod record: %w", err)
 	}
 	if err := os.Rename(tmp, filepath.Join(dir, "state.json")); err != nil {

@@ -287,13 +287,27 @@ func sortStrings(s []string) { slices.Sort(s) }
 
 func ptrInt32(v int32) *int32 { return &v }
 
-// writeFiles replaces dir's content with files.
+// writeFiles makes dir hold exactly files. The folder itself is kept (a
+// running container may have it bind-mounted); stale entries are removed.
 func writeFiles(dir string, files map[string]volFile, mode int32) error {
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("clear volume folder: %w", err)
-	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create volume folder: %w", err)
+	}
+	keep := map[string]bool{}
+	for rel := range files {
+		top, _, _ := strings.Cut(filepath.Clean("/" + rel)[1:], "/")
+		keep[top] = true
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("list volume folder: %w", err)
+	}
+	for _, e := range entries {
+		if !keep[e.Name()] {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				return fmt.Errorf("remove stale %s: %w", e.Name(), err)
+			}
+		}
 	}
 	for rel, f := range files {
 		clean := filepath.Clean("/" + rel)[1:]

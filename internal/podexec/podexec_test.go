@@ -33,6 +33,7 @@ func testNet(t *testing.T) podnet.Config {
 		Bridge:   fmt.Sprintf("rkt%d", os.Getpid()%100000),
 		CIDR:     netip.MustParsePrefix(fmt.Sprintf("10.245.%d.0/24", third)),
 		NetnsDir: podnet.DefaultNetnsDir,
+		Routes:   []netip.Prefix{netip.MustParsePrefix("10.246.0.0/16")},
 	}
 	if err := podnet.EnsureBridge(cfg); err != nil {
 		t.Fatal(err)
@@ -213,6 +214,11 @@ func TestRedisInPodNamespaceReachableFromHostAndPeer(t *testing.T) {
 	}
 	if got := run(sleeper.Process.Pid, "ip", "-4", "-o", "addr", "show", "eth0"); !strings.Contains(got, b.IP.String()) {
 		t.Errorf("eth0 in pod b = %q, want %s", got, b.IP)
+	}
+	gw := cfg.Gateway().String()
+	routes := run(sleeper.Process.Pid, "ip", "-4", "route", "show")
+	if !strings.Contains(routes, "10.246.0.0/16 via "+gw) || strings.Contains(routes, "default") {
+		t.Errorf("routes in pod b = %q, want the configured prefix via %s and no default route", routes, gw)
 	}
 
 	// SIGTERM stops redis; the PID identity check sees it gone.

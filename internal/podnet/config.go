@@ -19,6 +19,10 @@ type Config struct {
 	CIDR netip.Prefix
 	// NetnsDir is where named netns files live (DefaultNetnsDir when empty).
 	NetnsDir string
+	// Routes are sent from inside each pod to the gateway (the host), e.g.
+	// the Service CIDR so pods reach ClusterIPs such as the cluster DNS.
+	// There is no default route: nothing else leaves the bridge subnet.
+	Routes []netip.Prefix
 }
 
 // DefaultConfig is the local cluster's pod network (package kubenet).
@@ -27,6 +31,7 @@ func DefaultConfig() Config {
 		Bridge:   kubenet.BridgeName,
 		CIDR:     kubenet.MustPrefix(kubenet.PodCIDR),
 		NetnsDir: DefaultNetnsDir,
+		Routes:   []netip.Prefix{kubenet.MustPrefix(kubenet.ServiceCIDR)},
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -113,6 +114,16 @@ func CreateSandbox(cfg Config, name string, ip netip.Addr) (sb Sandbox, err erro
 	}
 	if err := h.LinkSetUp(eth); err != nil {
 		return sb, fmt.Errorf("podnet: bring eth0 up in netns %s: %w", name, err)
+	}
+	for _, r := range cfg.Routes {
+		route := &netlink.Route{
+			LinkIndex: eth.Attrs().Index,
+			Dst:       ipNet(r.Masked().Addr(), r.Bits()),
+			Gw:        net.IP(cfg.Gateway().AsSlice()),
+		}
+		if err := h.RouteAdd(route); err != nil {
+			return sb, fmt.Errorf("podnet: route %s via %s in netns %s: %w", r, cfg.Gateway(), name, err)
+		}
 	}
 	return sb, nil
 }
