@@ -145,6 +145,26 @@ func TestTutorial(t *testing.T) {
 		}
 	})
 
+	t.Run("a pod resolves redis-app-0.redis-service like the tutorial's nslookup", func(t *testing.T) {
+		// The tutorial runs nslookup in a busybox pod; here getent runs in
+		// redis-app-1's network and mount namespaces, so it reads the pod's
+		// own resolv.conf (nameserver kube-dns, search default.svc...).
+		pid := podPID(t, ips[1])
+		var out []byte
+		waitFor(t, 30*time.Second, "getent in redis-app-1", func(ctx context.Context) error {
+			var err error
+			out, err = exec.CommandContext(ctx, "nsenter", "-t", fmt.Sprint(pid), "-n", "-m", "getent", "hosts", podName(0)+"."+headlessSvc).CombinedOutput()
+			if err != nil {
+				resolv, _ := exec.CommandContext(ctx, "nsenter", "-t", fmt.Sprint(pid), "-m", "cat", "/etc/resolv.conf").CombinedOutput()
+				return fmt.Errorf("%w: %s (pod resolv.conf: %s)", err, out, resolv)
+			}
+			return nil
+		})
+		if f := strings.Fields(string(out)); len(f) < 2 || f[0] != ips[0] || !strings.HasPrefix(f[1], podName(0)+"."+headlessSvc+"."+ns+".svc."+kubenet.ClusterDomain) {
+			t.Errorf("getent hosts %s.%s in a pod = %q, want %s %s.%s.%s.svc.%s", podName(0), headlessSvc, out, ips[0], podName(0), headlessSvc, ns, kubenet.ClusterDomain)
+		}
+	})
+
 	// Step 6: the access Service on NodePort 30010, from the host.
 	e.kubectl(t, "apply", "-f", filepath.Join(tutorialDir, "redis-access-service.yaml"))
 	nodePortAddr := net.JoinHostPort(e.Gateway.String(), fmt.Sprint(nodePort))
@@ -277,6 +297,27 @@ func TestTutorial(t *testing.T) {
 	t.Run("a claim for a missing StorageClass stays Pending with the event", func(t *testing.T) {
 		testMissingStorageClass(t, e)
 	})
+}
+
+// podPID returns the PID of the redis-server whose network namespace holds
+// ip (the pod with that IP).
+func podPID(t *testing.T, ip string) int {
+	t.Helper()
+	out, err := exec.Command("pgrep", "-x", "redis-server").Output()
+	if err != nil {
+		t.Fatalf("pgrep redis-server: %v", err)
+	}
+	for _, f := range strings.Fields(string(out)) {
+		addrs, err := exec.Command("nsenter", "-t", f, "-n", "ip", "-4", "-o", "addr", "show").Output()
+		if err == nil && strings.Contains(string(addrs), " "+ip+"/") {
+			var pid int
+			if _, err := fmt.Sscan(f, &pid); err == nil {
+				return pid
+			}
+		}
+	}
+	t.Fatalf("no redis-server runs in a network namespace holding %s", ip)
+	return 0
 }
 
 // waitClusterOK waits until every node at addrs reports cluster_state:ok
