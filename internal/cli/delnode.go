@@ -79,6 +79,17 @@ func (a *app) runDelNode(ctx context.Context, seed, ref string, drain bool, mo m
 		return err
 	}
 	var plan planner.Plan
+	if !owned.IsEmpty() && !a.g.dryRun {
+		// Redis 7 turns a master that loses its last slot into a replica
+		// of the node that took it (cluster-allow-replica-migration yes),
+		// racing the migration's last SETSLOT on it. A node on its way out
+		// should stay an empty master: switch that off on it for the drain.
+		restore, err := setConfig(ctx, s, s.snap.Nodes[id].Addr, "cluster-allow-replica-migration", "no")
+		if err != nil {
+			return err
+		}
+		defer restore()
+	}
 	if !owned.IsEmpty() {
 		if plan, err = planner.Drain(planner.Agree(s.snap).Ownership(), id); err != nil {
 			return fmt.Errorf("plan drain: %w", err)

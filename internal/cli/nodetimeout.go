@@ -57,3 +57,28 @@ func (a *app) lowerNodeTimeout(ctx context.Context, p *redisadmin.Pool, addrs []
 		return first
 	}
 }
+
+// setConfig sets one CONFIG parameter on addr and returns a function that
+// puts the previous value back (best effort, bounded on its own).
+func setConfig(ctx context.Context, s *session, addr, key, value string) (func(), error) {
+	c, err := s.pool.Node(addr).Client()
+	if err != nil {
+		return nil, nodeError(addr, err)
+	}
+	cur, err := c.ConfigGet(ctx, key).Result()
+	if err != nil {
+		return nil, fmt.Errorf("%s: CONFIG GET %s: %w", addr, key, err)
+	}
+	old, ok := cur[key]
+	if !ok {
+		return nil, fmt.Errorf("%s: CONFIG GET %s: no such parameter", addr, key)
+	}
+	if err := c.ConfigSet(ctx, key, value).Err(); err != nil {
+		return nil, fmt.Errorf("%s: CONFIG SET %s: %w", addr, key, err)
+	}
+	return func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = c.ConfigSet(rctx, key, old).Err()
+	}, nil
+}
