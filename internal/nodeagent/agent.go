@@ -36,6 +36,7 @@ type Agent struct {
 	workers map[types.UID]*podWorker
 	runCtx  context.Context // set by Run; workers live under it
 	wg      sync.WaitGroup
+	spawner *spawner
 }
 
 // node is one served Node: its client, events, pod informer and liveness.
@@ -76,6 +77,7 @@ func New(cfg Config) (*Agent, error) {
 		ipam:    ipam,
 		nodes:   map[string]*node{},
 		workers: map[types.UID]*podWorker{},
+		spawner: newSpawner(),
 	}
 	for _, name := range cfg.Nodes {
 		rc := cfg.NodeConfigs[name]
@@ -108,6 +110,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The spawner outlives the workers (their shutdown may still start
+	// nothing, but must never block on it).
+	spawnCtx, stopSpawner := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSpawner()
+	go a.spawner.run(spawnCtx)
 	a.mu.Lock()
 	a.runCtx = runCtx
 	a.mu.Unlock()

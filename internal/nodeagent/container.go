@@ -243,6 +243,7 @@ func (w *podWorker) startContainer(ctx context.Context, c *ctr) (string, error) 
 		Path: bin, Args: argv, Env: env, Dir: workdir,
 		NetnsPath: w.sandbox.NetnsPath, Hostname: podHostname(w.pod),
 		Mounts: mounts, ScratchDir: scratch,
+		DieWithParent: !w.a.cfg.KeepPodsOnExit,
 	})
 	if err != nil {
 		return waitingRunError, err
@@ -252,7 +253,7 @@ func (w *podWorker) startContainer(ctx context.Context, c *ctr) (string, error) 
 		return waitingRunError, fmt.Errorf("open container log: %w", err)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
+	if err := w.a.spawner.start(ctx, cmd); err != nil {
 		_ = logf.Close()
 		return waitingRunError, fmt.Errorf("start container process: %w", err)
 	}

@@ -95,7 +95,7 @@ func (w *podWorker) probeLoop(ctx context.Context, name string, gen int, kind pr
 	var succ, fail int
 	state := -1 // unknown
 	for {
-		out, err := runProbe(ctx, p, t, timeout)
+		out, err := runProbe(ctx, w.a.spawner, p, t, timeout)
 		if ctx.Err() != nil {
 			return
 		}
@@ -143,12 +143,12 @@ func secondsOr(v int32, def int) time.Duration {
 }
 
 // runProbe runs one probe attempt; a nil error is success.
-func runProbe(ctx context.Context, p *corev1.Probe, t probeTarget, timeout time.Duration) (string, error) {
+func runProbe(ctx context.Context, sp *spawner, p *corev1.Probe, t probeTarget, timeout time.Duration) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	switch {
 	case p.Exec != nil:
-		return execProbe(ctx, p.Exec.Command, t)
+		return execProbe(ctx, sp, p.Exec.Command, t)
 	case p.TCPSocket != nil:
 		port, err := resolvePort(p.TCPSocket.Port, t.ports)
 		if err != nil {
@@ -195,7 +195,7 @@ func runProbe(ctx context.Context, p *corev1.Probe, t probeTarget, timeout time.
 }
 
 // execProbe runs a command inside the container's namespaces.
-func execProbe(ctx context.Context, command []string, t probeTarget) (string, error) {
+func execProbe(ctx context.Context, sp *spawner, command []string, t probeTarget) (string, error) {
 	if len(command) == 0 {
 		return "", fmt.Errorf("exec probe without a command")
 	}
@@ -203,14 +203,14 @@ func execProbe(ctx context.Context, command []string, t probeTarget) (string, er
 	if err != nil {
 		return "", fmt.Errorf("exec probe command %q not found on the node: %w", command[0], err)
 	}
-	spec := podexec.Spec{Path: bin, Args: command, Env: t.env, Dir: "/", JoinPID: t.pid}
+	spec := podexec.Spec{Path: bin, Args: command, Env: t.env, Dir: "/", JoinPID: t.pid, DieWithParent: true}
 	cmd, err := podexec.Command(spec)
 	if err != nil {
 		return "", err
 	}
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
+	if err := sp.start(ctx, cmd); err != nil {
 		return "", fmt.Errorf("start exec probe: %w", err)
 	}
 	done := make(chan error, 1)

@@ -19,7 +19,48 @@ import (
 
 func TestMain(m *testing.M) {
 	podexec.MaybeInit()
+	if os.Getenv("PODEXEC_TEST_PARENT") == "1" {
+		// Helper mode for TestDieWithParent: start a sleeper, report its
+		// PID, and exit without waiting for it.
+		cmd, err := podexec.Command(podexec.Spec{Path: "/bin/sleep", Args: []string{"sleep", "120"}, DieWithParent: true})
+		if err == nil {
+			err = cmd.Start()
+		}
+		if err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		fmt.Println(cmd.Process.Pid)
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
+}
+
+func TestDieWithParentKillsTheContainerWhenTheAgentDies(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for mount namespaces")
+	}
+	helper := exec.Command(os.Args[0], "-test.run=^$")
+	helper.Env = append(os.Environ(), "PODEXEC_TEST_PARENT=1")
+	out, err := helper.Output()
+	if err != nil {
+		t.Fatalf("helper: %v: %s", err, out)
+	}
+	var pid int
+	if _, err := fmt.Sscan(strings.TrimSpace(string(out)), &pid); err != nil || pid <= 0 {
+		t.Fatalf("helper printed %q", out)
+	}
+	t.Cleanup(func() { _ = podexec.KillGroup(pid, 0) })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := podexec.StartTicks(pid); podexec.IsNoProcess(err) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("container pid %d outlived its parent", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // testNet creates a bridge and subnet private to this test run.

@@ -43,6 +43,11 @@ type Spec struct {
 	// filesystem.
 	ScratchDir string `json:"scratchDir,omitempty"`
 
+	// DieWithParent makes the kernel SIGKILL the process when the thread
+	// that started it (in Go: the starting process) dies, so pods do not
+	// outlive a crashed agent that was not meant to leave them running.
+	DieWithParent bool `json:"-"`
+
 	// JoinPID, when non-zero, selects join mode: enter the mount, network
 	// and UTS namespaces of this process instead of creating new ones.
 	JoinPID int `json:"joinPID,omitempty"`

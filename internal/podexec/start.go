@@ -25,6 +25,9 @@ func Command(spec Spec) (*exec.Cmd, error) {
 		return nil, fmt.Errorf("podexec: encode spec: %w", err)
 	}
 	attr := &syscall.SysProcAttr{Setpgid: true}
+	if spec.DieWithParent {
+		attr.Pdeathsig = syscall.SIGKILL
+	}
 	if spec.JoinPID == 0 {
 		attr.Cloneflags = unix.CLONE_NEWNS | unix.CLONE_NEWUTS
 	}
