@@ -4,10 +4,12 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +30,31 @@ type env struct {
 	// Gateway is the pod bridge's host address; NodePorts are served there.
 	Gateway netip.Addr
 	dir     string
+	dns     *services.DNS
+	proxy   *services.Proxy
+}
+
+// logMemory logs the resident memory of CoreDNS, kube-proxy and the
+// control-plane processes (a measurement, not an assertion).
+func (e *env) logMemory(t *testing.T) {
+	t.Helper()
+	pids := e.Processes()
+	pids[services.ComponentDNS] = e.dns.PID()
+	pids[services.ComponentProxy] = e.proxy.PID()
+	var parts []string
+	for name, pid := range pids {
+		b, err := os.ReadFile(filepath.Join("/proc", fmt.Sprint(pid), "status"))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "VmRSS:") {
+				parts = append(parts, name+"="+strings.Join(strings.Fields(line)[1:], " "))
+			}
+		}
+	}
+	sort.Strings(parts)
+	t.Logf("memory: RSS %s", strings.Join(parts, ", "))
 }
 
 // startEnv starts a three-node cluster with the node agent, CoreDNS and
@@ -69,6 +96,7 @@ func startEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = dns.Stop(context.Background()) })
+	e.dns = dns
 	if err := services.EnsureDNSService(ctx, c.Client, kubenet.MustAddr(kubenet.DNSServiceIP), e.DNS); err != nil {
 		t.Fatal(err)
 	}
@@ -86,6 +114,7 @@ func startEnv(t *testing.T) *env {
 			t.Errorf("stop kube-proxy: %v", err)
 		}
 	})
+	e.proxy = px
 	t.Logf("timing: kube-proxy start to healthy %v", time.Since(began))
 	t.Cleanup(func() {
 		if t.Failed() {

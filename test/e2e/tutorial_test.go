@@ -105,6 +105,7 @@ func TestTutorial(t *testing.T) {
 	e.kubectl(t, "apply", "-f", filepath.Join(tutorialDir, "redis.yaml"))
 	ips := waitOrderedReady(t, w)
 	t.Logf("timing: StatefulSet applied -> all %d pods Ready: %v", replicas, time.Since(applied))
+	defer e.logMemory(t)
 
 	t.Run("claims bind to the nfs PVs", func(t *testing.T) {
 		for i := range replicas {

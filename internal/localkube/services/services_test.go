@@ -161,7 +161,7 @@ func TestDNSServesTheClusterDomainFromTheAPIServer(t *testing.T) {
 
 // testNet is a bridge and subnet of this test's own, so it cannot collide
 // with a local cluster's pod bridge (kubenet.BridgeName).
-var testNet = podnet.Config{Bridge: "rksvct0", CIDR: netip.MustParsePrefix("10.245.0.0/24")}
+var testNet = podnet.Config{Bridge: "rksvct0", CIDR: netip.MustParsePrefix("10.247.0.0/24")}
 
 func setupNet(t *testing.T, names ...string) map[string]podnet.Sandbox {
 	t.Helper()
