@@ -48,6 +48,12 @@ func preflight(snap *topology.Snapshot) (planner.Plan, error) {
 			return planner.Plan{}, fmt.Errorf("cluster is not healthy (%s); run rcctl check / rcctl fix first", p.Message)
 		}
 	}
+	return resumablePlan(snap)
+}
+
+// resumablePlan returns the plan that finishes interrupted migrations, or an
+// error naming an open slot that is not one.
+func resumablePlan(snap *topology.Snapshot) (planner.Plan, error) {
 	type pair struct{ src, tgt topology.NodeID }
 	resume := map[pair]topology.SlotSet{}
 	add := func(p pair, x int) {

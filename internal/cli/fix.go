@@ -38,6 +38,30 @@ func (a *app) runFix(ctx context.Context, seed string) error {
 		return err
 	}
 	defer s.close()
+	// A migration that was merely interrupted (the target IMPORTING, the
+	// source maybe MIGRATING) is finished towards its target first, as
+	// redis-cli --cluster fix does: most of its keys may have moved already.
+	// That needs a cluster that is otherwise whole; anything else goes to
+	// the repair plan.
+	if resume, err := preflight(s.snap); err == nil && !resume.Empty() {
+		if a.g.dryRun {
+			if err := a.showPlan("fix plan", resume); err != nil {
+				return err
+			}
+			if !a.g.json {
+				fmt.Fprintln(a.stdout, "note: anything still broken after these steps is planned once they are done")
+			}
+			return nil
+		} else {
+			a.infof("finishing %d interrupted slot migration(s)", len(resume.Steps))
+			if _, err := a.runPlan(ctx, s, "fix", resume, migrationOptions{parallel: 4}, executor.Options{}); err != nil {
+				return err
+			}
+			if err := s.observe(ctx); err != nil {
+				return err
+			}
+		}
+	}
 	holders, err := keyHolders(ctx, s)
 	if err != nil {
 		return err
