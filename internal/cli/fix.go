@@ -52,14 +52,13 @@ func (a *app) runFix(ctx context.Context, seed string) error {
 				fmt.Fprintln(a.stdout, "note: anything still broken after these steps is planned once they are done")
 			}
 			return nil
-		} else {
-			a.infof("finishing %d interrupted slot migration(s)", len(resume.Steps))
-			if _, err := a.runPlan(ctx, s, "fix", resume, migrationOptions{parallel: 4}, executor.Options{}); err != nil {
-				return err
-			}
-			if err := s.observe(ctx); err != nil {
-				return err
-			}
+		}
+		a.infof("finishing %d interrupted slot migration(s)", len(resume.Steps))
+		if _, err := a.runPlan(ctx, s, "fix", resume, migrationOptions{parallel: 4}, executor.Options{}); err != nil {
+			return err
+		}
+		if err := s.observe(ctx); err != nil {
+			return err
 		}
 	}
 	holders, err := keyHolders(ctx, s)
