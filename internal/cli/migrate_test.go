@@ -229,6 +229,14 @@ func TestFailoverPromotesReplicaAndRefusesUnsynced(t *testing.T) {
 	r := rcctl(t, "failover", slow.Addr)
 	oneLineErr(t, r, ExitFailure, "refusing to promote")
 	assertUnchanged(t, before, worldState(t, all))
+
+	// A replica is deleted without --drain; the cluster is whole again.
+	mustRcctl(t, "del-node", seed, slow.Addr)
+	if info, _ := client(t, slow.Addr).ClusterInfo(testCtx(t)).Result(); !strings.Contains(info, "cluster_known_nodes:1") {
+		t.Fatalf("deleted replica was not reset:\n%s", info)
+	}
+	mustRcctl(t, "check", seed)
+	referee(t, seed)
 }
 
 func TestFixRepairsOpenAndUncoveredSlots(t *testing.T) {
