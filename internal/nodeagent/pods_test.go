@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
@@ -291,5 +293,81 @@ func TestAgentRunsPodsOnALocalCluster(t *testing.T) {
 		if len(cs) != 1 || cs[0].State.Terminated == nil || cs[0].State.Terminated.ExitCode != 0 || cs[0].RestartCount != 0 {
 			t.Errorf("container status = %+v", cs)
 		}
+	})
+
+	t.Run("a StatefulSet with provisioned volumes comes up in order and keeps data across pod recreation", func(t *testing.T) {
+		tmpl := redisPod("", "", "")
+		tmpl.Spec.NodeName = ""
+		tmpl.Spec.Volumes = tmpl.Spec.Volumes[:1] // the claim template supplies redis-data
+		tmpl.Spec.Subdomain = ""
+		sts := &appsv1.StatefulSet{
+			ObjectMeta: metav1.ObjectMeta{Name: "sts"},
+			Spec: appsv1.StatefulSetSpec{
+				ServiceName: "sts",
+				Replicas:    ptr.To(int32(2)),
+				Selector:    &metav1.LabelSelector{MatchLabels: map[string]string{"app": "sts"}},
+				Template: corev1.PodTemplateSpec{
+					ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "sts"}},
+					Spec:       tmpl.Spec,
+				},
+				VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
+					ObjectMeta: metav1.ObjectMeta{Name: "redis-data"},
+					Spec: corev1.PersistentVolumeClaimSpec{
+						AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+						Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+					},
+				}},
+			},
+		}
+		if _, err := e.client.AppsV1().StatefulSets(e.ns).Create(ctx, sts, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		p0 := e.waitPod("sts-0", "Ready", ready)
+		p1 := e.waitPod("sts-1", "Ready", ready)
+		if p0.Status.PodIP == p1.Status.PodIP {
+			t.Fatalf("both replicas have IP %s", p0.Status.PodIP)
+		}
+		rdb := redisClient(p0.Status.PodIP)
+		if err := rdb.Set(ctx, "who", "sts-0", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		_ = rdb.Close()
+		if err := e.client.CoreV1().Pods(e.ns).Delete(ctx, "sts-0", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		np := e.waitPod("sts-0", "recreated and Ready", func(p *corev1.Pod) bool { return p.UID != p0.UID && ready(p) })
+		if np.Status.PodIP == p0.Status.PodIP {
+			t.Errorf("recreated sts-0 kept IP %s", np.Status.PodIP)
+		}
+		rdb = redisClient(np.Status.PodIP)
+		defer rdb.Close()
+		if v, err := rdb.Get(ctx, "who").Result(); err != nil || v != "sts-0" {
+			t.Errorf("GET who on the recreated replica = %q, %v (AOF on the claim's volume)", v, err)
+		}
+	})
+
+	t.Run("a failing liveness probe restarts the container", func(t *testing.T) {
+		e.create(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "unhealthy"}, Spec: corev1.PodSpec{
+			NodeName:                      node2,
+			TerminationGracePeriodSeconds: ptr.To(int64(1)),
+			Containers: []corev1.Container{{
+				Name: "c", Image: "busybox", Command: []string{"sleep", "3600"},
+				LivenessProbe: &corev1.Probe{
+					ProbeHandler:     corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"sh", "-c", "exit 1"}}},
+					PeriodSeconds:    1,
+					FailureThreshold: 2,
+				},
+			}},
+		}})
+		got := e.waitPod("unhealthy", "restarted by its liveness probe", func(p *corev1.Pod) bool {
+			cs := p.Status.ContainerStatuses
+			return len(cs) == 1 && cs[0].RestartCount >= 1
+		})
+		last := got.Status.ContainerStatuses[0].LastTerminationState.Terminated
+		if last == nil || last.ExitCode != 128+15 {
+			t.Errorf("last termination = %+v, want the SIGTERM exit (143)", last)
+		}
+		e.waitEvent("unhealthy", "Killing", "failed liveness probe")
+		e.waitEvent("unhealthy", "Unhealthy", "Liveness probe failed")
 	})
 }
