@@ -19,7 +19,6 @@ import (
 	"github.com/redkube/redkube/internal/localkube/localkubetest"
 	"github.com/redkube/redkube/internal/localkube/services"
 	"github.com/redkube/redkube/internal/nodeagent"
-	"github.com/redkube/redkube/internal/podnet"
 )
 
 // env is a running local cluster with pods, DNS and Services.
@@ -68,54 +67,28 @@ func startEnv(t *testing.T) *env {
 	}
 	began := time.Now()
 	c := localkubetest.Start(t, localkube.Options{
-		Nodes: 3,
-		NodeAgent: func(ctx context.Context, e localkube.AgentEnv) (localkube.NodeAgent, error) {
-			return nodeagent.New(nodeagent.Config{
-				Nodes: e.Nodes, NodeConfigs: e.NodeConfigs, Admin: e.Admin, StateDir: e.StateDir,
-				DeleteBridgeOnExit: true, Logger: e.Logger,
-			})
-		},
+		Nodes:     3,
+		NodeAgent: localkube.PodAgent(nodeagent.Config{DeleteBridgeOnExit: true}),
 	})
 	t.Logf("timing: cluster start (control plane, nodes, agent) %v", time.Since(began))
 
 	e := &env{Cluster: c, Gateway: kubenet.MustAddr(kubenet.GatewayIP), dir: t.TempDir()}
-	// The agent creates the bridge too; doing it here first (idempotent)
-	// lets DNS bind to the gateway without waiting for the agent.
-	if err := podnet.EnsureBridge(podnet.DefaultConfig()); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-
 	began = time.Now()
-	e.DNS = netip.AddrPortFrom(e.Gateway, services.DNSPort)
-	dns, err := services.StartDNS(ctx, services.DNSConfig{
-		Binary: filepath.Join(c.BinDir, services.BinCoreDNS), Kubeconfig: c.Kubeconfig, Listen: e.DNS, Dir: e.dir,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = dns.Stop(context.Background()) })
-	e.dns = dns
-	if err := services.EnsureDNSService(ctx, c.Client, kubenet.MustAddr(kubenet.DNSServiceIP), e.DNS); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("timing: CoreDNS start to ready %v", time.Since(began))
-
-	began = time.Now()
-	px, err := services.StartProxy(ctx, services.ProxyConfig{
-		Binary: filepath.Join(c.BinDir, services.BinKubeProxy), Kubeconfig: c.Kubeconfig, NodeName: c.Nodes[0], Dir: e.dir,
+	svcs, err := services.Start(ctx, services.Config{
+		BinDir: c.BinDir, Kubeconfig: c.Kubeconfig, Client: c.Client, NodeName: c.Nodes[0], Dir: e.dir,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := px.Stop(context.Background()); err != nil {
-			t.Errorf("stop kube-proxy: %v", err)
+		if err := svcs.Stop(context.Background()); err != nil {
+			t.Errorf("stop DNS and kube-proxy: %v", err)
 		}
 	})
-	e.proxy = px
-	t.Logf("timing: kube-proxy start to healthy %v", time.Since(began))
+	e.DNS, e.dns, e.proxy = svcs.DNS.Addr, svcs.DNS, svcs.Proxy
+	t.Logf("timing: CoreDNS and kube-proxy start to ready %v", time.Since(began))
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, f := range []string{"coredns.log", "kube-proxy.log"} {

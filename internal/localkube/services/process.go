@@ -172,3 +172,12 @@ func freeLoopbackPorts(n int) ([]int, error) {
 
 // errNoBinary is wrapped by the Start functions when the binary is missing.
 var errNoBinary = errors.New("binary not found")
+
+// netInterface returns the host interface called name.
+func netInterface(name string) (*net.Interface, error) {
+	ifc, err := net.InterfaceByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("interface %s: %w", name, err)
+	}
+	return ifc, nil
+}
