@@ -3,6 +3,7 @@ package localkube
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"k8s.io/client-go/rest"
 )
@@ -41,6 +42,23 @@ type AgentEnv struct {
 	StateDir string
 	// VolumesDir is where the provisioner creates volume directories.
 	VolumesDir string
+	// HeartbeatInterval is how often the agent should renew leases: the
+	// kubelet's 10s, or a fifth of Options.NodeMonitorGracePeriod when that
+	// is shorter, so that a short grace period does not make healthy nodes
+	// flap.
+	HeartbeatInterval time.Duration
 	// Logger is the launcher's logger.
 	Logger *slog.Logger
+}
+
+// DefaultHeartbeatInterval is the kubelet's lease renewal interval.
+const DefaultHeartbeatInterval = 10 * time.Second
+
+// heartbeatInterval returns the interval agents should renew leases at for
+// a node monitor grace period (0 meaning the Kubernetes default).
+func heartbeatInterval(grace time.Duration) time.Duration {
+	if grace > 0 && grace/5 < DefaultHeartbeatInterval {
+		return grace / 5
+	}
+	return DefaultHeartbeatInterval
 }

@@ -62,9 +62,10 @@ type Cluster struct {
 	ports   componentPorts
 	created bool // Start created StateDir
 
-	mu       sync.Mutex
-	procs    []*process // in start order
-	stopping bool
+	mu           sync.Mutex
+	procs        []*process // in start order
+	stopping     bool
+	stoppedNodes map[string]bool
 
 	bgCancel context.CancelFunc
 	bgWG     sync.WaitGroup
@@ -100,7 +101,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		ctx, cancel = context.WithTimeout(ctx, DefaultStartTimeout)
 		defer cancel()
 	}
-	c := &Cluster{BinDir: opts.BinDir, opts: opts, log: opts.Logger, failed: make(chan struct{})}
+	c := &Cluster{BinDir: opts.BinDir, opts: opts, log: opts.Logger, failed: make(chan struct{}), stoppedNodes: map[string]bool{}}
 	if err := c.prepareStateDir(); err != nil {
 		return nil, err
 	}

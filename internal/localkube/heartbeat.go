@@ -15,19 +15,14 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-// Heartbeat timings of HeartbeatAgent, the kubelet's defaults.
-const (
-	// LeaseDuration is the node lease duration (kubelet's
-	// nodeLeaseDurationSeconds).
-	LeaseDuration = 40 * time.Second
-	// LeaseRenewInterval is how often a lease is renewed (a quarter of the
-	// duration, as the kubelet does).
-	LeaseRenewInterval = LeaseDuration / 4
-)
+// LeaseDuration is the duration of the node leases HeartbeatAgent writes
+// (the kubelet's nodeLeaseDurationSeconds).
+const LeaseDuration = 40 * time.Second
 
-// HeartbeatAgent is a minimal NodeAgentFactory: it renews each node's Lease
-// in kube-node-lease and refreshes its Ready condition, with the node's own
-// identity, and runs no pods. It suits control-plane tests that need
+// HeartbeatAgent is a minimal NodeAgentFactory: every
+// AgentEnv.HeartbeatInterval it renews each node's Lease in kube-node-lease
+// and refreshes its Ready condition, with the node's own identity, and runs
+// no pods. It suits control-plane tests that need
 // schedulable nodes, and shows node failure: StopNode stops the node's
 // heartbeats, so the node lifecycle controller marks it NotReady.
 func HeartbeatAgent(_ context.Context, env AgentEnv) (NodeAgent, error) {
@@ -41,13 +36,18 @@ func HeartbeatAgent(_ context.Context, env AgentEnv) (NodeAgent, error) {
 	}
 	a.nodes = append(a.nodes, env.Nodes...)
 	a.log = env.Logger
+	a.interval = env.HeartbeatInterval
+	if a.interval <= 0 {
+		a.interval = DefaultHeartbeatInterval
+	}
 	return a, nil
 }
 
 type heartbeatAgent struct {
-	nodes   []string
-	clients map[string]kubernetes.Interface
-	log     *slog.Logger
+	nodes    []string
+	interval time.Duration
+	clients  map[string]kubernetes.Interface
+	log      *slog.Logger
 
 	mu      sync.Mutex
 	stopped map[string]bool
@@ -67,7 +67,7 @@ func (a *heartbeatAgent) Run(ctx context.Context) error {
 }
 
 func (a *heartbeatAgent) loop(ctx context.Context, node string) {
-	t := time.NewTicker(LeaseRenewInterval)
+	t := time.NewTicker(a.interval)
 	defer t.Stop()
 	for {
 		if !a.isStopped(node) {

@@ -115,12 +115,13 @@ func (c *Cluster) waitNodesSchedulable(ctx context.Context) error {
 // startAgent builds and runs the node agent.
 func (c *Cluster) startAgent(ctx, bgCtx context.Context) error {
 	env := AgentEnv{
-		Nodes:       append([]string(nil), c.Nodes...),
-		Admin:       rest.CopyConfig(c.Config),
-		NodeConfigs: make(map[string]*rest.Config, len(c.Nodes)),
-		StateDir:    c.path(dirAgent),
-		VolumesDir:  c.VolumesDir(),
-		Logger:      c.log.With("part", "nodeagent"),
+		Nodes:             append([]string(nil), c.Nodes...),
+		Admin:             rest.CopyConfig(c.Config),
+		NodeConfigs:       make(map[string]*rest.Config, len(c.Nodes)),
+		StateDir:          c.path(dirAgent),
+		VolumesDir:        c.VolumesDir(),
+		HeartbeatInterval: heartbeatInterval(c.opts.NodeMonitorGracePeriod),
+		Logger:            c.log.With("part", "nodeagent"),
 	}
 	for _, n := range c.Nodes {
 		cfg, err := c.NodeConfig(n)

@@ -11,8 +11,8 @@ import (
 // (internal/nodeagent), which runs pods as processes in their own network
 // namespaces on the pod bridge. base may carry agent settings (image map,
 // timings, network); the launcher fills in the nodes, their identities, the
-// admin configuration, the agent's state folder and the logger when base
-// leaves them empty.
+// admin configuration, the agent's state folder, the heartbeat interval and
+// the logger when base leaves them empty.
 //
 // A binary or test that uses it must call podexec.MaybeInit first thing in
 // main (or TestMain), and must run as root (network namespaces, mounts).
@@ -30,6 +30,9 @@ func PodAgent(base nodeagent.Config) NodeAgentFactory {
 		}
 		if cfg.StateDir == "" {
 			cfg.StateDir = env.StateDir
+		}
+		if cfg.HeartbeatInterval == 0 {
+			cfg.HeartbeatInterval = env.HeartbeatInterval
 		}
 		if cfg.Logger == nil {
 			cfg.Logger = env.Logger
