@@ -334,6 +334,13 @@ func TestProxyServesClusterIPsAndNodePortsAndCleansUp(t *testing.T) {
 	kubeDNS := netip.AddrPortFrom(kubenet.MustAddr(kubenet.DNSServiceIP), services.DNSPort)
 	waitLookup(t, kubeDNS, "access.default.svc.cluster.local.", clusterIP)
 
+	if out, err := exec.Command("nft", "list", "table", "ip", "kube-proxy").Output(); err == nil {
+		t.Logf("nftables table ip kube-proxy with 3 Services: %d lines", strings.Count(string(out), "\n"))
+	}
+	if out, err := exec.Command("nft", "list", "tables").Output(); err == nil {
+		t.Logf("nftables tables while kube-proxy runs: %q", strings.TrimSpace(string(out)))
+	}
+
 	// NodePorts are served on the gateway only.
 	if _, err := ping(t.Context(), "127.0.0.1:30011"); err == nil {
 		t.Error("NodePort answered on 127.0.0.1; it must be served on the gateway only")
