@@ -1,5 +1,3 @@
-//go:build e2e
-
 package e2e
 
 import (
@@ -60,6 +58,10 @@ func (e *env) logMemory(t *testing.T) {
 // kube-proxy, all stopped in t.Cleanup.
 func startEnv(t *testing.T) *env {
 	t.Helper()
+	localkubetest.SkipIfNoBinaries(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for network namespaces, the pod bridge and nftables")
+	}
 	for _, cmd := range []string{"nft", "redis-server", "redis-cli"} {
 		if _, err := exec.LookPath(cmd); err != nil {
 			t.Fatalf("the e2e tests need %s: %v", cmd, err)

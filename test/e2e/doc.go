@@ -3,11 +3,12 @@
 // (internal/nodeagent), cluster DNS and kube-proxy
 // (internal/localkube/services).
 //
-// The tests carry the build tag e2e and skip when the control-plane binaries
-// are missing (hack/build-k8s.sh builds them; REDKUBE_K8S_BIN names their
-// folder). CI runs them with `go test -tags e2e ./test/e2e/`. They need root
-// (network namespaces, a bridge, nftables) and the nft, redis-server and
-// redis-cli commands.
+// The tests skip when the control-plane binaries are missing and
+// REDKUBE_K8S_BIN is unset (hack/build-k8s.sh builds them; `make test` sets
+// it, so CI never skips) or when not run as root. They need root (network
+// namespaces, a bridge, nftables) and the nft (Debian package nftables),
+// redis-server and redis-cli commands. They use the local cluster's own pod
+// bridge (kubenet.BridgeName), so only one such test runs at a time.
 //
 // tutorial_test.go reproduces the tutorial this project automates
 // (shared/seed/redis-cluster-on-kubernetes.zh.md) with the manifests in
