@@ -1,0 +1,58 @@
+// Command manager runs the redkube operator: the RedisCluster controller
+// with metrics, health probes and optional leader election. It runs in the
+// cluster (config/manager) or from a host that reaches the pod IPs, such as
+// the machine running localkube (--kubeconfig).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/go-logr/logr"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/redkube/redkube/internal/controller"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "manager:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var o controller.ManagerOptions
+	var verbose bool
+	flag.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", `address of the /metrics endpoint ("0" disables it)`)
+	flag.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", `address of /healthz and /readyz ("0" disables them)`)
+	flag.BoolVar(&o.LeaderElection, "leader-elect", false, "run as one of several replicas, one active at a time")
+	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the leader-election lease (default $POD_NAMESPACE; required out of cluster with --leader-elect)")
+	flag.BoolVar(&verbose, "v", false, "log debug messages")
+	// --kubeconfig is registered by controller-runtime's config package.
+	flag.Parse()
+
+	level := slog.LevelInfo
+	if verbose {
+		level = slog.LevelDebug
+	}
+	handler := slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})
+	ctrl.SetLogger(logr.FromSlogHandler(handler))
+	o.Logger = slog.New(handler)
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("load kubeconfig: %w", err)
+	}
+	mgr, err := controller.NewManager(cfg, o)
+	if err != nil {
+		return err
+	}
+	o.Logger.Info("starting manager", "metrics", o.MetricsBindAddress, "health", o.HealthProbeBindAddress, "leaderElection", o.LeaderElection)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		return fmt.Errorf("run manager: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,124 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/redkube/redkube/internal/resources"
+)
+
+// applyObjects renders the cluster's objects with the pure builders and
+// writes those whose spec-hash annotation differs from the live object's.
+func (r *Reconciler) applyObjects(ctx context.Context, st *state) error {
+	rc := st.rc
+	var desired []client.Object
+	cm, err := resources.ConfigMap(rc)
+	if err != nil {
+		return fmt.Errorf("render ConfigMap: %w", err)
+	}
+	headless, err := resources.HeadlessService(rc)
+	if err != nil {
+		return fmt.Errorf("render headless Service: %w", err)
+	}
+	access, err := resources.AccessService(rc)
+	if err != nil {
+		return fmt.Errorf("render access Service: %w", err)
+	}
+	desired = append(desired, cm, headless, access)
+	for shard := range int(rc.Spec.Masters) {
+		sts, err := resources.ShardStatefulSet(rc, shard)
+		if err != nil {
+			return fmt.Errorf("render StatefulSet of shard %d: %w", shard, err)
+		}
+		desired = append(desired, sts)
+		if rc.Spec.PodDisruptionBudget.IsEnabled() {
+			pdb, err := resources.PodDisruptionBudget(rc, shard)
+			if err != nil {
+				return fmt.Errorf("render PodDisruptionBudget of shard %d: %w", shard, err)
+			}
+			desired = append(desired, pdb)
+		}
+	}
+	for _, obj := range desired {
+		changed, err := r.apply(ctx, obj)
+		if err != nil {
+			return err
+		}
+		if changed {
+			st.changed = append(st.changed, fmt.Sprintf("%T %s", obj, obj.GetName()))
+		}
+	}
+	if !rc.Spec.PodDisruptionBudget.IsEnabled() {
+		for shard := range int(rc.Spec.Masters) {
+			pdb := &policyv1.PodDisruptionBudget{}
+			pdb.Namespace, pdb.Name = rc.Namespace, resources.PodDisruptionBudgetName(rc, shard)
+			err := r.Client.Delete(ctx, pdb)
+			switch {
+			case err == nil:
+				st.changed = append(st.changed, "PodDisruptionBudget "+pdb.Name+" (deleted)")
+			case !apierrors.IsNotFound(err):
+				return fmt.Errorf("delete PodDisruptionBudget %s: %w", pdb.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// apply creates desired, or updates the live object when its spec hash
+// differs. It reports whether it wrote.
+func (r *Reconciler) apply(ctx context.Context, desired client.Object) (bool, error) {
+	live := reflect.New(reflect.TypeOf(desired).Elem()).Interface().(client.Object)
+	err := r.Client.Get(ctx, client.ObjectKeyFromObject(desired), live)
+	if apierrors.IsNotFound(err) {
+		if err := r.Client.Create(ctx, desired); err != nil {
+			return false, fmt.Errorf("create %T %s: %w", desired, desired.GetName(), err)
+		}
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("get %T %s: %w", desired, desired.GetName(), err)
+	}
+	if !resources.NeedsUpdate(live, desired) {
+		return false, nil
+	}
+	keepServerFields(live, desired)
+	desired.SetResourceVersion(live.GetResourceVersion())
+	if err := r.Client.Update(ctx, desired); err != nil {
+		return false, fmt.Errorf("update %T %s: %w", desired, desired.GetName(), err)
+	}
+	return true, nil
+}
+
+// keepServerFields copies into desired the fields the API server allocated
+// or that cannot change, so that an update does not try to change them.
+func keepServerFields(live, desired client.Object) {
+	switch d := desired.(type) {
+	case *corev1.Service:
+		l := live.(*corev1.Service)
+		d.Spec.ClusterIP, d.Spec.ClusterIPs = l.Spec.ClusterIP, l.Spec.ClusterIPs
+		d.Spec.IPFamilies, d.Spec.IPFamilyPolicy = l.Spec.IPFamilies, l.Spec.IPFamilyPolicy
+		for i := range d.Spec.Ports {
+			if d.Spec.Ports[i].NodePort != 0 {
+				continue
+			}
+			for _, lp := range l.Spec.Ports {
+				if lp.Name == d.Spec.Ports[i].Name {
+					d.Spec.Ports[i].NodePort = lp.NodePort
+				}
+			}
+		}
+	case *appsv1.StatefulSet:
+		// Claim templates and the selector are immutable; a storage change
+		// needs the claims resized (not done yet) rather than a new template.
+		l := live.(*appsv1.StatefulSet)
+		d.Spec.VolumeClaimTemplates = l.Spec.VolumeClaimTemplates
+		d.Spec.Selector = l.Spec.Selector
+	}
+}

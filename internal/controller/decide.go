@@ -1,0 +1,497 @@
+package controller
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+	"github.com/redkube/redkube/pkg/planner"
+	"github.com/redkube/redkube/pkg/topology"
+)
+
+// actionKind names a topology action.
+type actionKind int
+
+// The topology actions, one per pass at most.
+const (
+	actNone actionKind = iota
+	actBootstrap
+	actFailover
+	actMeet
+	actForget
+	actAttach
+	actRepair
+	actMoveReplica
+)
+
+func (k actionKind) String() string {
+	switch k {
+	case actBootstrap:
+		return "bootstrap"
+	case actFailover:
+		return "failover"
+	case actMeet:
+		return "meet"
+	case actForget:
+		return "forget"
+	case actAttach:
+		return "attach replicas"
+	case actRepair:
+		return "repair slots"
+	case actMoveReplica:
+		return "move replica"
+	}
+	return "none"
+}
+
+// action is the one topology change of a pass.
+type action struct {
+	Kind actionKind
+	// Reason is the Progressing reason while the action runs.
+	Reason redisv1alpha1.ConditionReason
+	// Message says what is done and why, for events and conditions.
+	Message string
+	// Plan holds the executor steps (every kind but actMoveReplica).
+	Plan planner.Plan
+	// Forced is set for a FAILOVER FORCE of a master that is gone: the
+	// executor's own check needs the replica's link up, which it cannot
+	// be, so decide has judged safety from LastInSync instead.
+	Forced bool
+	// Pod and Claim are deleted by actMoveReplica.
+	Pod, Claim string
+	// Blocked says why a wanted action was not taken (no safe replica for a
+	// master being deleted, ...); empty when nothing is blocked.
+	Blocked string
+}
+
+// decide returns the one topology action the observation calls for, in
+// priority order: hand over a master being deleted, take over from a
+// master that is gone, create the cluster, re-introduce nodes with new
+// addresses, forget nodes no pod holds, attach empty nodes as replicas,
+// repair slots, move a replica off its master's host. It is pure.
+func decide(o *observation) action {
+	var blocked []string
+	note := func(a action, why string) action {
+		if why != "" {
+			blocked = append(blocked, why)
+		}
+		return a
+	}
+	steps := []func(*observation) (action, string){
+		decideGracefulFailover,
+		decideForcedFailover,
+		decideBootstrap,
+		decideMeet,
+		decideForget,
+		decideAttach,
+		decideRepair,
+		decidePlacement,
+	}
+	for _, step := range steps {
+		a, why := step(o)
+		note(a, why)
+		if a.Kind != actNone {
+			a.Blocked = strings.Join(blocked, "; ")
+			return a
+		}
+	}
+	return action{Blocked: strings.Join(blocked, "; ")}
+}
+
+// failoverAction builds a failover action.
+func failoverAction(replica topology.NodeID, mode planner.FailoverMode, msg string) action {
+	return action{
+		Kind:    actFailover,
+		Reason:  redisv1alpha1.ReasonFailingOver,
+		Message: msg,
+		Plan:    planner.Plan{Steps: []planner.Step{planner.Failover{Replica: replica, Mode: mode}}},
+		Forced:  mode != planner.FailoverGraceful,
+	}
+}
+
+// decideGracefulFailover hands the master role of a pod being deleted to
+// its best replica, when that replica is safe to promote.
+func decideGracefulFailover(o *observation) (action, string) {
+	var blocked []string
+	for i := range o.Pods {
+		p := &o.Pods[i]
+		if !p.Terminating || !p.servingMaster() {
+			continue
+		}
+		id := p.ID()
+		var cands []planner.ReplicaStatus
+		for j := range o.Pods {
+			q := &o.Pods[j]
+			if s := q.Self(); q.live() && s.IsReplica() && s.MasterID == id {
+				cands = append(cands, planner.ReplicaStatus{ID: s.ID, Replication: q.State.Replication})
+			}
+		}
+		master := p.State.Replication
+		var why []string
+		for _, c := range planner.RankReplicas(master, cands) {
+			if ok, reason := planner.PromotionSafeWithin(master, c.ReplicaStatus, promotionMaxLag); !ok {
+				why = append(why, reason)
+				continue
+			}
+			to := o.podByID(c.ID)
+			return failoverAction(c.ID, planner.FailoverGraceful,
+				fmt.Sprintf("pod %s (master %s) is being deleted: graceful failover to %s (pod %s)", p.Name, id.Short(), c.ID.Short(), to.Name)), ""
+		}
+		if len(cands) == 0 {
+			why = append(why, "no live replica")
+		}
+		blocked = append(blocked, fmt.Sprintf("pod %s (master %s) is being deleted but no replica is safe to promote: %s", p.Name, id.Short(), strings.Join(why, "; ")))
+	}
+	return action{}, strings.Join(blocked, "; ")
+}
+
+// decideForcedFailover promotes a replica of a master that serves slots,
+// did not answer, and is positively gone: Kubernetes has no live pod at
+// its address and the address refuses connections (or no host holds it).
+// The replica must have been recorded in sync by the previous pass, hold
+// data, and not be in a sync. A master that is merely unreachable (probe
+// timed out: maybe a partition where clients still write to it) is left to
+// Redis's own failover, which needs a majority of masters.
+func decideForcedFailover(o *observation) (action, string) {
+	ids := make([]topology.NodeID, 0, len(o.Probes))
+	for id := range o.Probes {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(a, b int) bool { return ids[a] < ids[b] })
+	var blocked []string
+	for _, id := range ids {
+		pr := o.Probes[id]
+		if !pr.Gone || o.ownedBy(id).IsEmpty() {
+			continue
+		}
+		var best *podObs
+		for j := range o.Pods {
+			q := &o.Pods[j]
+			s := q.Self()
+			if !q.live() || !s.IsReplica() || s.MasterID != id {
+				continue
+			}
+			r := q.State.Replication
+			if !o.LastInSync[s.ID] || r.Offset <= 0 || r.MasterSyncInProgress {
+				continue
+			}
+			if best == nil || r.Offset > best.State.Replication.Offset ||
+				(r.Offset == best.State.Replication.Offset && s.ID < best.ID()) {
+				best = q
+			}
+		}
+		if best == nil {
+			blocked = append(blocked, fmt.Sprintf("master %s is gone (%s) but none of its replicas was in sync", id.Short(), pr.Detail))
+			continue
+		}
+		return failoverAction(best.ID(), planner.FailoverForce,
+			fmt.Sprintf("master %s is gone (%s): forced failover to %s (pod %s), in sync when last observed", id.Short(), pr.Detail, best.ID().Short(), best.Name)), ""
+	}
+	return action{}, strings.Join(blocked, "; ")
+}
+
+// decideBootstrap creates the cluster once every pod is up and no node
+// serves slots.
+func decideBootstrap(o *observation) (action, string) {
+	if o.bootstrapped() || !o.podsComplete() {
+		return action{}, ""
+	}
+	plan, err := bootstrapPlan(o)
+	if err != nil {
+		return action{}, err.Error()
+	}
+	return action{
+		Kind:    actBootstrap,
+		Reason:  redisv1alpha1.ReasonBootstrapping,
+		Message: fmt.Sprintf("creating the cluster: %d masters, %d replicas each", o.Masters, o.ReplicasPerMaster),
+		Plan:    plan,
+	}, ""
+}
+
+// decideMeet introduces every live pod to every other live pod that does
+// not know it at its current address: a restarted pod keeps its node ID
+// (nodes.conf on its volume) but has a new IP; Redis matches the ID when the
+// handshake completes and updates the address, so the node keeps its slots
+// or its replica role. After all pods restarted at once, every node is met
+// with every other, which restores the whole cluster.
+func decideMeet(o *observation) (action, string) {
+	if !o.bootstrapped() {
+		return action{}, ""
+	}
+	var steps []planner.Step
+	var names []string
+	for i := range o.Pods {
+		p := &o.Pods[i]
+		if !p.live() {
+			continue
+		}
+		missing := false
+		for j := range o.Pods {
+			q := &o.Pods[j]
+			if i == j || !q.live() {
+				continue
+			}
+			n := q.State.View.Node(p.ID())
+			if n == nil || n.Flags.Has(topology.FlagHandshake) || n.Flags.Has(topology.FlagNoAddr) || n.Host() != p.IP {
+				steps = append(steps, planner.Meet{Node: q.ID(), Peer: p.ID(), PeerAddr: p.Addr()})
+				missing = true
+			}
+		}
+		if missing {
+			names = append(names, p.Name)
+		}
+	}
+	if len(steps) == 0 {
+		return action{}, ""
+	}
+	return action{
+		Kind:    actMeet,
+		Reason:  redisv1alpha1.ReasonRejoiningNodes,
+		Message: fmt.Sprintf("introducing %s at their current addresses (%d CLUSTER MEET)", strings.Join(names, ", "), len(steps)),
+		Plan:    planner.Plan{Steps: steps},
+	}, ""
+}
+
+// decideForget forgets nodes that no pod holds. It acts only when every
+// expected pod answers, so each pod's node ID is known and a pod that is
+// merely restarting is never forgotten; nodes that still own slots are
+// never forgotten.
+func decideForget(o *observation) (action, string) {
+	if !o.bootstrapped() || !o.podsComplete() || o.Cons == nil {
+		return action{}, ""
+	}
+	ours := map[topology.NodeID]bool{}
+	for i := range o.Pods {
+		ours[o.Pods[i].ID()] = true
+	}
+	var steps []planner.Step
+	var ids []string
+	for _, n := range o.Cons.View.Nodes {
+		if ours[n.ID] || n.Flags.Has(topology.FlagHandshake) || !o.ownedBy(n.ID).IsEmpty() {
+			continue
+		}
+		steps = append(steps, planner.Forget{Node: n.ID})
+		ids = append(ids, n.ID.Short())
+	}
+	if len(steps) == 0 {
+		return action{}, ""
+	}
+	return action{
+		Kind:    actForget,
+		Reason:  redisv1alpha1.ReasonForgettingNodes,
+		Message: fmt.Sprintf("forgetting nodes no pod holds: %s", strings.Join(ids, ", ")),
+		Plan:    planner.Plan{Steps: steps},
+	}, ""
+}
+
+// decideAttach makes every other live member of a shard a replica of the
+// shard's master: new pods (empty masters) and replicas following another
+// shard's master (Redis's replica migration moves them).
+func decideAttach(o *observation) (action, string) {
+	if !o.bootstrapped() {
+		return action{}, ""
+	}
+	var steps []planner.Step
+	var names []string
+	for shard := 0; shard < o.Masters; shard++ {
+		var master *podObs
+		serving := 0
+		for i := range o.Pods {
+			p := &o.Pods[i]
+			if p.Shard == shard && p.live() && p.servingMaster() {
+				master = p
+				serving++
+			}
+		}
+		if serving != 1 {
+			continue // none, or two masters in one shard: Redis settles it by epoch
+		}
+		mid := master.ID()
+		for i := range o.Pods {
+			p := &o.Pods[i]
+			if p.Shard != shard || p == master || !p.live() {
+				continue
+			}
+			s := p.Self()
+			if s.IsReplica() && s.MasterID == mid {
+				continue
+			}
+			if s.IsMaster() && !s.Slots.IsEmpty() {
+				continue
+			}
+			if n := p.State.View.Node(mid); n == nil || n.Flags.Has(topology.FlagHandshake) {
+				continue // not met yet
+			}
+			steps = append(steps, planner.Replicate{Replica: s.ID, Master: mid})
+			names = append(names, p.Name)
+		}
+	}
+	if len(steps) == 0 {
+		return action{}, ""
+	}
+	return action{
+		Kind:    actAttach,
+		Reason:  redisv1alpha1.ReasonAttachingReplicas,
+		Message: fmt.Sprintf("attaching %s as replicas of their shard's master", strings.Join(names, ", ")),
+		Plan:    planner.Plan{Steps: steps},
+	}, ""
+}
+
+// decideRepair closes slots left MIGRATING/IMPORTING and assigns slots no
+// node serves (planner.Repair). Disputed ownership alone is not acted on:
+// it is what every failover looks like for a moment, until gossip spreads
+// the new owner's epoch. Repair's Forget steps are left out: forgetting is
+// decideForget's, which knows which nodes pods still hold.
+func decideRepair(o *observation) (action, string) {
+	if !o.bootstrapped() || o.Cons == nil || o.Snap == nil {
+		return action{}, ""
+	}
+	open := false
+	for i := range o.Pods {
+		if s := o.Pods[i].Self(); s != nil && (len(s.Migrating) > 0 || len(s.Importing) > 0) {
+			open = true
+		}
+	}
+	uncovered := !o.Cons.Covered().IsFull()
+	if !open && !uncovered {
+		return action{}, ""
+	}
+	plan := planner.Repair(planner.RepairInput{Snapshot: o.Snap, KeyHolders: o.KeyHolders})
+	var steps []planner.Step
+	for _, s := range plan.Steps {
+		if _, ok := s.(planner.Forget); !ok {
+			steps = append(steps, s)
+		}
+	}
+	if len(steps) == 0 {
+		return action{}, ""
+	}
+	return action{
+		Kind:    actRepair,
+		Reason:  redisv1alpha1.ReasonRepairingSlots,
+		Message: fmt.Sprintf("repairing slots: %d steps (open slots: %t, uncovered slots: %t)", len(steps), open, uncovered),
+		Plan:    planner.Plan{Steps: steps, Notes: plan.Notes},
+	}, ""
+}
+
+// decidePlacement moves a replica that shares a Kubernetes node with
+// another member of its shard (after failovers and rescheduling) when a
+// schedulable node without a member of that shard exists. The replica's
+// claim is deleted with its pod: volumes are node-local, and a replica
+// resyncs from its master anyway. It acts only on a healthy cluster (every
+// pod up, every replica in sync), so the shard keeps its data meanwhile.
+func decidePlacement(o *observation) (action, string) {
+	if !o.bootstrapped() || !o.podsComplete() {
+		return action{}, ""
+	}
+	if ok, _ := o.replicasInSync(); !ok {
+		return action{}, ""
+	}
+	for _, sh := range o.shards() {
+		if sh.Master == nil {
+			continue
+		}
+		hosts := map[string]int{}
+		for i := range o.Pods {
+			if p := &o.Pods[i]; p.Shard == sh.Index && p.Host != "" {
+				hosts[p.Host]++
+			}
+		}
+		free := false
+		for _, h := range o.Hosts {
+			if hosts[h] == 0 {
+				free = true
+			}
+		}
+		for _, r := range sh.Replicas {
+			p := r.Pod
+			if p.Shard != sh.Index || hosts[p.Host] < 2 {
+				continue
+			}
+			if !free {
+				return action{}, fmt.Sprintf("shard %d has two members on node %s and no free node to move one to", sh.Index, p.Host)
+			}
+			return action{
+				Kind:    actMoveReplica,
+				Reason:  redisv1alpha1.ReasonMovingReplicas,
+				Message: fmt.Sprintf("replica pod %s shares node %s with another member of shard %d: recreating it (and its claim) elsewhere", p.Name, p.Host, sh.Index),
+				Pod:     p.Name,
+			}, ""
+		}
+	}
+	return action{}, ""
+}
+
+// bootstrapPlan creates the cluster from the pods: one master per shard,
+// taken from the shard's own pods (a shard is a StatefulSet), picked so
+// that masters spread over hosts first and zones second; the shard's other
+// pods become its replicas; slots are split evenly in shard order.
+// planner.Layout is not used because it places members freely, across
+// what are StatefulSets here.
+func bootstrapPlan(o *observation) (planner.Plan, error) {
+	perShard := make([][]*podObs, o.Masters)
+	for i := range o.Pods {
+		p := &o.Pods[i]
+		if p.Shard >= o.Masters || p.Ordinal > o.ReplicasPerMaster {
+			continue
+		}
+		s := p.Self()
+		if s == nil || !s.IsMaster() || !s.Slots.IsEmpty() || len(p.State.View.Nodes) != 1 {
+			return planner.Plan{}, fmt.Errorf("pod %s is not a fresh node (it knows %d nodes); not creating the cluster over it", p.Name, len(p.State.View.Nodes))
+		}
+		perShard[p.Shard] = append(perShard[p.Shard], p)
+	}
+	hostMasters, zoneMasters := map[string]int{}, map[string]int{}
+	masters := make([]*podObs, o.Masters)
+	for shard, members := range perShard {
+		if len(members) == 0 {
+			return planner.Plan{}, fmt.Errorf("shard %d has no pod", shard)
+		}
+		best := members[0]
+		for _, m := range members[1:] {
+			if hostMasters[m.Host] < hostMasters[best.Host] ||
+				(hostMasters[m.Host] == hostMasters[best.Host] && zoneMasters[m.Zone] < zoneMasters[best.Zone]) {
+				best = m
+			}
+		}
+		masters[shard] = best
+		if best.Host != "" {
+			hostMasters[best.Host]++
+		}
+		if best.Zone != "" {
+			zoneMasters[best.Zone]++
+		}
+	}
+	var plan planner.Plan
+	epoch := uint64(0)
+	for _, members := range perShard {
+		for _, m := range members {
+			epoch++
+			plan.Steps = append(plan.Steps, planner.SetConfigEpoch{Node: m.ID(), Epoch: epoch})
+		}
+	}
+	for shard, r := range planner.SplitEvenly(o.Masters) {
+		plan.Steps = append(plan.Steps, planner.AssignSlots{Node: masters[shard].ID(), Slots: topology.RangeSet(r.Start, r.End)})
+	}
+	first := masters[0]
+	for _, members := range perShard {
+		for _, m := range members {
+			if m != first {
+				plan.Steps = append(plan.Steps, planner.Meet{Node: first.ID(), Peer: m.ID(), PeerAddr: m.Addr()})
+			}
+		}
+	}
+	for shard, members := range perShard {
+		for _, m := range members {
+			if m == masters[shard] {
+				continue
+			}
+			plan.Steps = append(plan.Steps, planner.Replicate{Replica: m.ID(), Master: masters[shard].ID()})
+			if m.Host != "" && m.Host == masters[shard].Host {
+				plan.Notes = append(plan.Notes, fmt.Sprintf("replica %s shares node %s with its master %s", m.Name, m.Host, masters[shard].Name))
+			}
+		}
+	}
+	return plan, nil
+}

@@ -1,0 +1,81 @@
+package controller
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// The operator's Prometheus metrics, registered on controller-runtime's
+// registry so the manager's metrics endpoint serves them. Every series is
+// labelled with the RedisCluster's namespace and name.
+var (
+	clusterStateOK = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "redkube_cluster_state_ok",
+		Help: "1 when every Redis node of the cluster reports cluster_state:ok, 0 otherwise.",
+	}, []string{"namespace", "name"})
+	clusterReady = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "redkube_cluster_ready",
+		Help: "1 when the RedisCluster's Ready condition is True.",
+	}, []string{"namespace", "name"})
+	slotsOK = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "redkube_slots_ok",
+		Help: "Slots served by a healthy master.",
+	}, []string{"namespace", "name"})
+	slotsFailing = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "redkube_slots_failing",
+		Help: "Slots not served by a healthy master (16384 minus redkube_slots_ok once the cluster exists).",
+	}, []string{"namespace", "name"})
+	failoversTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "redkube_failovers_total",
+		Help: "Failovers the operator carried out, by mode (graceful, force).",
+	}, []string{"namespace", "name", "mode"})
+	reconcileErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "redkube_reconcile_errors_total",
+		Help: "Reconcile passes that returned an error.",
+	}, []string{"namespace", "name"})
+	reconcileDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "redkube_reconcile_duration_seconds",
+		Help:    "Duration of reconcile passes, topology actions included.",
+		Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+	}, []string{"namespace", "name"})
+)
+
+func init() {
+	ctrlmetrics.Registry.MustRegister(clusterStateOK, clusterReady, slotsOK, slotsFailing, failoversTotal, reconcileErrors, reconcileDuration)
+}
+
+// observeReconcile records one pass's duration and error.
+func observeReconcile(namespace, name string, took time.Duration, err error) {
+	reconcileDuration.WithLabelValues(namespace, name).Observe(took.Seconds())
+	if err != nil {
+		reconcileErrors.WithLabelValues(namespace, name).Inc()
+	}
+}
+
+// setClusterMetrics records the gauges of a pass that observed Redis.
+func setClusterMetrics(namespace, name string, stateOK, ready bool, ok, failing int) {
+	clusterStateOK.WithLabelValues(namespace, name).Set(b2f(stateOK))
+	clusterReady.WithLabelValues(namespace, name).Set(b2f(ready))
+	slotsOK.WithLabelValues(namespace, name).Set(float64(ok))
+	slotsFailing.WithLabelValues(namespace, name).Set(float64(failing))
+}
+
+// forgetMetrics drops the series of a deleted RedisCluster.
+func forgetMetrics(namespace, name string) {
+	l := prometheus.Labels{"namespace": namespace, "name": name}
+	for _, v := range []*prometheus.GaugeVec{clusterStateOK, clusterReady, slotsOK, slotsFailing} {
+		v.DeletePartialMatch(l)
+	}
+	failoversTotal.DeletePartialMatch(l)
+	reconcileErrors.DeletePartialMatch(l)
+	reconcileDuration.DeletePartialMatch(l)
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

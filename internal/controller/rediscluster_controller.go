@@ -1,0 +1,274 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+	"github.com/redkube/redkube/internal/resources"
+	"github.com/redkube/redkube/pkg/redisadmin"
+)
+
+// Requeue intervals. Redis changes (a replica finishing its sync, a node
+// flagged fail) raise no Kubernetes event, so the controller observes again
+// on a timer: soon while something is changing, rarely once all is well.
+const (
+	// RequeueBusy is the delay after a topology action or while the cluster
+	// is not Ready.
+	RequeueBusy = 500 * time.Millisecond
+	// RequeueIdle is the delay once the cluster is Ready and nothing is left
+	// to do.
+	RequeueIdle = 30 * time.Second
+	// RequeueInvalid is the delay while the spec refers to something missing
+	// (a password Secret) that may appear later.
+	RequeueInvalid = 10 * time.Second
+)
+
+// +kubebuilder:rbac:groups=redis.redkube.io,resources=redisclusters,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=redis.redkube.io,resources=redisclusters/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=redis.redkube.io,resources=redisclusters/finalizers,verbs=update
+// +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=configmaps;services,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=pods;persistentvolumeclaims,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups=storage.k8s.io,resources=storageclasses,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+
+// Reconciler reconciles RedisCluster objects.
+type Reconciler struct {
+	// Client reads through the manager's cache and writes to the API server.
+	Client client.Client
+	// APIReader reads around the cache (Secrets, which the manager does not
+	// cache cluster-wide).
+	APIReader client.Reader
+	// Recorder emits events on RedisClusters.
+	Recorder recorder.EventRecorder
+	// Clock is injected for tests (default: the real clock).
+	Clock clock.PassiveClock
+	// Redis configures the connections to Redis nodes (timeouts); the
+	// password comes from the RedisCluster's Secret.
+	Redis redisadmin.Options
+	// ProbeTimeout bounds the TCP probe that tells a gone master (connection
+	// refused, no host at the address) from an unreachable one (timeout).
+	ProbeTimeout time.Duration
+	// Logger receives the executor's structured logs (default: discarded).
+	Logger *slog.Logger
+}
+
+// state is everything one reconcile pass knows, filled in phase by phase.
+type state struct {
+	rc  *redisv1alpha1.RedisCluster
+	old redisv1alpha1.RedisClusterStatus
+	// password is the Redis password ("" when none is set).
+	password string
+	// invalid is set when the spec refers to something missing or cannot
+	// be satisfied; the message names the field.
+	invalid string
+	// changed lists the objects created or updated in this pass.
+	changed []string
+	// kube is what Kubernetes reports (pods, nodes, claims).
+	kube kubeObs
+	// obs is the pure observation decide works on.
+	obs *observation
+	// act is the topology action decided in this pass.
+	act action
+	// actErr is the error of the action, if it failed.
+	actErr error
+	// err is the first error of a phase; later phases are skipped.
+	err error
+	// pool reaches the Redis nodes; created once the password is known.
+	pool *redisadmin.Pool
+}
+
+// SetupWithManager registers the controller: it watches RedisClusters, the
+// objects they own, and their pods and claims (by the instance label), so a
+// pod's deletionTimestamp reaches Reconcile at once.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	if r.ProbeTimeout == 0 {
+		r.ProbeTimeout = 3500 * time.Millisecond
+	}
+	if r.Redis.DialTimeout == 0 {
+		r.Redis.DialTimeout = 500 * time.Millisecond
+	}
+	if r.Redis.ReadTimeout == 0 {
+		r.Redis.ReadTimeout = 5 * time.Second
+	}
+	if r.Redis.PoolSize == 0 {
+		r.Redis.PoolSize = 2
+	}
+	byInstance := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		l := o.GetLabels()
+		if l[resources.LabelName] != resources.LabelNameValue || l[resources.LabelInstance] == "" {
+			return nil
+		}
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: l[resources.LabelInstance]}}}
+	})
+	labelled := builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+		return o.GetLabels()[resources.LabelInstance] != ""
+	}))
+	err := ctrl.NewControllerManagedBy(mgr).
+		For(&redisv1alpha1.RedisCluster{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&appsv1.StatefulSet{}).
+		Owns(&corev1.ConfigMap{}).
+		Owns(&corev1.Service{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
+		Watches(&corev1.Pod{}, byInstance, labelled).
+		Watches(&corev1.PersistentVolumeClaim{}, byInstance, labelled).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
+		Complete(r)
+	if err != nil {
+		return fmt.Errorf("set up the RedisCluster controller: %w", err)
+	}
+	return nil
+}
+
+// Reconcile runs one pass: fetch → apply → observe → decide → act → status.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
+	start := r.Clock.Now()
+	defer func() { observeReconcile(req.Namespace, req.Name, r.Clock.Now().Sub(start), err) }()
+
+	st, err := r.fetch(ctx, req)
+	if err != nil || st == nil {
+		return ctrl.Result{}, err
+	}
+	logger := log.FromContext(ctx)
+	defer func() {
+		if st.pool == nil {
+			return
+		}
+		if cerr := st.pool.Close(); cerr != nil {
+			logger.V(1).Info("close redis pool", "err", cerr.Error())
+		}
+	}()
+
+	for _, phase := range []struct {
+		name string
+		run  func(context.Context, *state) error
+	}{
+		{"validate", r.validate},
+		{"password", r.readPassword},
+		{"apply", r.applyObjects},
+		{"observe kubernetes", r.observeKube},
+		{"observe redis", r.observeRedis},
+		{"act", r.decideAndAct},
+	} {
+		if st.invalid != "" {
+			break
+		}
+		if err := phase.run(ctx, st); err != nil {
+			st.err = fmt.Errorf("%s: %w", phase.name, err)
+			break
+		}
+	}
+	if err := r.writeStatus(ctx, st); err != nil {
+		return ctrl.Result{}, errors.Join(st.err, err)
+	}
+	if st.err != nil {
+		// A TerminalError stays terminal through the wrapping (errors.Is).
+		return ctrl.Result{}, st.err
+	}
+	if st.invalid != "" {
+		return ctrl.Result{RequeueAfter: RequeueInvalid}, nil
+	}
+	if st.act.Kind == actNone && isReady(st) {
+		return ctrl.Result{RequeueAfter: RequeueIdle}, nil
+	}
+	return ctrl.Result{RequeueAfter: RequeueBusy}, nil
+}
+
+// fetch reads the RedisCluster; a nil state means it is gone.
+func (r *Reconciler) fetch(ctx context.Context, req ctrl.Request) (*state, error) {
+	rc := &redisv1alpha1.RedisCluster{}
+	if err := r.Client.Get(ctx, req.NamespacedName, rc); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetMetrics(req.Namespace, req.Name)
+			return nil, nil
+		}
+		return nil, fmt.Errorf("get RedisCluster %s: %w", req.NamespacedName, err)
+	}
+	if rc.DeletionTimestamp != nil {
+		// Owner references let the garbage collector remove the objects.
+		return nil, nil
+	}
+	return &state{rc: rc, old: *rc.Status.DeepCopy()}, nil
+}
+
+// validate rejects specs no pass can satisfy. The CRD's CEL rules reject
+// them at admission; this catches objects stored under an older CRD.
+func (r *Reconciler) validate(_ context.Context, st *state) error {
+	s := st.rc.Spec
+	switch {
+	case s.Masters < redisv1alpha1.MinMasters:
+		return reconcile.TerminalError(fmt.Errorf("spec.masters is %d: at least %d are needed", s.Masters, redisv1alpha1.MinMasters))
+	case s.ReplicasPerMaster < 0:
+		return reconcile.TerminalError(fmt.Errorf("spec.replicasPerMaster is %d: must not be negative", s.ReplicasPerMaster))
+	}
+	return nil
+}
+
+// readPassword reads the password from spec.passwordSecret.
+func (r *Reconciler) readPassword(ctx context.Context, st *state) error {
+	ref := st.rc.Spec.PasswordSecret
+	if ref == nil {
+		return nil
+	}
+	key := ref.Key
+	if key == "" {
+		key = redisv1alpha1.DefaultPasswordKey
+	}
+	sec := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: st.rc.Namespace, Name: ref.Name}, sec); err != nil {
+		if apierrors.IsNotFound(err) {
+			st.invalid = fmt.Sprintf("spec.passwordSecret.name: Secret %q not found", ref.Name)
+			return nil
+		}
+		return fmt.Errorf("get password Secret %s: %w", ref.Name, err)
+	}
+	pw, ok := sec.Data[key]
+	if !ok {
+		st.invalid = fmt.Sprintf("spec.passwordSecret.key: Secret %q has no key %q", ref.Name, key)
+		return nil
+	}
+	st.password = string(pw)
+	return nil
+}
+
+// poolOptions are the Redis connection options of one pass.
+func (r *Reconciler) poolOptions(st *state) redisadmin.Options {
+	o := r.Redis
+	o.Password = st.password
+	return o
+}
+
+// logger returns the executor's logger.
+func (r *Reconciler) logger() *slog.Logger {
+	if r.Logger != nil {
+		return r.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
