@@ -143,9 +143,11 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err := c.waitNodesSchedulable(ctx); err != nil {
 		return nil, err
 	}
+	c.log.Info("nodes schedulable", "sinceStart", time.Since(began))
 	if err := c.waitControllersRunning(ctx); err != nil {
 		return nil, err
 	}
+	c.log.Info("controller manager running", "sinceStart", time.Since(began))
 	c.StartDuration = time.Since(began)
 	c.log.Info("cluster ready", "apiserver", c.APIServerURL, "kubeconfig", c.Kubeconfig, "nodes", len(c.Nodes), "startDuration", c.StartDuration)
 	return c, nil

@@ -209,6 +209,12 @@ type pki struct {
 	Scheduler         certFiles
 	Nodes             map[string]certFiles // system:node:<name> client certificates
 
+	// FrontProxyCA is the CA the API server trusts for request-header
+	// (front proxy) authentication. Its key is discarded: no client can
+	// authenticate that way, and the components find the bundle they look
+	// for in kube-system/extension-apiserver-authentication.
+	FrontProxyCA string
+
 	// ServiceAccountKey and ServiceAccountPub sign and verify service-account
 	// tokens.
 	ServiceAccountKey string
@@ -238,6 +244,15 @@ func generatePKI(dir string, spec pkiSpec, now time.Time) (*pki, error) {
 	p := &pki{Dir: dir, caPair: ca, Nodes: make(map[string]certFiles, len(spec.nodes))}
 	if p.CA, err = ca.write(dir, "ca"); err != nil {
 		return nil, fmt.Errorf("CA: %w", err)
+	}
+
+	frontProxy, err := newCA("localkube-front-proxy-ca", now)
+	if err != nil {
+		return nil, err
+	}
+	p.FrontProxyCA = filepath.Join(dir, "front-proxy-ca.crt")
+	if err := os.WriteFile(p.FrontProxyCA, frontProxy.certPEM(), 0o644); err != nil {
+		return nil, fmt.Errorf("write front-proxy CA: %w", err)
 	}
 
 	loopback := []net.IP{net.IPv4(127, 0, 0, 1)}
