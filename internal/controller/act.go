@@ -105,4 +105,3 @@ func (r *Reconciler) moveReplica(ctx context.Context, st *state) error {
 	}
 	return nil
 }
-
