@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	listerscorev1 "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
@@ -83,6 +84,12 @@ func New(cfg Config) (*Agent, error) {
 		rc := cfg.NodeConfigs[name]
 		if rc == nil {
 			rc = cfg.Admin
+		}
+		rc = rest.CopyConfig(rc)
+		if rc.QPS == 0 {
+			// kubelet's defaults (kubeAPIQPS/kubeAPIBurst); client-go's 5/10
+			// would throttle status updates of a busy node.
+			rc.QPS, rc.Burst = 50, 100
 		}
 		cs, err := kubernetes.NewForConfig(rc)
 		if err != nil {

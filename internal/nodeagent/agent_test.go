@@ -106,16 +106,17 @@ func (e *env) startAgent(keep bool) {
 		cfgs[n] = rc
 	}
 	a, err := nodeagent.New(nodeagent.Config{
-		Nodes:             e.cluster.Nodes,
-		NodeConfigs:       cfgs,
-		StateDir:          e.state,
-		Network:           e.net,
-		KeepPodsOnExit:    keep,
-		HeartbeatInterval: 2 * time.Second,
-		BackoffInitial:    time.Second,
-		BackoffMax:        4 * time.Second,
-		RetryInterval:     time.Second,
-		Logger:            slog.New(slog.NewTextHandler(testWriter{e.t}, nil)),
+		Nodes:                 e.cluster.Nodes,
+		NodeConfigs:           cfgs,
+		StateDir:              e.state,
+		Network:               e.net,
+		KeepPodsOnExit:        keep,
+		HeartbeatInterval:     2 * time.Second,
+		BackoffInitial:        time.Second,
+		BackoffMax:            4 * time.Second,
+		RetryInterval:         time.Second,
+		VolumeRefreshInterval: 2 * time.Second,
+		Logger:                slog.New(slog.NewTextHandler(testWriter{e.t}, nil)),
 	})
 	if err != nil {
 		e.t.Fatal(err)

@@ -77,6 +77,9 @@ type Config struct {
 	// RetryInterval is how soon a pod whose setup failed (volumes, sandbox)
 	// is tried again (5s when zero).
 	RetryInterval time.Duration
+	// VolumeRefreshInterval is how often ConfigMap, Secret, downward API
+	// and projected volume files are rewritten from the API (1m when zero).
+	VolumeRefreshInterval time.Duration
 	// ShutdownGrace is how long Run waits for containers to exit after
 	// SIGTERM when it kills pods on exit (2s when zero).
 	ShutdownGrace time.Duration
@@ -135,6 +138,7 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.BackoffMax, 5*time.Minute)
 	def(&c.RetryInterval, 5*time.Second)
 	def(&c.ShutdownGrace, 2*time.Second)
+	def(&c.VolumeRefreshInterval, time.Minute)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -370,4 +370,26 @@ func TestAgentRunsPodsOnALocalCluster(t *testing.T) {
 		e.waitEvent("unhealthy", "Killing", "failed liveness probe")
 		e.waitEvent("unhealthy", "Unhealthy", "Liveness probe failed")
 	})
+
+	t.Run("a ConfigMap update reaches the running pod's volume", func(t *testing.T) {
+		p := e.waitPod("redis-1", "Ready", ready)
+		cm, err := e.client.CoreV1().ConfigMaps(e.ns).Get(ctx, "redis-conf", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cm.Data["redis.conf"] = redisConf + "# updated\n"
+		if _, err := e.client.CoreV1().ConfigMaps(e.ns).Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		// The volume folder is bind-mounted into the container, so the
+		// host-side file is what the container reads.
+		file := filepath.Join(e.state, "pods", string(p.UID), "volumes", "redis-conf", "redis.conf")
+		err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 60*time.Second, true, func(context.Context) (bool, error) {
+			data, err := os.ReadFile(file)
+			return err == nil && strings.HasSuffix(string(data), "# updated\n"), nil
+		})
+		if err != nil {
+			t.Errorf("%s never got the updated ConfigMap", file)
+		}
+	})
 }

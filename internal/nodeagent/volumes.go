@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -33,7 +34,34 @@ func (w *podWorker) ensureVolumes(ctx context.Context) error {
 		vols[v.Name] = p
 	}
 	w.volumes = vols
+	w.volumesAt = time.Now()
 	return nil
+}
+
+// refreshVolumes rewrites the file volumes (ConfigMap, Secret, downward
+// API, projected) once they are older than Config.VolumeRefreshInterval, as kubelet's
+// periodic sync does, so updates reach running containers (not through
+// subPath mounts, as in Kubernetes). Failures keep the old files.
+func (w *podWorker) refreshVolumes(ctx context.Context) {
+	every := w.a.cfg.VolumeRefreshInterval
+	if w.volumes == nil || time.Since(w.volumesAt) < every {
+		w.wakeAt(w.volumesAt.Add(every))
+		return
+	}
+	w.volumesAt = time.Now()
+	for _, v := range w.pod.Spec.Volumes {
+		if v.ConfigMap == nil && v.Secret == nil && v.DownwardAPI == nil && v.Projected == nil {
+			continue
+		}
+		files, mode, err := w.volumeFiles(ctx, v)
+		if err == nil {
+			err = writeFiles(w.volumeDir(v.Name), files, mode)
+		}
+		if err != nil {
+			w.a.log.Warn("volume refresh failed", "pod", w.key(), "volume", v.Name, "err", err)
+		}
+	}
+	w.wakeAt(w.volumesAt.Add(every))
 }
 
 func (w *podWorker) volumeDir(name string) string {
@@ -264,6 +292,11 @@ func formatMap(m map[string]string) string {
 
 // tokenFile requests a bound service account token for the pod.
 func (w *podWorker) tokenFile(ctx context.Context, files map[string]volFile, src *corev1.ServiceAccountTokenProjection) error {
+	// Tokens live for an hour or more; a new one every refresh is waste.
+	if tok, ok := w.tokens[src.Path]; ok && time.Since(tok.at) < tokenRefresh {
+		files[src.Path] = volFile{data: tok.data, mode: ptrInt32(0o600)}
+		return nil
+	}
 	sa := w.pod.Spec.ServiceAccountName
 	if sa == "" {
 		sa = "default"
@@ -280,7 +313,19 @@ func (w *podWorker) tokenFile(ctx context.Context, files map[string]volFile, src
 		return fmt.Errorf("request token for service account %q: %w", sa, err)
 	}
 	files[src.Path] = volFile{data: []byte(got.Status.Token), mode: ptrInt32(0o600)}
+	if w.tokens == nil {
+		w.tokens = map[string]cachedToken{}
+	}
+	w.tokens[src.Path] = cachedToken{data: []byte(got.Status.Token), at: time.Now()}
 	return nil
+}
+
+// tokenRefresh is how long a projected service account token is reused.
+const tokenRefresh = 10 * time.Minute
+
+type cachedToken struct {
+	data []byte
+	at   time.Time
 }
 
 func sortStrings(s []string) { slices.Sort(s) }
@@ -322,8 +367,16 @@ func writeFiles(dir string, files map[string]volFile, mode int32) error {
 		if f.mode != nil {
 			m = *f.mode
 		}
-		if err := os.WriteFile(p, f.data, os.FileMode(m)&0o777); err != nil {
+		// Write and rename, so a reader never sees half a file.
+		tmp := filepath.Join(filepath.Dir(p), ".tmp-"+filepath.Base(p))
+		if err := os.WriteFile(tmp, f.data, os.FileMode(m)&0o777); err != nil {
 			return fmt.Errorf("write %s: %w", rel, err)
+		}
+		if err := os.Chmod(tmp, os.FileMode(m)&0o777); err != nil {
+			return fmt.Errorf("chmod %s: %w", rel, err)
+		}
+		if err := os.Rename(tmp, p); err != nil {
+			return fmt.Errorf("replace %s: %w", rel, err)
 		}
 	}
 	return nil

@@ -88,6 +88,8 @@ type podWorker struct {
 	hostIP    string
 
 	volumes     map[string]string // volume name -> host path
+	volumesAt   time.Time         // when file volumes were last written
+	tokens      map[string]cachedToken
 	volumeErr   error
 	sandboxErr  error
 	terminating bool
@@ -294,6 +296,7 @@ func (w *podWorker) sync(ctx context.Context) bool {
 				w.wakeAt(time.Now().Add(w.a.cfg.RetryInterval))
 			} else {
 				w.volumeErr = nil
+				w.refreshVolumes(ctx)
 				w.syncContainers(ctx)
 			}
 		}
