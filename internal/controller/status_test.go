@@ -1,0 +1,122 @@
+package controller
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+)
+
+func cond(t *testing.T, s redisv1alpha1.RedisClusterStatus, ct redisv1alpha1.ConditionType) metav1.Condition {
+	t.Helper()
+	c := meta.FindStatusCondition(s.Conditions, ct.String())
+	if c == nil {
+		t.Fatalf("no %s condition in %+v", ct, s.Conditions)
+	}
+	return *c
+}
+
+func wantCond(t *testing.T, s redisv1alpha1.RedisClusterStatus, ct redisv1alpha1.ConditionType, status metav1.ConditionStatus, reason redisv1alpha1.ConditionReason) {
+	t.Helper()
+	c := cond(t, s, ct)
+	if c.Status != status || c.Reason != reason.String() {
+		t.Errorf("%s = %s/%s (%s), want %s/%s", ct, c.Status, c.Reason, c.Message, status, reason)
+	}
+	if c.ObservedGeneration != 7 {
+		t.Errorf("%s observedGeneration = %d, want 7", ct, c.ObservedGeneration)
+	}
+}
+
+var t0 = metav1.NewTime(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
+
+func TestStatusOfHealthyClusterIsReady(t *testing.T) {
+	w := healthy(3, 1, threeHosts...)
+	bound := storageFinding{Bound: true, Reason: redisv1alpha1.ReasonAllClaimsBound}
+	s := computeStatus(statusInput{Generation: 7, Obs: w.observation(), Storage: &bound, Now: t0})
+	wantCond(t, s, redisv1alpha1.ConditionReady, metav1.ConditionTrue, redisv1alpha1.ReasonClusterReady)
+	wantCond(t, s, redisv1alpha1.ConditionProgressing, metav1.ConditionFalse, redisv1alpha1.ReasonReconciled)
+	wantCond(t, s, redisv1alpha1.ConditionDegraded, metav1.ConditionFalse, redisv1alpha1.ReasonHealthy)
+	wantCond(t, s, redisv1alpha1.ConditionSlotsCovered, metav1.ConditionTrue, redisv1alpha1.ReasonAllSlotsServed)
+	wantCond(t, s, redisv1alpha1.ConditionReplicasInSync, metav1.ConditionTrue, redisv1alpha1.ReasonAllReplicasInSync)
+	wantCond(t, s, redisv1alpha1.ConditionReplicasPlaced, metav1.ConditionTrue, redisv1alpha1.ReasonSpreadAcrossNodes)
+	wantCond(t, s, redisv1alpha1.ConditionStorageBound, metav1.ConditionTrue, redisv1alpha1.ReasonAllClaimsBound)
+	if s.SlotsOK != 16384 || s.ReadyNodes != 6 || len(s.Shards) != 3 {
+		t.Errorf("slotsOK %d readyNodes %d shards %d, want 16384 6 3", s.SlotsOK, s.ReadyNodes, len(s.Shards))
+	}
+	sh := s.Shards[1]
+	if sh.MasterPod != "rc-1-0" || sh.Slots != "5462-10922" || len(sh.Replicas) != 1 || sh.Replicas[0].Pod != "rc-1-1" || !sh.Replicas[0].InSync {
+		t.Errorf("shard 1 = %+v", sh)
+	}
+
+	// A second pass an hour later changes nothing, transition times included.
+	again := computeStatus(statusInput{Generation: 7, Old: s, Obs: w.observation(), Storage: &bound, Now: metav1.NewTime(t0.Add(time.Hour))})
+	if c := cond(t, again, redisv1alpha1.ConditionReady); !c.LastTransitionTime.Equal(&t0) {
+		t.Errorf("Ready lastTransitionTime moved to %v without a change", c.LastTransitionTime)
+	}
+}
+
+func TestStatusIsNotReadyUntilEveryReplicaIsInSync(t *testing.T) {
+	w := healthy(3, 1, threeHosts...)
+	w.pod("rc-2-1").linkUp = false
+	s := computeStatus(statusInput{Generation: 7, Obs: w.observation(), Now: t0})
+	wantCond(t, s, redisv1alpha1.ConditionReady, metav1.ConditionFalse, redisv1alpha1.ReasonReplicasNotInSync)
+	wantCond(t, s, redisv1alpha1.ConditionReplicasInSync, metav1.ConditionFalse, redisv1alpha1.ReasonLinkDown)
+	wantCond(t, s, redisv1alpha1.ConditionDegraded, metav1.ConditionTrue, redisv1alpha1.ReasonReplicaMissing)
+}
+
+func TestStatusWhileActing(t *testing.T) {
+	w := healthy(3, 1, threeHosts...)
+	w.pod("rc-0-0").Terminating = true
+	o := w.observation()
+	a := decide(o)
+	s := computeStatus(statusInput{Generation: 7, Obs: o, Act: a, Now: t0})
+	wantCond(t, s, redisv1alpha1.ConditionReady, metav1.ConditionFalse, redisv1alpha1.ReasonTopologyChanging)
+	wantCond(t, s, redisv1alpha1.ConditionProgressing, metav1.ConditionTrue, redisv1alpha1.ReasonFailingOver)
+}
+
+func TestStatusOfMasterDown(t *testing.T) {
+	w := healthy(3, 1, threeHosts...)
+	w.pod("rc-0-0").silent = true
+	s := computeStatus(statusInput{Generation: 7, Obs: w.observation(), Now: t0})
+	wantCond(t, s, redisv1alpha1.ConditionDegraded, metav1.ConditionTrue, redisv1alpha1.ReasonMasterDown)
+	wantCond(t, s, redisv1alpha1.ConditionSlotsCovered, metav1.ConditionFalse, redisv1alpha1.ReasonSlotsOnFailedMaster)
+	if s.SlotsOK != 16384-5462 {
+		t.Errorf("slotsOK = %d, want %d", s.SlotsOK, 16384-5462)
+	}
+}
+
+func TestStatusNamesTheMissingStorageClass(t *testing.T) {
+	f := storageFinding{Reason: redisv1alpha1.ReasonStorageClassNotFound, Class: "nfs",
+		Message: `PersistentVolumeClaim data-rc-0-0 is Pending: storageclass.storage.k8s.io "nfs" not found`}
+	s := computeStatus(statusInput{Generation: 7, Obs: &observation{Masters: 3, ReplicasPerMaster: 1}, Storage: &f, Now: t0})
+	wantCond(t, s, redisv1alpha1.ConditionStorageBound, metav1.ConditionFalse, redisv1alpha1.ReasonStorageClassNotFound)
+	wantCond(t, s, redisv1alpha1.ConditionReady, metav1.ConditionFalse, redisv1alpha1.ReasonPodsNotReady)
+	if c := cond(t, s, redisv1alpha1.ConditionStorageBound); c.Message != f.Message {
+		t.Errorf("message %q", c.Message)
+	}
+}
+
+func TestStatusOfSharedNode(t *testing.T) {
+	w := healthy(3, 1, "node-1")
+	s := computeStatus(statusInput{Generation: 7, Obs: w.observation(), Now: t0})
+	wantCond(t, s, redisv1alpha1.ConditionReplicasPlaced, metav1.ConditionFalse, redisv1alpha1.ReasonNotEnoughNodes)
+
+	w = healthy(3, 1, threeHosts...)
+	w.pod("rc-1-1").Host = w.pod("rc-1-0").Host
+	s = computeStatus(statusInput{Generation: 7, Obs: w.observation(), Now: t0})
+	wantCond(t, s, redisv1alpha1.ConditionReplicasPlaced, metav1.ConditionFalse, redisv1alpha1.ReasonSharedNode)
+}
+
+func TestStatusOfErrors(t *testing.T) {
+	s := computeStatus(statusInput{Generation: 7, Err: errors.New("observe redis: boom"), Now: t0})
+	wantCond(t, s, redisv1alpha1.ConditionDegraded, metav1.ConditionTrue, redisv1alpha1.ReasonReconcileError)
+	s = computeStatus(statusInput{Generation: 7, Err: reconcile.TerminalError(errors.New("spec.masters is 2")), Now: t0})
+	wantCond(t, s, redisv1alpha1.ConditionDegraded, metav1.ConditionTrue, redisv1alpha1.ReasonInvalidSpec)
+	s = computeStatus(statusInput{Generation: 7, Invalid: `spec.passwordSecret.name: Secret "pw" not found`, Now: t0})
+	wantCond(t, s, redisv1alpha1.ConditionDegraded, metav1.ConditionTrue, redisv1alpha1.ReasonInvalidSpec)
+}
