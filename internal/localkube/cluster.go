@@ -28,13 +28,14 @@ const (
 	dirPIDs        = "pids"
 	dirVolumes     = "volumes"
 	dirAgent       = "agent"
+	dirServices    = "services"
 	fileKubeconfig = "admin.kubeconfig"
 	// fileControlSocket is the unix socket of a running `localkube up`.
 	fileControlSocket = "control.sock"
 )
 
 // stateEntries are all the names above, in the order Stop removes them.
-var stateEntries = []string{fileControlSocket, dirAgent, dirVolumes, dirPIDs, dirLogs, dirEtcd, dirKubeconfigs, dirPKI, fileKubeconfig}
+var stateEntries = []string{fileControlSocket, dirServices, dirAgent, dirVolumes, dirPIDs, dirLogs, dirEtcd, dirKubeconfigs, dirPKI, fileKubeconfig}
 
 // Cluster is a running local cluster. Its exported fields are read-only.
 type Cluster struct {
@@ -187,7 +188,7 @@ func (c *Cluster) prepareStateDir() error {
 	}
 	c.StateDir = dir
 	c.Kubeconfig = filepath.Join(dir, fileKubeconfig)
-	for _, sub := range []string{dirKubeconfigs, dirEtcd, dirLogs, dirPIDs, dirVolumes, dirAgent} {
+	for _, sub := range []string{dirKubeconfigs, dirEtcd, dirLogs, dirPIDs, dirVolumes, dirAgent, dirServices} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
 			return fmt.Errorf("create state folder: %w", err)
 		}
@@ -393,6 +394,10 @@ func (c *Cluster) Err() error {
 
 // LogDir is the folder with one log file per component.
 func (c *Cluster) LogDir() string { return c.path(dirLogs) }
+
+// ServicesDir is a folder reserved for the cluster DNS and kube-proxy
+// (internal/localkube/services) configuration and logs; Stop removes it.
+func (c *Cluster) ServicesDir() string { return c.path(dirServices) }
 
 // VolumesDir is the folder the provisioner creates volume directories in.
 func (c *Cluster) VolumesDir() string { return c.path(dirVolumes) }

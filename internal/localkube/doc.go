@@ -15,7 +15,7 @@
 //
 // Everything a cluster owns lives in its state folder: pki/, kubeconfigs/,
 // admin.kubeconfig, etcd/, logs/ (one file per process), pids/ (one record
-// per process, used by Down), volumes/, agent/ and control.sock.
+// per process, used by Down), volumes/, agent/, services/ and control.sock.
 //
 // Errors: Start and Stop return wrapped errors. A component that exits
 // during Start makes Start fail with the tail of that component's log; one

@@ -33,6 +33,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/redkube/redkube/internal/localkube"
+	"github.com/redkube/redkube/internal/localkube/services"
 	"github.com/redkube/redkube/internal/nodeagent"
 )
 
@@ -104,6 +105,7 @@ type upOptions struct {
 	unreachableToleration time.Duration
 	startTimeout          time.Duration
 	stopTimeout           time.Duration
+	services              bool
 	verbose               bool
 }
 
@@ -114,6 +116,9 @@ func newUpCommand(stateDir *string) *cobra.Command {
 		Short: "Start a cluster in the foreground; Ctrl-C stops it and removes its state",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("services") {
+				o.services = o.agent == agentPods
+			}
 			return runUp(cmd, *stateDir, o)
 		},
 	}
@@ -128,6 +133,7 @@ func newUpCommand(stateDir *string) *cobra.Command {
 	f.DurationVar(&o.unreachableToleration, "unreachable-toleration", 0, "how long pods stay on an unreachable node before eviction (0: Kubernetes default, 300s)")
 	f.DurationVar(&o.startTimeout, "start-timeout", localkube.DefaultStartTimeout, "give up starting after this long")
 	f.DurationVar(&o.stopTimeout, "stop-timeout", localkube.DefaultStopTimeout, "time each process gets to exit after SIGTERM")
+	f.BoolVar(&o.services, "services", true, "run CoreDNS and kube-proxy for cluster DNS and ClusterIP/NodePort Services (needs root and nft; default: on with --agent=pods)")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log the launcher's progress to stderr")
 	return cmd
 }
@@ -167,6 +173,9 @@ func runUp(cmd *cobra.Command, stateDir string, o upOptions) error {
 	default:
 		return fmt.Errorf("--agent %q: want %s, %s or %s", o.agent, agentPods, agentHeartbeat, agentNone)
 	}
+	if o.services && os.Geteuid() != 0 {
+		return errors.New("--services needs root (pod bridge, nftables); use --services=false")
+	}
 	if err := os.MkdirAll(filepath.Dir(stateDir), 0o755); err != nil {
 		return fmt.Errorf("create parent of state folder: %w", err)
 	}
@@ -177,18 +186,36 @@ func runUp(cmd *cobra.Command, stateDir string, o upOptions) error {
 	if err != nil {
 		return err
 	}
+	var svcs *services.Services
 	stopCluster := func() error {
 		// A fresh context: the signal that ended ctx must not cut the
 		// clean-up short.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*o.stopTimeout)
 		defer cancel()
-		return c.Stop(sctx)
+		var errs []error
+		if svcs != nil {
+			if err := svcs.Stop(sctx); err != nil {
+				errs = append(errs, fmt.Errorf("stop DNS and kube-proxy: %w", err))
+			}
+		}
+		return errors.Join(append(errs, c.Stop(sctx))...)
+	}
+	if o.services {
+		sctx, cancel := context.WithTimeout(ctx, o.startTimeout)
+		svcs, err = services.Start(sctx, services.Config{
+			BinDir: c.BinDir, Kubeconfig: c.Kubeconfig, Client: c.Client, NodeName: c.Nodes[0],
+			Dir: c.ServicesDir(), Logger: log.With("part", "services"),
+		})
+		cancel()
+		if err != nil {
+			return errors.Join(fmt.Errorf("start DNS and kube-proxy: %w", err), stopCluster())
+		}
 	}
 	ctlCtx, ctlCancel := context.WithCancel(ctx)
 	ctlDone := make(chan error, 1)
 	go func() { ctlDone <- c.ServeControl(ctlCtx) }()
 
-	printUsage(cmd.OutOrStdout(), c)
+	printUsage(cmd.OutOrStdout(), c, svcs)
 
 	var runErr error
 	select {
@@ -228,7 +255,7 @@ func parseImages(specs []string) (map[string]string, error) {
 	return m, nil
 }
 
-func printUsage(w io.Writer, c *localkube.Cluster) {
+func printUsage(w io.Writer, c *localkube.Cluster, svcs *services.Services) {
 	fmt.Fprintf(w, "localkube is up: %d nodes, ready in %s (state in %s)\n\n", len(c.Nodes), c.StartDuration.Round(100*time.Millisecond), c.StateDir)
 	fmt.Fprintf(w, "  export KUBECONFIG=%s\n", c.Kubeconfig)
 	kubectl := filepath.Join(c.BinDir, "kubectl")
@@ -237,7 +264,11 @@ func printUsage(w io.Writer, c *localkube.Cluster) {
 	} else {
 		fmt.Fprintln(w, "  kubectl get nodes")
 	}
-	fmt.Fprintf(w, "  localkube --state-dir %s node stop %s   # simulate a node failure\n\n", c.StateDir, c.Nodes[len(c.Nodes)-1])
+	fmt.Fprintf(w, "  localkube --state-dir %s node stop %s   # simulate a node failure\n", c.StateDir, c.Nodes[len(c.Nodes)-1])
+	if svcs != nil {
+		fmt.Fprintf(w, "  cluster DNS on %s (Service %s); ClusterIP and NodePort Services reachable from this host\n", svcs.DNS.Addr, svcs.DNSServiceIP)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Press Ctrl-C to stop the cluster and remove its state.")
 }
 
