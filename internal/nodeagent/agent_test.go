@@ -57,6 +57,7 @@ type env struct {
 	ns      string
 	net     podnet.Config
 	state   string
+	refresh time.Duration // Config.VolumeRefreshInterval
 
 	mu     sync.Mutex
 	agent  *nodeagent.Agent
@@ -74,7 +75,7 @@ func newEnv(t *testing.T) *env {
 		NodeMonitorGracePeriod: 8 * time.Second,
 		NodeMonitorPeriod:      2 * time.Second,
 	})
-	e := &env{t: t, cluster: c, client: c.Client, ns: "agent-test", net: testNetwork(), state: t.TempDir()}
+	e := &env{t: t, cluster: c, client: c.Client, ns: "agent-test", net: testNetwork(), state: t.TempDir(), refresh: 2 * time.Second}
 	ctx := context.Background()
 	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -115,7 +116,7 @@ func (e *env) startAgent(keep bool) {
 		BackoffInitial:        time.Second,
 		BackoffMax:            4 * time.Second,
 		RetryInterval:         time.Second,
-		VolumeRefreshInterval: 2 * time.Second,
+		VolumeRefreshInterval: e.refresh,
 		Logger:                slog.New(slog.NewTextHandler(testWriter{e.t}, nil)),
 	})
 	if err != nil {
