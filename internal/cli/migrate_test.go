@@ -49,6 +49,9 @@ func TestAddMasterAndRebalanceHundredThousandKeys(t *testing.T) {
 	assertUnchanged(t, before, worldState(t, all))
 
 	r = mustRcctl(t, "rebalance", seed, "--use-empty-masters", "--json")
+	if r.stderr != "" {
+		t.Errorf("--json wrote to stderr: %q", r.stderr)
+	}
 	var rep struct{ SlotsMoved, KeysMoved int64 }
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatalf("rebalance --json: %v\n%s", err, r.stdout)
@@ -367,7 +370,15 @@ func TestKilledRebalanceFinishesOnSecondRun(t *testing.T) {
 	}
 	t.Logf("killed with %d of 4096 slots moved", half)
 
-	mustRcctl(t, "rebalance", seed, "--use-empty-masters")
+	r := mustRcctl(t, "rebalance", seed, "--use-empty-masters")
+	// Not a terminal: progress comes as plain lines on stderr, the result
+	// on stdout.
+	if !strings.Contains(r.stderr, "/4096 slots") && !strings.Contains(r.stderr, "slots to move") {
+		t.Errorf("no progress lines on stderr: %q", r.stderr)
+	}
+	if !strings.Contains(r.stdout, "rebalance: done") {
+		t.Errorf("no result on stdout: %q", r.stdout)
+	}
 	if got := self(t, spare.Addr).Slots.Count(); got != 4096 {
 		t.Fatalf("after the second run the new master serves %d slots, want 4096", got)
 	}
