@@ -32,68 +32,102 @@ checks again and exits 1 if a problem is left.`,
 	return cmd
 }
 
+// fixRounds bounds how often fix observes, plans and repairs again.
+const fixRounds = 3
+
 func (a *app) runFix(ctx context.Context, seed string) error {
 	s, err := a.open(ctx, seed)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	// A migration that was merely interrupted (the target IMPORTING, the
-	// source maybe MIGRATING) is finished towards its target first, as
-	// redis-cli --cluster fix does: most of its keys may have moved already.
-	// That needs a cluster that is otherwise whole; anything else goes to
-	// the repair plan.
-	if resume, err := preflight(s.snap); err == nil && !resume.Empty() {
-		if a.g.dryRun {
-			if err := a.showPlan("fix plan", resume); err != nil {
-				return err
-			}
-			if !a.g.json {
-				fmt.Fprintln(a.stdout, "note: anything still broken after these steps is planned once they are done")
-			}
-			return nil
-		}
-		a.infof("finishing %d interrupted slot migration(s)", len(resume.Steps))
-		if _, err := a.runPlan(ctx, s, "fix", resume, migrationOptions{parallel: 4}, executor.Options{}); err != nil {
+	total := runReport{planJSON: toPlanJSON(planner.Plan{}, false)}
+	for round := 0; ; round++ {
+		plan, err := fixPlan(ctx, s)
+		if err != nil {
 			return err
 		}
+		if plan.Empty() {
+			break
+		}
+		if a.g.dryRun {
+			return a.showPlan("fix plan", plan)
+		}
+		if round == fixRounds {
+			return fmt.Errorf("fix: the cluster still needs repair after %d rounds (next: %s)", fixRounds, plan.Steps[0])
+		}
+		if !a.g.json && !a.g.noProgress {
+			fmt.Fprintf(a.stderr, "fix plan: %d step(s)\n%s", len(plan.Steps), plan.String())
+		}
+		rep, err := a.runPlan(ctx, s, "fix", plan, migrationOptions{parallel: 4}, executor.Options{})
+		if err != nil {
+			return err
+		}
+		total.Steps = append(total.Steps, rep.Steps...)
+		total.Notes = append(total.Notes, rep.Notes...)
+		total.SlotsMoved += rep.SlotsMoved
+		total.KeysMoved += rep.KeysMoved
+		total.Seconds += rep.Seconds
 		if err := s.observe(ctx); err != nil {
 			return err
 		}
 	}
-	holders, err := keyHolders(ctx, s)
-	if err != nil {
+	if len(total.Steps) == 0 {
+		return a.showPlan("fix plan", planner.Plan{})
+	}
+	if total.Seconds > 0 {
+		total.KeysPerSecond = float64(total.KeysMoved) / total.Seconds
+	}
+	if err := a.finish("fix", total); err != nil {
 		return err
 	}
-	plan := planner.Repair(planner.RepairInput{Snapshot: s.snap, KeyHolders: holders})
-	if a.g.dryRun || plan.Empty() {
-		if err := a.showPlan("fix plan", plan); err != nil {
-			return err
-		}
-		return nil
-	}
-	if !a.g.json && !a.g.noProgress {
-		fmt.Fprintf(a.stderr, "fix plan: %d step(s)\n%s", len(plan.Steps), plan.String())
-	}
-	rep, err := a.runPlan(ctx, s, "fix", plan, migrationOptions{parallel: 4}, executor.Options{})
-	if err != nil {
-		return err
-	}
-	if err := s.observe(ctx); err != nil {
-		return err
-	}
-	left := planner.Check(s.snap, planner.CheckOptions{MaxReplicaLag: 1 << 20})
-	if err := a.finish("fix", rep); err != nil {
-		return err
-	}
-	if planner.HasErrors(left) {
-		for _, p := range left {
-			if p.Severity == planner.SeverityError {
-				return fmt.Errorf("fix left a problem: %s", p.Message)
-			}
+	for _, p := range planner.Check(s.snap, planner.CheckOptions{MaxReplicaLag: 1 << 20}) {
+		if p.Severity == planner.SeverityError {
+			return fmt.Errorf("fix left a problem: %s", p.Message)
 		}
 	}
 	return nil
+}
+
+// fixPlan returns the next round of repairs for the observed cluster.
+//
+// A migration that was merely interrupted (the target IMPORTING, the source
+// maybe MIGRATING) is finished towards its target, as redis-cli --cluster
+// fix does: most of its keys may have moved already. That needs a cluster
+// that is otherwise whole; anything else goes to planner.Repair. Of its
+// plan, slot coverage comes first on its own: while a slot is uncovered the
+// nodes refuse MIGRATE (CLUSTERDOWN), which closing an open slot needs.
+func fixPlan(ctx context.Context, s *session) (planner.Plan, error) {
+	if resume, err := preflight(s.snap); err == nil && !resume.Empty() {
+		return resume, nil
+	}
+	holders, err := keyHolders(ctx, s)
+	if err != nil {
+		return planner.Plan{}, err
+	}
+	plan := planner.Repair(planner.RepairInput{Snapshot: s.snap, KeyHolders: holders})
+	var assigned topology.SlotSet
+	for _, st := range plan.Steps {
+		if as, ok := st.(planner.AssignSlots); ok {
+			assigned = assigned.Union(as.Slots)
+		}
+	}
+	if assigned.IsEmpty() {
+		return plan, nil
+	}
+	first := planner.Plan{Notes: plan.Notes}
+	deferred := 0
+	for _, st := range plan.Steps {
+		if f, ok := st.(planner.FixOpenSlot); ok && !assigned.Has(f.Slot) {
+			deferred++
+			continue
+		}
+		first.Steps = append(first.Steps, st)
+	}
+	if deferred > 0 {
+		first.Notes = append(first.Notes, fmt.Sprintf("%d open slot(s) are closed in a next round, once every slot is served", deferred))
+	}
+	return first, nil
 }
 
 // keyHolders counts, for every open or uncovered slot, the keys each

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redkube/redkube/pkg/topology"
 	"github.com/redkube/redkube/test/redisenv"
 )
 
@@ -327,6 +328,36 @@ func TestFixRepairsOpenAndUncoveredSlots(t *testing.T) {
 	if !self(t, a.Addr).Slots.Has(uncovered) {
 		t.Errorf("slot %d was given to another node than the one holding its keys", uncovered)
 	}
+	mustRcctl(t, "check", seed)
+	referee(t, seed)
+	verifyKeys(t, seed, 10000)
+
+	// Both at once: b IMPORTING a slot of a (a run that died right after a
+	// migration's first SETSLOT) while another slot is uncovered. Moving
+	// keys needs every slot served, so coverage must be repaired first.
+	var two []int
+	for x := 0; x < topology.SlotCount && len(two) < 2; x++ {
+		if self(t, a.Addr).Slots.Has(x) {
+			if n, _ := client(t, a.Addr).ClusterCountKeysInSlot(ctx, x).Result(); n >= 2 {
+				two = append(two, x)
+			}
+		}
+	}
+	if len(two) < 2 {
+		t.Fatal("no more slots with keys on the first master")
+	}
+	if err := client(t, b.Addr).Do(ctx, "CLUSTER", "SETSLOT", two[0], "IMPORTING", string(aID)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, nd := range nodes {
+		if err := client(t, nd.Addr).Do(ctx, "CLUSTER", "DELSLOTS", two[1]).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := rcctl(t, "check", seed); r.code != ExitFailure {
+		t.Fatalf("check of a cluster with an open and an uncovered slot exited %d", r.code)
+	}
+	mustRcctl(t, "fix", seed)
 	mustRcctl(t, "check", seed)
 	referee(t, seed)
 	verifyKeys(t, seed, 10000)
