@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -203,10 +205,18 @@ func execProbe(ctx context.Context, sp *spawner, command []string, t probeTarget
 	if err != nil {
 		return "", fmt.Errorf("exec probe command %q not found on the node: %w", command[0], err)
 	}
-	spec := podexec.Spec{Path: bin, Args: command, Env: t.env, Dir: "/", JoinPID: t.pid, DieWithParent: true}
-	cmd, err := podexec.Command(spec)
-	if err != nil {
-		return "", err
+	var cmd *exec.Cmd
+	if nsenter := nsenterPath(); nsenter != "" {
+		// util-linux nsenter (a small C program) joins the namespaces for a
+		// fraction of the cost of re-executing this Go binary.
+		args := []string{"nsenter", "--target", strconv.Itoa(t.pid), "--mount", "--uts", "--net", "--wd=/", "--", bin}
+		cmd = &exec.Cmd{Path: nsenter, Args: append(args, command[1:]...), Env: t.env,
+			SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}}
+	} else {
+		cmd, err = podexec.Command(podexec.Spec{Path: bin, Args: command, Env: t.env, Dir: "/", JoinPID: t.pid, DieWithParent: true})
+		if err != nil {
+			return "", err
+		}
 	}
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -226,6 +236,21 @@ func execProbe(ctx context.Context, sp *spawner, command []string, t probeTarget
 		<-done
 		return "", fmt.Errorf("command %q timed out", strings.Join(command, " "))
 	}
+}
+
+var (
+	nsenterOnce sync.Once
+	nsenterBin  string
+)
+
+// nsenterPath is the host's nsenter, or "" when there is none.
+func nsenterPath() string {
+	nsenterOnce.Do(func() {
+		if p, err := exec.LookPath("nsenter"); err == nil {
+			nsenterBin = p
+		}
+	})
+	return nsenterBin
 }
 
 func truncate(s string, n int) string {
