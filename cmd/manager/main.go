@@ -5,12 +5,14 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 
 	"github.com/go-logr/logr"
+	"github.com/redis/go-redis/v9"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/redkube/redkube/internal/controller"
@@ -41,6 +43,9 @@ func run() error {
 	handler := slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})
 	ctrl.SetLogger(logr.FromSlogHandler(handler))
 	o.Logger = slog.New(handler)
+	// go-redis logs every failed dial on its own; the controller reports
+	// errors itself, in its status and events.
+	redis.SetLogger(quietRedisLog{})
 
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
@@ -56,3 +61,8 @@ func run() error {
 	}
 	return nil
 }
+
+// quietRedisLog drops go-redis's internal logs.
+type quietRedisLog struct{}
+
+func (quietRedisLog) Printf(context.Context, string, ...any) {}

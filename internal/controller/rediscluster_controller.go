@@ -106,21 +106,7 @@ type state struct {
 // objects they own, and their pods and claims (by the instance label), so a
 // pod's deletionTimestamp reaches Reconcile at once.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if r.Clock == nil {
-		r.Clock = clock.RealClock{}
-	}
-	if r.ProbeTimeout == 0 {
-		r.ProbeTimeout = 3500 * time.Millisecond
-	}
-	if r.Redis.DialTimeout == 0 {
-		r.Redis.DialTimeout = 500 * time.Millisecond
-	}
-	if r.Redis.ReadTimeout == 0 {
-		r.Redis.ReadTimeout = 5 * time.Second
-	}
-	if r.Redis.PoolSize == 0 {
-		r.Redis.PoolSize = 2
-	}
+	r.setDefaults()
 	byInstance := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 		l := o.GetLabels()
 		if l[resources.LabelName] != resources.LabelNameValue || l[resources.LabelInstance] == "" {
@@ -147,8 +133,30 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return nil
 }
 
+// setDefaults fills the unset fields.
+func (r *Reconciler) setDefaults() {
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	if r.ProbeTimeout == 0 {
+		r.ProbeTimeout = 3500 * time.Millisecond
+	}
+	if r.Redis.DialTimeout == 0 {
+		r.Redis.DialTimeout = 500 * time.Millisecond
+	}
+	if r.Redis.ReadTimeout == 0 {
+		r.Redis.ReadTimeout = 5 * time.Second
+	}
+	if r.Redis.PoolSize == 0 {
+		r.Redis.PoolSize = 2
+	}
+}
+
 // Reconcile runs one pass: fetch → apply → observe → decide → act → status.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
+	if r.Clock == nil {
+		r.setDefaults()
+	}
 	start := r.Clock.Now()
 	defer func() { observeReconcile(req.Namespace, req.Name, r.Clock.Now().Sub(start), err) }()
 

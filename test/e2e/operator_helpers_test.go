@@ -1,0 +1,369 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/redis/go-redis/v9"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+	"github.com/redkube/redkube/internal/controller"
+	"github.com/redkube/redkube/internal/localkube"
+	"github.com/redkube/redkube/internal/localkube/localkubetest"
+	"github.com/redkube/redkube/internal/nodeagent"
+	"github.com/redkube/redkube/internal/podnet"
+	"github.com/redkube/redkube/internal/resources"
+	"github.com/redkube/redkube/pkg/topology"
+)
+
+// opEnv is a local cluster with the node agent and the operator running
+// in this test process (it reaches the pod IPs through the bridge, as the
+// manager does when run from the host).
+type opEnv struct {
+	*localkube.Cluster
+	cl      client.Client
+	logFile string
+}
+
+// startOperatorEnv starts a three-node cluster, installs the CRD and runs
+// the operator's manager until the test ends.
+func startOperatorEnv(t *testing.T) *opEnv {
+	t.Helper()
+	for _, cmd := range []string{"redis-server", "redis-cli"} {
+		if _, err := exec.LookPath(cmd); err != nil {
+			t.Fatalf("the operator e2e tests need %s: %v", cmd, err)
+		}
+	}
+	began := time.Now()
+	c := localkubetest.Start(t, localkube.Options{
+		Nodes: 3,
+		NodeAgent: func(ctx context.Context, e localkube.AgentEnv) (localkube.NodeAgent, error) {
+			return nodeagent.New(nodeagent.Config{
+				Nodes: e.Nodes, NodeConfigs: e.NodeConfigs, Admin: e.Admin, StateDir: e.StateDir,
+				Network: operatorNetwork(), DeleteBridgeOnExit: true, Logger: e.Logger,
+			})
+		},
+	})
+	t.Logf("timing: local cluster start %v", time.Since(began))
+	e := &opEnv{Cluster: c}
+	// The operator and the test poll the API server often; client-go's
+	// default of 5 requests/s would throttle both.
+	cfg := rest.CopyConfig(c.Config)
+	cfg.QPS, cfg.Burst = 200, 400
+	redis.SetLogger(quietRedisLog{})
+
+	crd, err := filepath.Abs("../../config/crd/bases")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.kubectl(t, "apply", "--server-side", "-f", crd)
+	e.kubectl(t, "wait", "--for=condition=Established", "--timeout=60s", "crd/redisclusters.redis.redkube.io")
+
+	scheme, err := controller.Scheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.cl, err = client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The operator logs to a file, printed when the test fails.
+	e.logFile = filepath.Join(t.TempDir(), "operator.log")
+	f, err := os.Create(e.logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelInfo})
+	ctrl.SetLogger(logr.FromSlogHandler(h))
+	mgr, err := controller.NewManager(cfg, controller.ManagerOptions{
+		MetricsBindAddress: "0", HealthProbeBindAddress: "0", Logger: slog.New(h),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := mgr.Start(ctx); err != nil {
+			fmt.Fprintf(f, "manager stopped: %v\n", err)
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		_ = f.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(e.logFile)
+			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+			if len(lines) > 80 {
+				lines = lines[len(lines)-80:]
+			}
+			t.Logf("--- operator log (last lines)\n%s", strings.Join(lines, "\n"))
+		}
+	})
+	return e
+}
+
+// operatorNetwork is a pod bridge and /24 private to this test process, so
+// that other local clusters on the machine (other tests) never share it.
+func operatorNetwork() podnet.Config {
+	return podnet.Config{
+		Bridge:   fmt.Sprintf("rko%d", os.Getpid()%100000),
+		CIDR:     netip.MustParsePrefix(fmt.Sprintf("10.246.%d.0/24", os.Getpid()%200+20)),
+		NetnsDir: podnet.DefaultNetnsDir,
+	}
+}
+
+// quietRedisLog drops go-redis's own dial-retry logs (the writer counts errors).
+type quietRedisLog struct{}
+
+func (quietRedisLog) Printf(context.Context, string, ...any) {}
+
+// kubectl runs the cluster's kubectl.
+func (e *opEnv) kubectl(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	args = append([]string{"--kubeconfig", e.Kubeconfig}, args...)
+	out, err := exec.CommandContext(ctx, filepath.Join(e.BinDir, "kubectl"), args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// opWait retries try every 100 ms until it returns nil or d has gone by.
+func opWait(t *testing.T, d time.Duration, what string, try func(ctx context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	defer cancel()
+	for {
+		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+		err := try(actx)
+		acancel()
+		if err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: not within %v: %v", what, d, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// get reads the RedisCluster.
+func (e *opEnv) get(ctx context.Context, name string) (*redisv1alpha1.RedisCluster, error) {
+	rc := &redisv1alpha1.RedisCluster{}
+	err := e.cl.Get(ctx, types.NamespacedName{Namespace: opNS, Name: name}, rc)
+	return rc, err
+}
+
+// waitReady waits, like `kubectl wait --for=condition=Ready`, until the
+// RedisCluster's Ready condition is True for its current generation and
+// became True at or after since (so a Ready left over from before a
+// disruption does not count). It returns the cluster.
+func (e *opEnv) waitReady(t *testing.T, name string, since time.Time, d time.Duration) *redisv1alpha1.RedisCluster {
+	t.Helper()
+	var rc *redisv1alpha1.RedisCluster
+	opWait(t, d, "RedisCluster "+name+" Ready", func(ctx context.Context) error {
+		var err error
+		rc, err = e.get(ctx, name)
+		if err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(rc.Status.Conditions, string(redisv1alpha1.ConditionReady))
+		if c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != rc.Generation {
+			return fmt.Errorf("Ready is %+v", c)
+		}
+		if c.LastTransitionTime.Time.Before(since.Truncate(time.Second)) {
+			return fmt.Errorf("Ready since %v, before the disruption at %v", c.LastTransitionTime, since)
+		}
+		return nil
+	})
+	return rc
+}
+
+// pods returns the RedisCluster's pods that are not being deleted, by name.
+func (e *opEnv) pods(ctx context.Context, name string) (map[string]corev1.Pod, error) {
+	list := &corev1.PodList{}
+	if err := e.cl.List(ctx, list, client.InNamespace(opNS), client.MatchingLabels{resources.LabelInstance: name}); err != nil {
+		return nil, err
+	}
+	out := map[string]corev1.Pod{}
+	for _, p := range list.Items {
+		if p.DeletionTimestamp == nil {
+			out[p.Name] = p
+		}
+	}
+	return out, nil
+}
+
+// addrs returns the Redis addresses of the RedisCluster's running pods.
+func (e *opEnv) addrs(t *testing.T, name string) []string {
+	t.Helper()
+	pods, err := e.pods(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, p := range pods {
+		if p.Status.PodIP != "" {
+			out = append(out, net.JoinHostPort(p.Status.PodIP, "6379"))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// referee runs `redis-cli --cluster check` against addr as an outside
+// referee: every slot covered, no error, no warning.
+func referee(t *testing.T, addr string) {
+	t.Helper()
+	var out []byte
+	opWait(t, 30*time.Second, "redis-cli --cluster check "+addr, func(ctx context.Context) error {
+		var err error
+		out, err = exec.CommandContext(ctx, "redis-cli", "--cluster", "check", addr).CombinedOutput()
+		s := string(out)
+		if err != nil || !strings.Contains(s, "[OK] All 16384 slots covered") || strings.Contains(s, "[ERR]") || strings.Contains(s, "[WARNING]") {
+			return fmt.Errorf("%v\n%s", err, s)
+		}
+		return nil
+	})
+}
+
+// slotOwners returns, from addr's CLUSTER NODES, each master's slots.
+func slotOwners(ctx context.Context, addr string) (map[topology.NodeID]string, error) {
+	c := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: time.Second, ReadTimeout: 2 * time.Second})
+	defer c.Close()
+	text, err := c.ClusterNodes(ctx).Result()
+	if err != nil {
+		return nil, err
+	}
+	v, err := topology.ParseClusterNodes(text)
+	if err != nil {
+		return nil, err
+	}
+	out := map[topology.NodeID]string{}
+	for _, n := range v.Nodes {
+		if n.IsMaster() && !n.Slots.IsEmpty() {
+			out[n.ID] = n.Slots.String()
+		}
+	}
+	return out, nil
+}
+
+// clusterClient returns a go-redis ClusterClient seeded with addrs.
+func clusterClient(addrs []string) *redis.ClusterClient {
+	return redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs: addrs, DialTimeout: 500 * time.Millisecond, ReadTimeout: time.Second, WriteTimeout: time.Second,
+		MaxRedirects: 8, MinRetryBackoff: 10 * time.Millisecond, MaxRetryBackoff: 100 * time.Millisecond,
+	})
+}
+
+// writer writes keys w:<n> = n one after the other, as fast as the
+// cluster acknowledges them, and records what was acknowledged, the
+// errors, and the longest time between two acknowledgements.
+type writer struct {
+	cc       *redis.ClusterClient
+	prefix   string
+	mu       sync.Mutex
+	acked    []int
+	errs     int
+	firstErr error
+	worstGap time.Duration
+	gapAt    time.Time
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+// startWriter starts a writer on a client seeded with addrs.
+func startWriter(addrs []string, prefix string) *writer {
+	w := &writer{cc: clusterClient(addrs), prefix: prefix, stop: make(chan struct{}), done: make(chan struct{})}
+	go w.run()
+	return w
+}
+
+func (w *writer) run() {
+	defer close(w.done)
+	last := time.Now()
+	for n := 0; ; n++ {
+		select {
+		case <-w.stop:
+			return
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := w.cc.Set(ctx, fmt.Sprintf("%s:%d", w.prefix, n), n, 0).Err()
+		cancel()
+		now := time.Now()
+		w.mu.Lock()
+		if err != nil {
+			w.errs++
+			if w.firstErr == nil {
+				w.firstErr = err
+			}
+		} else {
+			if gap := now.Sub(last); gap > w.worstGap {
+				w.worstGap, w.gapAt = gap, last
+			}
+			last = now
+			w.acked = append(w.acked, n)
+		}
+		w.mu.Unlock()
+		if err != nil {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// finish stops the writer and returns what it saw.
+func (w *writer) finish() (acked []int, errs int, firstErr error, worstGap time.Duration, gapAt time.Time) {
+	close(w.stop)
+	<-w.done
+	_ = w.cc.Close()
+	return w.acked, w.errs, w.firstErr, w.worstGap, w.gapAt
+}
+
+// lostWrites reads every acknowledged key back and returns how many are
+// missing or wrong.
+func lostWrites(t *testing.T, addrs []string, prefix string, acked []int) int {
+	t.Helper()
+	cc := clusterClient(addrs)
+	defer cc.Close()
+	lost := 0
+	for _, n := range acked {
+		v, err := cc.Get(t.Context(), fmt.Sprintf("%s:%d", prefix, n)).Int()
+		if err != nil || v != n {
+			lost++
+			if lost <= 5 {
+				t.Errorf("acknowledged write %s:%d reads back %d, %v", prefix, n, v, err)
+			}
+		}
+	}
+	return lost
+}
