@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -63,11 +64,7 @@ func (a *app) runFailover(ctx context.Context, addr string, mode planner.Failove
 		return fmt.Errorf("%s (%s) is a master already; name one of its replicas", addr, id.Short())
 	}
 	if mode == planner.FailoverGraceful {
-		var master *topology.Replication
-		if m := s.snap.Nodes[self.MasterID]; m != nil {
-			master = &m.Replication
-		}
-		if err := executor.CheckPromotion(id, s.snap.Nodes[id].Replication, master, 1<<20); err != nil {
+		if err := a.waitPromotable(ctx, s, id, self.MasterID); err != nil {
 			return err
 		}
 	}
@@ -84,4 +81,41 @@ func (a *app) runFailover(ctx context.Context, addr string, mode planner.Failove
 	}
 	_, err = fmt.Fprintf(a.stdout, "failover: %s (%s) is now master of its shard (was replica of %s)\n", addr, id.Short(), self.MasterID.Short())
 	return err
+}
+
+// promotionWait is how long failover gives a replica that is behind its
+// master to catch up before refusing it.
+const promotionWait = 5 * time.Second
+
+// waitPromotable re-observes the cluster until the replica id is a safe
+// promotion target (see executor.CheckPromotion) or promotionWait passes.
+// A replica whose link is up but whose offset trails for a moment (the
+// master just took writes) is thus not refused; one that has not had its
+// first sync is, after the wait.
+func (a *app) waitPromotable(ctx context.Context, s *session, id, master topology.NodeID) error {
+	deadline := time.Now().Add(promotionWait)
+	for {
+		var mrep *topology.Replication
+		if m := s.snap.Nodes[master]; m != nil {
+			mrep = &m.Replication
+		}
+		rs := s.snap.Nodes[id]
+		if rs == nil {
+			return fmt.Errorf("replica %s is not reachable any more", id.Short())
+		}
+		err := executor.CheckPromotion(id, rs.Replication, mrep, 1<<20)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		t := time.NewTimer(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("wait for replica %s to catch up: %w", id.Short(), ctx.Err())
+		case <-t.C:
+		}
+		if err := s.observe(ctx); err != nil {
+			return err
+		}
+	}
 }
