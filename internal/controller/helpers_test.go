@@ -36,9 +36,9 @@ type fxPod struct {
 	offset    int64
 	linkUp    bool
 	syncing   bool
-	fresh     bool            // a new node that knows only itself
-	silent    bool            // does not answer
-	knownAt   map[int]string  // per other pod index: the address it knows this pod at ("" = unknown)
+	fresh     bool           // a new node that knows only itself
+	silent    bool           // does not answer
+	knownAt   map[int]string // per other pod index: the address it knows this pod at ("" = unknown)
 	migrating map[int]topology.NodeID
 	stateOK   bool
 }

@@ -103,9 +103,11 @@ func (r *Reconciler) observeClaims(ctx context.Context, rc *redisv1alpha1.RedisC
 		sc := &storagev1.StorageClass{}
 		err := r.Client.Get(ctx, types.NamespacedName{Name: *name}, sc)
 		if apierrors.IsNotFound(err) {
+			// Worded as the PersistentVolume controller words it in the
+			// claim's ProvisioningFailed event.
 			return storageFinding{
 				Reason:  redisv1alpha1.ReasonStorageClassNotFound,
-				Message: fmt.Sprintf("PersistentVolumeClaim %s is %s: %v", c.Name, c.Status.Phase, err),
+				Message: fmt.Sprintf("PersistentVolumeClaim %s is %s: storageclass.storage.k8s.io %q not found", c.Name, c.Status.Phase, *name),
 				Class:   *name,
 			}, nil
 		}

@@ -1,0 +1,250 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+	"github.com/redkube/redkube/internal/resources"
+)
+
+// newNamespace creates a namespace for one test.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "ctrl-"}}
+	if err := apiClient.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	return ns.Name
+}
+
+func createCluster(t *testing.T, ns, name string, mutate func(*redisv1alpha1.RedisCluster)) *redisv1alpha1.RedisCluster {
+	t.Helper()
+	rc := &redisv1alpha1.RedisCluster{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	// A Go client sends a zero storage size that YAML would leave out (and
+	// the CRD default fill in); default it here as the API server would.
+	redisv1alpha1.SetDefaults(rc)
+	if mutate != nil {
+		mutate(rc)
+	}
+	if err := apiClient.Create(context.Background(), rc); err != nil {
+		t.Fatal(err)
+	}
+	return rc
+}
+
+func getCluster(t *testing.T, ns, name string) *redisv1alpha1.RedisCluster {
+	t.Helper()
+	rc := &redisv1alpha1.RedisCluster{}
+	if err := apiClient.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, rc); err != nil {
+		t.Fatal(err)
+	}
+	return rc
+}
+
+// versions returns the resourceVersion of every object the operator owns
+// for rc, plus rc's own.
+func versions(t *testing.T, ns, name string) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string]string{}
+	sel := client.MatchingLabels{resources.LabelInstance: name}
+	var cms corev1.ConfigMapList
+	var svcs corev1.ServiceList
+	var stss appsv1.StatefulSetList
+	var pdbs policyv1.PodDisruptionBudgetList
+	for _, l := range []client.ObjectList{&cms, &svcs, &stss, &pdbs} {
+		if err := apiClient.List(ctx, l, client.InNamespace(ns), sel); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, o := range cms.Items {
+		out["ConfigMap/"+o.Name] = o.ResourceVersion
+	}
+	for _, o := range svcs.Items {
+		out["Service/"+o.Name] = o.ResourceVersion
+	}
+	for _, o := range stss.Items {
+		out["StatefulSet/"+o.Name] = o.ResourceVersion
+	}
+	for _, o := range pdbs.Items {
+		out["PodDisruptionBudget/"+o.Name] = o.ResourceVersion
+	}
+	out["RedisCluster/"+name] = getCluster(t, ns, name).ResourceVersion
+	return out
+}
+
+func TestReconcileRendersObjectsAndStatus(t *testing.T) {
+	needAPIServer(t)
+	ns := newNamespace(t)
+	createCluster(t, ns, "app", nil)
+
+	res, err := reconcileOnce(t, ns, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.RequeueAfter == 0 {
+		t.Errorf("result %+v: a cluster without pods must be observed again", res)
+	}
+	v := versions(t, ns, "app")
+	for _, want := range []string{"ConfigMap/app-config", "Service/app", "Service/app-nodes",
+		"StatefulSet/app-0", "StatefulSet/app-1", "StatefulSet/app-2",
+		"PodDisruptionBudget/app-0", "PodDisruptionBudget/app-1", "PodDisruptionBudget/app-2"} {
+		if v[want] == "" {
+			t.Errorf("%s was not created (have %v)", want, v)
+		}
+	}
+	sts := &appsv1.StatefulSet{}
+	if err := apiClient.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "app-1"}, sts); err != nil {
+		t.Fatal(err)
+	}
+	if ref := metav1.GetControllerOf(sts); ref == nil || ref.Kind != "RedisCluster" || ref.Name != "app" {
+		t.Errorf("StatefulSet app-1 controller = %+v, want RedisCluster app", ref)
+	}
+	if sts.Annotations[resources.AnnotationSpecHash] == "" {
+		t.Error("StatefulSet app-1 has no spec-hash annotation")
+	}
+
+	rc := getCluster(t, ns, "app")
+	if rc.Status.ObservedGeneration != rc.Generation {
+		t.Errorf("status.observedGeneration %d, generation %d", rc.Status.ObservedGeneration, rc.Generation)
+	}
+	for ct, reason := range map[redisv1alpha1.ConditionType]redisv1alpha1.ConditionReason{
+		redisv1alpha1.ConditionReady:       redisv1alpha1.ReasonPodsNotReady,
+		redisv1alpha1.ConditionProgressing: redisv1alpha1.ReasonCreatingObjects,
+		redisv1alpha1.ConditionDegraded:    redisv1alpha1.ReasonHealthy,
+	} {
+		c := meta.FindStatusCondition(rc.Status.Conditions, string(ct))
+		if c == nil || c.Reason != string(reason) || c.ObservedGeneration != rc.Generation {
+			t.Errorf("%s = %+v, want reason %s at generation %d", ct, c, reason, rc.Generation)
+		}
+	}
+
+	t.Run("a second pass writes nothing", func(t *testing.T) {
+		// The first pass's Progressing=CreatingObjects settles on the
+		// second; from the third on nothing may change.
+		if _, err := reconcileOnce(t, ns, "app"); err != nil {
+			t.Fatal(err)
+		}
+		before := versions(t, ns, "app")
+		if _, err := reconcileOnce(t, ns, "app"); err != nil {
+			t.Fatal(err)
+		}
+		after := versions(t, ns, "app")
+		for k, rv := range before {
+			if after[k] != rv {
+				t.Errorf("%s written again: resourceVersion %s -> %s", k, rv, after[k])
+			}
+		}
+	})
+
+	t.Run("a spec change rewrites what it changes and only that", func(t *testing.T) {
+		rc := getCluster(t, ns, "app")
+		rc.Spec.Config = map[string]redisv1alpha1.ConfigValue{"maxmemory": "100mb"}
+		rc.Spec.PodDisruptionBudget.Enabled = ptr.To(false)
+		if err := apiClient.Update(context.Background(), rc); err != nil {
+			t.Fatal(err)
+		}
+		before := versions(t, ns, "app")
+		if _, err := reconcileOnce(t, ns, "app"); err != nil {
+			t.Fatal(err)
+		}
+		after := versions(t, ns, "app")
+		for _, k := range []string{"ConfigMap/app-config", "StatefulSet/app-0", "StatefulSet/app-2"} {
+			if after[k] == before[k] {
+				t.Errorf("%s not updated after a config change", k)
+			}
+		}
+		for _, k := range []string{"Service/app", "Service/app-nodes"} {
+			if after[k] != before[k] {
+				t.Errorf("%s rewritten although it did not change", k)
+			}
+		}
+		for i := range 3 {
+			if k := fmt.Sprintf("PodDisruptionBudget/app-%d", i); after[k] != "" {
+				t.Errorf("%s kept although spec.podDisruptionBudget.enabled is false", k)
+			}
+		}
+		cm := &corev1.ConfigMap{}
+		if err := apiClient.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "app-config"}, cm); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(cm.Data[resources.ConfigKey], "maxmemory 100mb") {
+			t.Errorf("redis.conf lacks the override:\n%s", cm.Data[resources.ConfigKey])
+		}
+	})
+}
+
+func TestReconcileReportsMissingStorageClass(t *testing.T) {
+	needAPIServer(t)
+	ns := newNamespace(t)
+	rc := createCluster(t, ns, "nosc", func(rc *redisv1alpha1.RedisCluster) {
+		rc.Spec.Storage.StorageClassName = ptr.To("nfs")
+	})
+	// envtest runs no StatefulSet controller: create the claim it would.
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: resources.PVCName(rc, 0, 0), Labels: resources.ShardLabels(rc, 0)},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			StorageClassName: ptr.To("nfs"),
+			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	}
+	if err := apiClient.Create(context.Background(), pvc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reconcileOnce(t, ns, "nosc"); err != nil {
+		t.Fatal(err)
+	}
+	c := meta.FindStatusCondition(getCluster(t, ns, "nosc").Status.Conditions, string(redisv1alpha1.ConditionStorageBound))
+	want := `storageclass.storage.k8s.io "nfs" not found`
+	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != string(redisv1alpha1.ReasonStorageClassNotFound) || !strings.Contains(c.Message, want) {
+		t.Errorf("StorageBound = %+v, want False/StorageClassNotFound naming %q", c, want)
+	}
+}
+
+func TestReconcileReportsMissingPasswordSecret(t *testing.T) {
+	needAPIServer(t)
+	ns := newNamespace(t)
+	createCluster(t, ns, "pw", func(rc *redisv1alpha1.RedisCluster) {
+		rc.Spec.PasswordSecret = &redisv1alpha1.PasswordSecretRef{Name: "nope"}
+	})
+	res, err := reconcileOnce(t, ns, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.RequeueAfter != RequeueInvalid {
+		t.Errorf("requeue after %v, want %v (the Secret may appear)", res.RequeueAfter, RequeueInvalid)
+	}
+	c := meta.FindStatusCondition(getCluster(t, ns, "pw").Status.Conditions, string(redisv1alpha1.ConditionDegraded))
+	if c == nil || c.Reason != string(redisv1alpha1.ReasonInvalidSpec) || !strings.Contains(c.Message, "spec.passwordSecret.name") {
+		t.Errorf("Degraded = %+v, want InvalidSpec naming spec.passwordSecret.name", c)
+	}
+	sts := &appsv1.StatefulSet{}
+	err = apiClient.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "pw-0"}, sts)
+	if !apierrors.IsNotFound(err) {
+		t.Errorf("StatefulSet pw-0 created without its password Secret (err %v)", err)
+	}
+}
+
+func TestReconcileOfDeletedClusterIsANoOp(t *testing.T) {
+	needAPIServer(t)
+	res, err := reconcileOnce(t, "default", "never-existed")
+	if err != nil || res.RequeueAfter != 0 {
+		t.Errorf("Reconcile of a missing cluster = %+v, %v; want nothing", res, err)
+	}
+
+}
