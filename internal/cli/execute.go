@@ -40,8 +40,8 @@ var blockingProblems = map[planner.ProblemCode]bool{
 }
 
 // preflight refuses a cluster that is not whole, and returns the plan that
-// finishes interrupted migrations: slots a source has MIGRATING to a target
-// that has them IMPORTING from it. Any other open slot needs `rcctl fix`.
+// finishes interrupted migrations (see resumablePlan). Any other open slot
+// needs `rcctl fix`.
 func preflight(snap *topology.Snapshot) (planner.Plan, error) {
 	for _, p := range planner.Check(snap, planner.CheckOptions{}) {
 		if blockingProblems[p.Code] || (p.Code == planner.ProblemNodeFailing && p.Severity == planner.SeverityError) {
@@ -51,8 +51,10 @@ func preflight(snap *topology.Snapshot) (planner.Plan, error) {
 	return resumablePlan(snap)
 }
 
-// resumablePlan returns the plan that finishes interrupted migrations, or an
-// error naming an open slot that is not one.
+// resumablePlan returns the plan that finishes interrupted migrations —
+// a target IMPORTING a slot from a source that is MIGRATING it to that
+// target or not at all, one of the two owning it — or an error naming an
+// open slot that is not one.
 func resumablePlan(snap *topology.Snapshot) (planner.Plan, error) {
 	type pair struct{ src, tgt topology.NodeID }
 	resume := map[pair]topology.SlotSet{}
