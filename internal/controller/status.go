@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
@@ -327,8 +328,12 @@ func (r *Reconciler) writeStatus(ctx context.Context, st *state) error {
 	if equality.Semantic.DeepEqual(st.old, next) {
 		return nil
 	}
+	// A merge patch of the whole status, computed from the object this pass
+	// read: no conflict with our own previous write still on its way into
+	// the cache, and the pass owns every status field anyway.
+	base := st.rc.DeepCopy()
 	st.rc.Status = next
-	if err := r.Client.Status().Update(ctx, st.rc); err != nil {
+	if err := r.Client.Status().Patch(ctx, st.rc, client.MergeFrom(base)); err != nil {
 		return fmt.Errorf("update status of RedisCluster %s/%s: %w", st.rc.Namespace, st.rc.Name, err)
 	}
 	return nil
