@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
 
+	"github.com/redkube/redkube/internal/cli"
 	"github.com/redkube/redkube/internal/kubenet"
 )
 
@@ -37,18 +39,23 @@ const (
 func podName(i int) string { return fmt.Sprintf("%s-%d", statefulSet, i) }
 
 // bootstrapCluster makes a Redis Cluster of 3 masters with one replica each
-// out of addrs (ip:port, in StatefulSet ordinal order). It is the one place
-// to switch from redis-cli to rcctl.
-func bootstrapCluster(t *testing.T, addrs []string) {
+// out of addrs (ip:port, in StatefulSet ordinal order) with `rcctl create`,
+// where the tutorial ran redis-trib from an extra pod. hosts[i] is the
+// Kubernetes node of addrs[i]: rcctl keeps each replica off its master's node.
+func bootstrapCluster(t *testing.T, addrs, hosts []string) {
 	t.Helper()
-	args := append([]string{"--cluster", "create"}, addrs...)
-	args = append(args, "--cluster-replicas", "1", "--cluster-yes")
+	args := append([]string{"create"}, addrs...)
+	args = append(args, "--replicas", "1", "--no-progress")
+	for i, a := range addrs {
+		args = append(args, "--hint", a+"="+hosts[i])
+	}
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "redis-cli", args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("redis-cli %s: %v\n%s", strings.Join(args, " "), err, out)
+	var out bytes.Buffer
+	if code := cli.Run(ctx, args, &out, &out); code != cli.ExitOK {
+		t.Fatalf("rcctl %s: exit %d\n%s", strings.Join(args, " "), code, out.String())
 	}
+	t.Logf("rcctl create:\n%s", out.String())
 }
 
 // clusterCheck runs `redis-cli --cluster check` against addr as an outside
@@ -124,7 +131,15 @@ func TestTutorial(t *testing.T) {
 		addrs[i] = net.JoinHostPort(ip, fmt.Sprint(redisPort))
 	}
 	began := time.Now()
-	bootstrapCluster(t, addrs)
+	hosts := make([]string, replicas)
+	for i := range replicas {
+		pod, err := cs.CoreV1().Pods(ns).Get(ctx, podName(i), metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hosts[i] = pod.Spec.NodeName
+	}
+	bootstrapCluster(t, addrs, hosts)
 	clusterCheck(t, addrs[0])
 	waitClusterOK(t, addrs)
 	t.Logf("timing: bootstrap -> cluster check passes: %v", time.Since(began))
