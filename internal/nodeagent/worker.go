@@ -79,6 +79,7 @@ type podWorker struct {
 	notifyCh chan struct{}
 	evCh     chan any
 	ctlCh    chan ctlMsg
+	done     chan struct{} // closed when run returns
 
 	pod       *corev1.Pod
 	dir       string
@@ -107,6 +108,7 @@ func newPodWorker(a *Agent, n *node, ns, name string, uid types.UID, rec *podRec
 		notifyCh:  make(chan struct{}, 1),
 		evCh:      make(chan any, 64),
 		ctlCh:     make(chan ctlMsg),
+		done:      make(chan struct{}),
 		dir:       podDir(a.cfg.StateDir, uid),
 		ctrs:      map[string]*ctr{},
 		lastEvent: map[string]time.Time{},
@@ -183,6 +185,8 @@ func (w *podWorker) control(ctx context.Context, k ctlKind) error {
 	m := ctlMsg{kind: k, done: make(chan struct{})}
 	select {
 	case w.ctlCh <- m:
+	case <-w.done:
+		return nil // the worker finished: nothing of the pod is left
 	case <-ctx.Done():
 		return fmt.Errorf("nodeagent: pod %s: %w", w.key(), ctx.Err())
 	}
@@ -195,6 +199,7 @@ func (w *podWorker) control(ctx context.Context, k ctlKind) error {
 }
 
 func (w *podWorker) run(ctx context.Context) {
+	defer close(w.done)
 	log := w.a.log.With("pod", w.key(), "node", w.node.name)
 	log.Info("pod worker started")
 	// Adopted workers start before the informer has listed the pods.
@@ -465,7 +470,7 @@ func (w *podWorker) handleEvent(ctx context.Context, ev any) {
 
 // event records a pod event.
 func (w *podWorker) event(typ, reason, msg string) {
-	if w.pod == nil || w.node.recorder == nil || w.node.isStopped() {
+	if w.pod == nil || w.node.recorder == nil || w.node.isStopped() || w.a.runCtx.Err() != nil {
 		return
 	}
 	w.node.recorder.Event(w.pod, typ, reason, msg)
