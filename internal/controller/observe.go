@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
 	"github.com/redkube/redkube/internal/resources"
@@ -240,6 +241,7 @@ func (r *Reconciler) probeSilentMasters(ctx context.Context, pool *redisadmin.Po
 	}
 	for i, j := range jobs {
 		out[j.id] = results[i]
+		log.FromContext(ctx).Info("probed silent master", "node", j.id.Short(), "addr", j.addr, "gone", results[i].Gone, "detail", results[i].Detail)
 	}
 	return out
 }

@@ -143,6 +143,36 @@ type quietRedisLog struct{}
 
 func (quietRedisLog) Printf(context.Context, string, ...any) {}
 
+// logMark returns the operator log's current size, for logActions.
+func (e *opEnv) logMark() int64 {
+	fi, err := os.Stat(e.logFile)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// logActions logs the topology actions and probes the operator logged
+// since mark: what it did about a disruption.
+func (e *opEnv) logActions(t *testing.T, mark int64, at *time.Time) {
+	t.Helper()
+	b, err := os.ReadFile(e.logFile)
+	if err != nil || int64(len(b)) < mark {
+		return
+	}
+	var lines []string
+	for _, l := range strings.Split(string(b[mark:]), "\n") {
+		if i := strings.Index(l, `msg="topology action"`); i >= 0 {
+			if j := strings.Index(l, "action="); j >= 0 {
+				lines = append(lines, l[len("time="):len("time=")+23]+" "+l[j:])
+			}
+		} else if strings.Contains(l, `msg="probed silent master"`) {
+			lines = append(lines, l)
+		}
+	}
+	t.Logf("operator actions after the disruption at %s:\n%s", at.UTC().Format("15:04:05.000"), strings.Join(lines, "\n"))
+}
+
 // kubectl runs the cluster's kubectl.
 func (e *opEnv) kubectl(t *testing.T, args ...string) string {
 	t.Helper()

@@ -101,9 +101,11 @@ func TestOperator(t *testing.T) {
 			t.Fatal(err)
 		}
 		victim := before.Status.Shards[0].MasterPod
+		var deleted time.Time
+		defer e.logActions(t, e.logMark(), &deleted)
 		w := startWriter(e.addrs(t, name), "graceful")
 		time.Sleep(time.Second) // let the writer reach steady state
-		deleted := time.Now()
+		deleted = time.Now()
 		e.kubectl(t, "delete", "pod", victim, "--wait=false")
 		e.waitReady(t, name, deleted, 2*time.Minute)
 		t.Logf("timing: delete master pod %s -> Ready again: %v", victim, time.Since(deleted))
@@ -127,6 +129,44 @@ func TestOperator(t *testing.T) {
 		t.FailNow()
 	}
 
+	if !t.Run("a force-deleted master pod is replaced and the cluster heals", func(t *testing.T) {
+		before, err := e.get(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		victim := before.Status.Shards[2].MasterPod
+		var deleted time.Time
+		defer e.logActions(t, e.logMark(), &deleted)
+		w := startWriter(e.addrs(t, name), "force")
+		time.Sleep(time.Second)
+		deleted = time.Now()
+		e.kubectl(t, "delete", "pod", victim, "--grace-period=0", "--force", "--wait=false")
+		e.waitReady(t, name, deleted, 2*time.Minute)
+		t.Logf("timing: force-delete master pod %s -> Ready again: %v", victim, time.Since(deleted))
+		time.Sleep(500 * time.Millisecond)
+		acked, errs, firstErr, gap, gapAt := w.finish()
+		lost := lostWrites(t, e.addrs(t, name), "force", acked)
+		evs := &corev1.EventList{}
+		if err := e.cl.List(t.Context(), evs, client.InNamespace(opNS), client.MatchingFieldsSelector{Selector: fields.AndSelectors(
+			fields.OneTermEqualSelector("involvedObject.kind", "RedisCluster"),
+			fields.OneTermEqualSelector("involvedObject.name", name),
+			fields.OneTermEqualSelector("reason", controller.EventFailedOver),
+		)}); err != nil {
+			t.Fatal(err)
+		}
+		forced := 0
+		for _, ev := range evs.Items {
+			if strings.Contains(ev.Message, "forced failover") {
+				forced++
+			}
+		}
+		t.Logf("measured: force delete of a master: %d writes acknowledged, %d write errors (first: %v), worst gap %v starting %v after the delete, %d acknowledged writes lost (not asserted: the process is killed without a handover), operator forced failovers so far: %d",
+			len(acked), errs, firstErr, gap, gapAt.Sub(deleted), lost, forced)
+		referee(t, e.addrs(t, name)[0])
+	}) {
+		t.FailNow()
+	}
+
 	if !t.Run("all pods deleted at once come back with the same node IDs owning the same slots", func(t *testing.T) {
 		addrs := e.addrs(t, name)
 		owners, err := slotOwners(t.Context(), addrs[0])
@@ -142,6 +182,7 @@ func TestOperator(t *testing.T) {
 			oldIPs[n] = p.Status.PodIP
 		}
 		deleted := time.Now()
+		defer e.logActions(t, e.logMark(), &deleted)
 		e.kubectl(t, "delete", "pods", "-l", resources.LabelInstance+"="+name, "--wait=false")
 		e.waitReady(t, name, deleted, 3*time.Minute)
 		t.Logf("timing: delete all 6 pods -> Ready again: %v", time.Since(deleted))
@@ -195,9 +236,11 @@ func TestOperator(t *testing.T) {
 		if pods[replica.Pod].Spec.NodeName == node {
 			t.Fatalf("shard 1's master and replica share %s; the test needs them apart", node)
 		}
+		var stopped time.Time
+		defer e.logActions(t, e.logMark(), &stopped)
 		w := startWriter(e.addrs(t, name), "nodestop")
 		time.Sleep(time.Second)
-		stopped := time.Now()
+		stopped = time.Now()
 		if err := e.StopNode(t.Context(), node); err != nil {
 			t.Fatal(err)
 		}
