@@ -2,6 +2,7 @@ package planner
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 
@@ -23,22 +24,33 @@ type RepairInput struct {
 //
 //   - SetSlotOwner for slots some reachable node attributes to another owner
 //     than the consensus (see Agree), grouped by owner;
-//   - FixOpenSlot for every slot some node has MIGRATING or IMPORTING: the
-//     owner is the consensus owner, else the importing node, else the
-//     migrating node; keys held elsewhere move to it;
-//   - AssignSlots for uncovered slots: to the master holding keys in the
-//     slot (followed by a FixOpenSlot when several hold keys), the others
-//     spread over the masters with the fewest slots in contiguous runs;
+//   - AssignSlots for uncovered slots: an open one to the node that will
+//     own it (below), one with keys to the master holding most of them,
+//     the others spread over the masters with the fewest slots in
+//     contiguous runs. Coverage comes first because, with the default
+//     cluster-require-full-coverage, no node moves a key (MIGRATE answers
+//     CLUSTERDOWN) while any slot is uncovered;
+//   - FixOpenSlot for every slot some node has MIGRATING or IMPORTING. The
+//     owner is the node the slot was being moved to when the move is
+//     consistent (the consensus owner has it MIGRATING to a node that has
+//     it IMPORTING from the owner, and no other node has it open): the move
+//     is finished, as redis-cli --cluster fix does, so keys that already
+//     left stay where they are. Otherwise the owner is the consensus owner,
+//     else the importing node, else the migrating node. Keys held elsewhere
+//     move to the owner;
+//   - FixOpenSlot for uncovered slots whose keys several masters hold;
 //   - Forget for unreachable nodes that own no slot and that every
 //     reachable node knowing them flags fail or noaddr.
 func Repair(in RepairInput) Plan {
 	c := Agree(in.Snapshot)
 	var plan Plan
 	open := openSlotsOf(in.Snapshot)
+	owners := openSlotOwners(c, open)
 	plan.Steps = append(plan.Steps, ownerFixes(c, open)...)
-	plan.Steps = append(plan.Steps, openSlotFixes(in, c, open)...)
-	assign, notes := coverageFixes(in, c, open)
+	assign, keyFixes, notes := coverageFixes(in, c, owners)
 	plan.Steps = append(plan.Steps, assign...)
+	plan.Steps = append(plan.Steps, openSlotFixes(in, owners)...)
+	plan.Steps = append(plan.Steps, keyFixes...)
 	forget, forgetNotes := forgets(in.Snapshot, c)
 	plan.Steps = append(plan.Steps, forget...)
 	plan.Notes = append(notes, forgetNotes...)
@@ -50,7 +62,7 @@ func openSlotsOf(snap *topology.Snapshot) map[int]*openSlot {
 	open := map[int]*openSlot{}
 	get := func(x int) *openSlot {
 		if open[x] == nil {
-			open[x] = &openSlot{}
+			open[x] = &openSlot{importingFrom: map[topology.NodeID]topology.NodeID{}, migratingTo: map[topology.NodeID]topology.NodeID{}}
 		}
 		return open[x]
 	}
@@ -59,11 +71,15 @@ func openSlotsOf(snap *topology.Snapshot) map[int]*openSlot {
 		if self == nil {
 			continue
 		}
-		for x := range self.Importing {
-			get(x).importing = append(get(x).importing, id)
+		for x, from := range self.Importing {
+			o := get(x)
+			o.importing = append(o.importing, id)
+			o.importingFrom[id] = from
 		}
-		for x := range self.Migrating {
-			get(x).migrating = append(get(x).migrating, id)
+		for x, to := range self.Migrating {
+			o := get(x)
+			o.migrating = append(o.migrating, id)
+			o.migratingTo[id] = to
 		}
 	}
 	return open
@@ -71,6 +87,8 @@ func openSlotsOf(snap *topology.Snapshot) map[int]*openSlot {
 
 type openSlot struct {
 	importing, migrating []topology.NodeID // sorted: snap.IDs() order
+	// importingFrom and migratingTo are each node's peer for the slot.
+	importingFrom, migratingTo map[topology.NodeID]topology.NodeID
 }
 
 func slotSetOf(m map[int]*openSlot) topology.SlotSet {
@@ -99,17 +117,45 @@ func ownerFixes(c *Consensus, open map[int]*openSlot) []Step {
 	return out
 }
 
-func openSlotFixes(in RepairInput, c *Consensus, open map[int]*openSlot) []Step {
-	var out []Step
-	for _, x := range slotSetOf(open).Slots() {
+// openSlotOwners picks the node that ends up owning each open slot (see
+// Repair).
+func openSlotOwners(c *Consensus, open map[int]*openSlot) map[int]topology.NodeID {
+	owners := make(map[int]topology.NodeID, len(open))
+	for x, o := range open {
 		owner := c.Owners[x]
 		switch {
 		case owner != "":
-		case len(open[x].importing) > 0:
-			owner = open[x].importing[0]
+			if to, ok := consistentMove(x, owner, o); ok {
+				owner = to
+			}
+		case len(o.importing) > 0:
+			owner = o.importing[0]
 		default:
-			owner = open[x].migrating[0]
+			owner = o.migrating[0]
 		}
+		owners[x] = owner
+	}
+	return owners
+}
+
+// consistentMove returns the node slot x is being moved to when the move
+// from owner is consistent: owner alone has x MIGRATING, to the one node
+// that has x IMPORTING, from owner.
+func consistentMove(x int, owner topology.NodeID, o *openSlot) (topology.NodeID, bool) {
+	if len(o.migrating) != 1 || o.migrating[0] != owner || len(o.importing) != 1 {
+		return "", false
+	}
+	to := o.importing[0]
+	if o.migratingTo[owner] != to || o.importingFrom[to] != owner {
+		return "", false
+	}
+	return to, true
+}
+
+func openSlotFixes(in RepairInput, owners map[int]topology.NodeID) []Step {
+	var out []Step
+	for _, x := range slices.Sorted(maps.Keys(owners)) {
+		owner := owners[x]
 		out = append(out, FixOpenSlot{Slot: x, Owner: owner, MoveKeysFrom: othersThan(in.KeyHolders[x], owner)})
 	}
 	return out
@@ -125,20 +171,24 @@ func othersThan(ids []topology.NodeID, owner topology.NodeID) []topology.NodeID 
 	return out
 }
 
-func coverageFixes(in RepairInput, c *Consensus, open map[int]*openSlot) ([]Step, []string) {
-	uncovered := c.Covered().Complement().Difference(slotSetOf(open))
+// coverageFixes returns the AssignSlots steps that cover every uncovered
+// slot, and the FixOpenSlot steps that gather the keys of uncovered slots
+// several masters hold keys in (to run once every slot is covered).
+func coverageFixes(in RepairInput, c *Consensus, openOwners map[int]topology.NodeID) (assign, fixes []Step, notes []string) {
+	uncovered := c.Covered().Complement()
 	if uncovered.IsEmpty() {
-		return nil, nil
+		return nil, nil, nil
 	}
-	owners := healthyMasters(c)
-	if len(owners) == 0 {
-		return nil, []string{fmt.Sprintf("%d uncovered slots but no healthy master to give them to", uncovered.Count())}
-	}
-	var out []Step
 	withKeys := map[topology.NodeID]topology.SlotSet{}
-	var fixes []Step
 	var empty topology.SlotSet
 	uncovered.Each(func(x int) bool {
+		if owner, ok := openOwners[x]; ok {
+			// The open slot's own FixOpenSlot gathers its keys.
+			s := withKeys[owner]
+			s.Add(x)
+			withKeys[owner] = s
+			return true
+		}
 		holders := in.KeyHolders[x]
 		if len(holders) == 0 {
 			empty.Add(x)
@@ -152,12 +202,17 @@ func coverageFixes(in RepairInput, c *Consensus, open map[int]*openSlot) ([]Step
 		}
 		return true
 	})
+	owners := healthyMasters(c)
+	if len(owners) == 0 && !empty.IsEmpty() {
+		notes = append(notes, fmt.Sprintf("%d uncovered slots but no healthy master to give them to", empty.Count()))
+		empty = topology.SlotSet{}
+	}
 	for _, id := range sortedIDs(withKeys) {
-		out = append(out, AssignSlots{Node: id, Slots: withKeys[id]})
+		assign = append(assign, AssignSlots{Node: id, Slots: withKeys[id]})
 		owners[id] = owners[id].Union(withKeys[id])
 	}
-	out = append(out, spreadSlots(owners, empty)...)
-	return append(out, fixes...), nil
+	assign = append(assign, spreadSlots(owners, empty)...)
+	return assign, fixes, notes
 }
 
 // healthyMasters returns the agreed masters not flagged failing.

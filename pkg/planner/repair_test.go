@@ -20,11 +20,19 @@ func TestRepair(t *testing.T) {
 			snap: healthySnapshot,
 		},
 		{
-			name: "closes a stuck migration on the source that still owns the slot",
+			name: "finishes a consistent stuck migration towards the importing node",
 			snap: func(t testing.TB) *topology.Snapshot {
 				return snapshotOf(t, "migrating-source.txt", "importing-target.txt")
 			},
 			keys: map[int][]topology.NodeID{100: {idM2, idM1}},
+			want: []string{"close open slot 100 on owner 2f5b4087"},
+		},
+		{
+			name: "keeps the owner of a slot only imported by another node",
+			snap: func(t testing.TB) *topology.Snapshot {
+				return snapshotOf(t, "importing-target.txt")
+			},
+			keys: map[int][]topology.NodeID{100: {idM2}},
 			want: []string{"close open slot 100 on owner 98c84686"},
 		},
 		{
@@ -114,8 +122,8 @@ func TestRepairMovesKeysOfOpenSlot(t *testing.T) {
 		KeyHolders: map[int][]topology.NodeID{100: {idM2, idM1}},
 	})
 	fix := plan.Steps[0].(FixOpenSlot)
-	if fix.Owner != idM1 || len(fix.MoveKeysFrom) != 1 || fix.MoveKeysFrom[0] != idM2 {
-		t.Fatalf("fix = %+v", fix)
+	if fix.Owner != idM2 || len(fix.MoveKeysFrom) != 1 || fix.MoveKeysFrom[0] != idM1 {
+		t.Fatalf("fix = %+v, want owner %s (importing) with keys from %s", fix, idM2.Short(), idM1.Short())
 	}
 }
 
