@@ -2,7 +2,7 @@
 # Builds the local cluster's control-plane binaries (etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler, kube-proxy, kubectl) from the
 # pinned module in hack/k8s-build, into a cache folder keyed by that module's
-# go.sum. A second run with the same go.sum is a no-op.
+# go.mod, go.sum and link flags. A second run with the same key is a no-op.
 #
 # CoreDNS (the cluster DNS) comes from its own module, hack/coredns-build, and
 # lands in the same folder. It has its own key (its go.mod, go.sum and main.go,
@@ -16,7 +16,13 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 mod="$root/hack/k8s-build"
 cache_root=${1:-${REDKUBE_CACHE:-$root/.cache}}
-key=$(cat "$mod/go.mod" "$mod/go.sum" | sha256sum | cut -c1-16)
+# The components report the pinned Kubernetes version (nodes show it as their
+# kubelet version), read from the build module's go.mod.
+kver=$(awk '$1 == "k8s.io/kubernetes" {print $2; exit}' "$mod/go.mod")
+kmajor=${kver#v}; kminor=${kmajor#*.}; kmajor=${kmajor%%.*}; kminor=${kminor%%.*}
+vpkg=k8s.io/component-base/version
+k8s_ldflags="-s -w -X $vpkg.gitVersion=$kver -X $vpkg.gitMajor=$kmajor -X $vpkg.gitMinor=$kminor -X $vpkg.gitTreeState=clean"
+key=$( { cat "$mod/go.mod" "$mod/go.sum"; echo "$k8s_ldflags"; } | sha256sum | cut -c1-16)
 out="$cache_root/k8s/$key"
 bins=(etcd kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubectl)
 
@@ -54,7 +60,7 @@ mkdir -p "$out/bin.tmp"
 start=$(date +%s)
 echo "building Kubernetes control plane into $out (cold builds take ~15 min on 2 cores)" >&2
 cd "$mod"
-go build "${flags[@]}" -o "$out/bin.tmp/" \
+go build -trimpath -ldflags "$k8s_ldflags" -o "$out/bin.tmp/" \
 	k8s.io/kubernetes/cmd/kube-apiserver \
 	k8s.io/kubernetes/cmd/kube-controller-manager \
 	k8s.io/kubernetes/cmd/kube-scheduler \
