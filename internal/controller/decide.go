@@ -87,6 +87,7 @@ func decide(o *observation) action {
 		decideAttach,
 		decideRepair,
 		decidePlacement,
+		decideMasterSpread,
 	}
 	for _, step := range steps {
 		a, why := step(o)
@@ -418,6 +419,45 @@ func decidePlacement(o *observation) (action, string) {
 				Message: fmt.Sprintf("replica pod %s shares node %s with another member of shard %d: recreating it (and its claim) elsewhere", p.Name, p.Host, sh.Index),
 				Pod:     p.Name,
 			}, ""
+		}
+	}
+	return action{}, ""
+}
+
+// decideMasterSpread hands a master role to an in-sync replica on a host
+// with fewer masters when some host holds more than its share
+// (ceil(masters / schedulable hosts)). After failovers masters can pile up
+// on one Kubernetes node; losing that node would then take a majority of
+// the masters, and Redis cannot fail over without a majority. It acts only
+// on a healthy cluster, with a graceful failover (no acknowledged write is
+// lost; writes to that shard pause for the switch).
+func decideMasterSpread(o *observation) (action, string) {
+	if !o.bootstrapped() || !o.podsComplete() || len(o.Hosts) == 0 {
+		return action{}, ""
+	}
+	if ok, _ := o.replicasInSync(); !ok {
+		return action{}, ""
+	}
+	shards := o.shards()
+	perHost := map[string]int{}
+	for _, sh := range shards {
+		if sh.Master == nil {
+			return action{}, ""
+		}
+		perHost[sh.Master.Host]++
+	}
+	limit := (o.Masters + len(o.Hosts) - 1) / len(o.Hosts)
+	for _, sh := range shards {
+		if sh.Master.Host == "" || perHost[sh.Master.Host] <= limit {
+			continue
+		}
+		for _, r := range sh.Replicas {
+			if !r.InSync || !r.Pod.live() || r.Pod.Host == "" || perHost[r.Pod.Host]+1 > limit {
+				continue
+			}
+			return failoverAction(r.Pod.ID(), planner.FailoverGraceful,
+				fmt.Sprintf("node %s holds %d masters (more than %d): handing shard %d's master role from pod %s to its replica %s on node %s",
+					sh.Master.Host, perHost[sh.Master.Host], limit, sh.Index, sh.Master.Name, r.Pod.Name, r.Pod.Host)), ""
 		}
 	}
 	return action{}, ""

@@ -322,6 +322,25 @@ func TestDecide(t *testing.T) {
 			kind: actNone,
 		},
 		{
+			name: "spreads masters piled up on one node by a graceful failover",
+			world: func() *world {
+				w := healthy(3, 1, threeHosts...)
+				// Shard 1's master moved to node-1 (where shard 0's master is).
+				w.pod("rc-1-0").Host = "node-3"
+				w.pod("rc-1-1").Host = "node-1"
+				w.pod("rc-1-0").master, w.pod("rc-1-1").master = w.pod("rc-1-1").id, ""
+				w.pod("rc-1-1").slots, w.pod("rc-1-0").slots = w.pod("rc-1-0").slots, topology.SlotSet{}
+				return w
+			},
+			kind: actFailover,
+			check: func(t *testing.T, w *world, a action) {
+				f := a.Plan.Steps[0].(planner.Failover)
+				if f.Mode != planner.FailoverGraceful || (f.Replica != w.pod("rc-1-0").id && f.Replica != w.pod("rc-0-1").id) {
+					t.Errorf("failover %v: want a graceful handover off node-1", f)
+				}
+			},
+		},
+		{
 			name: "hands over before it meets (one change per pass, most urgent first)",
 			world: func() *world {
 				w := healthy(3, 1, threeHosts...)

@@ -397,3 +397,45 @@ func lostWrites(t *testing.T, addrs []string, prefix string, acked []int) int {
 	}
 	return lost
 }
+
+// clusterView returns addr's CLUSTER NODES, parsed.
+func clusterView(t *testing.T, addr string) *topology.View {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	text, err := c.ClusterNodes(t.Context()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := topology.ParseClusterNodes(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// redisDo sends one command to the node at addr.
+func redisDo(t *testing.T, addr string, args ...any) {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	if err := c.Do(t.Context(), args...).Err(); err != nil {
+		t.Fatalf("%v on %s: %v", args, addr, err)
+	}
+}
+
+// shardsByID maps every node ID of v to the slot ranges of its shard (its
+// own slots for a master, its master's for a replica).
+func shardsByID(v *topology.View) map[topology.NodeID]string {
+	out := map[topology.NodeID]string{}
+	for _, n := range v.Nodes {
+		m := n
+		if n.IsReplica() {
+			if m = v.Node(n.MasterID); m == nil {
+				continue
+			}
+		}
+		out[n.ID] = m.Slots.String()
+	}
+	return out
+}
