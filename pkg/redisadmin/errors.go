@@ -32,6 +32,12 @@ const (
 	KindBusyKey
 	// KindNotClusterMode means the node runs with cluster support disabled.
 	KindNotClusterMode
+	// KindNotMaster is a command only a master accepts sent to a replica
+	// ("Please use SETSLOT only with masters"). Redis 7 turns a master that
+	// lost its last slot into a replica of the node that took it
+	// (cluster-allow-replica-migration yes), so a migration's last SETSLOT
+	// on its source can meet it.
+	KindNotMaster
 )
 
 // Sentinel errors matched by errors.Is against an *Error of the same Kind.
@@ -52,6 +58,8 @@ var (
 	ErrBusyKey = errors.New("BUSYKEY")
 	// ErrNotClusterMode matches KindNotClusterMode.
 	ErrNotClusterMode = errors.New("cluster support disabled")
+	// ErrNotMaster matches KindNotMaster.
+	ErrNotMaster = errors.New("not a master")
 )
 
 var kindSentinel = map[Kind]error{
@@ -63,6 +71,7 @@ var kindSentinel = map[Kind]error{
 	KindLoading:        ErrLoading,
 	KindBusyKey:        ErrBusyKey,
 	KindNotClusterMode: ErrNotClusterMode,
+	KindNotMaster:      ErrNotMaster,
 }
 
 // Error is an error of one command on one node.
@@ -145,6 +154,9 @@ func classify(msg string) (Kind, int, string) {
 	}
 	if strings.Contains(msg, "cluster support disabled") {
 		return KindNotClusterMode, -1, ""
+	}
+	if strings.Contains(msg, "only with masters") {
+		return KindNotMaster, -1, ""
 	}
 	return KindServer, -1, ""
 }

@@ -23,6 +23,7 @@ func TestClassifyServerMessages(t *testing.T) {
 		{"busykey", "BUSYKEY Target key name already exists.", KindBusyKey, -1, ""},
 		{"busykey forwarded by migrate", "ERR Target instance replied with error: BUSYKEY Target key name already exists.", KindBusyKey, -1, ""},
 		{"not cluster mode", "ERR This instance has cluster support disabled", KindNotClusterMode, -1, ""},
+		{"setslot on a replica", "ERR Please use SETSLOT only with masters.", KindNotMaster, -1, ""},
 		{"other server error", "ERR Unknown node abc", KindServer, -1, ""},
 	}
 	for _, c := range cases {
