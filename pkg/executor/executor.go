@@ -45,6 +45,12 @@ type Options struct {
 	Progress func(Progress)
 	// PollInterval is how often wait loops re-observe (default 20 ms).
 	PollInterval time.Duration
+	// RetryTimeout bounds how long MIGRATE is retried, with exponential
+	// back-off from PollInterval up to 1 s, while it meets transient errors:
+	// CLUSTERDOWN (a slot was uncovered moments ago and the nodes have not
+	// all noticed it is covered again), TRYAGAIN, LOADING, IOERR or a lost
+	// connection (default 30 s).
+	RetryTimeout time.Duration
 	// FailoverTimeout bounds waiting for a replica to become master after
 	// CLUSTER FAILOVER (default 30 s; the caller's ctx bounds it too).
 	FailoverTimeout time.Duration
@@ -76,6 +82,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = 20 * time.Millisecond
+	}
+	if o.RetryTimeout <= 0 {
+		o.RetryTimeout = 30 * time.Second
 	}
 	if o.FailoverTimeout <= 0 {
 		o.FailoverTimeout = 30 * time.Second

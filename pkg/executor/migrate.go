@@ -183,7 +183,10 @@ func (e *Executor) openPair(ctx context.Context, srcID, tgtID topology.NodeID) (
 		if self := v.Myself(); self == nil || self.ID != id {
 			return fmt.Errorf("%s does not answer as %s: %w", n.Addr(), id.Short(), ErrStalePlan)
 		}
-		if !v.Myself().IsMaster() {
+		// A source that became a replica after it lost its last slot
+		// (see sourceEmptied) is accepted: every slot of the step is then
+		// either done or stale.
+		if self := v.Myself(); !self.IsMaster() && (i == 1 || !self.Slots.IsEmpty()) {
 			return fmt.Errorf("%s is not a master: %w", id.Short(), ErrStalePlan)
 		}
 		views[i] = v
@@ -262,9 +265,16 @@ func (e *Executor) drainSlots(ctx context.Context, p *pair, slots []int, open bo
 	pending := slots
 	retries := map[int]int{}
 	replace := map[int]bool{}
+	bo := e.newBackoff()
 	for len(pending) > 0 {
 		keys, err := p.src.KeysInSlots(ctx, pending, e.opts.BatchKeys)
 		if err != nil {
+			if transient(err) {
+				if err := bo.wait(ctx, err); err != nil {
+					return moved, fmt.Errorf("list keys: %w", err)
+				}
+				continue
+			}
 			return moved, fmt.Errorf("list keys: %w", err)
 		}
 		var batch []redisadmin.MigrateArgs
@@ -290,9 +300,17 @@ func (e *Executor) drainSlots(ctx context.Context, p *pair, slots []int, open bo
 		}
 		results, err := p.src.MigrateBatch(ctx, batch)
 		if err != nil {
+			if transient(err) {
+				if err := bo.wait(ctx, err); err != nil {
+					return moved, fmt.Errorf("migrate: %w", err)
+				}
+				pending = batchSlots
+				continue
+			}
 			return moved, fmt.Errorf("migrate: %w", err)
 		}
 		var again []int
+		var lastTransient error
 		for i, r := range results {
 			x := batchSlots[i]
 			if r.Err == nil {
@@ -306,6 +324,10 @@ func (e *Executor) drainSlots(ctx context.Context, p *pair, slots []int, open bo
 				continue
 			}
 			again = append(again, x)
+			if transient(r.Err) {
+				lastTransient = r.Err
+				continue
+			}
 			retries[x]++
 			if retries[x] > maxMigrateRetries {
 				return moved, fmt.Errorf("slot %d: giving up after %d attempts: %w", x, maxMigrateRetries, r.Err)
@@ -314,13 +336,21 @@ func (e *Executor) drainSlots(ctx context.Context, p *pair, slots []int, open bo
 				return moved, fmt.Errorf("slot %d: %w", x, err)
 			}
 		}
+		if lastTransient != nil {
+			e.opts.Logger.Warn("migrate met a transient error, retrying", "source", p.srcID.Short(), "err", lastTransient)
+			if err := bo.wait(ctx, lastTransient); err != nil {
+				return moved, fmt.Errorf("migrate: %w", err)
+			}
+		} else {
+			bo.reset()
+		}
 		pending = again
 	}
 	return moved, nil
 }
 
 // recoverMigrate decides whether a failed MIGRATE of slot x may be retried,
-// and prepares the retry.
+// and prepares the retry. Transient errors are handled by the caller.
 func (e *Executor) recoverMigrate(ctx context.Context, p *pair, x int, open bool, err error, replace map[int]bool) error {
 	switch {
 	case errors.Is(err, redisadmin.ErrBusyKey):
@@ -347,24 +377,9 @@ func (e *Executor) recoverMigrate(ctx context.Context, p *pair, x int, open bool
 		}
 		e.opts.Logger.Warn("target lost importing state, marking again", "slot", x, "target", p.tgtID.Short())
 		return p.tgt.SetSlotImporting(ctx, x, p.srcID)
-	case errors.Is(err, redisadmin.ErrUnreachable), errors.Is(err, redisadmin.ErrTryAgain):
-		e.opts.Logger.Warn("migrate failed, retrying", "slot", x, "err", err)
-		return sleep(ctx, e.opts.PollInterval)
 	default:
-		var re *redisadmin.Error
-		if errors.As(err, &re) && re.Kind == redisadmin.KindServer && isIOErr(re.Err) {
-			e.opts.Logger.Warn("migrate I/O error, retrying", "slot", x, "err", err)
-			return sleep(ctx, e.opts.PollInterval)
-		}
 		return err
 	}
-}
-
-// isIOErr reports MIGRATE's "IOERR" reply (timeout or I/O error between
-// source and target).
-func isIOErr(err error) bool {
-	msg := err.Error()
-	return len(msg) >= 5 && msg[:5] == "IOERR"
 }
 
 // closeSlots assigns slots to the target with SETSLOT NODE on the target,
@@ -381,12 +396,32 @@ func (e *Executor) closeSlots(ctx context.Context, p *pair, slots []int) error {
 		return fmt.Errorf("assign to target: %w", err)
 	}
 	if err := p.src.SetSlots(ctx, cmds...); err != nil {
-		return fmt.Errorf("assign on source: %w", err)
+		if !errors.Is(err, redisadmin.ErrNotMaster) {
+			return fmt.Errorf("assign on source: %w", err)
+		}
+		if emptied, verr := e.sourceEmptied(ctx, p); verr != nil || !emptied {
+			return fmt.Errorf("assign on source: %w", errors.Join(err, verr))
+		}
+		e.opts.Logger.Info("source became a replica after its last slot left; it needs no SETSLOT", "source", p.srcID.Short())
 	}
 	p.mu.Lock()
 	p.pendingOthers = append(p.pendingOthers, slots...)
 	p.mu.Unlock()
 	return e.flushOthers(ctx, p, false)
+}
+
+// sourceEmptied reports whether the source of p is now a replica owning no
+// slot. Redis 7 turns a master that lost its last slot into a replica of
+// the node that took it (cluster-allow-replica-migration yes), as soon as
+// the SETSLOT NODE on it or the target's gossip tells it; SETSLOT on it then
+// fails with "Please use SETSLOT only with masters", and is moot.
+func (e *Executor) sourceEmptied(ctx context.Context, p *pair) (bool, error) {
+	v, err := p.src.ClusterNodes(ctx)
+	if err != nil {
+		return false, fmt.Errorf("re-check source: %w", err)
+	}
+	self := v.Myself()
+	return self != nil && !self.IsMaster() && self.Slots.IsEmpty(), nil
 }
 
 // othersBatch is how many closed slots are collected before the other
