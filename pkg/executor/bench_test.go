@@ -2,9 +2,12 @@ package executor
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
+	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,7 +52,7 @@ func rebalancePlan(b *testing.B, c *testCluster, target topology.NodeID) planner
 func BenchmarkRebalanceOntoEmptyMaster(b *testing.B) {
 	b.Run("executor", func(b *testing.B) {
 		var keys int64
-		var elapsed time.Duration
+		var elapsed, cpu time.Duration
 		for i := 0; i < b.N; i++ {
 			b.StopTimer()
 			c := newCluster(b, 3, 0, benchOptions())
@@ -57,6 +60,7 @@ func BenchmarkRebalanceOntoEmptyMaster(b *testing.B) {
 			target := c.addEmptyMaster(b)
 			plan := rebalancePlan(b, c, target)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			before := c.serverStats(b)
 			b.StartTimer()
 			start := time.Now()
 			if err := c.ex.Run(ctx, plan); err != nil {
@@ -64,11 +68,13 @@ func BenchmarkRebalanceOntoEmptyMaster(b *testing.B) {
 			}
 			elapsed += time.Since(start)
 			b.StopTimer()
+			cpu += c.serverStats(b).since(b, before)
 			keys += c.ex.CurrentProgress().KeysMoved
 			cancel()
 		}
 		b.ReportMetric(float64(keys)/elapsed.Seconds(), "keys/s")
 		b.ReportMetric(float64(keys)/float64(b.N), "keys/op")
+		b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "redis-cpu-ms/op")
 	})
 	b.Run("redis-cli", func(b *testing.B) {
 		var keys int64
@@ -153,4 +159,72 @@ func freshNodes(b *testing.B, nodeTimeout time.Duration) (*testCluster, context.
 	time.Sleep(2500 * time.Millisecond)
 	c := &testCluster{nodes: nodes, pool: newPool(b)}
 	return c, ctx, cancel
+}
+
+// serverStats is INFO cpu and commandstats of every node of a cluster.
+type serverStats map[string]map[string]string
+
+func (c *testCluster) serverStats(b *testing.B) serverStats {
+	out := serverStats{}
+	for _, a := range c.addrs() {
+		cl, err := c.pool.Node(a).Client()
+		if err != nil {
+			b.Fatal(err)
+		}
+		text, err := cl.Info(context.Background(), "cpu", "commandstats").Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		f := map[string]string{}
+		for _, line := range strings.Split(text, "\r\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok {
+				f[k] = v
+			}
+		}
+		out[a] = f
+	}
+	return out
+}
+
+// since logs each node's CPU time and busiest commands since before and
+// returns the CPU time of all nodes together.
+func (s serverStats) since(b *testing.B, before serverStats) time.Duration {
+	var total time.Duration
+	cpu := func(f map[string]string) float64 {
+		u, _ := strconv.ParseFloat(f["used_cpu_user"], 64)
+		y, _ := strconv.ParseFloat(f["used_cpu_sys"], 64)
+		return u + y
+	}
+	for addr, f := range s {
+		d := time.Duration((cpu(f) - cpu(before[addr])) * float64(time.Second))
+		total += d
+		var cmds []string
+		for k, v := range f {
+			if !strings.HasPrefix(k, "cmdstat_") {
+				continue
+			}
+			calls := func(v string) (int64, int64) {
+				var n, us int64
+				for _, kv := range strings.Split(v, ",") {
+					key, val, _ := strings.Cut(kv, "=")
+					x, _ := strconv.ParseInt(val, 10, 64)
+					switch key {
+					case "calls":
+						n = x
+					case "usec":
+						us = x
+					}
+				}
+				return n, us
+			}
+			n1, u1 := calls(v)
+			n0, u0 := calls(before[addr][k])
+			if n1 > n0 {
+				cmds = append(cmds, fmt.Sprintf("%s calls=%d usec=%d", strings.TrimPrefix(k, "cmdstat_"), n1-n0, u1-u0))
+			}
+		}
+		sort.Strings(cmds)
+		b.Logf("%s: cpu %v; %s", addr, d.Round(time.Millisecond), strings.Join(cmds, "; "))
+	}
+	return total
 }
