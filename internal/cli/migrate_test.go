@@ -201,6 +201,23 @@ func TestFailoverPromotesReplicaAndRefusesUnsynced(t *testing.T) {
 	}
 	oneLineErr(t, rcctl(t, "failover", master), ExitFailure, "is a master already")
 
+	// Replicas may still be applying the keys just written; the dry run must
+	// be compared against a settled cluster, not against replication.
+	waitFor(t, "every replica to hold its master's keys", 30*time.Second, func() bool {
+		for _, nd := range nodes {
+			me := self(t, nd.Addr)
+			if !me.IsReplica() {
+				continue
+			}
+			for _, m := range nodes {
+				if self(t, m.Addr).ID == me.MasterID &&
+					client(t, nd.Addr).DBSize(testCtx(t)).Val() != client(t, m.Addr).DBSize(testCtx(t)).Val() {
+					return false
+				}
+			}
+		}
+		return true
+	})
 	before := worldState(t, addrs(nodes))
 	mustRcctl(t, "failover", replica, "--dry-run")
 	assertUnchanged(t, before, worldState(t, addrs(nodes)))
