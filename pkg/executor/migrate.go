@@ -212,12 +212,14 @@ func (e *Executor) openPair(ctx context.Context, srcID, tgtID topology.NodeID) (
 // slots to the target. With open it first marks the slots IMPORTING on the
 // target and MIGRATING on the source.
 func (e *Executor) moveChunk(ctx context.Context, p *pair, slots []int, open bool) error {
+	var listed [][]string
 	if open {
-		if err := e.openSlots(ctx, p, slots); err != nil {
+		var err error
+		if listed, err = e.openSlots(ctx, p, slots); err != nil {
 			return err
 		}
 	}
-	moved, err := e.drainSlots(ctx, p, slots, open)
+	moved, err := e.drainSlots(ctx, p, slots, open, listed)
 	if err != nil {
 		return err
 	}
@@ -230,8 +232,9 @@ func (e *Executor) moveChunk(ctx context.Context, p *pair, slots []int, open boo
 
 // openSlots marks slots IMPORTING on the target, then MIGRATING on the
 // source (this order: a source redirecting with ASK to a target that does
-// not import yet would bounce clients).
-func (e *Executor) openSlots(ctx context.Context, p *pair, slots []int) error {
+// not import yet would bounce clients). The source's pipeline goes on with
+// the first key listing of every slot, which it returns.
+func (e *Executor) openSlots(ctx context.Context, p *pair, slots []int) ([][]string, error) {
 	imp := make([]redisadmin.SetSlot, len(slots))
 	mig := make([]redisadmin.SetSlot, len(slots))
 	for i, x := range slots {
@@ -239,16 +242,18 @@ func (e *Executor) openSlots(ctx context.Context, p *pair, slots []int) error {
 		mig[i] = redisadmin.SetSlot{Slot: x, Action: redisadmin.SlotMigrating, Node: p.tgtID}
 	}
 	if err := p.tgt.SetSlots(ctx, imp...); err != nil {
-		return fmt.Errorf("mark importing: %w", err)
+		return nil, fmt.Errorf("mark importing: %w", err)
 	}
-	if err := p.src.SetSlots(ctx, mig...); err != nil {
-		return fmt.Errorf("mark migrating: %w", err)
+	keys, err := p.src.SetSlotsThenKeys(ctx, mig, slots, e.opts.BatchKeys)
+	if err != nil {
+		return nil, fmt.Errorf("mark migrating: %w", err)
 	}
-	return nil
+	return keys, nil
 }
 
 // drainSlots moves every key of slots from source to target: it lists up to
-// BatchKeys keys per slot (pipelined), sends one MIGRATE per slot batch
+// BatchKeys keys per slot (pipelined; listed, when not nil, is a first
+// listing of slots already made), sends one MIGRATE per slot batch
 // (pipelined), and repeats for slots that still had keys until every slot
 // lists none. It returns the number of keys moved.
 //
@@ -260,14 +265,18 @@ func (e *Executor) openSlots(ctx context.Context, p *pair, slots []int) error {
 // the batch retried with REPLACE. When the target already owns the slot
 // (open is false), its copy may have been written after the hand-over, and
 // the step fails instead.
-func (e *Executor) drainSlots(ctx context.Context, p *pair, slots []int, open bool) (int64, error) {
+func (e *Executor) drainSlots(ctx context.Context, p *pair, slots []int, open bool, listed [][]string) (int64, error) {
 	var moved int64
 	pending := slots
 	retries := map[int]int{}
 	replace := map[int]bool{}
 	bo := e.newBackoff()
 	for len(pending) > 0 {
-		keys, err := p.src.KeysInSlots(ctx, pending, e.opts.BatchKeys)
+		keys, err := listed, error(nil)
+		if keys == nil {
+			keys, err = p.src.KeysInSlots(ctx, pending, e.opts.BatchKeys)
+		}
+		listed = nil
 		if err != nil {
 			if transient(err) {
 				if err := bo.wait(ctx, err); err != nil {

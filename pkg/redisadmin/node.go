@@ -308,6 +308,41 @@ func (n *Node) SetSlots(ctx context.Context, cmds ...SetSlot) error {
 	})
 }
 
+// SetSlotsThenKeys sends the SETSLOT commands and then, in the same
+// pipeline, CLUSTER GETKEYSINSLOT slot count for each of slots; it returns
+// the keys listed per slot. It saves a round trip when a source is marked
+// MIGRATING and then listed. A failing SETSLOT fails the call, naming its
+// slot.
+func (n *Node) SetSlotsThenKeys(ctx context.Context, cmds []SetSlot, slots []int, count int) ([][]string, error) {
+	out := make([][]string, len(slots))
+	err := n.call(ctx, "CLUSTER SETSLOT+GETKEYSINSLOT", func(c *redis.Client) error {
+		set := make([]*redis.Cmd, len(cmds))
+		list := make([]*redis.StringSliceCmd, len(slots))
+		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, s := range cmds {
+				set[i] = p.Do(ctx, s.args()...)
+			}
+			for i, s := range slots {
+				list[i] = p.ClusterGetKeysInSlot(ctx, s, count)
+			}
+			return nil
+		})
+		for i, r := range set {
+			if r.Err() != nil {
+				return fmt.Errorf("slot %d %s: %w", cmds[i].Slot, cmds[i].Action, r.Err())
+			}
+		}
+		for i, r := range list {
+			if r.Err() != nil {
+				return fmt.Errorf("slot %d: %w", slots[i], r.Err())
+			}
+			out[i] = r.Val()
+		}
+		return err
+	})
+	return out, err
+}
+
 // SetSlotImporting marks slot as being imported from source.
 func (n *Node) SetSlotImporting(ctx context.Context, slot int, source topology.NodeID) error {
 	return n.SetSlots(ctx, SetSlot{Slot: slot, Action: SlotImporting, Node: source})
