@@ -439,3 +439,25 @@ func shardsByID(v *topology.View) map[topology.NodeID]string {
 	}
 	return out
 }
+
+// dumpRedis logs every pod's CLUSTER NODES and replication state when the
+// test failed, to tell what the cluster looked like.
+func (e *opEnv) dumpRedis(t *testing.T, name string) {
+	t.Helper()
+	if !t.Failed() {
+		return
+	}
+	for _, addr := range e.addrs(t, name) {
+		c := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: time.Second, ReadTimeout: 2 * time.Second})
+		nodes, err1 := c.ClusterNodes(context.Background()).Result()
+		repl, err2 := c.Info(context.Background(), "replication").Result()
+		_ = c.Close()
+		var keep []string
+		for _, l := range strings.Split(repl, "\n") {
+			if strings.HasPrefix(l, "role") || strings.HasPrefix(l, "master_") || strings.HasPrefix(l, "slave_repl_offset") {
+				keep = append(keep, strings.TrimSpace(l))
+			}
+		}
+		t.Logf("--- %s (%v %v)\n%s%s", addr, err1, err2, nodes, strings.Join(keep, " "))
+	}
+}
