@@ -316,6 +316,13 @@ func decideAttach(o *observation) (action, string) {
 			}
 			s := p.Self()
 			if s.IsReplica() && s.MasterID == mid {
+				r := p.State.Replication
+				if o.StuckLinks[s.ID] && !r.MasterLinkUp && !r.MasterSyncInProgress {
+					// Attached, but its replication still targets an old
+					// address (see stuckLinkAfter): attach it again.
+					steps = append(steps, planner.Replicate{Replica: s.ID, Master: mid})
+					names = append(names, p.Name+" (link down)")
+				}
 				continue
 			}
 			if s.IsMaster() && !s.Slots.IsEmpty() {

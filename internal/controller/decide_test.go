@@ -259,6 +259,34 @@ func TestDecide(t *testing.T) {
 			},
 		},
 		{
+			name: "attaches again a replica whose link stays down",
+			world: func() *world {
+				w := healthy(3, 1, threeHosts...)
+				p := w.pod("rc-2-1")
+				p.linkUp = false
+				w.stuck = map[topology.NodeID]bool{p.id: true}
+				return w
+			},
+			kind: actAttach,
+			check: func(t *testing.T, w *world, a action) {
+				r := a.Plan.Steps[0].(planner.Replicate)
+				if r.Replica != w.pod("rc-2-1").id || r.Master != w.pod("rc-2-0").id {
+					t.Errorf("replicate %v, want rc-2-1 -> rc-2-0", r)
+				}
+			},
+		},
+		{
+			name: "leaves a replica in its first sync alone",
+			world: func() *world {
+				w := healthy(3, 1, threeHosts...)
+				p := w.pod("rc-2-1")
+				p.linkUp, p.syncing = false, true
+				w.stuck = map[topology.NodeID]bool{p.id: true}
+				return w
+			},
+			kind: actNone,
+		},
+		{
 			name: "meets a new empty pod before attaching it",
 			world: func() *world {
 				w := healthy(3, 1, threeHosts...)

@@ -25,6 +25,7 @@ type world struct {
 	hosts  []string
 	probes map[topology.NodeID]probe
 	synced map[topology.NodeID]bool
+	stuck  map[topology.NodeID]bool
 }
 
 // fxPod is a pod and its node.
@@ -106,7 +107,7 @@ func (p *fxPod) line(addr string) *topology.Node {
 
 // observation derives the observation: views, snapshot and consensus.
 func (w *world) observation() *observation {
-	o := &observation{Masters: w.masters, ReplicasPerMaster: w.replicas, Hosts: w.hosts, Probes: w.probes, LastInSync: w.synced}
+	o := &observation{Masters: w.masters, ReplicasPerMaster: w.replicas, Hosts: w.hosts, Probes: w.probes, LastInSync: w.synced, StuckLinks: w.stuck}
 	snap := &topology.Snapshot{Nodes: map[topology.NodeID]*topology.NodeState{}, Unreachable: map[string]string{}}
 	masterOffset := map[topology.NodeID]int64{}
 	for _, p := range w.pods {

@@ -4,6 +4,7 @@ import (
 	"net"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/redkube/redkube/pkg/planner"
 	"github.com/redkube/redkube/pkg/topology"
@@ -12,6 +13,14 @@ import (
 // redisPort is the port of every Redis node (resources.RedisPort, kept here
 // as an int for address building in pure code).
 const redisPort = 6379
+
+// stuckLinkAfter is how long replicas may be out of sync before a replica
+// whose link stays down (not in a sync) is attached again. A replica whose
+// master came back at a new IP, and which learnt that address from gossip
+// rather than from the master itself, keeps connecting to the old IP:
+// Redis updates the replication target only when the master's own packets
+// carry the new address, and CLUSTER REPLICATE resets it.
+const stuckLinkAfter = 10 * time.Second
 
 // promotionMaxLag is how many bytes of replication offset a replica may
 // trail its master and still count as in sync: a graceful CLUSTER FAILOVER
@@ -41,6 +50,10 @@ type observation struct {
 	// (status.shards[].replicas[].inSync): the memory the forced failover
 	// needs once the master is gone and offsets cannot be compared.
 	LastInSync map[topology.NodeID]bool
+	// StuckLinks are replicas whose link to the master was already down in
+	// the previous pass, while ReplicasInSync has been False for at least
+	// stuckLinkAfter: candidates for a fresh CLUSTER REPLICATE.
+	StuckLinks map[topology.NodeID]bool
 	// Hosts are the Kubernetes nodes pods can be scheduled on (Ready and
 	// not cordoned).
 	Hosts []string

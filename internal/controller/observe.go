@@ -11,6 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -137,10 +139,17 @@ func (r *Reconciler) observeRedis(ctx context.Context, st *state) error {
 		Hosts:             st.kube.hosts,
 		LastInSync:        map[topology.NodeID]bool{},
 	}
+	o.StuckLinks = map[topology.NodeID]bool{}
+	syncCond := meta.FindStatusCondition(st.old.Conditions, redisv1alpha1.ConditionReplicasInSync.String())
+	longOutOfSync := syncCond != nil && syncCond.Status == metav1.ConditionFalse &&
+		r.Clock.Since(syncCond.LastTransitionTime.Time) >= stuckLinkAfter
 	for _, sh := range st.old.Shards {
 		for _, rep := range sh.Replicas {
 			if rep.InSync && rep.NodeID != "" {
 				o.LastInSync[topology.NodeID(rep.NodeID)] = true
+			}
+			if !rep.LinkUp && rep.NodeID != "" && longOutOfSync {
+				o.StuckLinks[topology.NodeID(rep.NodeID)] = true
 			}
 		}
 	}
