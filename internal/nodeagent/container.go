@@ -39,10 +39,15 @@ type ctr struct {
 	failBackoff    time.Duration
 	failUntil      time.Time
 	probeCancel    context.CancelFunc
-	killing        bool
-	killDeadline   time.Time
-	adopted        bool // running process found in a record; probes not started yet
-	init, sidecar  bool // an init container; one with restartPolicy Always
+	hookCancel     context.CancelFunc // a running lifecycle hook
+	postStarting   bool               // the postStart hook runs; probes wait
+	preStopping    bool               // the preStop hook runs; SIGTERM waits
+	hookCutOff     bool               // the preStop hook was cancelled at the deadline
+	stopDeadline   time.Time          // end of the grace period of the stop
+	killing        bool               // being stopped (stopContainer)
+	killDeadline   time.Time          // SIGKILL then
+	adopted        bool               // running process found in a record; probes not started yet
+	init, sidecar  bool               // an init container; one with restartPolicy Always
 }
 
 // proc is a running container process.
@@ -168,11 +173,7 @@ func (w *podWorker) runOne(ctx context.Context, c *ctr, now time.Time) {
 			c.adopted = false
 			w.startProbes(c)
 		}
-		if c.killing && !now.Before(c.killDeadline) {
-			_ = podexec.KillGroup(c.proc.pid, c.proc.ticks)
-		} else if c.killing {
-			w.wakeAt(c.killDeadline)
-		}
+		w.enforceKillDeadline(c, now)
 		return
 	}
 	if !w.wantsRestart(c) {
@@ -273,7 +274,7 @@ func (w *podWorker) startContainer(ctx context.Context, c *ctr) (string, error) 
 	c.failBackoff, c.failUntil = 0, time.Time{}
 	c.ready = false
 	c.started = spec.StartupProbe == nil
-	c.killing = false
+	c.killing, c.preStopping, c.postStarting = false, false, false
 	runCtx := w.a.runCtx
 	go func() {
 		err := cmd.Wait()
@@ -284,7 +285,9 @@ func (w *podWorker) startContainer(ctx context.Context, c *ctr) (string, error) 
 	w.event(corev1.EventTypeNormal, reasonPulled, fmt.Sprintf("Container image %q already present on machine (runs %s)", spec.Image, bin))
 	w.event(corev1.EventTypeNormal, reasonCreated, fmt.Sprintf("Created container: %s", spec.Name))
 	w.event(corev1.EventTypeNormal, reasonStarted, fmt.Sprintf("Started container %s", spec.Name))
-	w.startProbes(c)
+	if !w.startPostStart(c) {
+		w.startProbes(c)
+	}
 	w.persist()
 	w.a.log.Info("container started", "pod", w.key(), "container", spec.Name, "pid", pid, "binary", bin, "restartCount", c.restartCount)
 	return "", nil
@@ -309,9 +312,10 @@ func (w *podWorker) containerExited(e exitEvent) {
 		return
 	}
 	c.stopProbes()
+	c.cancelHook()
 	c.proc = nil
 	c.ready = false
-	c.killing = false
+	c.killing, c.preStopping, c.postStarting = false, false, false
 	now := time.Now()
 	t := &corev1.ContainerStateTerminated{
 		ExitCode:    int32(e.code),

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 )
@@ -265,6 +266,12 @@ func TestAgentRunsPodsOnALocalCluster(t *testing.T) {
 			Containers: []corev1.Container{{
 				Name: "redis", Image: "redis", Args: []string{"/conf/redis.conf"},
 				VolumeMounts: []corev1.VolumeMount{{Name: "conf", MountPath: "/conf"}},
+				// Without a probe the container is Ready as soon as it runs,
+				// before redis listens.
+				ReadinessProbe: &corev1.Probe{
+					ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(6380)}},
+					PeriodSeconds: 1,
+				},
 			}},
 			Volumes: []corev1.Volume{{Name: "conf", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
 		}}

@@ -148,6 +148,12 @@ func secondsOr(v int32, def int) time.Duration {
 func runProbe(ctx context.Context, sp *spawner, p *corev1.Probe, t probeTarget, timeout time.Duration) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	return runHandler(ctx, sp, p.ProbeHandler, t)
+}
+
+// runHandler runs an exec, TCP or HTTP GET handler against the container
+// (probes and lifecycle hooks share it); a nil error is success.
+func runHandler(ctx context.Context, sp *spawner, p corev1.ProbeHandler, t probeTarget) (string, error) {
 	switch {
 	case p.Exec != nil:
 		return execProbe(ctx, sp, p.Exec.Command, t)
@@ -304,19 +310,12 @@ func (w *podWorker) probeChanged(ctx context.Context, e probeEvent) {
 }
 
 // killForProbe stops a container that failed its liveness or startup
-// probe: SIGTERM now, SIGKILL after the grace period.
+// probe: its preStop hook, SIGTERM, SIGKILL after the grace period; then
+// the normal restart path.
 func (w *podWorker) killForProbe(c *ctr, which string) {
 	if c.killing {
 		return
 	}
 	w.event(corev1.EventTypeNormal, reasonKilling, fmt.Sprintf("Container %s failed %s probe, will be restarted", c.name, which))
-	grace := int64(corev1.DefaultTerminationGracePeriodSeconds)
-	if g := w.pod.Spec.TerminationGracePeriodSeconds; g != nil {
-		grace = *g
-	}
-	c.killing = true
-	c.killDeadline = time.Now().Add(time.Duration(grace) * time.Second)
-	c.ready = false
-	_ = podexec.Signal(c.proc.pid, c.proc.ticks, 15)
-	w.wakeAt(c.killDeadline)
+	w.stopContainer(c, w.podGrace())
 }

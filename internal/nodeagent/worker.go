@@ -316,7 +316,9 @@ func (w *podWorker) sync(ctx context.Context) bool {
 	return false
 }
 
-// syncTerminating carries a graceful deletion forward.
+// syncTerminating carries a graceful deletion forward: each running
+// container's preStop hook, then SIGTERM, then SIGKILL when the grace period
+// (which includes the hook's time, as with kubelet) runs out.
 func (w *podWorker) syncTerminating(ctx context.Context) bool {
 	pod := w.pod
 	grace := int64(corev1.DefaultTerminationGracePeriodSeconds)
@@ -330,22 +332,24 @@ func (w *podWorker) syncTerminating(ctx context.Context) bool {
 	if !w.terminating {
 		w.terminating = true
 		w.termStart = now
-		for _, c := range w.ctrs {
-			c.stopProbes()
-			if c.proc != nil {
-				w.event(corev1.EventTypeNormal, reasonKilling, fmt.Sprintf("Stopping container %s", c.name))
-				if err := podexec.Signal(c.proc.pid, c.proc.ticks, 15); err != nil {
-					w.a.log.Warn("SIGTERM failed", "pod", w.key(), "container", c.name, "err", err)
-				}
-			}
-		}
+		w.a.log.Info("pod terminating", "pod", w.key(), "grace", grace)
 	}
 	deadline := w.termStart.Add(time.Duration(grace) * time.Second)
-	if w.anyRunning() {
-		if !now.Before(deadline) {
-			w.killAll()
+	if grace <= 0 {
+		// A force deletion the informer saw before the object vanished
+		// (deletionGracePeriodSeconds 0): no hook, no SIGTERM.
+		w.killAll()
+	}
+	for _, c := range w.ctrs {
+		c.stopProbes()
+		if c.proc != nil && grace > 0 && w.stopContainer(c, deadline.Sub(now)) {
+			w.event(corev1.EventTypeNormal, reasonKilling, fmt.Sprintf("Stopping container %s", c.name))
 		}
-		w.wakeAt(deadline)
+	}
+	if w.anyRunning() {
+		for _, c := range w.ctrs {
+			w.enforceKillDeadline(c, now)
+		}
 		w.wakeAt(now.Add(time.Second)) // re-check stragglers of the group
 		return false
 	}
@@ -371,10 +375,12 @@ func (w *podWorker) anyRunning() bool {
 	return false
 }
 
-// killAll SIGKILLs every container's process group at once.
+// killAll SIGKILLs every container's process group at once; running
+// hooks are cancelled.
 func (w *podWorker) killAll() {
 	for _, c := range w.ctrs {
 		c.stopProbes()
+		c.cancelHook()
 		if c.proc != nil {
 			if err := podexec.KillGroup(c.proc.pid, c.proc.ticks); err != nil {
 				w.a.log.Warn("SIGKILL failed", "pod", w.key(), "container", c.name, "err", err)
@@ -419,6 +425,7 @@ func (w *podWorker) teardown() {
 func (w *podWorker) shutdown() {
 	for _, c := range w.ctrs {
 		c.stopProbes()
+		c.cancelHook()
 	}
 	if w.a.cfg.KeepPodsOnExit {
 		w.persist()
@@ -465,6 +472,8 @@ func (w *podWorker) handleEvent(ctx context.Context, ev any) {
 		w.containerExited(e)
 	case probeEvent:
 		w.probeChanged(ctx, e)
+	case hookEvent:
+		w.hookEnded(e)
 	}
 }
 
