@@ -56,8 +56,11 @@ func (r *Reconciler) decideAndAct(ctx context.Context, st *state) error {
 
 // run executes st.act.
 func (r *Reconciler) run(ctx context.Context, st *state) error {
-	if st.act.Kind == actMoveReplica {
-		return r.moveReplica(ctx, st)
+	switch st.act.Kind {
+	case actMoveReplica:
+		return r.moveReplica(ctx, st, true)
+	case actRestartReplica:
+		return r.moveReplica(ctx, st, false)
 	}
 	timeout := actionTimeout
 	if st.act.Kind == actRepair {
@@ -77,11 +80,12 @@ func (r *Reconciler) run(ctx context.Context, st *state) error {
 	return nil
 }
 
-// moveReplica deletes a replica's claim, then its pod (only the pod that
-// was observed, by UID): the StatefulSet recreates both and the scheduler
-// places the pod away from its shard; the new empty node is attached as a
-// replica and the old node ID forgotten by later passes.
-func (r *Reconciler) moveReplica(ctx context.Context, st *state) error {
+// moveReplica deletes a replica's claim (withClaim), then its pod (only the
+// pod that was observed, by UID): the StatefulSet recreates both and the
+// scheduler places the pod away from its shard; the new empty node is
+// attached as a replica and the old node ID forgotten by later passes.
+// Without the claim it is a plain restart of the replica.
+func (r *Reconciler) moveReplica(ctx context.Context, st *state, withClaim bool) error {
 	var pod *corev1.Pod
 	for i := range st.kube.pods {
 		if st.kube.pods[i].Name == st.act.Pod {
@@ -95,10 +99,12 @@ func (r *Reconciler) moveReplica(ctx context.Context, st *state) error {
 	if !ok {
 		return fmt.Errorf("pod %s is not a pod of %s", pod.Name, st.rc.Name)
 	}
-	pvc := &corev1.PersistentVolumeClaim{}
-	pvc.Namespace, pvc.Name = st.rc.Namespace, resources.PVCName(st.rc, shard, ordinal)
-	if err := r.Client.Delete(ctx, pvc); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("delete claim %s: %w", pvc.Name, err)
+	if withClaim {
+		pvc := &corev1.PersistentVolumeClaim{}
+		pvc.Namespace, pvc.Name = st.rc.Namespace, resources.PVCName(st.rc, shard, ordinal)
+		if err := r.Client.Delete(ctx, pvc); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete claim %s: %w", pvc.Name, err)
+		}
 	}
 	if err := r.Client.Delete(ctx, pod, client.Preconditions{UID: &pod.UID}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete pod %s: %w", pod.Name, err)

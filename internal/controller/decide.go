@@ -23,6 +23,7 @@ const (
 	actAttach
 	actRepair
 	actMoveReplica
+	actRestartReplica
 )
 
 func (k actionKind) String() string {
@@ -41,6 +42,8 @@ func (k actionKind) String() string {
 		return "repair slots"
 	case actMoveReplica:
 		return "move replica"
+	case actRestartReplica:
+		return "restart replica"
 	}
 	return "none"
 }
@@ -58,8 +61,8 @@ type action struct {
 	// executor's own check needs the replica's link up, which it cannot
 	// be, so decide has judged safety from LastInSync instead.
 	Forced bool
-	// Pod and Claim are deleted by actMoveReplica.
-	Pod, Claim string
+	// Pod is deleted by actMoveReplica (with its claim) and actRestartReplica.
+	Pod string
 	// Blocked says why a wanted action was not taken (no safe replica for a
 	// master being deleted, ...); empty when nothing is blocked.
 	Blocked string
@@ -85,6 +88,7 @@ func decide(o *observation) action {
 		decideMeet,
 		decideForget,
 		decideAttach,
+		decideRestartStuckReplica,
 		decideRepair,
 		decidePlacement,
 		decideMasterSpread,
@@ -316,13 +320,6 @@ func decideAttach(o *observation) (action, string) {
 			}
 			s := p.Self()
 			if s.IsReplica() && s.MasterID == mid {
-				r := p.State.Replication
-				if o.StuckLinks[s.ID] && !r.MasterLinkUp && !r.MasterSyncInProgress {
-					// Attached, but its replication still targets an old
-					// address (see stuckLinkAfter): attach it again.
-					steps = append(steps, planner.Replicate{Replica: s.ID, Master: mid})
-					names = append(names, p.Name+" (link down)")
-				}
 				continue
 			}
 			if s.IsMaster() && !s.Slots.IsEmpty() {
@@ -344,6 +341,39 @@ func decideAttach(o *observation) (action, string) {
 		Message: fmt.Sprintf("attaching %s as replicas of their shard's master", strings.Join(names, ", ")),
 		Plan:    planner.Plan{Steps: steps},
 	}, ""
+}
+
+// decideRestartStuckReplica restarts (deletes) the pod of a replica whose
+// replication link never came up: attached to its shard's master, which
+// answers, not in a sync, link down in this and the previous pass, with
+// ReplicasInSync False and the pod older than stuckLinkAfter. Seen after
+// all pods were deleted at once: a replica restarted with the right master
+// address yet never connected (master_link_down_since_seconds -1), and
+// CLUSTER REPLICATE did not revive it. Its data is its master's, so a
+// restart loses nothing; it comes back and syncs.
+func decideRestartStuckReplica(o *observation) (action, string) {
+	if !o.bootstrapped() {
+		return action{}, ""
+	}
+	for _, sh := range o.shards() {
+		if sh.Master == nil || !sh.Master.live() {
+			continue
+		}
+		for _, r := range sh.Replicas {
+			p := r.Pod
+			rep := p.State.Replication
+			if !p.live() || rep.MasterLinkUp || rep.MasterSyncInProgress || !o.StuckLinks[p.ID()] || p.Age < stuckLinkAfter {
+				continue
+			}
+			return action{
+				Kind:    actRestartReplica,
+				Reason:  redisv1alpha1.ReasonAttachingReplicas,
+				Message: fmt.Sprintf("replica pod %s never got its replication link to %s up: restarting it", p.Name, sh.Master.Name),
+				Pod:     p.Name,
+			}, ""
+		}
+	}
+	return action{}, ""
 }
 
 // decideRepair closes slots left MIGRATING/IMPORTING and assigns slots no
@@ -387,10 +417,11 @@ func decideRepair(o *observation) (action, string) {
 // another member of its shard (after failovers and rescheduling) when a
 // schedulable node without a member of that shard exists. The replica's
 // claim is deleted with its pod: volumes are node-local, and a replica
-// resyncs from its master anyway. It acts only on a healthy cluster (every
-// pod up, every replica in sync), so the shard keeps its data meanwhile.
+// resyncs from its master anyway. It acts only on a healthy cluster (Ready
+// in the previous pass, every pod up, every replica in sync), so the shard
+// keeps its data meanwhile.
 func decidePlacement(o *observation) (action, string) {
-	if !o.bootstrapped() || !o.podsComplete() {
+	if !o.WasReady || !o.bootstrapped() || !o.podsComplete() {
 		return action{}, ""
 	}
 	if ok, _ := o.replicasInSync(); !ok {
@@ -436,10 +467,10 @@ func decidePlacement(o *observation) (action, string) {
 // (ceil(masters / schedulable hosts)). After failovers masters can pile up
 // on one Kubernetes node; losing that node would then take a majority of
 // the masters, and Redis cannot fail over without a majority. It acts only
-// on a healthy cluster, with a graceful failover (no acknowledged write is
+// on a healthy cluster (Ready in the previous pass), with a graceful failover (no acknowledged write is
 // lost; writes to that shard pause for the switch).
 func decideMasterSpread(o *observation) (action, string) {
-	if !o.bootstrapped() || !o.podsComplete() || len(o.Hosts) == 0 {
+	if !o.WasReady || !o.bootstrapped() || !o.podsComplete() || len(o.Hosts) == 0 {
 		return action{}, ""
 	}
 	if ok, _ := o.replicasInSync(); !ok {

@@ -3,6 +3,7 @@ package controller
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redkube/redkube/pkg/planner"
 	"github.com/redkube/redkube/pkg/topology"
@@ -259,28 +260,38 @@ func TestDecide(t *testing.T) {
 			},
 		},
 		{
-			name: "attaches again a replica whose link stays down",
+			name: "restarts a replica whose link never comes up",
 			world: func() *world {
 				w := healthy(3, 1, threeHosts...)
 				p := w.pod("rc-2-1")
-				p.linkUp = false
+				p.linkUp, p.Age = false, time.Minute
 				w.stuck = map[topology.NodeID]bool{p.id: true}
 				return w
 			},
-			kind: actAttach,
+			kind: actRestartReplica,
 			check: func(t *testing.T, w *world, a action) {
-				r := a.Plan.Steps[0].(planner.Replicate)
-				if r.Replica != w.pod("rc-2-1").id || r.Master != w.pod("rc-2-0").id {
-					t.Errorf("replicate %v, want rc-2-1 -> rc-2-0", r)
+				if a.Pod != "rc-2-1" {
+					t.Errorf("restarts %s, want rc-2-1", a.Pod)
 				}
 			},
+		},
+		{
+			name: "gives a young replica pod time to connect",
+			world: func() *world {
+				w := healthy(3, 1, threeHosts...)
+				p := w.pod("rc-2-1")
+				p.linkUp, p.Age = false, time.Second
+				w.stuck = map[topology.NodeID]bool{p.id: true}
+				return w
+			},
+			kind: actNone,
 		},
 		{
 			name: "leaves a replica in its first sync alone",
 			world: func() *world {
 				w := healthy(3, 1, threeHosts...)
 				p := w.pod("rc-2-1")
-				p.linkUp, p.syncing = false, true
+				p.linkUp, p.syncing, p.Age = false, true, time.Minute
 				w.stuck = map[topology.NodeID]bool{p.id: true}
 				return w
 			},
@@ -367,6 +378,19 @@ func TestDecide(t *testing.T) {
 					t.Errorf("failover %v: want a graceful handover off node-1", f)
 				}
 			},
+		},
+		{
+			name: "waits for one Ready pass before spreading masters",
+			world: func() *world {
+				w := healthy(3, 1, threeHosts...)
+				w.pod("rc-1-0").Host = "node-3"
+				w.pod("rc-1-1").Host = "node-1"
+				w.pod("rc-1-0").master, w.pod("rc-1-1").master = w.pod("rc-1-1").id, ""
+				w.pod("rc-1-1").slots, w.pod("rc-1-0").slots = w.pod("rc-1-0").slots, topology.SlotSet{}
+				w.unsettled = true
+				return w
+			},
+			kind: actNone,
 		},
 		{
 			name: "hands over before it meets (one change per pass, most urgent first)",

@@ -23,6 +23,8 @@ const (
 	EventRepairedSlots = "RepairedSlots"
 	// EventMovedReplica: a replica sharing a node with its shard was recreated elsewhere.
 	EventMovedReplica = "MovedReplica"
+	// EventRestartedReplica: a replica whose link never came up was restarted.
+	EventRestartedReplica = "RestartedReplica"
 	// EventTopologyActionFailed: a topology action failed; the note has the error.
 	EventTopologyActionFailed = "TopologyActionFailed"
 	// EventStorageClassNotFound: a claim names a StorageClass that does not exist.
@@ -48,6 +50,8 @@ func eventReason(k actionKind) string {
 		return EventRepairedSlots
 	case actMoveReplica:
 		return EventMovedReplica
+	case actRestartReplica:
+		return EventRestartedReplica
 	}
 	return ""
 }

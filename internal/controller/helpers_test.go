@@ -26,6 +26,8 @@ type world struct {
 	probes map[topology.NodeID]probe
 	synced map[topology.NodeID]bool
 	stuck  map[topology.NodeID]bool
+	// unsettled: the previous pass was not Ready.
+	unsettled bool
 }
 
 // fxPod is a pod and its node.
@@ -107,7 +109,7 @@ func (p *fxPod) line(addr string) *topology.Node {
 
 // observation derives the observation: views, snapshot and consensus.
 func (w *world) observation() *observation {
-	o := &observation{Masters: w.masters, ReplicasPerMaster: w.replicas, Hosts: w.hosts, Probes: w.probes, LastInSync: w.synced, StuckLinks: w.stuck}
+	o := &observation{Masters: w.masters, ReplicasPerMaster: w.replicas, Hosts: w.hosts, Probes: w.probes, LastInSync: w.synced, StuckLinks: w.stuck, WasReady: !w.unsettled}
 	snap := &topology.Snapshot{Nodes: map[topology.NodeID]*topology.NodeState{}, Unreachable: map[string]string{}}
 	masterOffset := map[topology.NodeID]int64{}
 	for _, p := range w.pods {

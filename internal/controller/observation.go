@@ -14,12 +14,9 @@ import (
 // as an int for address building in pure code).
 const redisPort = 6379
 
-// stuckLinkAfter is how long replicas may be out of sync before a replica
-// whose link stays down (not in a sync) is attached again. A replica whose
-// master came back at a new IP, and which learnt that address from gossip
-// rather than from the master itself, keeps connecting to the old IP:
-// Redis updates the replication target only when the master's own packets
-// carry the new address, and CLUSTER REPLICATE resets it.
+// stuckLinkAfter is how long replicas may be out of sync, and a replica's
+// pod must have lived, before a replica whose link stays down (not in a
+// sync) is restarted (decideRestartStuckReplica).
 const stuckLinkAfter = 10 * time.Second
 
 // promotionMaxLag is how many bytes of replication offset a replica may
@@ -52,8 +49,11 @@ type observation struct {
 	LastInSync map[topology.NodeID]bool
 	// StuckLinks are replicas whose link to the master was already down in
 	// the previous pass, while ReplicasInSync has been False for at least
-	// stuckLinkAfter: candidates for a fresh CLUSTER REPLICATE.
+	// stuckLinkAfter: candidates for a restart.
 	StuckLinks map[topology.NodeID]bool
+	// WasReady is the previous pass's Ready condition: the optional moves
+	// (placement, master spread) wait for one calm pass after any change.
+	WasReady bool
 	// Hosts are the Kubernetes nodes pods can be scheduled on (Ready and
 	// not cordoned).
 	Hosts []string
@@ -71,6 +71,8 @@ type podObs struct {
 	Ready bool
 	// Terminating is set once the pod has a deletionTimestamp.
 	Terminating bool
+	// Age is the time since the pod was created.
+	Age time.Duration
 	// State is what the Redis node at IP reported; nil when it did not answer.
 	State *topology.NodeState
 }

@@ -139,6 +139,7 @@ func (r *Reconciler) observeRedis(ctx context.Context, st *state) error {
 		Hosts:             st.kube.hosts,
 		LastInSync:        map[topology.NodeID]bool{},
 	}
+	o.WasReady = meta.IsStatusConditionTrue(st.old.Conditions, redisv1alpha1.ConditionReady.String())
 	o.StuckLinks = map[topology.NodeID]bool{}
 	syncCond := meta.FindStatusCondition(st.old.Conditions, redisv1alpha1.ConditionReplicasInSync.String())
 	longOutOfSync := syncCond != nil && syncCond.Status == metav1.ConditionFalse &&
@@ -163,6 +164,7 @@ func (r *Reconciler) observeRedis(ctx context.Context, st *state) error {
 			Name: p.Name, Shard: shard, Ordinal: ordinal,
 			IP: p.Status.PodIP, Host: p.Spec.NodeName, Zone: st.kube.zones[p.Spec.NodeName],
 			Ready: podReady(p), Terminating: p.DeletionTimestamp != nil,
+			Age: r.Clock.Since(p.CreationTimestamp.Time),
 		}
 		if po.IP != "" && p.Status.Phase == corev1.PodRunning {
 			seeds = append(seeds, po.Addr())
