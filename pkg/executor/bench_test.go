@@ -16,10 +16,19 @@ import (
 	"github.com/redkube/redkube/test/redisenv"
 )
 
-const benchKeys = 100000
+// benchKeys is the number of keys loaded (BENCH_KEYS overrides it; 0
+// measures the per-slot cost of the protocol alone).
+var benchKeys = 100000
+
+func init() {
+	if v, err := strconv.Atoi(os.Getenv("BENCH_KEYS")); err == nil {
+		benchKeys = v
+	}
+}
 
 // benchOptions reads optional tuning from the environment
-// (BENCH_CHUNK_SLOTS, BENCH_INFLIGHT, BENCH_PARALLEL) so defaults can be compared.
+// (BENCH_CHUNK_SLOTS, BENCH_INFLIGHT, BENCH_PARALLEL, BENCH_QUIET=1 for
+// Options.QuietHandover) so settings can be compared.
 func benchOptions() Options {
 	var o Options
 	if v, err := strconv.Atoi(os.Getenv("BENCH_CHUNK_SLOTS")); err == nil {
@@ -31,6 +40,7 @@ func benchOptions() Options {
 	if v, err := strconv.Atoi(os.Getenv("BENCH_PARALLEL")); err == nil {
 		o.Parallel = v
 	}
+	o.QuietHandover = os.Getenv("BENCH_QUIET") == "1"
 	return o
 }
 

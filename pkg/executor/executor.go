@@ -37,6 +37,21 @@ type Options struct {
 	// MigrateTimeout is MIGRATE's own timeout towards the target
 	// (default 10 s).
 	MigrateTimeout time.Duration
+	// QuietHandover hands all but the first slot of each chunk to the
+	// target with SETSLOT STABLE + SETSLOT NODE instead of SETSLOT NODE
+	// alone. Redis answers a NODE for a slot the target is importing with
+	// an epoch bump (a no-op once the target holds the highest epoch) and
+	// a PONG broadcast to every node, once per slot, and each receiver
+	// whose view of the target's slots is behind then scans all 16384
+	// slots (clusterUpdateSlotsConfigWith): in the rebalance benchmark
+	// that is most of the Redis CPU. With QuietHandover the first slot of
+	// each chunk still takes the importing path (epoch bump and broadcast
+	// once per chunk); the other nodes learn the rest from the SETSLOT NODE
+	// the executor sends them and from regular gossip. The cost: between
+	// the two commands the target neither imports nor owns the slot, so a
+	// client an ASK sends there in that instant is sent back with MOVED
+	// and needs one redirect more. Default off.
+	QuietHandover bool
 	// Rate limits migration to this many keys per second over all pairs
 	// (0 = unlimited).
 	Rate float64

@@ -3,6 +3,9 @@ package executor
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -285,5 +288,79 @@ func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestMigrateSlotsUnderClientTrafficLosesNothing(t *testing.T) {
+	for _, quiet := range []bool{false, true} {
+		name := "importing handover"
+		if quiet {
+			name = "quiet handover"
+		}
+		t.Run(name, func(t *testing.T) {
+			const keys = 5000
+			c := newCluster(t, 3, 0, Options{ChunkSlots: 64, QuietHandover: quiet})
+			c.load(t, keys)
+			newID := c.addEmptyMaster(t)
+			var plan planner.Plan
+			for m := 0; m < 3; m++ {
+				slots := c.ownedBy(t, c.nodes[m].Addr, c.ids[m]).TakeHighest(1365)
+				plan.Steps = append(plan.Steps, planner.MigrateSlots{Source: c.ids[m], Target: newID, Slots: slots})
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			// Four clients rewrite and read back their quarter of the keys,
+			// in a loop, while the slots move; their own redirect handling
+			// must hide the move.
+			cc := c.client(t)
+			stop := make(chan struct{})
+			const clients = 4
+			done := make(chan error, clients)
+			var ops atomic.Int64
+			for w := 0; w < clients; w++ {
+				go func() {
+					for {
+						for i := w; i < keys; i += clients {
+							select {
+							case <-stop:
+								done <- nil
+								return
+							default:
+							}
+							k, v := keyName(i), "v"+strconv.Itoa(i)
+							if err := cc.Set(ctx, k, v, 0).Err(); err != nil {
+								done <- fmt.Errorf("SET %s: %w", k, err)
+								return
+							}
+							if got, err := cc.Get(ctx, k).Result(); err != nil || got != v {
+								done <- fmt.Errorf("GET %s = %q, %v; want %q", k, got, err, v)
+								return
+							}
+							ops.Add(2)
+						}
+					}
+				}()
+			}
+			runErr := c.ex.Run(ctx, plan)
+			close(stop)
+			for w := 0; w < clients; w++ {
+				if err := <-done; err != nil {
+					t.Errorf("client saw an error during the migration: %v", err)
+				}
+			}
+			if runErr != nil {
+				t.Fatalf("run: %v", runErr)
+			}
+			if t.Failed() {
+				t.FailNow()
+			}
+			t.Logf("client commands during the migration: %d", ops.Load())
+			if err := c.ex.WaitConsistent(ctx); err != nil {
+				t.Fatal(err)
+			}
+			c.assertNoOpenSlots(t)
+			c.verifyKeys(t, keys)
+			redisCliCheck(t, c.nodes[0].Addr)
+		})
 	}
 }

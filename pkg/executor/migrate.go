@@ -401,7 +401,19 @@ func (e *Executor) closeSlots(ctx context.Context, p *pair, slots []int) error {
 	for i, x := range slots {
 		cmds[i] = redisadmin.SetSlot{Slot: x, Action: redisadmin.SlotNode, Node: p.tgtID}
 	}
-	if err := p.tgt.SetSlots(ctx, cmds...); err != nil {
+	tgtCmds := cmds
+	if e.opts.QuietHandover {
+		// See Options.QuietHandover: the first slot bumps the epoch and
+		// broadcasts; the others change owner without a broadcast each.
+		tgtCmds = make([]redisadmin.SetSlot, 0, 2*len(cmds))
+		for i, c := range cmds {
+			if i > 0 {
+				tgtCmds = append(tgtCmds, redisadmin.SetSlot{Slot: c.Slot, Action: redisadmin.SlotStable})
+			}
+			tgtCmds = append(tgtCmds, c)
+		}
+	}
+	if err := p.tgt.SetSlots(ctx, tgtCmds...); err != nil {
 		return fmt.Errorf("assign to target: %w", err)
 	}
 	if err := p.src.SetSlots(ctx, cmds...); err != nil {
