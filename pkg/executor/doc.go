@@ -14,7 +14,12 @@
 // pipelined. A migration resumes from the state it observes, honours a
 // keys/s rate limit, reports Progress, and on context cancellation stops at
 // a chunk boundary: the chunk in flight is finished so no slot is left
-// half-moved, and the context's error is returned wrapped.
+// half-moved, and the context's error is returned wrapped. Transient errors
+// (CLUSTERDOWN, TRYAGAIN, LOADING, IOERR, lost connections) are retried with
+// bounded exponential back-off (Options.RetryTimeout). A source that Redis
+// turned into a replica after it gave away its last slot is accepted as
+// done. FixOpenSlot closes any open-slot shape, covering an uncovered slot
+// before moving its keys.
 //
 // WaitConsistent polls a set of nodes until they agree on the layout;
 // WaitReplicasSynced until every replica finished its first sync.

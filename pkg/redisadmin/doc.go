@@ -23,6 +23,7 @@
 //	ErrLoading                the node is loading its dataset
 //	ErrBusyKey                BUSYKEY: the target of a MIGRATE already holds the key
 //	ErrNotClusterMode         the node runs without cluster-enabled
+//	ErrNotMaster              a master-only command (SETSLOT) sent to a replica
 //	ErrUnreachable            the node could not be reached or the connection broke
 //
 // and context errors stay visible through errors.Is(err, context.Canceled).
