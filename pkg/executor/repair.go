@@ -46,8 +46,8 @@ func (e *Executor) masters(view *topology.View) []topology.NodeID {
 //  4. a key source that does not serve the slot is told Owner serves it
 //     (SETSLOT NODE: an IMPORTING node ignores gossip about the slot, and
 //     MIGRATE answers CLUSTERDOWN on a node that knows no owner) and, when
-//     it does not have the slot open, marked IMPORTING from Owner (MIGRATE
-//     runs on a node only for slots it serves or has open); then every key
+//     it does not import the slot already, marked IMPORTING from Owner (MIGRATE
+//     runs on a node only for slots it serves or imports); then every key
 //     is migrated to Owner, retrying transient errors (CLUSTERDOWN,
 //     TRYAGAIN, ...) within RetryTimeout;
 //  5. Owner takes the slot (SETSLOT NODE, then STABLE) and every other
@@ -137,7 +137,10 @@ func (e *Executor) FixOpenSlot(ctx context.Context, s planner.FixOpenSlot) error
 		// importing node ignores gossip about the slot, so it is told.
 		if !src.serves {
 			cmds := []redisadmin.SetSlot{{Slot: x, Action: redisadmin.SlotNode, Node: s.Owner}}
-			if src.self.Migrating[x] == "" && src.self.Importing[x] == "" {
+			// MIGRATING does not count: a node has a slot it does not
+			// serve MIGRATING only in its own table, and Redis lets
+			// MIGRATE run there only for an IMPORTING slot.
+			if src.self.Importing[x] == "" {
 				cmds = append(cmds, redisadmin.SetSlot{Slot: x, Action: redisadmin.SlotImporting, Node: s.Owner})
 			}
 			if err := src.node.SetSlots(ctx, cmds...); err != nil {
