@@ -17,7 +17,7 @@ help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build rcctl and localkube into ./bin.
+build: ## Build rcctl, localkube and the operator (manager) into ./bin.
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/...
 
 .PHONY: k8s
@@ -51,8 +51,8 @@ lint: verify-generated ## Run gofmt, go vet and golangci-lint (depguard keeps Ku
 	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION) run ./...
 
 .PHONY: run
-run: build ## Start the local Kubernetes and leave it running until Ctrl-C.
-	$(WITH_K8S) $(BIN)/localkube up
+run: build ## The whole demo: local Kubernetes, the operator, the tutorial's cluster as one RedisCluster; Ctrl-C stops it.
+	$(WITH_K8S) hack/demo.sh
 
 .PHONY: bench
 bench: build ## Run rcctl side by side with redis-cli --cluster and print the ratios.
