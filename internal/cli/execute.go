@@ -26,8 +26,9 @@ type runReport struct {
 
 // migrationOptions are the tuning flags of commands that move slots.
 type migrationOptions struct {
-	parallel int
-	rate     float64
+	parallel      int
+	rate          float64
+	quietHandover bool
 }
 
 // blockingProblems are the Check codes that make a slot-moving command
@@ -141,6 +142,7 @@ func (a *app) runPlan(ctx context.Context, s *session, title string, plan planne
 	opts := a.execOptions(pr)
 	opts.Parallel = mo.parallel
 	opts.Rate = mo.rate
+	opts.QuietHandover = mo.quietHandover
 	opts.AllowUnsafePromotion = extra.AllowUnsafePromotion
 	start := time.Now()
 	if total > 0 {

@@ -77,6 +77,22 @@ func TestAddMasterAndRebalanceHundredThousandKeys(t *testing.T) {
 	}
 }
 
+func TestRebalanceWithQuietHandoverKeepsEveryKey(t *testing.T) {
+	const n = 20000
+	nodes := newCluster(t, 3, 0)
+	spare := redisenv.Start(t, 1)[0]
+	seed := nodes[0].Addr
+	loadKeys(t, seed, n)
+	mustRcctl(t, "add-node", spare.Addr, seed)
+	mustRcctl(t, "rebalance", seed, "--use-empty-masters", "--quiet-handover")
+	if got := self(t, spare.Addr).Slots.Count(); got != 4096 {
+		t.Fatalf("new master serves %d slots, want 4096", got)
+	}
+	verifyKeys(t, seed, n)
+	mustRcctl(t, "check", seed)
+	referee(t, seed)
+}
+
 func TestDrainAndDeleteMaster(t *testing.T) {
 	const n = 20000
 	nodes := newCluster(t, 4, 0)

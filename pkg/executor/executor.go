@@ -44,10 +44,11 @@ type Options struct {
 	// a PONG broadcast to every node, once per slot, and each receiver
 	// whose view of the target's slots is behind then scans all 16384
 	// slots (clusterUpdateSlotsConfigWith): in the rebalance benchmark
-	// that is most of the Redis CPU. With QuietHandover the first slot of
-	// each chunk still takes the importing path (epoch bump and broadcast
-	// once per chunk); the other nodes learn the rest from the SETSLOT NODE
-	// the executor sends them and from regular gossip. The cost: between
+	// that is most of the Redis CPU. With QuietHandover the first and the
+	// last slot of each chunk still take the importing path (the first
+	// bumps the epoch, the last broadcasts the whole chunk to every node,
+	// replicas included); the masters are also told by the SETSLOT NODE
+	// the executor sends them. The cost: between
 	// the two commands the target neither imports nor owns the slot, so a
 	// client an ASK sends there in that instant is sent back with MOVED
 	// and needs one redirect more. Default off.

@@ -404,10 +404,12 @@ func (e *Executor) closeSlots(ctx context.Context, p *pair, slots []int) error {
 	tgtCmds := cmds
 	if e.opts.QuietHandover {
 		// See Options.QuietHandover: the first slot bumps the epoch and
-		// broadcasts; the others change owner without a broadcast each.
+		// broadcasts, the last one broadcasts the whole chunk (so replicas
+		// learn it at once, not from gossip); the others change owner
+		// without a broadcast each.
 		tgtCmds = make([]redisadmin.SetSlot, 0, 2*len(cmds))
 		for i, c := range cmds {
-			if i > 0 {
+			if i > 0 && i < len(cmds)-1 {
 				tgtCmds = append(tgtCmds, redisadmin.SetSlot{Slot: c.Slot, Action: redisadmin.SlotStable})
 			}
 			tgtCmds = append(tgtCmds, c)
