@@ -1,0 +1,653 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redkube/redkube/internal/cli"
+	"github.com/redkube/redkube/internal/resources"
+	"github.com/redkube/redkube/pkg/topology"
+)
+
+// bench holds the environment, the two targets and the report.
+type bench struct {
+	e   *env
+	cfg config
+	op  *target
+	tut *target
+	rep *report
+}
+
+func newOperatorTarget(e *env, p *pool, name string) *target {
+	return &target{label: "operator", rc: name, selector: resources.LabelInstance + "=" + name, size: 6, e: e, pool: p}
+}
+
+// watchHealth polls t.health every 100 ms from now on, for at most d,
+// and delivers the time it first passed.
+func watchHealth(ctx context.Context, t *target, d time.Duration) <-chan timeOrErr {
+	ch := make(chan timeOrErr, 1)
+	go func() {
+		var why string
+		at, err := poll(ctx, d, 100*time.Millisecond, t.label+" healthy", func(ctx context.Context) (bool, error) {
+			w, err := t.health(ctx)
+			if err != nil {
+				return false, err
+			}
+			why = w
+			return w == "", errors.New(w)
+		})
+		if err != nil {
+			err = fmt.Errorf("%w (last: %s)", err, why)
+		}
+		ch <- timeOrErr{at, err}
+	}()
+	return ch
+}
+
+type timeOrErr struct {
+	at  time.Time
+	err error
+}
+
+// createOperator applies a 3x1 RedisCluster and measures apply → Ready
+// against the last replica's first sync.
+func (b *bench) createOperator(ctx context.Context) error {
+	mon := startSyncMonitor(ctx, b.op)
+	t0 := time.Now()
+	health := watchHealth(ctx, b.op, 4*time.Minute)
+	if err := b.e.applyYAML(ctx, "rc-"+b.op.rc+".yaml", redisClusterYAML(b.op.rc)); err != nil {
+		mon.stop(0)
+		return err
+	}
+	ready, err := poll(ctx, 4*time.Minute, 50*time.Millisecond, "RedisCluster Ready", func(ctx context.Context) (bool, error) {
+		return b.op.readySince(ctx, t0)
+	})
+	h := <-health
+	lastSync, podsUp := mon.stop(3)
+	if err != nil {
+		return err
+	}
+	b.rep.set("create", "apply → all 6 pods Ready", colOp, since(t0, podsUp))
+	b.rep.set("create", "apply → last replica finished its first sync", colOp, since(t0, lastSync))
+	b.rep.set("create", "apply → healthy, checked from outside", colOp, sinceOrErr(t0, h))
+	b.rep.set("create", "apply → Ready condition True (operator) / bootstrap done by hand (tutorial)", colOp, since(t0, ready))
+	if !lastSync.IsZero() {
+		b.rep.setTarget("create", "Ready − last replica's first sync", colOp, dur(ready.Sub(lastSync)), "≤ 2 s")
+	}
+	return nil
+}
+
+// createTutorial applies the tutorial's PVs, ConfigMap, headless Service
+// and StatefulSet, and bootstraps with rcctl create the moment all six
+// pods are Ready (a script with no human delay).
+func (b *bench) createTutorial(ctx context.Context) error {
+	dir := b.cfg.tutorialDir
+	pvRoot := filepath.Join(b.e.work, "tutorial-pv")
+	pv, err := os.ReadFile(filepath.Join(dir, "pv.yaml"))
+	if err != nil {
+		return fmt.Errorf("read tutorial PVs: %w", err)
+	}
+	if err := b.e.applyYAML(ctx, "tutorial-pv.yaml", strings.ReplaceAll(string(pv), "${PV_ROOT}", pvRoot)); err != nil {
+		return err
+	}
+	for _, f := range []string{"redis-conf.yaml", "headless-service.yaml"} {
+		if _, err := b.e.run(ctx, "apply", "-f", filepath.Join(dir, f)); err != nil {
+			return err
+		}
+	}
+	mon := startSyncMonitor(ctx, b.tut)
+	t0 := time.Now()
+	health := watchHealth(ctx, b.tut, 4*time.Minute)
+	if _, err := b.e.run(ctx, "apply", "-f", filepath.Join(dir, "redis.yaml")); err != nil {
+		mon.stop(0)
+		return err
+	}
+	podsUp, err := poll(ctx, 4*time.Minute, 100*time.Millisecond, "tutorial pods Ready", func(ctx context.Context) (bool, error) {
+		pods, err := b.tut.livePods(ctx)
+		if err != nil {
+			return false, err
+		}
+		n := 0
+		for _, p := range pods {
+			if p.ready {
+				n++
+			}
+		}
+		return n == b.tut.size, nil
+	})
+	if err != nil {
+		mon.stop(0)
+		return err
+	}
+	pods, err := b.tut.livePods(ctx)
+	if err != nil {
+		mon.stop(0)
+		return err
+	}
+	args := []string{"create"}
+	for _, p := range pods {
+		args = append(args, p.addr())
+	}
+	args = append(args, "--replicas", "1", "--no-progress")
+	for _, p := range pods {
+		args = append(args, "--hint", p.addr()+"="+p.node)
+	}
+	var out bytes.Buffer
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	code := cli.Run(cctx, args, &out, &out)
+	cancel()
+	created := time.Now()
+	if code != cli.ExitOK {
+		mon.stop(0)
+		return fmt.Errorf("rcctl %s: exit %d\n%s", strings.Join(args, " "), code, out.String())
+	}
+	h := <-health
+	lastSync, _ := mon.stop(3)
+	b.rep.set("create", "apply → all 6 pods Ready", colTut, since(t0, podsUp))
+	b.rep.set("create", "apply → last replica finished its first sync", colTut, since(t0, lastSync))
+	b.rep.set("create", "apply → healthy, checked from outside", colTut, sinceOrErr(t0, h))
+	b.rep.set("create", "apply → Ready condition True (operator) / bootstrap done by hand (tutorial)", colTut, since(t0, created))
+	return nil
+}
+
+// podDisruption is one master pod deletion under a writer.
+type podDisruption struct {
+	force bool
+	slot  int // the victim is the master of this slot
+}
+
+// deletePod deletes the master of d.slot under a writer and measures the
+// client-visible unavailability, the acknowledged writes lost, the time
+// until every other node routes the shard to a live master that is not
+// at the old address, and the time until healthy (and, for the operator,
+// Ready) again.
+func (b *bench) deletePod(ctx context.Context, t *target, d podDisruption) error {
+	section, kind := "graceful delete", "graceful"
+	if d.force {
+		section, kind = "force delete", "force"
+	}
+	col := colFor(t)
+	pods, err := t.livePods(ctx)
+	if err != nil {
+		return err
+	}
+	if len(pods) == 0 {
+		return errors.New("no pods")
+	}
+	view, err := t.pool.view(ctx, pods[0].addr())
+	if err != nil {
+		return err
+	}
+	ownerID := view.SlotOwners()[d.slot]
+	master := view.Node(ownerID)
+	if master == nil {
+		return fmt.Errorf("slot %d has no owner", d.slot)
+	}
+	var victim string
+	var survivors, all []string
+	for _, p := range pods {
+		all = append(all, p.addr())
+		if p.ip == master.Host() {
+			victim = p.name
+		} else {
+			survivors = append(survivors, p.addr())
+		}
+	}
+	if victim == "" {
+		return fmt.Errorf("no pod at %s", master.Addr)
+	}
+	var replicaID topology.NodeID
+	if reps := view.ReplicasOf(ownerID); len(reps) > 0 {
+		replicaID = reps[0].ID
+	}
+	before, _ := readCounters(ctx, b.e.metricsAddr)
+
+	// A replacement pod starts here in about a second (no image pull, no
+	// volume attach), usually before anyone has failed over. As in the
+	// tutorial e2e test, the nodes are cordoned until the shard is served
+	// again, so the replacement cannot hide the failover path.
+	if err := b.cordon(ctx, true); err != nil {
+		return err
+	}
+	uncordoned := false
+	defer func() {
+		if !uncordoned {
+			_ = b.cordon(context.WithoutCancel(ctx), false)
+		}
+	}()
+	w := startWriter(all, t.label+"-"+kind)
+	time.Sleep(time.Second)
+	t0 := time.Now()
+	args := []string{"delete", "pod", victim, "--wait=false"}
+	if d.force {
+		args = append(args, "--grace-period=0", "--force")
+	}
+	if _, err := b.e.run(ctx, args...); err != nil {
+		w.finish()
+		return err
+	}
+	var owner topology.NodeID
+	served, servedErr := poll(ctx, 90*time.Second, 50*time.Millisecond, "shard served again", func(ctx context.Context) (bool, error) {
+		live, err := t.liveIPs(ctx)
+		if err != nil {
+			return false, err
+		}
+		var ok bool
+		owner, ok = t.served(ctx, survivors, d.slot, master.Addr, live)
+		return ok, nil
+	})
+	uncordoned = true
+	if err := b.cordon(ctx, false); err != nil {
+		w.finish()
+		return err
+	}
+	healthy, ready, err := b.waitRecovered(ctx, t, t0, 2*time.Minute)
+	time.Sleep(time.Second)
+	res := w.finish()
+	if err != nil {
+		return err
+	}
+	addrs, err := t.addrs(ctx)
+	if err != nil {
+		return err
+	}
+	lost, err := lostWrites(ctx, addrs, t.label+"-"+kind, res.acked)
+	if err != nil {
+		return err
+	}
+	after, _ := readCounters(ctx, b.e.metricsAddr)
+
+	who := "—"
+	switch {
+	case servedErr != nil:
+		who = "not served"
+	case owner == replicaID:
+		who = "its replica, promoted"
+	case owner == ownerID:
+		who = "the old master, back at a new IP"
+	default:
+		who = "another node " + string(owner)
+	}
+	if t.rc != "" {
+		g, f := after.failovers["graceful"]-before.failovers["graceful"], after.failovers["force"]-before.failovers["force"]
+		who += fmt.Sprintf(" (operator failovers: %v graceful, %v forced)", g, f)
+	}
+	b.rep.setText(section, "victim", col, fmt.Sprintf("%s (master of slot %d)", victim, d.slot))
+	servedTarget := ""
+	if d.force {
+		servedTarget = "≤ 1 s"
+	}
+	if servedErr != nil {
+		b.rep.setText(section, "delete → every other node routes the shard to a live master", col, servedErr.Error())
+	} else {
+		b.rep.setTarget(section, "delete → every other node routes the shard to a live master", col, dur(served.Sub(t0)), servedTarget)
+	}
+	b.rep.setText(section, "… who serves it", col, who)
+	unavailTarget := ""
+	if !d.force {
+		unavailTarget = "≤ 200 ms"
+	}
+	b.rep.setTarget(section, "writer: worst unavailability (longest gap between acks)", col, dur(res.worstGap), unavailTarget)
+	b.rep.setText(section, "… gap started after the delete", col, fmtDur(res.gapStart.Sub(t0)))
+	b.rep.setTarget(section, "writer: longest single blocked write", col, dur(res.longestCall), "")
+	b.rep.setText(section, "writer: errors / acknowledged / lost acknowledged", col, fmt.Sprintf("%d / %d / %d", res.errs, len(res.acked), lost))
+	if res.firstErr != nil {
+		b.rep.note(fmt.Sprintf("%s, %s: first write error: %v", section, t.label, res.firstErr))
+	}
+	b.rep.set(section, "delete → healthy, checked from outside (nodes uncordoned once served)", col, since(t0, healthy))
+	stale, err := t.staleSelf(ctx)
+	if err != nil {
+		return err
+	}
+	b.rep.setText(section, "nodes reporting themselves at an old IP afterwards", col, staleText(stale))
+	if t.rc != "" {
+		b.rep.set(section, "delete → Ready condition True again", col, since(t0, ready))
+	}
+	return nil
+}
+
+// waitRecovered polls, every 100 ms for at most d, until t is healthy
+// from outside and (for a RedisCluster) Ready with a transition at or
+// after since. It returns when each first held.
+func (b *bench) waitRecovered(ctx context.Context, t *target, since time.Time, d time.Duration) (healthy, ready time.Time, err error) {
+	var why string
+	_, err = poll(ctx, d, 100*time.Millisecond, t.label+" recovered", func(ctx context.Context) (bool, error) {
+		if healthy.IsZero() {
+			w, err := t.health(ctx)
+			if err != nil {
+				return false, err
+			}
+			why = w
+			if w == "" {
+				healthy = time.Now()
+			}
+		}
+		if t.rc != "" && ready.IsZero() {
+			ok, err := t.readySince(ctx, since)
+			if err != nil {
+				return false, err
+			}
+			if ok {
+				ready = time.Now()
+			}
+		}
+		return !healthy.IsZero() && (t.rc == "" || !ready.IsZero()), nil
+	})
+	if err != nil {
+		err = fmt.Errorf("%w (last: %s)", err, why)
+	}
+	return healthy, ready, err
+}
+
+// lostShards is what a node stop takes from one target.
+type lostShards struct {
+	t         *target
+	slots     []int    // one slot of each master on the node
+	oldAddrs  []string // those masters' addresses
+	survivors []string // pods on other nodes
+	all       []string
+	masters   int
+}
+
+// shardsOn returns the masters of t on Kubernetes node n, and whether each
+// has a replica elsewhere.
+func shardsOn(ctx context.Context, t *target, n string) (lostShards, bool, error) {
+	pods, err := t.livePods(ctx)
+	if err != nil {
+		return lostShards{}, false, err
+	}
+	if len(pods) == 0 {
+		return lostShards{}, false, errors.New("no pods")
+	}
+	view, err := t.pool.view(ctx, pods[0].addr())
+	if err != nil {
+		return lostShards{}, false, err
+	}
+	nodeOf := map[string]string{}
+	ls := lostShards{t: t}
+	for _, p := range pods {
+		nodeOf[p.ip] = p.node
+		ls.all = append(ls.all, p.addr())
+		if p.node != n {
+			ls.survivors = append(ls.survivors, p.addr())
+		}
+	}
+	ok := true
+	for _, m := range view.Masters() {
+		if m.Slots.IsEmpty() || nodeOf[m.Host()] != n {
+			continue
+		}
+		ls.masters++
+		ls.slots = append(ls.slots, m.Slots.Slots()[0])
+		ls.oldAddrs = append(ls.oldAddrs, m.Addr)
+		elsewhere := false
+		for _, r := range view.ReplicasOf(m.ID) {
+			if nodeOf[r.Host()] != n {
+				elsewhere = true
+			}
+		}
+		ok = ok && elsewhere
+	}
+	return ls, ok, nil
+}
+
+// stopNode stops, without warning, a Kubernetes node holding a master of
+// each target, with a writer on each; measures until the lost shards are
+// served again; starts the node again; measures until both are healthy.
+func (b *bench) stopNode(ctx context.Context) error {
+	const section = "node stop"
+	var node string
+	var op, tut lostShards
+	for _, n := range b.e.c.Nodes {
+		o, ook, err := shardsOn(ctx, b.op, n)
+		if err != nil {
+			return err
+		}
+		u, uok, err := shardsOn(ctx, b.tut, n)
+		if err != nil {
+			return err
+		}
+		if o.masters >= 1 && ook && u.masters >= 1 && uok && (node == "" || o.masters+u.masters < op.masters+tut.masters) {
+			node, op, tut = n, o, u
+		}
+	}
+	if node == "" {
+		return errors.New("no Kubernetes node holds a master of both setups with its replica elsewhere")
+	}
+	b.rep.setText(section, "stopped node / masters lost", colOp, fmt.Sprintf("%s / %d", node, op.masters))
+	b.rep.setText(section, "stopped node / masters lost", colTut, fmt.Sprintf("%s / %d", node, tut.masters))
+	before, _ := readCounters(ctx, b.e.metricsAddr)
+	wo := startWriter(op.all, "operator-nodestop")
+	wt := startWriter(tut.all, "tutorial-nodestop")
+	time.Sleep(time.Second)
+	t0 := time.Now()
+	if err := b.e.c.StopNode(ctx, node); err != nil {
+		wo.finish()
+		wt.finish()
+		return fmt.Errorf("stop node %s: %w", node, err)
+	}
+	var wg sync.WaitGroup
+	servedAt := make([]timeOrErr, 2)
+	for i, ls := range []lostShards{op, tut} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			at, err := poll(ctx, 90*time.Second, 50*time.Millisecond, "lost shards served", func(ctx context.Context) (bool, error) {
+				live, err := ls.t.liveIPs(ctx)
+				if err != nil {
+					return false, err
+				}
+				for j, s := range ls.slots {
+					if _, ok := ls.t.served(ctx, ls.survivors, s, ls.oldAddrs[j], live); !ok {
+						return false, nil
+					}
+				}
+				return true, nil
+			})
+			servedAt[i] = timeOrErr{at, err}
+		}()
+	}
+	wg.Wait()
+	mid, _ := readCounters(ctx, b.e.metricsAddr)
+	restarted := time.Now()
+	if err := b.e.c.StartNode(ctx, node); err != nil {
+		wo.finish()
+		wt.finish()
+		return fmt.Errorf("start node %s: %w", node, err)
+	}
+	type rec struct {
+		healthy, ready time.Time
+		err            error
+	}
+	recs := make([]rec, 2)
+	for i, t := range []*target{b.op, b.tut} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h, r, err := b.waitRecovered(ctx, t, restarted, 3*time.Minute)
+			recs[i] = rec{h, r, err}
+		}()
+	}
+	wg.Wait()
+	time.Sleep(time.Second)
+	results := []writeResult{wo.finish(), wt.finish()}
+	for i, ls := range []lostShards{op, tut} {
+		col := colFor(ls.t)
+		if servedAt[i].err != nil {
+			b.rep.setText(section, "stop → every surviving node routes the lost shards to a live master", col, servedAt[i].err.Error())
+		} else {
+			b.rep.setTarget(section, "stop → every surviving node routes the lost shards to a live master", col, dur(servedAt[i].at.Sub(t0)), "")
+		}
+		res := results[i]
+		addrs, err := ls.t.addrs(ctx)
+		if err != nil {
+			return err
+		}
+		lost, err := lostWrites(ctx, addrs, ls.t.label+"-nodestop", res.acked)
+		if err != nil {
+			return err
+		}
+		b.rep.setTarget(section, "writer: worst unavailability (longest gap between acks)", col, dur(res.worstGap), "")
+		b.rep.setText(section, "writer: errors / acknowledged / lost acknowledged", col, fmt.Sprintf("%d / %d / %d", res.errs, len(res.acked), lost))
+		b.rep.setText(section, "node down for (started again once both were served)", col, fmtDur(restarted.Sub(t0)))
+		if recs[i].err != nil {
+			b.rep.setText(section, "node start → replicas back, in sync, off their master's node", col, recs[i].err.Error())
+			continue
+		}
+		b.rep.set(section, "node start → replicas back, in sync, off their master's node", col, since(restarted, recs[i].healthy))
+		stale, err := ls.t.staleSelf(ctx)
+		if err != nil {
+			return err
+		}
+		b.rep.setText(section, "nodes reporting themselves at an old IP afterwards", col, staleText(stale))
+		if ls.t.rc != "" {
+			b.rep.set(section, "node start → Ready condition True again", col, since(restarted, recs[i].ready))
+		}
+	}
+	// Placement beyond replicas: the operator spreads masters again (failovers
+	// pile them up on the surviving nodes); nobody does for the tutorial.
+	for _, t := range []*target{b.op, b.tut} {
+		col := colFor(t)
+		if t.rc == "" {
+			worst, err := t.mastersPerNode(ctx)
+			if err != nil {
+				return err
+			}
+			b.rep.setText(section, "node start → masters one per node again", col, fmt.Sprintf("not done (nobody moves them; %d masters on one node)", worst))
+			continue
+		}
+		at, err := poll(ctx, 2*time.Minute, 100*time.Millisecond, "masters spread", func(ctx context.Context) (bool, error) {
+			worst, err := t.mastersPerNode(ctx)
+			return worst == 1, err
+		})
+		if err != nil {
+			b.rep.setText(section, "node start → masters one per node again", col, err.Error())
+			continue
+		}
+		b.rep.set(section, "node start → masters one per node again", col, dur(at.Sub(restarted)))
+	}
+	b.rep.setText(section, "operator failovers while the node was down", colOp,
+		fmt.Sprintf("%v graceful, %v forced (Redis's own failover otherwise)", mid.failovers["graceful"]-before.failovers["graceful"], mid.failovers["force"]-before.failovers["force"]))
+	return nil
+}
+
+// idle creates two more RedisClusters, waits until all three are Ready
+// and healthy, and measures the manager's memory and the API and Redis
+// writes it makes over an idle period.
+func (b *bench) idle(ctx context.Context) error {
+	const section = "operator at rest"
+	targets := []*target{b.op}
+	t0 := time.Now()
+	for _, name := range []string{"bench-2", "bench-3"} {
+		if err := b.e.applyYAML(ctx, "rc-"+name+".yaml", redisClusterYAML(name)); err != nil {
+			return err
+		}
+		targets = append(targets, newOperatorTarget(b.e, b.op.pool, name))
+	}
+	for _, t := range targets {
+		if _, _, err := b.waitRecovered(ctx, t, t0.Add(-time.Hour), 4*time.Minute); err != nil {
+			return err
+		}
+	}
+	for _, t := range targets {
+		if _, err := poll(ctx, 2*time.Minute, 100*time.Millisecond, "masters spread", func(ctx context.Context) (bool, error) {
+			worst, err := t.mastersPerNode(ctx)
+			return worst == 1, err
+		}); err != nil {
+			return err
+		}
+	}
+	b.rep.setText(section, "two more 3x1 RedisClusters applied → all three Ready and healthy", colOp, fmtDur(time.Since(t0)))
+	// Let the passes the last changes triggered finish.
+	time.Sleep(5 * time.Second)
+	var addrs []string
+	for _, t := range targets {
+		a, err := t.addrs(ctx)
+		if err != nil {
+			return err
+		}
+		addrs = append(addrs, a...)
+	}
+	statsAt := func() (map[string]map[string]int64, error) {
+		out := map[string]map[string]int64{}
+		for _, a := range addrs {
+			s, err := b.op.pool.commandStats(ctx, a)
+			if err != nil {
+				return nil, err
+			}
+			out[a] = s
+		}
+		return out, nil
+	}
+	c0, err := readCounters(ctx, b.e.metricsAddr)
+	if err != nil {
+		return err
+	}
+	s0, err := statsAt()
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(b.cfg.idle):
+	}
+	c1, err := readCounters(ctx, b.e.metricsAddr)
+	if err != nil {
+		return err
+	}
+	s1, err := statsAt()
+	if err != nil {
+		return err
+	}
+	pid := b.e.mgr.Process.Pid
+	rss, err := procStatus(pid, "VmRSS")
+	if err != nil {
+		return err
+	}
+	hwm, _ := procStatus(pid, "VmHWM")
+	passes := c1.reconciles - c0.reconciles
+	apiByMethod, api := c0.writes(c1)
+	redisByCmd, rw := redisWrites(s0, s1)
+	b.rep.setTarget(section, "manager RSS managing 3 clusters (end of the idle period)", colOp, mib(rss), "≤ 50 MiB")
+	b.rep.setText(section, "manager RSS peak over the whole run (sampled 2/s; VmHWM)", colOp, fmt.Sprintf("%.1f MiB (%.1f MiB)", float64(b.e.rss.peakBytes())/(1<<20), float64(hwm)/(1<<20)))
+	b.rep.setText(section, fmt.Sprintf("reconcile passes in %v idle (3 healthy clusters)", b.cfg.idle), colOp, fmt.Sprintf("%v", passes))
+	b.rep.setText(section, "Kubernetes API writes (non-GET requests): total, by method", colOp, fmt.Sprintf("%v (%s); GETs %v", api, formatCounts(apiByMethod), c1.requests["GET"]-c0.requests["GET"]))
+	b.rep.setText(section, "Redis write/admin commands on the 18 nodes: total, by command", colOp, fmt.Sprintf("%d (%s)", rw, formatCounts(redisByCmd)))
+	if passes > 0 {
+		b.rep.setValue(section, "API writes per reconcile of a healthy cluster", colOp, api/passes, fmt.Sprintf("%.2f", api/passes), "0")
+		b.rep.setValue(section, "Redis writes per reconcile of a healthy cluster", colOp, float64(rw)/passes, fmt.Sprintf("%.2f", float64(rw)/passes), "0")
+	}
+	return nil
+}
+
+func colFor(t *target) int {
+	if t.rc == "" {
+		return colTut
+	}
+	return colOp
+}
+
+// cordon cordons (or uncordons) every Kubernetes node.
+func (b *bench) cordon(ctx context.Context, on bool) error {
+	verb := "uncordon"
+	if on {
+		verb = "cordon"
+	}
+	_, err := b.e.run(ctx, append([]string{verb}, b.e.c.Nodes...)...)
+	return err
+}
+
+func staleText(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%d (%s)", len(s), strings.Join(s, "; "))
+}

@@ -1,0 +1,438 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+	"github.com/redkube/redkube/pkg/topology"
+)
+
+// namespace holds every object of the benchmark.
+const namespace = "default"
+
+// redisPort is the client port of every Redis pod.
+const redisPort = "6379"
+
+// target is one Redis Cluster under test: a RedisCluster managed by the
+// operator, or the tutorial's StatefulSet.
+type target struct {
+	label    string // column heading
+	rc       string // RedisCluster name; empty for the tutorial
+	selector string // label selector of its pods
+	size     int    // expected pods (3 masters x (1 + 1 replica))
+	e        *env
+	pool     *pool
+}
+
+// podInfo is what the benchmark needs of a pod.
+type podInfo struct {
+	name, ip, node string
+	ready          bool
+}
+
+func (p podInfo) addr() string { return net.JoinHostPort(p.ip, redisPort) }
+
+// livePods lists the target's pods that are not being deleted.
+func (t *target) livePods(ctx context.Context) ([]podInfo, error) {
+	list, err := t.e.c.Client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: t.selector})
+	if err != nil {
+		return nil, fmt.Errorf("list pods of %s: %w", t.label, err)
+	}
+	var out []podInfo
+	for _, p := range list.Items {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		out = append(out, podInfo{name: p.Name, ip: p.Status.PodIP, node: p.Spec.NodeName, ready: podReady(&p)})
+	}
+	slices.SortFunc(out, func(a, b podInfo) int { return strings.Compare(a.name, b.name) })
+	return out, nil
+}
+
+func podReady(p *corev1.Pod) bool {
+	if p.Status.PodIP == "" {
+		return false
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// addrs returns the Redis addresses of the target's ready pods.
+func (t *target) addrs(ctx context.Context) ([]string, error) {
+	pods, err := t.livePods(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range pods {
+		if p.ready {
+			out = append(out, p.addr())
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no ready pod", t.label)
+	}
+	return out, nil
+}
+
+// readySince reports whether the RedisCluster's Ready condition is True
+// for its generation and became True at or after since (to the second, the
+// resolution of lastTransitionTime).
+func (t *target) readySince(ctx context.Context, since time.Time) (bool, error) {
+	rc := &redisv1alpha1.RedisCluster{}
+	if err := t.e.cl.Get(ctx, types.NamespacedName{Namespace: namespace, Name: t.rc}, rc); err != nil {
+		return false, fmt.Errorf("get RedisCluster %s: %w", t.rc, err)
+	}
+	c := meta.FindStatusCondition(rc.Status.Conditions, string(redisv1alpha1.ConditionReady))
+	if c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != rc.Generation {
+		return false, nil
+	}
+	return !c.LastTransitionTime.Time.Before(since.Truncate(time.Second)), nil
+}
+
+// pool keeps one plain client per Redis address, with short timeouts and
+// no retries: the pollers ask often and must not wait on a dead node.
+type pool struct {
+	mu sync.Mutex
+	m  map[string]*redis.Client
+}
+
+func newPool() *pool { return &pool{m: map[string]*redis.Client{}} }
+
+func (p *pool) get(addr string) *redis.Client {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.m[addr]
+	if c == nil {
+		c = redis.NewClient(&redis.Options{
+			Addr: addr, DialTimeout: 300 * time.Millisecond, ReadTimeout: 500 * time.Millisecond,
+			WriteTimeout: 500 * time.Millisecond, MaxRetries: -1, PoolSize: 2,
+		})
+		p.m[addr] = c
+	}
+	return c
+}
+
+func (p *pool) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.m {
+		_ = c.Close()
+	}
+	p.m = map[string]*redis.Client{}
+}
+
+// view returns addr's CLUSTER NODES, parsed.
+func (p *pool) view(ctx context.Context, addr string) (*topology.View, error) {
+	text, err := p.get(addr).ClusterNodes(ctx).Result()
+	if err != nil {
+		return nil, fmt.Errorf("CLUSTER NODES at %s: %w", addr, err)
+	}
+	v, err := topology.ParseClusterNodes(text)
+	if err != nil {
+		return nil, fmt.Errorf("parse CLUSTER NODES of %s: %w", addr, err)
+	}
+	return v, nil
+}
+
+// info returns one INFO section of addr as key/value pairs.
+func (p *pool) info(ctx context.Context, addr, section string) (map[string]string, error) {
+	text, err := p.get(addr).Info(ctx, section).Result()
+	if err != nil {
+		return nil, fmt.Errorf("INFO %s at %s: %w", section, addr, err)
+	}
+	out := map[string]string{}
+	for _, l := range strings.Split(text, "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(l), ":"); ok {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+// health checks the target from outside: every expected pod Ready and
+// answering; every node sees all of them connected at their current IPs,
+// none failing, and the same slot owners; all 16384 slots covered by 3
+// masters with one replica each, every replica's link up and not syncing;
+// no master and its replica on the same Kubernetes node. It returns "" when
+// healthy, else what is not.
+func (t *target) health(ctx context.Context) (string, error) {
+	pods, err := t.livePods(ctx)
+	if err != nil {
+		return "", err
+	}
+	if len(pods) != t.size {
+		return fmt.Sprintf("%d pods, want %d", len(pods), t.size), nil
+	}
+	nodeOfIP := map[string]string{}
+	for _, p := range pods {
+		if !p.ready {
+			return p.name + " not Ready", nil
+		}
+		nodeOfIP[p.ip] = p.node
+	}
+	var first [topology.SlotCount]topology.NodeID
+	var firstView *topology.View
+	for i, p := range pods {
+		v, err := t.pool.view(ctx, p.addr())
+		if err != nil {
+			return err.Error(), nil
+		}
+		if len(v.Nodes) != t.size {
+			return fmt.Sprintf("%s knows %d nodes", p.name, len(v.Nodes)), nil
+		}
+		for _, n := range v.Nodes {
+			if n.Failing() {
+				return fmt.Sprintf("%s flags %s failing", p.name, n.ID), nil
+			}
+			if !n.IsMyself() && !n.Connected {
+				return fmt.Sprintf("%s not connected to %s", p.name, n.ID), nil
+			}
+			// A restarted node keeps reporting its own old IP until someone
+			// MEETs it (Redis learns its own address only from a MEET);
+			// staleSelf counts that separately.
+			if _, ok := nodeOfIP[n.Host()]; !ok && !n.IsMyself() {
+				return fmt.Sprintf("%s sees %s at %s, no pod's IP", p.name, n.ID, n.Addr), nil
+			}
+		}
+		owners := v.SlotOwners()
+		if i == 0 {
+			first, firstView = owners, v
+		} else if owners != first {
+			return fmt.Sprintf("%s disagrees on slot owners", p.name), nil
+		}
+		if me := v.Myself(); me != nil && me.IsReplica() {
+			inf, err := t.pool.info(ctx, p.addr(), "replication")
+			if err != nil {
+				return err.Error(), nil
+			}
+			if inf["master_link_status"] != "up" || inf["master_sync_in_progress"] != "0" {
+				return fmt.Sprintf("%s replication link %s, syncing %s", p.name, inf["master_link_status"], inf["master_sync_in_progress"]), nil
+			}
+		}
+	}
+	if !firstView.Covered().IsFull() {
+		return "slots not all covered", nil
+	}
+	serving := 0
+	for _, m := range firstView.Masters() {
+		if m.Slots.IsEmpty() {
+			continue
+		}
+		serving++
+		reps := firstView.ReplicasOf(m.ID)
+		if len(reps) != 1 {
+			return fmt.Sprintf("master %s has %d replicas", m.ID, len(reps)), nil
+		}
+		if nodeOfIP[reps[0].Host()] == nodeOfIP[m.Host()] {
+			return fmt.Sprintf("master %s and its replica share %s", m.ID, nodeOfIP[m.Host()]), nil
+		}
+	}
+	if serving != t.size/2 {
+		return fmt.Sprintf("%d masters serve slots", serving), nil
+	}
+	return "", nil
+}
+
+// served reports whether every address in survivors routes slot to the
+// same live master: known to it as a master, not failing, not at oldAddr,
+// at the IP of a live pod. It returns that master's ID.
+func (t *target) served(ctx context.Context, survivors []string, slot int, oldAddr string, live map[string]bool) (topology.NodeID, bool) {
+	var owner topology.NodeID
+	for _, a := range survivors {
+		v, err := t.pool.view(ctx, a)
+		if err != nil {
+			return "", false
+		}
+		id := v.SlotOwners()[slot]
+		n := v.Node(id)
+		if n == nil || !n.IsMaster() || n.Failing() || n.Addr == oldAddr || !live[n.Host()] {
+			return "", false
+		}
+		if owner != "" && owner != id {
+			return "", false
+		}
+		owner = id
+	}
+	return owner, owner != ""
+}
+
+// liveIPs returns the IPs of the target's live pods.
+func (t *target) liveIPs(ctx context.Context) (map[string]bool, error) {
+	pods, err := t.livePods(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, p := range pods {
+		if p.ip != "" {
+			out[p.ip] = true
+		}
+	}
+	return out, nil
+}
+
+// syncMonitor records, per pod, the first time it answered as a replica
+// with its link up and no sync in progress (its first sync finished), and
+// the first time all expected pods were Ready.
+type syncMonitor struct {
+	t        *target
+	mu       sync.Mutex
+	first    map[string]time.Time
+	podsUp   time.Time
+	cancel   context.CancelFunc
+	finished chan struct{}
+}
+
+func startSyncMonitor(ctx context.Context, t *target) *syncMonitor {
+	ctx, cancel := context.WithCancel(ctx)
+	m := &syncMonitor{t: t, first: map[string]time.Time{}, cancel: cancel, finished: make(chan struct{})}
+	go m.run(ctx)
+	return m
+}
+
+func (m *syncMonitor) run(ctx context.Context) {
+	defer close(m.finished)
+	var pods []podInfo
+	for i := 0; ctx.Err() == nil; i++ {
+		if i%4 == 0 {
+			if p, err := m.t.livePods(ctx); err == nil {
+				pods = p
+				ready := 0
+				for _, x := range p {
+					if x.ready {
+						ready++
+					}
+				}
+				m.mu.Lock()
+				if ready == m.t.size && m.podsUp.IsZero() {
+					m.podsUp = time.Now()
+				}
+				m.mu.Unlock()
+			}
+		}
+		for _, p := range pods {
+			if p.ip == "" {
+				continue
+			}
+			m.mu.Lock()
+			_, done := m.first[p.name]
+			m.mu.Unlock()
+			if done {
+				continue
+			}
+			inf, err := m.t.pool.info(ctx, p.addr(), "replication")
+			if err == nil && inf["role"] == "slave" && inf["master_link_status"] == "up" && inf["master_sync_in_progress"] == "0" {
+				m.mu.Lock()
+				m.first[p.name] = time.Now()
+				m.mu.Unlock()
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// stop ends the monitor and returns the time the last of n replicas
+// finished its first sync (zero when fewer than n did), and the time all
+// pods were first Ready.
+func (m *syncMonitor) stop(n int) (lastSync, podsUp time.Time) {
+	m.cancel()
+	<-m.finished
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.first) >= n {
+		for _, at := range m.first {
+			if at.After(lastSync) {
+				lastSync = at
+			}
+		}
+	}
+	return lastSync, m.podsUp
+}
+
+// poll calls try every interval until it returns true or d has passed.
+func poll(ctx context.Context, d, interval time.Duration, what string, try func(ctx context.Context) (bool, error)) (time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	for {
+		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+		ok, err := try(actx)
+		acancel()
+		if ok {
+			return time.Now(), nil
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, fmt.Errorf("%s: not within %v (last error: %v)", what, d, err)
+		case <-time.After(interval):
+		}
+	}
+}
+
+// mastersPerNode returns the largest number of slot-owning masters of t
+// on one Kubernetes node.
+func (t *target) mastersPerNode(ctx context.Context) (int, error) {
+	pods, err := t.livePods(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if len(pods) == 0 {
+		return 0, fmt.Errorf("%s: no pods", t.label)
+	}
+	nodeOf := map[string]string{}
+	for _, p := range pods {
+		nodeOf[p.ip] = p.node
+	}
+	v, err := t.pool.view(ctx, pods[0].addr())
+	if err != nil {
+		return 0, err
+	}
+	per := map[string]int{}
+	worst := 0
+	for _, m := range v.Masters() {
+		if !m.Slots.IsEmpty() {
+			per[nodeOf[m.Host()]]++
+			worst = max(worst, per[nodeOf[m.Host()]])
+		}
+	}
+	return worst, nil
+}
+
+// staleSelf returns the target's pods whose own CLUSTER NODES line shows
+// an address other than their pod IP (what clients asking them get).
+func (t *target) staleSelf(ctx context.Context) ([]string, error) {
+	pods, err := t.livePods(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range pods {
+		v, err := t.pool.view(ctx, p.addr())
+		if err != nil {
+			return nil, err
+		}
+		if me := v.Myself(); me != nil && me.Host() != p.ip {
+			out = append(out, fmt.Sprintf("%s says %s", p.name, me.Addr))
+		}
+	}
+	return out, nil
+}
