@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -32,6 +33,7 @@ import (
 // env is the local cluster, the API clients and the manager process.
 type env struct {
 	c       *localkube.Cluster
+	cs      kubernetes.Interface // the benchmark's pollers, not throttled
 	cl      client.Client
 	work    string
 	kubectl string
@@ -78,6 +80,9 @@ func startEnv(ctx context.Context, e *env, cfg config) error {
 	if err != nil {
 		return fmt.Errorf("scheme: %w", err)
 	}
+	if e.cs, err = kubernetes.NewForConfig(rc); err != nil {
+		return fmt.Errorf("clientset: %w", err)
+	}
 	if e.cl, err = client.New(rc, client.Options{Scheme: scheme}); err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
@@ -87,19 +92,22 @@ func startEnv(ctx context.Context, e *env, cfg config) error {
 	if _, err := e.run(ctx, "wait", "--for=condition=Established", "--timeout=60s", "crd/redisclusters.redis.redkube.io"); err != nil {
 		return err
 	}
-	return e.startManager(ctx, cfg.manager)
+	return e.startManager(ctx, cfg.manager, cfg.managerLog)
 }
 
 // startManager runs the manager binary as its own process (so that its
 // resident memory can be read from /proc) with its metrics on a free
 // loopback port.
-func (e *env) startManager(ctx context.Context, bin string) error {
+func (e *env) startManager(ctx context.Context, bin, logPath string) error {
 	port, err := freePort()
 	if err != nil {
 		return err
 	}
 	e.metricsAddr = fmt.Sprintf("127.0.0.1:%d", port)
-	e.mgrLog = filepath.Join(e.work, "manager.log")
+	e.mgrLog = logPath
+	if e.mgrLog == "" {
+		e.mgrLog = filepath.Join(e.work, "manager.log")
+	}
 	f, err := os.Create(e.mgrLog)
 	if err != nil {
 		return fmt.Errorf("manager log: %w", err)

@@ -26,6 +26,7 @@ type config struct {
 	tutorialDir string
 	idle        time.Duration
 	verbose     bool
+	managerLog  string
 }
 
 func main() {
@@ -38,6 +39,7 @@ func main() {
 	flag.StringVar(&cfg.tutorialDir, "tutorial", "test/e2e/testdata/tutorial", "folder of the tutorial's manifests")
 	flag.DurationVar(&cfg.idle, "idle", 65*time.Second, "idle period over which writes per healthy reconcile are counted (idle passes come every 30 s)")
 	flag.BoolVar(&cfg.verbose, "v", false, "log the local cluster's own messages too")
+	flag.StringVar(&cfg.managerLog, "manager-log", "", "keep the manager's log in this file (default: a temporary file, removed)")
 	flag.Parse()
 	if err := run(cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "operator bench:", err)

@@ -36,7 +36,7 @@ func watchHealth(ctx context.Context, t *target, d time.Duration) <-chan timeOrE
 	go func() {
 		var why string
 		at, err := poll(ctx, d, 100*time.Millisecond, t.label+" healthy", func(ctx context.Context) (bool, error) {
-			w, err := t.health(ctx)
+			w, err := t.health(ctx, true)
 			if err != nil {
 				return false, err
 			}
@@ -63,17 +63,18 @@ func (b *bench) createOperator(ctx context.Context) error {
 	t0 := time.Now()
 	health := watchHealth(ctx, b.op, 4*time.Minute)
 	if err := b.e.applyYAML(ctx, "rc-"+b.op.rc+".yaml", redisClusterYAML(b.op.rc)); err != nil {
-		mon.stop(0)
+		_, _, _ = mon.stop(0)
 		return err
 	}
 	ready, err := poll(ctx, 4*time.Minute, 50*time.Millisecond, "RedisCluster Ready", func(ctx context.Context) (bool, error) {
 		return b.op.readySince(ctx, t0)
 	})
 	h := <-health
-	lastSync, podsUp := mon.stop(3)
+	lastSync, podsUp, bound := mon.stop(3)
 	if err != nil {
 		return err
 	}
+	b.rep.set("create", "apply → all 6 claims Bound", colOp, since(t0, bound))
 	b.rep.set("create", "apply → all 6 pods Ready", colOp, since(t0, podsUp))
 	b.rep.set("create", "apply → last replica finished its first sync", colOp, since(t0, lastSync))
 	b.rep.set("create", "apply → healthy, checked from outside", colOp, sinceOrErr(t0, h))
@@ -106,7 +107,7 @@ func (b *bench) createTutorial(ctx context.Context) error {
 	t0 := time.Now()
 	health := watchHealth(ctx, b.tut, 4*time.Minute)
 	if _, err := b.e.run(ctx, "apply", "-f", filepath.Join(dir, "redis.yaml")); err != nil {
-		mon.stop(0)
+		_, _, _ = mon.stop(0)
 		return err
 	}
 	podsUp, err := poll(ctx, 4*time.Minute, 100*time.Millisecond, "tutorial pods Ready", func(ctx context.Context) (bool, error) {
@@ -123,12 +124,12 @@ func (b *bench) createTutorial(ctx context.Context) error {
 		return n == b.tut.size, nil
 	})
 	if err != nil {
-		mon.stop(0)
+		_, _, _ = mon.stop(0)
 		return err
 	}
 	pods, err := b.tut.livePods(ctx)
 	if err != nil {
-		mon.stop(0)
+		_, _, _ = mon.stop(0)
 		return err
 	}
 	args := []string{"create"}
@@ -145,11 +146,12 @@ func (b *bench) createTutorial(ctx context.Context) error {
 	cancel()
 	created := time.Now()
 	if code != cli.ExitOK {
-		mon.stop(0)
+		_, _, _ = mon.stop(0)
 		return fmt.Errorf("rcctl %s: exit %d\n%s", strings.Join(args, " "), code, out.String())
 	}
 	h := <-health
-	lastSync, _ := mon.stop(3)
+	lastSync, _, bound := mon.stop(3)
+	b.rep.set("create", "apply → all 6 claims Bound", colTut, since(t0, bound))
 	b.rep.set("create", "apply → all 6 pods Ready", colTut, since(t0, podsUp))
 	b.rep.set("create", "apply → last replica finished its first sync", colTut, since(t0, lastSync))
 	b.rep.set("create", "apply → healthy, checked from outside", colTut, sinceOrErr(t0, h))
@@ -301,12 +303,13 @@ func (b *bench) deletePod(ctx context.Context, t *target, d podDisruption) error
 	if res.firstErr != nil {
 		b.rep.note(fmt.Sprintf("%s, %s: first write error: %v", section, t.label, res.firstErr))
 	}
-	b.rep.set(section, "delete → healthy, checked from outside (nodes uncordoned once served)", col, since(t0, healthy))
+	b.rep.set(section, "delete → 6 nodes, replicas in sync, checked from outside (nodes uncordoned once served)", col, since(t0, healthy))
 	stale, err := t.staleSelf(ctx)
 	if err != nil {
 		return err
 	}
 	b.rep.setText(section, "nodes reporting themselves at an old IP afterwards", col, staleText(stale))
+	b.placement(ctx, section, t, t0)
 	if t.rc != "" {
 		b.rep.set(section, "delete → Ready condition True again", col, since(t0, ready))
 	}
@@ -320,7 +323,7 @@ func (b *bench) waitRecovered(ctx context.Context, t *target, since time.Time, d
 	var why string
 	_, err = poll(ctx, d, 100*time.Millisecond, t.label+" recovered", func(ctx context.Context) (bool, error) {
 		if healthy.IsZero() {
-			w, err := t.health(ctx)
+			w, err := t.health(ctx, false)
 			if err != nil {
 				return false, err
 			}
@@ -403,6 +406,15 @@ func shardsOn(ctx context.Context, t *target, n string) (lostShards, bool, error
 // served again; starts the node again; measures until both are healthy.
 func (b *bench) stopNode(ctx context.Context) error {
 	const section = "node stop"
+	// The failovers above pile masters up; the operator spreads them again
+	// (a node holding a majority of masters would leave Redis unable to
+	// fail over). Wait for that, so that every node holds one of its masters.
+	if _, err := poll(ctx, 2*time.Minute, 200*time.Millisecond, "operator masters spread", func(ctx context.Context) (bool, error) {
+		worst, err := b.op.mastersPerNode(ctx)
+		return worst == 1, err
+	}); err != nil {
+		return err
+	}
 	var node string
 	var op, tut lostShards
 	for _, n := range b.e.c.Nodes {
@@ -498,15 +510,16 @@ func (b *bench) stopNode(ctx context.Context) error {
 		b.rep.setText(section, "writer: errors / acknowledged / lost acknowledged", col, fmt.Sprintf("%d / %d / %d", res.errs, len(res.acked), lost))
 		b.rep.setText(section, "node down for (started again once both were served)", col, fmtDur(restarted.Sub(t0)))
 		if recs[i].err != nil {
-			b.rep.setText(section, "node start → replicas back, in sync, off their master's node", col, recs[i].err.Error())
+			b.rep.setText(section, "node start → 6 nodes, replicas back and in sync", col, recs[i].err.Error())
 			continue
 		}
-		b.rep.set(section, "node start → replicas back, in sync, off their master's node", col, since(restarted, recs[i].healthy))
+		b.rep.set(section, "node start → 6 nodes, replicas back and in sync", col, since(restarted, recs[i].healthy))
 		stale, err := ls.t.staleSelf(ctx)
 		if err != nil {
 			return err
 		}
 		b.rep.setText(section, "nodes reporting themselves at an old IP afterwards", col, staleText(stale))
+		b.placement(ctx, section, ls.t, restarted)
 		if ls.t.rc != "" {
 			b.rep.set(section, "node start → Ready condition True again", col, since(restarted, recs[i].ready))
 		}
@@ -564,7 +577,7 @@ func (b *bench) idle(ctx context.Context) error {
 			return err
 		}
 	}
-	b.rep.setText(section, "two more 3x1 RedisClusters applied → all three Ready and healthy", colOp, fmtDur(time.Since(t0)))
+	b.rep.setText(section, "two more 3x1 RedisClusters applied → all three Ready, healthy, masters spread", colOp, fmtDur(time.Since(t0)))
 	// Let the passes the last changes triggered finish.
 	time.Sleep(5 * time.Second)
 	var addrs []string
@@ -650,4 +663,34 @@ func staleText(s []string) string {
 		return "none"
 	}
 	return fmt.Sprintf("%d (%s)", len(s), strings.Join(s, "; "))
+}
+
+// placement reports whether a master and its replica share a Kubernetes
+// node: for the operator, the time from t0 until none does (it moves
+// them); for the tutorial, the state now (nobody moves them).
+func (b *bench) placement(ctx context.Context, section string, t *target, t0 time.Time) {
+	const metric = "… master and replica on different nodes again (from the disruption)"
+	if t.rc == "" {
+		w, err := t.health(ctx, true)
+		switch {
+		case err != nil:
+			b.rep.setText(section, metric, colTut, err.Error())
+		case w == "":
+			b.rep.setText(section, metric, colTut, "yes")
+		default:
+			b.rep.setText(section, metric, colTut, "no, nobody moves them: "+w)
+		}
+		return
+	}
+	var why string
+	at, err := poll(ctx, time.Minute, 100*time.Millisecond, "placement", func(ctx context.Context) (bool, error) {
+		w, err := t.health(ctx, true)
+		why = w
+		return err == nil && w == "", err
+	})
+	if err != nil {
+		b.rep.setText(section, metric, colOp, fmt.Sprintf("%v (last: %s)", err, why))
+		return
+	}
+	b.rep.set(section, metric, colOp, dur(at.Sub(t0)))
 }

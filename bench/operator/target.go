@@ -46,7 +46,7 @@ func (p podInfo) addr() string { return net.JoinHostPort(p.ip, redisPort) }
 
 // livePods lists the target's pods that are not being deleted.
 func (t *target) livePods(ctx context.Context) ([]podInfo, error) {
-	list, err := t.e.c.Client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: t.selector})
+	list, err := t.e.cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: t.selector})
 	if err != nil {
 		return nil, fmt.Errorf("list pods of %s: %w", t.label, err)
 	}
@@ -170,9 +170,10 @@ func (p *pool) info(ctx context.Context, addr, section string) (map[string]strin
 // answering; every node sees all of them connected at their current IPs,
 // none failing, and the same slot owners; all 16384 slots covered by 3
 // masters with one replica each, every replica's link up and not syncing;
-// no master and its replica on the same Kubernetes node. It returns "" when
+// with placement, no master and its replica on the same Kubernetes node.
+// It returns "" when
 // healthy, else what is not.
-func (t *target) health(ctx context.Context) (string, error) {
+func (t *target) health(ctx context.Context, placement bool) (string, error) {
 	pods, err := t.livePods(ctx)
 	if err != nil {
 		return "", err
@@ -240,7 +241,7 @@ func (t *target) health(ctx context.Context) (string, error) {
 		if len(reps) != 1 {
 			return fmt.Sprintf("master %s has %d replicas", m.ID, len(reps)), nil
 		}
-		if nodeOfIP[reps[0].Host()] == nodeOfIP[m.Host()] {
+		if placement && nodeOfIP[reps[0].Host()] == nodeOfIP[m.Host()] {
 			return fmt.Sprintf("master %s and its replica share %s", m.ID, nodeOfIP[m.Host()]), nil
 		}
 	}
@@ -292,12 +293,14 @@ func (t *target) liveIPs(ctx context.Context) (map[string]bool, error) {
 // with its link up and no sync in progress (its first sync finished), and
 // the first time all expected pods were Ready.
 type syncMonitor struct {
-	t        *target
-	mu       sync.Mutex
-	first    map[string]time.Time
-	podsUp   time.Time
-	cancel   context.CancelFunc
-	finished chan struct{}
+	t      *target
+	mu     sync.Mutex
+	first  map[string]time.Time
+	podsUp time.Time
+	// claimsBound is written and read by run only until stop.
+	claimsBound time.Time
+	cancel      context.CancelFunc
+	finished    chan struct{}
 }
 
 func startSyncMonitor(ctx context.Context, t *target) *syncMonitor {
@@ -326,6 +329,19 @@ func (m *syncMonitor) run(ctx context.Context) {
 				}
 				m.mu.Unlock()
 			}
+			if m.claimsBound.IsZero() {
+				if list, err := m.t.e.cs.CoreV1().PersistentVolumeClaims(namespace).List(ctx, metav1.ListOptions{LabelSelector: m.t.selector}); err == nil {
+					bound := 0
+					for _, c := range list.Items {
+						if c.Status.Phase == corev1.ClaimBound {
+							bound++
+						}
+					}
+					if bound == m.t.size {
+						m.claimsBound = time.Now()
+					}
+				}
+			}
 		}
 		for _, p := range pods {
 			if p.ip == "" {
@@ -352,9 +368,9 @@ func (m *syncMonitor) run(ctx context.Context) {
 }
 
 // stop ends the monitor and returns the time the last of n replicas
-// finished its first sync (zero when fewer than n did), and the time all
-// pods were first Ready.
-func (m *syncMonitor) stop(n int) (lastSync, podsUp time.Time) {
+// finished its first sync (zero when fewer than n did), the time all pods
+// were first Ready and the time all claims were first Bound.
+func (m *syncMonitor) stop(n int) (lastSync, podsUp, claimsBound time.Time) {
 	m.cancel()
 	<-m.finished
 	m.mu.Lock()
@@ -366,7 +382,7 @@ func (m *syncMonitor) stop(n int) (lastSync, podsUp time.Time) {
 			}
 		}
 	}
-	return lastSync, m.podsUp
+	return lastSync, m.podsUp, m.claimsBound
 }
 
 // poll calls try every interval until it returns true or d has passed.
