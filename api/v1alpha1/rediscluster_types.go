@@ -361,7 +361,3 @@ func (s *RedisClusterSpec) PodsPerShard() int32 {
 func (s *RedisClusterSpec) TotalNodes() int32 {
 	return s.Masters * s.PodsPerShard()
 }
-
-func init() {
-	SchemeBuilder.Register(&RedisCluster{}, &RedisClusterList{})
-}
