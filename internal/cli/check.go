@@ -50,10 +50,14 @@ It exits 1 when it finds any problem (with --ignore-warnings, any error).`,
 				}
 			} else {
 				for _, p := range problems {
-					fmt.Fprintln(a.stdout, p.String())
+					if _, err := fmt.Fprintln(a.stdout, p.String()); err != nil {
+						return fmt.Errorf("write problems: %w", err)
+					}
 				}
 				if len(problems) == 0 {
-					fmt.Fprintf(a.stdout, "ok: %d nodes agree, all %d slots covered, no open slots\n", len(s.snap.Nodes), 16384)
+					if _, err := fmt.Fprintf(a.stdout, "ok: %d nodes agree, all %d slots covered, no open slots\n", len(s.snap.Nodes), 16384); err != nil {
+						return fmt.Errorf("write result: %w", err)
+					}
 				}
 			}
 			if failed {

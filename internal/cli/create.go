@@ -201,12 +201,16 @@ func (a *app) runCreate(ctx context.Context, addrs []string, labels map[string]t
 
 func (a *app) writeCreateTable(rep createReport) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SHARD\tMASTER\tID\tSLOTS\tREPLICAS")
+	tab := &textWriter{w: tw}
+	tab.println("SHARD\tMASTER\tID\tSLOTS\tREPLICAS")
 	for i, s := range rep.Shards {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", i, s.Master, short(s.MasterID), s.Slots, strings.Join(s.Replicas, " "))
+		tab.printf("%d\t%s\t%s\t%s\t%s\n", i, s.Master, short(s.MasterID), s.Slots, strings.Join(s.Replicas, " "))
 	}
 	for _, n := range rep.Notes {
-		fmt.Fprintf(tw, "note: %s\n", n)
+		tab.printf("note: %s\n", n)
+	}
+	if tab.err != nil {
+		return fmt.Errorf("write table: %w", tab.err)
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write table: %w", err)

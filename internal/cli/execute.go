@@ -74,14 +74,14 @@ func resumablePlan(snap *topology.Snapshot) (planner.Plan, error) {
 		self := snap.Self(id)
 		for x, tgt := range self.Migrating {
 			t := snap.Self(tgt)
-			if t == nil || (t.Importing[x] != "" && t.Importing[x] != id) || !(self.Slots.Has(x) || t.Slots.Has(x)) {
+			if t == nil || (t.Importing[x] != "" && t.Importing[x] != id) || (!self.Slots.Has(x) && !t.Slots.Has(x)) {
 				return planner.Plan{}, cannot(x, fmt.Sprintf("%s migrating to %s", id.Short(), tgt.Short()))
 			}
 			add(pair{id, tgt}, x)
 		}
 		for x, src := range self.Importing {
 			sn := snap.Self(src)
-			if sn == nil || (sn.Migrating[x] != "" && sn.Migrating[x] != id) || !(sn.Slots.Has(x) || self.Slots.Has(x)) {
+			if sn == nil || (sn.Migrating[x] != "" && sn.Migrating[x] != id) || (!sn.Slots.Has(x) && !self.Slots.Has(x)) {
 				return planner.Plan{}, cannot(x, fmt.Sprintf("%s importing from %s", id.Short(), src.Short()))
 			}
 			add(pair{src, id}, x)
@@ -211,13 +211,16 @@ func (a *app) planAndRun(ctx context.Context, s *session, what string, resume, p
 			return a.printJSON(runReport{planJSON: toPlanJSON(plan, false)})
 		}
 		for _, n := range plan.Notes {
-			fmt.Fprintf(a.stdout, "note: %s\n", n)
+			if _, err := fmt.Fprintf(a.stdout, "note: %s\n", n); err != nil {
+				return fmt.Errorf("write notes: %w", err)
+			}
 		}
 		_, err := fmt.Fprintf(a.stdout, "%s: nothing to do\n", what)
 		return err
 	}
 	if !a.g.json && !a.g.noProgress {
-		fmt.Fprintf(a.stderr, "%s plan: %d step(s)\n%s", what, len(plan.Steps), plan.String())
+		// A preview on stderr, like infof's notes.
+		_, _ = fmt.Fprintf(a.stderr, "%s plan: %d step(s)\n%s", what, len(plan.Steps), plan.String())
 	}
 	rep, err := a.runPlan(ctx, s, what, plan, mo, extra)
 	if err != nil {

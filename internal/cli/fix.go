@@ -57,7 +57,8 @@ func (a *app) runFix(ctx context.Context, seed string) error {
 			return fmt.Errorf("fix: the cluster still needs repair after %d rounds (next: %s)", fixRounds, plan.Steps[0])
 		}
 		if !a.g.json && !a.g.noProgress {
-			fmt.Fprintf(a.stderr, "fix plan: %d step(s)\n%s", len(plan.Steps), plan.String())
+			// A preview on stderr, like infof's notes.
+			_, _ = fmt.Fprintf(a.stderr, "fix plan: %d step(s)\n%s", len(plan.Steps), plan.String())
 		}
 		rep, err := a.runPlan(ctx, s, "fix", plan, migrationOptions{parallel: 4}, executor.Options{})
 		if err != nil {

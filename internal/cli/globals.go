@@ -3,6 +3,7 @@ package cli
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -78,7 +79,7 @@ func (g *globalOptions) password(fs *pflag.FlagSet) (string, error) {
 // pathErrCause strips the path from an *os.PathError (it is already in our
 // message) and keeps the cause.
 func pathErrCause(err error) error {
-	if pe, ok := err.(*os.PathError); ok {
+	if pe := (*os.PathError)(nil); errors.As(err, &pe) {
 		return pe.Err
 	}
 	return err

@@ -70,7 +70,9 @@ func (b *barReporter) Begin(what string, total int) {
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionSetWidth(30),
-		progressbar.OptionOnCompletion(func() { fmt.Fprintln(b.w) }),
+		// Progress is best-effort decoration on stderr, like the bar's own
+		// writes: a failed newline must not fail the work it describes.
+		progressbar.OptionOnCompletion(func() { _, _ = fmt.Fprintln(b.w) }),
 	)
 }
 
@@ -114,7 +116,7 @@ func (l *lineReporter) Begin(what string, total int) {
 	l.what, l.total = what, total
 	l.start = l.now()
 	l.last = l.start
-	fmt.Fprintf(l.w, "%s: %d slots to move\n", what, total)
+	_, _ = fmt.Fprintf(l.w, "%s: %d slots to move\n", what, total) // best effort, see print
 }
 
 func (l *lineReporter) Update(p progressState) {
@@ -132,8 +134,10 @@ func (l *lineReporter) End(p progressState) {
 	l.print(p, l.now())
 }
 
+// print writes one progress line. Progress is best-effort decoration on
+// stderr: a failed write must not fail the work it describes.
 func (l *lineReporter) print(p progressState, n time.Time) {
-	fmt.Fprintf(l.w, "%s: %d/%d slots, %d keys, %s\n", l.what, p.SlotsDone, l.total, p.Keys, rate(p.Keys, n.Sub(l.start)))
+	_, _ = fmt.Fprintf(l.w, "%s: %d/%d slots, %d keys, %s\n", l.what, p.SlotsDone, l.total, p.Keys, rate(p.Keys, n.Sub(l.start)))
 }
 
 func rate(keys int64, d time.Duration) string {

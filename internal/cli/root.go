@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -71,8 +72,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := NewRootCommand(stdout, stderr)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
-	if err != nil && err != errProblemsFound {
-		fmt.Fprintf(stderr, "rcctl: %s\n", oneLine(err))
+	if err != nil && !errors.Is(err, errProblemsFound) {
+		// stderr is the last resort: a failed write there has nowhere to go,
+		// and the exit status still tells.
+		_, _ = fmt.Fprintf(stderr, "rcctl: %s\n", oneLine(err))
 	}
 	return ExitCode(err)
 }
@@ -126,7 +129,9 @@ func (a *app) infof(format string, args ...any) {
 	if a.g.json || a.g.noProgress {
 		return
 	}
-	fmt.Fprintf(a.stderr, format+"\n", args...)
+	// Notes are diagnostics on stderr: a failed write there has nowhere to
+	// be reported and must not fail the command.
+	_, _ = fmt.Fprintf(a.stderr, format+"\n", args...)
 }
 
 // printJSON writes v as indented JSON to stdout.

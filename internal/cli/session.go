@@ -48,19 +48,6 @@ func (s *session) observe(ctx context.Context) error {
 	return nil
 }
 
-// addrOf returns the address the snapshot knows for id.
-func (s *session) addrOf(id topology.NodeID) string {
-	if ns := s.snap.Nodes[id]; ns != nil {
-		return ns.Addr
-	}
-	for _, ns := range s.snap.Nodes {
-		if n := ns.View.Node(id); n != nil {
-			return n.Addr
-		}
-	}
-	return ""
-}
-
 // seedID returns the node ID of the seed address, "" when it is not among
 // the reachable nodes.
 func seedID(s *session) topology.NodeID {

@@ -148,13 +148,17 @@ func nodeOf(ns *topology.NodeState, failing map[topology.NodeID]bool) nodeStatus
 // writeStatusTable renders rep as an aligned table.
 func writeStatusTable(w io.Writer, rep statusReport) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SHARD\tROLE\tNODE\tADDR\tSLOTS\tKEYS\tMEMORY\tLINK")
+	tab := &textWriter{w: tw}
+	tab.println("SHARD\tROLE\tNODE\tADDR\tSLOTS\tKEYS\tMEMORY\tLINK")
 	for _, s := range rep.Shards {
 		m := s.Master
-		fmt.Fprintf(tw, "%d\tmaster\t%s\t%s\t%d [%s]\t%d\t%s\t%s\n", s.Shard, short(m.ID), m.Addr, s.SlotCount, s.Slots, m.Keys, humanBytes(m.UsedMemory), m.Link)
+		tab.printf("%d\tmaster\t%s\t%s\t%d [%s]\t%d\t%s\t%s\n", s.Shard, short(m.ID), m.Addr, s.SlotCount, s.Slots, m.Keys, humanBytes(m.UsedMemory), m.Link)
 		for _, r := range s.Replicas {
-			fmt.Fprintf(tw, "%d\treplica\t%s\t%s\t-\t%d\t%s\t%s\n", s.Shard, short(r.ID), r.Addr, r.Keys, humanBytes(r.UsedMemory), r.Link)
+			tab.printf("%d\treplica\t%s\t%s\t-\t%d\t%s\t%s\n", s.Shard, short(r.ID), r.Addr, r.Keys, humanBytes(r.UsedMemory), r.Link)
 		}
+	}
+	if tab.err != nil {
+		return fmt.Errorf("write table: %w", tab.err)
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write table: %w", err)
@@ -165,7 +169,9 @@ func writeStatusTable(w io.Writer, rep statusReport) error {
 	}
 	sort.Strings(addrs)
 	for _, a := range addrs {
-		fmt.Fprintf(w, "unreachable: %s (%s)\n", a, strings.TrimSpace(rep.Unreachable[a]))
+		if _, err := fmt.Fprintf(w, "unreachable: %s (%s)\n", a, strings.TrimSpace(rep.Unreachable[a])); err != nil {
+			return fmt.Errorf("write status: %w", err)
+		}
 	}
 	state := "ok"
 	if !rep.StateOK {
