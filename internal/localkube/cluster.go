@@ -333,7 +333,7 @@ func (c *Cluster) waitReady(ctx context.Context, p *process, check func(context.
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wait for %s to be ready: %w (last check: %v); last log lines:\n%s", p.name, ctx.Err(), last, tailFile(p.logPath, 20))
+			return fmt.Errorf("wait for %s to be ready: %w (last check: %w); last log lines:\n%s", p.name, ctx.Err(), last, tailFile(p.logPath, 20))
 		case <-p.done:
 			return p.exitError()
 		case <-tick.C:

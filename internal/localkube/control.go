@@ -169,7 +169,9 @@ func (cc *ControlClient) do(ctx context.Context, method, path string, out any) e
 		}
 		return fmt.Errorf("control request %s %s: %w", method, path, err)
 	}
-	defer resp.Body.Close()
+	// The answer is read in full below; closing a response body only
+	// releases the connection and has nothing to report.
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return fmt.Errorf("read control answer: %w", err)

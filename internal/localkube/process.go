@@ -85,7 +85,16 @@ func (p *process) exited() bool {
 
 // exitError describes how the process ended, with the tail of its log.
 func (p *process) exitError() error {
-	return fmt.Errorf("%s exited (%v); last log lines:\n%s", p.name, p.waitErr, tailFile(p.logPath, 20))
+	return fmt.Errorf("%s exited (%w); last log lines:\n%s", p.name, exitCause(p.waitErr), tailFile(p.logPath, 20))
+}
+
+// exitCause is a process's Wait error, or one that says it exited with
+// status 0 (a component that should keep running ended).
+func exitCause(waitErr error) error {
+	if waitErr == nil {
+		return errors.New("exit status 0")
+	}
+	return waitErr
 }
 
 // kill sends SIGKILL and waits for the process to be reaped.
@@ -230,7 +239,7 @@ func tailFile(path string, n int) string {
 	if err != nil {
 		return fmt.Sprintf("(cannot read %s: %v)", path, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	const maxTail = 64 << 10
 	if st, err := f.Stat(); err == nil && st.Size() > maxTail {
 		if _, err := f.Seek(st.Size()-maxTail, io.SeekStart); err != nil {

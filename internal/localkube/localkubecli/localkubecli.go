@@ -68,7 +68,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd := NewCommand(stdout, stderr)
 	cmd.SetArgs(args)
 	if err := cmd.ExecuteContext(ctx); err != nil {
-		fmt.Fprintf(stderr, "localkube: %s\n", oneLine(err))
+		// stderr is the last resort: a failed write there has nowhere to go,
+		// and the exit status still tells.
+		_, _ = fmt.Fprintf(stderr, "localkube: %s\n", oneLine(err))
 		return 1
 	}
 	return 0
@@ -215,17 +217,21 @@ func runUp(cmd *cobra.Command, stateDir string, o upOptions) error {
 	ctlDone := make(chan error, 1)
 	go func() { ctlDone <- c.ServeControl(ctlCtx) }()
 
-	printUsage(cmd.OutOrStdout(), c, svcs)
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		fmt.Fprintln(cmd.OutOrStdout(), "stopping localkube …")
-	case <-c.Failed():
-		runErr = fmt.Errorf("cluster failed: %w", c.Err())
-	case err := <-ctlDone:
-		runErr = err
-		ctlDone <- nil
+	// When the usage cannot be printed, nobody can be told where the
+	// cluster is: stop it again.
+	runErr := printUsage(cmd.OutOrStdout(), c, svcs)
+	if runErr == nil {
+		select {
+		case <-ctx.Done():
+			if _, err := fmt.Fprintln(cmd.OutOrStdout(), "stopping localkube …"); err != nil {
+				runErr = fmt.Errorf("write: %w", err)
+			}
+		case <-c.Failed():
+			runErr = fmt.Errorf("cluster failed: %w", c.Err())
+		case err := <-ctlDone:
+			runErr = err
+			ctlDone <- nil
+		}
 	}
 	ctlCancel()
 	if err := <-ctlDone; err != nil {
@@ -235,7 +241,9 @@ func runUp(cmd *cobra.Command, stateDir string, o upOptions) error {
 		return errors.Join(runErr, fmt.Errorf("stop: %w", err))
 	}
 	if runErr == nil {
-		fmt.Fprintln(cmd.OutOrStdout(), "localkube stopped; state removed")
+		if _, err := fmt.Fprintln(cmd.OutOrStdout(), "localkube stopped; state removed"); err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
 	}
 	return runErr
 }
@@ -255,21 +263,26 @@ func parseImages(specs []string) (map[string]string, error) {
 	return m, nil
 }
 
-func printUsage(w io.Writer, c *localkube.Cluster, svcs *services.Services) {
-	fmt.Fprintf(w, "localkube is up: %d nodes, ready in %s (state in %s)\n\n", len(c.Nodes), c.StartDuration.Round(100*time.Millisecond), c.StateDir)
-	fmt.Fprintf(w, "  export KUBECONFIG=%s\n", c.Kubeconfig)
+func printUsage(w io.Writer, c *localkube.Cluster, svcs *services.Services) error {
+	out := &textWriter{w: w}
+	out.printf("localkube is up: %d nodes, ready in %s (state in %s)\n\n", len(c.Nodes), c.StartDuration.Round(100*time.Millisecond), c.StateDir)
+	out.printf("  export KUBECONFIG=%s\n", c.Kubeconfig)
 	kubectl := filepath.Join(c.BinDir, "kubectl")
 	if _, err := os.Stat(kubectl); err == nil {
-		fmt.Fprintf(w, "  %s get nodes\n", kubectl)
+		out.printf("  %s get nodes\n", kubectl)
 	} else {
-		fmt.Fprintln(w, "  kubectl get nodes")
+		out.println("  kubectl get nodes")
 	}
-	fmt.Fprintf(w, "  localkube --state-dir %s node stop %s   # simulate a node failure\n", c.StateDir, c.Nodes[len(c.Nodes)-1])
+	out.printf("  localkube --state-dir %s node stop %s   # simulate a node failure\n", c.StateDir, c.Nodes[len(c.Nodes)-1])
 	if svcs != nil {
-		fmt.Fprintf(w, "  cluster DNS on %s (Service %s); ClusterIP and NodePort Services reachable from this host\n", svcs.DNS.Addr, svcs.DNSServiceIP)
+		out.printf("  cluster DNS on %s (Service %s); ClusterIP and NodePort Services reachable from this host\n", svcs.DNS.Addr, svcs.DNSServiceIP)
 	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Press Ctrl-C to stop the cluster and remove its state.")
+	out.println()
+	out.println("Press Ctrl-C to stop the cluster and remove its state.")
+	if out.err != nil {
+		return fmt.Errorf("write usage: %w", out.err)
+	}
+	return nil
 }
 
 func newDownCommand(stateDir *string) *cobra.Command {
@@ -283,18 +296,19 @@ func newDownCommand(stateDir *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			out := &textWriter{w: cmd.OutOrStdout()}
 			switch {
 			case len(res.Stopped) > 0:
-				fmt.Fprintf(cmd.OutOrStdout(), "stopped %s\n", strings.Join(res.Stopped, ", "))
+				out.printf("stopped %s\n", strings.Join(res.Stopped, ", "))
 			case res.Removed:
-				fmt.Fprintln(cmd.OutOrStdout(), "nothing was running")
+				out.println("nothing was running")
 			default:
-				fmt.Fprintf(cmd.OutOrStdout(), "no cluster in %s\n", *stateDir)
+				out.printf("no cluster in %s\n", *stateDir)
 			}
 			if res.Removed {
-				fmt.Fprintf(cmd.OutOrStdout(), "removed the state in %s\n", *stateDir)
+				out.printf("removed the state in %s\n", *stateDir)
 			}
-			return nil
+			return out.err
 		},
 	}
 	cmd.Flags().DurationVar(&grace, "grace", localkube.DefaultStopTimeout, "time each process gets to exit after SIGTERM before SIGKILL")
@@ -327,13 +341,15 @@ func newStatusCommand(stateDir *string) *cobra.Command {
 }
 
 func printStatus(ctx context.Context, w io.Writer, st *localkube.Status) error {
-	fmt.Fprintf(w, "API server  %s\nkubeconfig  %s\n", st.APIServer, st.Kubeconfig)
+	out := &textWriter{w: w}
+	out.printf("API server  %s\nkubeconfig  %s\n", st.APIServer, st.Kubeconfig)
 	if st.Err != "" {
-		fmt.Fprintf(w, "FAILED      %s\n", st.Err)
+		out.printf("FAILED      %s\n", st.Err)
 	}
-	fmt.Fprintln(w)
+	out.println()
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "COMPONENT\tPID\tSTATE\tRSS")
+	tab := &textWriter{w: tw}
+	tab.println("COMPONENT\tPID\tSTATE\tRSS")
 	var total uint64
 	for _, c := range st.Components {
 		state := "running"
@@ -341,13 +357,16 @@ func printStatus(ctx context.Context, w io.Writer, st *localkube.Status) error {
 			state = "exited"
 		}
 		total += c.RSSBytes
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", c.Name, c.PID, state, mib(c.RSSBytes))
+		tab.printf("%s\t%d\t%s\t%s\n", c.Name, c.PID, state, mib(c.RSSBytes))
 	}
-	fmt.Fprintf(tw, "total\t\t\t%s\n", mib(total))
+	tab.printf("total\t\t\t%s\n", mib(total))
+	if err := errors.Join(out.err, tab.err); err != nil {
+		return fmt.Errorf("write status: %w", err)
+	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write status: %w", err)
 	}
-	fmt.Fprintln(w)
+	out.println()
 
 	ready := map[string]string{}
 	if cfg, err := clientcmd.BuildConfigFromFlags("", st.Kubeconfig); err == nil {
@@ -360,7 +379,8 @@ func printStatus(ctx context.Context, w io.Writer, st *localkube.Status) error {
 		}
 	}
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tZONE\tREADY\tAGENT")
+	tab = &textWriter{w: tw}
+	tab.println("NODE\tZONE\tREADY\tAGENT")
 	for _, n := range st.Nodes {
 		agent := "serving"
 		if n.Stopped {
@@ -370,7 +390,10 @@ func printStatus(ctx context.Context, w io.Writer, st *localkube.Status) error {
 		if r == "" {
 			r = "?"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", n.Name, n.Zone, r, agent)
+		tab.printf("%s\t%s\t%s\t%s\n", n.Name, n.Zone, r, agent)
+	}
+	if err := errors.Join(out.err, tab.err); err != nil {
+		return fmt.Errorf("write status: %w", err)
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write status: %w", err)
@@ -407,7 +430,9 @@ func newNodeCommand(stateDir *string) *cobra.Command {
 				if err := call(localkube.NewControlClient(*stateDir), ctx, args[0]); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "node %s %s\n", args[0], done)
+				if _, err := fmt.Fprintf(cmd.OutOrStdout(), "node %s %s\n", args[0], done); err != nil {
+					return fmt.Errorf("write: %w", err)
+				}
 				return nil
 			},
 		}

@@ -80,7 +80,11 @@ func (p *process) stop(ctx context.Context, grace time.Duration) {
 func (p *process) exitedError() error {
 	select {
 	case <-p.done:
-		return fmt.Errorf("%s exited (%v); log tail:\n%s", p.name, p.waitErr, tailFile(p.logPath, 20))
+		cause := p.waitErr
+		if cause == nil {
+			cause = errors.New("exit status 0")
+		}
+		return fmt.Errorf("%s exited (%w); log tail:\n%s", p.name, cause, tailFile(p.logPath, 20))
 	default:
 		return nil
 	}
@@ -118,7 +122,9 @@ func getOK(ctx context.Context, hc *http.Client, url string) error {
 	if err != nil {
 		return fmt.Errorf("get %s: %w", url, err)
 	}
-	defer resp.Body.Close()
+	// The answer is read in full below; closing a response body only
+	// releases the connection and has nothing to report.
+	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("get %s: %s: %s", url, resp.Status, bytes.TrimSpace(body))

@@ -150,7 +150,7 @@ func StartProxy(ctx context.Context, cfg ProxyConfig) (_ *Proxy, err error) {
 	px := &Proxy{cfg: cfg}
 	defer func() {
 		if err != nil {
-			px.teardown(context.WithoutCancel(ctx))
+			err = errors.Join(err, px.teardown(context.WithoutCancel(ctx)))
 		}
 	}()
 	if px.lock, err = lockFile(ctx, cfg.LockPath); err != nil {

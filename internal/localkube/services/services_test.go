@@ -82,7 +82,7 @@ func freeUDPPort(t *testing.T) uint16 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }() // only the port number was needed
 	return uint16(c.LocalAddr().(*net.UDPAddr).Port)
 }
 
@@ -215,7 +215,7 @@ func ping(ctx context.Context, addr string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }() // the reply (or its error) is the result
 	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
 	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
 		return "", err
