@@ -357,7 +357,7 @@ func logTail(path string, n int64) string {
 	if err != nil {
 		return ""
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	st, err := f.Stat()
 	if err != nil {
 		return ""
@@ -375,7 +375,8 @@ func watchAdopted(w *podWorker, name string, gen, pid int, ticks uint64) {
 	ctx := w.a.runCtx
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err == nil {
-		defer unix.Close(fd)
+		// A pidfd holds no data; closing it only releases the descriptor.
+		defer func() { _ = unix.Close(fd) }()
 	}
 	for ctx.Err() == nil {
 		if fd >= 0 && err == nil {

@@ -289,8 +289,8 @@ func testRedisPreStopHandover(t *testing.T, e *env) {
 	m := e.waitPod("rc-master", "Ready", ready)
 	r := e.waitPod("rc-replica", "Ready", ready)
 	mc, rcl := redisClient(m.Status.PodIP), redisClient(r.Status.PodIP)
-	defer mc.Close()
-	defer rcl.Close()
+	defer func() { _ = mc.Close() }()
+	defer func() { _ = rcl.Close() }()
 	if err := mc.ClusterAddSlotsRange(ctx, 0, 16383).Err(); err != nil {
 		t.Fatal(err)
 	}

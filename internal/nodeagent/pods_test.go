@@ -83,7 +83,7 @@ func TestAgentRunsPodsOnALocalCluster(t *testing.T) {
 
 	t.Run("redis answers on the pod IP with its config, env and data volume", func(t *testing.T) {
 		rdb := redisClient(p.Status.PodIP)
-		defer rdb.Close()
+		defer func() { _ = rdb.Close() }()
 		got, err := rdb.ConfigGet(ctx, "cluster-announce-ip").Result()
 		if err != nil || got["cluster-announce-ip"] != p.Status.PodIP {
 			t.Errorf("cluster-announce-ip = %v, %v; want the pod IP %s (downward API + $(VAR) expansion)", got, err, p.Status.PodIP)
@@ -156,7 +156,7 @@ func TestAgentRunsPodsOnALocalCluster(t *testing.T) {
 				before.Status.PodIP, before.Status.ContainerStatuses[0].ContainerID)
 		}
 		rdb := redisClient(after.Status.PodIP)
-		defer rdb.Close()
+		defer func() { _ = rdb.Close() }()
 		if v, err := rdb.Get(ctx, "greeting").Result(); err != nil || v != "hello" {
 			t.Errorf("GET greeting = %q, %v", v, err)
 		}
@@ -186,7 +186,7 @@ func TestAgentRunsPodsOnALocalCluster(t *testing.T) {
 			t.Errorf("recreated pod reused IP %s", old)
 		}
 		rdb := redisClient(np.Status.PodIP)
-		defer rdb.Close()
+		defer func() { _ = rdb.Close() }()
 		if v, err := rdb.Get(ctx, "greeting").Result(); err != nil || v != "hello" {
 			t.Errorf("GET greeting after recreation = %q, %v", v, err)
 		}
@@ -347,7 +347,7 @@ func TestAgentRunsPodsOnALocalCluster(t *testing.T) {
 			t.Errorf("recreated sts-0 kept IP %s", np.Status.PodIP)
 		}
 		rdb = redisClient(np.Status.PodIP)
-		defer rdb.Close()
+		defer func() { _ = rdb.Close() }()
 		if v, err := rdb.Get(ctx, "who").Result(); err != nil || v != "sts-0" {
 			t.Errorf("GET who on the recreated replica = %q, %v (AOF on the claim's volume)", v, err)
 		}

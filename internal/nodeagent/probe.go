@@ -2,6 +2,7 @@ package nodeagent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -238,9 +239,14 @@ func execProbe(ctx context.Context, sp *spawner, command []string, t probeTarget
 		}
 		return truncate(out.String(), 512), nil
 	case <-ctx.Done():
-		_ = podexec.KillGroup(cmd.Process.Pid, 0)
-		<-done
-		return "", fmt.Errorf("command %q timed out", strings.Join(command, " "))
+		_ = podexec.KillGroup(cmd.Process.Pid, 0) // it may have exited already; Wait below tells
+		timedOut := fmt.Errorf("command %q timed out", strings.Join(command, " "))
+		// The killed command's exit status adds nothing; a failing Wait does.
+		var ee *exec.ExitError
+		if err := <-done; err != nil && !errors.As(err, &ee) {
+			return "", errors.Join(timedOut, fmt.Errorf("reap: %w", err))
+		}
+		return "", timedOut
 	}
 }
 

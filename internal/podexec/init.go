@@ -213,7 +213,7 @@ func hasSubmounts(dir string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("read mountinfo: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only; sc.Err reports read errors
 	prefix := strings.TrimSuffix(dir, "/") + "/"
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {

@@ -2,6 +2,7 @@ package podexec_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -174,7 +175,12 @@ func TestRedisInPodNamespaceReachableFromHostAndPeer(t *testing.T) {
 		if err := podexec.KillGroup(pid, 0); err != nil {
 			t.Error(err)
 		}
-		<-exited
+		// A killed process reports an *exec.ExitError; anything else means
+		// Wait itself failed.
+		var ee *exec.ExitError
+		if err := <-exited; err != nil && !errors.As(err, &ee) {
+			t.Errorf("wait for the pod process: %v", err)
+		}
 	})
 
 	// The host never saw the mount targets.
@@ -185,7 +191,7 @@ func TestRedisInPodNamespaceReachableFromHostAndPeer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	rdb := redis.NewClient(&redis.Options{Addr: netip.AddrPortFrom(a.IP, 6379).String()})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	for {
 		if err := rdb.Ping(ctx).Err(); err == nil {
 			break
@@ -194,6 +200,7 @@ func TestRedisInPodNamespaceReachableFromHostAndPeer(t *testing.T) {
 		}
 		select {
 		case err := <-exited:
+			exited <- err // the cleanup reaps it again
 			t.Fatalf("redis exited: %v; log:\n%s", err, logb.String())
 		case <-time.After(50 * time.Millisecond):
 		}
@@ -267,8 +274,8 @@ func TestRedisInPodNamespaceReachableFromHostAndPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-exited:
-		exited <- nil
+	case err := <-exited:
+		exited <- err // for the cleanup
 	case <-ctx.Done():
 		t.Fatal("redis ignored SIGTERM")
 	}

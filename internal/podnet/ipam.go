@@ -115,7 +115,9 @@ func (p *IPAM) update(fn func(*ipamState) error) error {
 	if err != nil {
 		return fmt.Errorf("podnet: open IPAM lock %s.lock: %w", p.path, err)
 	}
-	defer f.Close()
+	// The lock file holds no data: closing it only drops the lock, which
+	// the kernel does even if close reports an error.
+	defer func() { _ = f.Close() }()
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
 		return fmt.Errorf("podnet: lock IPAM state %s: %w", p.path, err)
 	}

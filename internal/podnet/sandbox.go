@@ -75,7 +75,7 @@ func CreateSandbox(cfg Config, name string, ip netip.Addr) (sb Sandbox, err erro
 	if err != nil {
 		return sb, fmt.Errorf("podnet: open netns %s: %w", sb.NetnsPath, err)
 	}
-	defer ns.Close()
+	defer func() { _ = ns.Close() }() // a netns handle holds no data; close only frees the fd
 	peer, err := netlink.LinkByName(peerTmp)
 	if err != nil {
 		return sb, fmt.Errorf("podnet: look up veth peer %s: %w", peerTmp, err)
@@ -214,7 +214,7 @@ func newNamedNetns(dir, path string) error {
 			errc <- fmt.Errorf("podnet: open current netns: %w", err)
 			return
 		}
-		defer orig.Close()
+		defer func() { _ = orig.Close() }() // frees the fd of a handle only
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("podnet: unshare netns: %w", err)

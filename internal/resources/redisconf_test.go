@@ -3,6 +3,7 @@ package resources
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -105,8 +106,13 @@ func startFromBuilders(t *testing.T, rc *redisv1alpha1.RedisCluster, password st
 	}
 	go func() { n.done <- n.cmd.Wait(); _ = logf.Close() }()
 	t.Cleanup(func() {
-		_ = n.cmd.Process.Kill()
-		<-n.done
+		_ = n.cmd.Process.Kill() // it may have exited already; Wait below tells
+		// A killed server reports an *exec.ExitError; anything else means
+		// Wait itself failed.
+		var ee *exec.ExitError
+		if err := <-n.done; err != nil && !errors.As(err, &ee) {
+			t.Errorf("wait for redis-server: %v", err)
+		}
 	})
 	n.waitReady(t, password)
 	return n
@@ -117,7 +123,7 @@ func startFromBuilders(t *testing.T, rc *redisv1alpha1.RedisCluster, password st
 func (n *localNode) waitReady(t *testing.T, password string) {
 	t.Helper()
 	cl := n.client(password)
-	defer cl.Close()
+	defer func() { _ = cl.Close() }()
 	deadline := time.Now().Add(startupGuard)
 	for {
 		select {
@@ -154,7 +160,7 @@ func TestRenderedConfigStartsRedis(t *testing.T) {
 	n := startFromBuilders(t, rc, password)
 	ctx := context.Background()
 	cl := n.client(password)
-	defer cl.Close()
+	defer func() { _ = cl.Close() }()
 
 	want := map[string]string{
 		"maxmemory":            "838860800", // 800mb
@@ -191,7 +197,7 @@ func TestRenderedConfigStartsRedis(t *testing.T) {
 	}
 
 	anon := n.client("")
-	defer anon.Close()
+	defer func() { _ = anon.Close() }()
 	if err := anon.Ping(ctx).Err(); err == nil || !strings.Contains(err.Error(), "NOAUTH") {
 		t.Errorf("PING without password: err = %v, want NOAUTH", err)
 	}
@@ -205,7 +211,7 @@ func TestDefaultConfigStartsRedis(t *testing.T) {
 	redisv1alpha1.SetDefaults(rc)
 	n := startFromBuilders(t, rc, "")
 	cl := n.client("")
-	defer cl.Close()
+	defer func() { _ = cl.Close() }()
 	got, err := cl.ConfigGet(context.Background(), "cluster-node-timeout").Result()
 	if err != nil {
 		t.Fatal(err)
@@ -283,8 +289,8 @@ func TestPreStopHoldsMasterUntilFailover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*startupGuard)
 	defer cancel()
 	ca, cb := a.client(password), b.client(password)
-	defer ca.Close()
-	defer cb.Close()
+	defer func() { _ = ca.Close() }()
+	defer func() { _ = cb.Close() }()
 
 	idA, err := ca.ClusterMyID(ctx).Result()
 	if err != nil {

@@ -79,8 +79,12 @@ func New(cfg Config) (*Provisioner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage provisioner: resolve base folder: %w", err)
 	}
-	if st, err := os.Stat(base); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("storage provisioner: base folder %s is not a directory (%v)", base, err)
+	st, err := os.Stat(base)
+	if err != nil {
+		return nil, fmt.Errorf("storage provisioner: base folder: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("storage provisioner: base folder %s is not a directory", base)
 	}
 	log := cfg.Logger
 	if log == nil {
