@@ -289,8 +289,7 @@ func keyHolders(ctx context.Context, pool *redisadmin.Pool, o *observation) (map
 	if o.Cons == nil || !o.bootstrapped() {
 		return nil, nil
 	}
-	var slots topology.SlotSet
-	slots = o.Cons.Covered().Complement()
+	slots := o.Cons.Covered().Complement()
 	for i := range o.Pods {
 		if s := o.Pods[i].Self(); s != nil {
 			for slot := range s.Migrating {

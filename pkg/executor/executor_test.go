@@ -137,7 +137,7 @@ func TestMigrateSlotsResumesHalfDoneMigration(t *testing.T) {
 	tc, err := tgt.Client()
 	must(t, err)
 	conn := tc.Conn()
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	must(t, conn.Do(ctx, "ASKING").Err())
 	must(t, conn.Set(ctx, kz[0], "stale copy", 0).Err())
 
@@ -332,8 +332,13 @@ func TestMigrateSlotsUnderClientTrafficLosesNothing(t *testing.T) {
 								done <- fmt.Errorf("SET %s: %w", k, err)
 								return
 							}
-							if got, err := cc.Get(ctx, k).Result(); err != nil || got != v {
-								done <- fmt.Errorf("GET %s = %q, %v; want %q", k, got, err, v)
+							got, err := cc.Get(ctx, k).Result()
+							if err != nil {
+								done <- fmt.Errorf("GET %s: %w", k, err)
+								return
+							}
+							if got != v {
+								done <- fmt.Errorf("GET %s = %q, want %q", k, got, v)
 								return
 							}
 							ops.Add(2)

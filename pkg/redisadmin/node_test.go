@@ -13,7 +13,11 @@ import (
 func TestStandaloneNodeGivesNotClusterModeError(t *testing.T) {
 	nd := redisenv.Start(t, 1, redisenv.Standalone())[0]
 	pool := NewPool(Options{})
-	defer pool.Close()
+	defer func() {
+		if err := pool.Close(); err != nil {
+			t.Errorf("close pool: %v", err)
+		}
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	n := pool.Node(nd.Addr)
@@ -79,7 +83,11 @@ func twoNodeCluster(t *testing.T, pool *Pool, nodes []*redisenv.Node) (a, b *Nod
 func TestTypedErrorsFromRealServers(t *testing.T) {
 	nodes := redisenv.Start(t, 2, redisenv.WithPassword("pw"), redisenv.WithNodeTimeout(500*time.Millisecond))
 	pool := NewPool(Options{Password: "pw"})
-	defer pool.Close()
+	defer func() {
+		if err := pool.Close(); err != nil {
+			t.Errorf("close pool: %v", err)
+		}
+	}()
 	a, b, ida, idb := twoNodeCluster(t, pool, nodes)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -115,7 +123,7 @@ func TestTypedErrorsFromRealServers(t *testing.T) {
 		t.Fatal(err)
 	}
 	conn := cb.Conn()
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	if err := conn.Do(ctx, "ASKING").Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +158,11 @@ func TestTypedErrorsFromRealServers(t *testing.T) {
 func TestDiscoverRecordsUnreachableNodes(t *testing.T) {
 	nodes := redisenv.Start(t, 3, redisenv.WithNodeTimeout(500*time.Millisecond))
 	pool := NewPool(Options{DialTimeout: 200 * time.Millisecond})
-	defer pool.Close()
+	defer func() {
+		if err := pool.Close(); err != nil {
+			t.Errorf("close pool: %v", err)
+		}
+	}()
 	a, _, ida, idb := twoNodeCluster(t, pool, nodes)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

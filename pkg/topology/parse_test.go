@@ -28,15 +28,6 @@ func readCapture(t testing.TB, name string) string {
 	return string(b)
 }
 
-func mustSet(t testing.TB, s string) SlotSet {
-	t.Helper()
-	v, err := ParseSlotSet(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
 func TestParseClusterNodesCaptures(t *testing.T) {
 	tests := []struct {
 		file   string
