@@ -107,7 +107,9 @@ func startOperatorEnv(t *testing.T) *opEnv {
 	go func() {
 		defer wg.Done()
 		if err := mgr.Start(ctx); err != nil {
-			fmt.Fprintf(f, "manager stopped: %v\n", err)
+			if _, werr := fmt.Fprintf(f, "manager stopped: %v\n", err); werr != nil {
+				t.Errorf("manager stopped: %v (writing it to %s: %v)", err, e.logFile, werr)
+			}
 		}
 	}()
 	t.Cleanup(func() {
@@ -277,8 +279,11 @@ func referee(t *testing.T, addr string) {
 		var err error
 		out, err = exec.CommandContext(ctx, "redis-cli", "--cluster", "check", addr).CombinedOutput()
 		s := string(out)
-		if err != nil || !strings.Contains(s, "[OK] All 16384 slots covered") || strings.Contains(s, "[ERR]") || strings.Contains(s, "[WARNING]") {
-			return fmt.Errorf("%v\n%s", err, s)
+		if err != nil {
+			return fmt.Errorf("%w\n%s", err, s)
+		}
+		if !strings.Contains(s, "[OK] All 16384 slots covered") || strings.Contains(s, "[ERR]") || strings.Contains(s, "[WARNING]") {
+			return fmt.Errorf("the check found problems:\n%s", s)
 		}
 		return nil
 	})
@@ -287,7 +292,7 @@ func referee(t *testing.T, addr string) {
 // slotOwners returns, from addr's CLUSTER NODES, each master's slots.
 func slotOwners(ctx context.Context, addr string) (map[topology.NodeID]string, error) {
 	c := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: time.Second, ReadTimeout: 2 * time.Second})
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	text, err := c.ClusterNodes(ctx).Result()
 	if err != nil {
 		return nil, err
@@ -317,16 +322,21 @@ func clusterClient(addrs []string) *redis.ClusterClient {
 // cluster acknowledges them, and records what was acknowledged, the
 // errors, and the longest time between two acknowledgements.
 type writer struct {
-	cc       *redis.ClusterClient
-	prefix   string
-	mu       sync.Mutex
-	acked    []int
-	errs     int
-	firstErr error
-	worstGap time.Duration
-	gapAt    time.Time
-	stop     chan struct{}
-	done     chan struct{}
+	cc     *redis.ClusterClient
+	prefix string
+	mu     sync.Mutex
+	res    writeResult
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+// writeResult is what a writer saw.
+type writeResult struct {
+	acked    []int         // the n of every acknowledged write, in order
+	errs     int           // writes that failed
+	firstErr error         // the first failure, nil when none
+	worstGap time.Duration // longest time between two acknowledgements
+	gapAt    time.Time     // when that gap began
 }
 
 // startWriter starts a writer on a client seeded with addrs.
@@ -351,16 +361,16 @@ func (w *writer) run() {
 		now := time.Now()
 		w.mu.Lock()
 		if err != nil {
-			w.errs++
-			if w.firstErr == nil {
-				w.firstErr = err
+			w.res.errs++
+			if w.res.firstErr == nil {
+				w.res.firstErr = err
 			}
 		} else {
-			if gap := now.Sub(last); gap > w.worstGap {
-				w.worstGap, w.gapAt = gap, last
+			if gap := now.Sub(last); gap > w.res.worstGap {
+				w.res.worstGap, w.res.gapAt = gap, last
 			}
 			last = now
-			w.acked = append(w.acked, n)
+			w.res.acked = append(w.res.acked, n)
 		}
 		w.mu.Unlock()
 		if err != nil {
@@ -370,11 +380,11 @@ func (w *writer) run() {
 }
 
 // finish stops the writer and returns what it saw.
-func (w *writer) finish() (acked []int, errs int, firstErr error, worstGap time.Duration, gapAt time.Time) {
+func (w *writer) finish() writeResult {
 	close(w.stop)
 	<-w.done
-	_ = w.cc.Close()
-	return w.acked, w.errs, w.firstErr, w.worstGap, w.gapAt
+	_ = w.cc.Close() // every write's outcome is already recorded
+	return w.res
 }
 
 // lostWrites reads every acknowledged key back and returns how many are
@@ -382,7 +392,7 @@ func (w *writer) finish() (acked []int, errs int, firstErr error, worstGap time.
 func lostWrites(t *testing.T, addrs []string, prefix string, acked []int) int {
 	t.Helper()
 	cc := clusterClient(addrs)
-	defer cc.Close()
+	defer func() { _ = cc.Close() }()
 	lost := 0
 	for _, n := range acked {
 		v, err := cc.Get(t.Context(), fmt.Sprintf("%s:%d", prefix, n)).Int()
@@ -400,7 +410,7 @@ func lostWrites(t *testing.T, addrs []string, prefix string, acked []int) int {
 func clusterView(t *testing.T, addr string) *topology.View {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: addr})
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	text, err := c.ClusterNodes(t.Context()).Result()
 	if err != nil {
 		t.Fatal(err)
@@ -416,7 +426,7 @@ func clusterView(t *testing.T, addr string) *topology.View {
 func redisDo(t *testing.T, addr string, args ...any) {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: addr})
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	if err := c.Do(t.Context(), args...).Err(); err != nil {
 		t.Fatalf("%v on %s: %v", args, addr, err)
 	}

@@ -78,7 +78,7 @@ func TestOperator(t *testing.T) {
 			}
 		}
 		cc := clusterClient(addrs)
-		defer cc.Close()
+		defer func() { _ = cc.Close() }()
 		for k := range 300 {
 			if err := cc.Set(t.Context(), fmt.Sprintf("seed:%d", k), k, 0).Err(); err != nil {
 				t.Fatalf("SET seed:%d: %v", k, err)
@@ -108,10 +108,10 @@ func TestOperator(t *testing.T) {
 		e.waitReady(t, name, deleted, 2*time.Minute)
 		t.Logf("timing: delete master pod %s -> Ready again: %v", victim, time.Since(deleted))
 		time.Sleep(500 * time.Millisecond)
-		acked, errs, firstErr, gap, gapAt := w.finish()
-		lost := lostWrites(t, e.addrs(t, name), "graceful", acked)
+		res := w.finish()
+		lost := lostWrites(t, e.addrs(t, name), "graceful", res.acked)
 		t.Logf("measured: graceful delete of a master: %d writes acknowledged, %d write errors (first: %v), worst gap between acknowledgements %v starting %v after the delete, %d acknowledged writes lost",
-			len(acked), errs, firstErr, gap, gapAt.Sub(deleted), lost)
+			len(res.acked), res.errs, res.firstErr, res.worstGap, res.gapAt.Sub(deleted), lost)
 		if lost > 0 {
 			t.Errorf("%d acknowledged writes lost", lost)
 		}
@@ -140,8 +140,8 @@ func TestOperator(t *testing.T) {
 		e.waitReady(t, name, deleted, 2*time.Minute)
 		t.Logf("timing: force-delete master pod %s -> Ready again: %v", victim, time.Since(deleted))
 		time.Sleep(500 * time.Millisecond)
-		acked, errs, firstErr, gap, gapAt := w.finish()
-		lost := lostWrites(t, e.addrs(t, name), "force", acked)
+		res := w.finish()
+		lost := lostWrites(t, e.addrs(t, name), "force", res.acked)
 		evs := &corev1.EventList{}
 		if err := e.cl.List(t.Context(), evs, client.InNamespace(opNS), client.MatchingFieldsSelector{Selector: fields.AndSelectors(
 			fields.OneTermEqualSelector("involvedObject.kind", "RedisCluster"),
@@ -157,7 +157,7 @@ func TestOperator(t *testing.T) {
 			}
 		}
 		t.Logf("measured: force delete of a master: %d writes acknowledged, %d write errors (first: %v), worst gap %v starting %v after the delete, %d acknowledged writes lost (not asserted: the process is killed without a handover), operator forced failovers so far: %d",
-			len(acked), errs, firstErr, gap, gapAt.Sub(deleted), lost, forced)
+			len(res.acked), res.errs, res.firstErr, res.worstGap, res.gapAt.Sub(deleted), lost, forced)
 		referee(t, e.addrs(t, name)[0])
 	}) {
 		t.FailNow()
@@ -202,7 +202,7 @@ func TestOperator(t *testing.T) {
 			t.Errorf("node IDs and their slots changed:\nbefore %v\nafter  %v", before, after)
 		}
 		cc := clusterClient(addrs)
-		defer cc.Close()
+		defer func() { _ = cc.Close() }()
 		missing := 0
 		for k := range 300 {
 			if v, err := cc.Get(t.Context(), fmt.Sprintf("seed:%d", k)).Int(); err != nil || v != k {
@@ -313,7 +313,7 @@ func TestOperator(t *testing.T) {
 		})
 		t.Logf("timing: stop %s (master of shard 1) -> its replica serves the slots: %v", node, time.Since(stopped))
 		time.Sleep(500 * time.Millisecond)
-		acked, errs, firstErr, gap, gapAt := w.finish()
+		res := w.finish()
 		restarted := time.Now()
 		if err := e.StartNode(t.Context(), node); err != nil {
 			t.Fatal(err)
@@ -321,9 +321,9 @@ func TestOperator(t *testing.T) {
 		e.waitReady(t, name, stopped, 3*time.Minute)
 		t.Logf("timing: start %s again -> Ready: %v", node, time.Since(restarted))
 		addrs := e.addrs(t, name)
-		lost := lostWrites(t, addrs, "nodestop", acked)
+		lost := lostWrites(t, addrs, "nodestop", res.acked)
 		t.Logf("measured: master's node stopped: %d writes acknowledged, %d write errors (first: %v), worst gap %v starting %v after the stop, %d acknowledged writes lost (asynchronous replication may lose the last writes when a master dies; not asserted)",
-			len(acked), errs, firstErr, gap, gapAt.Sub(stopped), lost)
+			len(res.acked), res.errs, res.firstErr, res.worstGap, res.gapAt.Sub(stopped), lost)
 		referee(t, addrs[0])
 	})
 }

@@ -185,7 +185,7 @@ func TestTutorial(t *testing.T) {
 	t.Run("the access Service answers on NodePort 30010", func(t *testing.T) {
 		waitFor(t, time.Minute, "cluster_state:ok through "+nodePortAddr, func(ctx context.Context) error {
 			c := redis.NewClient(&redis.Options{Addr: nodePortAddr, DialTimeout: time.Second, ReadTimeout: time.Second, MaxRetries: -1})
-			defer c.Close()
+			defer func() { _ = c.Close() }()
 			info, err := c.ClusterInfo(ctx).Result()
 			if err != nil {
 				return err
@@ -199,7 +199,7 @@ func TestTutorial(t *testing.T) {
 
 	// Write keys before the failover.
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second})
-	defer cc.Close()
+	defer func() { _ = cc.Close() }()
 	for k := range keyCount {
 		if err := cc.Set(ctx, fmt.Sprintf("key:%d", k), fmt.Sprintf("value-%d", k), 0).Err(); err != nil {
 			t.Fatalf("SET key:%d: %v", k, err)
@@ -235,7 +235,7 @@ func TestTutorial(t *testing.T) {
 	e.kubectl(t, "delete", "pod", podName(0))
 	waitFor(t, time.Minute, "the replica of redis-app-0 is promoted", func(ctx context.Context) error {
 		c := redis.NewClient(&redis.Options{Addr: addrs[1]})
-		defer c.Close()
+		defer func() { _ = c.Close() }()
 		nodes, err := c.ClusterNodes(ctx).Result()
 		if err != nil {
 			return err
@@ -257,7 +257,7 @@ func TestTutorial(t *testing.T) {
 	t.Run("redis-app-0 returns with a new IP, the same node ID, as a replica", func(t *testing.T) {
 		addr := net.JoinHostPort(newIP, fmt.Sprint(redisPort))
 		c := redis.NewClient(&redis.Options{Addr: addr})
-		defer c.Close()
+		defer func() { _ = c.Close() }()
 		id, err := c.ClusterMyID(ctx).Result()
 		if err != nil {
 			t.Fatal(err)
@@ -292,7 +292,7 @@ func TestTutorial(t *testing.T) {
 
 	t.Run("data written before the failover is all there", func(t *testing.T) {
 		cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{net.JoinHostPort(newIP, fmt.Sprint(redisPort)), addrs[1]}})
-		defer cc.Close()
+		defer func() { _ = cc.Close() }()
 		missing := 0
 		for k := range keyCount {
 			v, err := cc.Get(ctx, fmt.Sprintf("key:%d", k)).Result()
@@ -435,8 +435,10 @@ func waitPodReadyNewIP(t *testing.T, e *env, name, oldIP string) string {
 func replicaOf(t *testing.T, addr, master string) string {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: addr})
-	defer c.Close()
-	reps, err := c.ClusterSlaves(t.Context(), master).Result()
+	defer func() { _ = c.Close() }()
+	// CLUSTER REPLICAS (Redis 5+) replaces the deprecated CLUSTER SLAVES;
+	// go-redis v9.23 deprecates ClusterSlaves without a typed successor.
+	reps, err := c.Do(t.Context(), "cluster", "replicas", master).StringSlice()
 	if err != nil {
 		t.Fatal(err)
 	}
