@@ -10,15 +10,18 @@
 //  1. create: `kubectl apply` of a 3x1 RedisCluster to Ready, beside the
 //     moment its last replica finished its first sync; the tutorial's
 //     StatefulSet applied, its pods Ready, `rcctl create`, replicas in sync;
-//  2. graceful delete of a master pod under a continuous go-redis
-//     ClusterClient writer: worst gap between two acknowledged writes,
-//     write errors, acknowledged writes lost; time until no node routes the
-//     shard to the old address; time until healthy again;
-//  3. the same with a force delete (grace period 0);
-//  4. a Kubernetes node holding a master of each setup stopped without
-//     warning (both setups at once): time until the lost shards are served
-//     again, then, after the node is started again, time until every shard
-//     has its replica back, in sync, off its master's node;
+//  2. a Kubernetes node holding a master of each setup stopped without
+//     warning (both setups at once, right after create), with a writer on
+//     each: time until the lost shards are served again, then, after the
+//     node is started again, time until every shard has its replica back
+//     in sync, and whether masters and replicas are apart again;
+//  3. graceful delete of a master pod under a continuous go-redis
+//     ClusterClient writer (nodes cordoned until the shard is served, so the
+//     sub-second replacement pod cannot hide the failover): worst gap
+//     between two acknowledged writes, write errors, acknowledged writes
+//     lost; time until every other node routes the shard to a live master
+//     not at the old address; time until healthy again;
+//  4. the same with a force delete (grace period 0);
 //  5. the manager (a separate process, built from ./cmd/manager) managing
 //     three RedisClusters: its resident memory, and the Kubernetes API
 //     writes (rest_client_requests_total by method on its /metrics) and

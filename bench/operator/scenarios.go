@@ -132,6 +132,19 @@ func (b *bench) createTutorial(ctx context.Context) error {
 		_, _, _ = mon.stop(0)
 		return err
 	}
+	// The tutorial's pods have no readiness probe: Ready comes as the
+	// process starts, a moment before Redis listens. Wait for every PING.
+	if _, err := poll(ctx, time.Minute, 50*time.Millisecond, "tutorial pods answer PING", func(ctx context.Context) (bool, error) {
+		for _, p := range pods {
+			if err := b.tut.pool.get(p.addr()).Ping(ctx).Err(); err != nil {
+				return false, err
+			}
+		}
+		return true, nil
+	}); err != nil {
+		_, _, _ = mon.stop(0)
+		return err
+	}
 	args := []string{"create"}
 	for _, p := range pods {
 		args = append(args, p.addr())

@@ -252,8 +252,9 @@ func (t *target) health(ctx context.Context, placement bool) (string, error) {
 }
 
 // served reports whether every address in survivors routes slot to the
-// same live master: known to it as a master, not failing, not at oldAddr,
-// at the IP of a live pod. It returns that master's ID.
+// same live master: known to it as a master, not failing, and (unless it
+// is the asked node itself) not at oldAddr but at the IP of a live pod. It
+// returns that master's ID.
 func (t *target) served(ctx context.Context, survivors []string, slot int, oldAddr string, live map[string]bool) (topology.NodeID, bool) {
 	var owner topology.NodeID
 	for _, a := range survivors {
@@ -263,7 +264,12 @@ func (t *target) served(ctx context.Context, survivors []string, slot int, oldAd
 		}
 		id := v.SlotOwners()[slot]
 		n := v.Node(id)
-		if n == nil || !n.IsMaster() || n.Failing() || n.Addr == oldAddr || !live[n.Host()] {
+		if n == nil || !n.IsMaster() || n.Failing() {
+			return "", false
+		}
+		// A node's own line may show a stale IP (see health); it serves its
+		// slots all the same.
+		if !n.IsMyself() && (n.Addr == oldAddr || !live[n.Host()]) {
 			return "", false
 		}
 		if owner != "" && owner != id {
