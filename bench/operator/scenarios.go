@@ -582,15 +582,20 @@ func (b *bench) idle(ctx context.Context) error {
 			return err
 		}
 	}
+	// Give the operator up to a minute to spread masters (a failover in the
+	// idle period would count as writes); it cannot when a shard's pods
+	// share a node, which preferred anti-affinity allows.
+	spread := 0
 	for _, t := range targets {
-		if _, err := poll(ctx, 2*time.Minute, 100*time.Millisecond, "masters spread", func(ctx context.Context) (bool, error) {
+		if _, err := poll(ctx, time.Minute, 200*time.Millisecond, "masters spread", func(ctx context.Context) (bool, error) {
 			worst, err := t.mastersPerNode(ctx)
 			return worst == 1, err
-		}); err != nil {
-			return err
+		}); err == nil {
+			spread++
 		}
 	}
-	b.rep.setText(section, "two more 3x1 RedisClusters applied → all three Ready, healthy, masters spread", colOp, fmtDur(time.Since(t0)))
+	b.rep.setText(section, "clusters with one master per node before the idle period", colOp, fmt.Sprintf("%d of %d", spread, len(targets)))
+	b.rep.setText(section, "two more 3x1 RedisClusters applied → all three Ready and healthy (+ up to 1 min for masters spread)", colOp, fmtDur(time.Since(t0)))
 	// Let the passes the last changes triggered finish.
 	time.Sleep(5 * time.Second)
 	var addrs []string
