@@ -16,8 +16,13 @@ const redisPort = 6379
 
 // stuckLinkAfter is how long replicas may be out of sync, and a replica's
 // pod must have lived, before a replica whose link stays down (not in a
-// sync) is restarted (decideRestartStuckReplica).
-const stuckLinkAfter = 10 * time.Second
+// sync) is restarted (decideRestartStuckReplica). The out-of-sync clock
+// starts before a new replica is even attached, and a healthy new replica
+// then waits repl-diskless-sync-delay (5 s) with its link down and no sync
+// in progress: at 10 s the benchmark saw fresh replicas restarted during
+// create (bench/operator.sh, 2026-11-25). 30 s clears that with margin and
+// still heals the stuck link this exists for (seen lasting minutes).
+const stuckLinkAfter = 30 * time.Second
 
 // promotionMaxLag is how many bytes of replication offset a replica may
 // trail its master and still count as in sync: a graceful CLUSTER FAILOVER
