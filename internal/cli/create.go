@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/redkube/redkube/internal/textout"
 	"github.com/redkube/redkube/pkg/executor"
 	"github.com/redkube/redkube/pkg/planner"
 	"github.com/redkube/redkube/pkg/topology"
@@ -201,16 +202,16 @@ func (a *app) runCreate(ctx context.Context, addrs []string, labels map[string]t
 
 func (a *app) writeCreateTable(rep createReport) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	tab := &textWriter{w: tw}
-	tab.println("SHARD\tMASTER\tID\tSLOTS\tREPLICAS")
+	tab := &textout.Writer{W: tw}
+	tab.Println("SHARD\tMASTER\tID\tSLOTS\tREPLICAS")
 	for i, s := range rep.Shards {
-		tab.printf("%d\t%s\t%s\t%s\t%s\n", i, s.Master, short(s.MasterID), s.Slots, strings.Join(s.Replicas, " "))
+		tab.Printf("%d\t%s\t%s\t%s\t%s\n", i, s.Master, short(s.MasterID), s.Slots, strings.Join(s.Replicas, " "))
 	}
 	for _, n := range rep.Notes {
-		tab.printf("note: %s\n", n)
+		tab.Printf("note: %s\n", n)
 	}
-	if tab.err != nil {
-		return fmt.Errorf("write table: %w", tab.err)
+	if tab.Err() != nil {
+		return fmt.Errorf("write table: %w", tab.Err())
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write table: %w", err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/redkube/redkube/internal/textout"
 	"github.com/redkube/redkube/pkg/topology"
 )
 
@@ -148,17 +149,17 @@ func nodeOf(ns *topology.NodeState, failing map[topology.NodeID]bool) nodeStatus
 // writeStatusTable renders rep as an aligned table.
 func writeStatusTable(w io.Writer, rep statusReport) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	tab := &textWriter{w: tw}
-	tab.println("SHARD\tROLE\tNODE\tADDR\tSLOTS\tKEYS\tMEMORY\tLINK")
+	tab := &textout.Writer{W: tw}
+	tab.Println("SHARD\tROLE\tNODE\tADDR\tSLOTS\tKEYS\tMEMORY\tLINK")
 	for _, s := range rep.Shards {
 		m := s.Master
-		tab.printf("%d\tmaster\t%s\t%s\t%d [%s]\t%d\t%s\t%s\n", s.Shard, short(m.ID), m.Addr, s.SlotCount, s.Slots, m.Keys, humanBytes(m.UsedMemory), m.Link)
+		tab.Printf("%d\tmaster\t%s\t%s\t%d [%s]\t%d\t%s\t%s\n", s.Shard, short(m.ID), m.Addr, s.SlotCount, s.Slots, m.Keys, humanBytes(m.UsedMemory), m.Link)
 		for _, r := range s.Replicas {
-			tab.printf("%d\treplica\t%s\t%s\t-\t%d\t%s\t%s\n", s.Shard, short(r.ID), r.Addr, r.Keys, humanBytes(r.UsedMemory), r.Link)
+			tab.Printf("%d\treplica\t%s\t%s\t-\t%d\t%s\t%s\n", s.Shard, short(r.ID), r.Addr, r.Keys, humanBytes(r.UsedMemory), r.Link)
 		}
 	}
-	if tab.err != nil {
-		return fmt.Errorf("write table: %w", tab.err)
+	if tab.Err() != nil {
+		return fmt.Errorf("write table: %w", tab.Err())
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write table: %w", err)

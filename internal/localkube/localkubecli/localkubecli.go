@@ -35,6 +35,7 @@ import (
 	"github.com/redkube/redkube/internal/localkube"
 	"github.com/redkube/redkube/internal/localkube/services"
 	"github.com/redkube/redkube/internal/nodeagent"
+	"github.com/redkube/redkube/internal/textout"
 )
 
 // EnvStateDir overrides the default state folder.
@@ -264,23 +265,23 @@ func parseImages(specs []string) (map[string]string, error) {
 }
 
 func printUsage(w io.Writer, c *localkube.Cluster, svcs *services.Services) error {
-	out := &textWriter{w: w}
-	out.printf("localkube is up: %d nodes, ready in %s (state in %s)\n\n", len(c.Nodes), c.StartDuration.Round(100*time.Millisecond), c.StateDir)
-	out.printf("  export KUBECONFIG=%s\n", c.Kubeconfig)
+	out := &textout.Writer{W: w}
+	out.Printf("localkube is up: %d nodes, ready in %s (state in %s)\n\n", len(c.Nodes), c.StartDuration.Round(100*time.Millisecond), c.StateDir)
+	out.Printf("  export KUBECONFIG=%s\n", c.Kubeconfig)
 	kubectl := filepath.Join(c.BinDir, "kubectl")
 	if _, err := os.Stat(kubectl); err == nil {
-		out.printf("  %s get nodes\n", kubectl)
+		out.Printf("  %s get nodes\n", kubectl)
 	} else {
-		out.println("  kubectl get nodes")
+		out.Println("  kubectl get nodes")
 	}
-	out.printf("  localkube --state-dir %s node stop %s   # simulate a node failure\n", c.StateDir, c.Nodes[len(c.Nodes)-1])
+	out.Printf("  localkube --state-dir %s node stop %s   # simulate a node failure\n", c.StateDir, c.Nodes[len(c.Nodes)-1])
 	if svcs != nil {
-		out.printf("  cluster DNS on %s (Service %s); ClusterIP and NodePort Services reachable from this host\n", svcs.DNS.Addr, svcs.DNSServiceIP)
+		out.Printf("  cluster DNS on %s (Service %s); ClusterIP and NodePort Services reachable from this host\n", svcs.DNS.Addr, svcs.DNSServiceIP)
 	}
-	out.println()
-	out.println("Press Ctrl-C to stop the cluster and remove its state.")
-	if out.err != nil {
-		return fmt.Errorf("write usage: %w", out.err)
+	out.Println()
+	out.Println("Press Ctrl-C to stop the cluster and remove its state.")
+	if out.Err() != nil {
+		return fmt.Errorf("write usage: %w", out.Err())
 	}
 	return nil
 }
@@ -296,19 +297,19 @@ func newDownCommand(stateDir *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := &textWriter{w: cmd.OutOrStdout()}
+			out := &textout.Writer{W: cmd.OutOrStdout()}
 			switch {
 			case len(res.Stopped) > 0:
-				out.printf("stopped %s\n", strings.Join(res.Stopped, ", "))
+				out.Printf("stopped %s\n", strings.Join(res.Stopped, ", "))
 			case res.Removed:
-				out.println("nothing was running")
+				out.Println("nothing was running")
 			default:
-				out.printf("no cluster in %s\n", *stateDir)
+				out.Printf("no cluster in %s\n", *stateDir)
 			}
 			if res.Removed {
-				out.printf("removed the state in %s\n", *stateDir)
+				out.Printf("removed the state in %s\n", *stateDir)
 			}
-			return out.err
+			return out.Err()
 		},
 	}
 	cmd.Flags().DurationVar(&grace, "grace", localkube.DefaultStopTimeout, "time each process gets to exit after SIGTERM before SIGKILL")
@@ -341,15 +342,15 @@ func newStatusCommand(stateDir *string) *cobra.Command {
 }
 
 func printStatus(ctx context.Context, w io.Writer, st *localkube.Status) error {
-	out := &textWriter{w: w}
-	out.printf("API server  %s\nkubeconfig  %s\n", st.APIServer, st.Kubeconfig)
+	out := &textout.Writer{W: w}
+	out.Printf("API server  %s\nkubeconfig  %s\n", st.APIServer, st.Kubeconfig)
 	if st.Err != "" {
-		out.printf("FAILED      %s\n", st.Err)
+		out.Printf("FAILED      %s\n", st.Err)
 	}
-	out.println()
+	out.Println()
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	tab := &textWriter{w: tw}
-	tab.println("COMPONENT\tPID\tSTATE\tRSS")
+	tab := &textout.Writer{W: tw}
+	tab.Println("COMPONENT\tPID\tSTATE\tRSS")
 	var total uint64
 	for _, c := range st.Components {
 		state := "running"
@@ -357,16 +358,16 @@ func printStatus(ctx context.Context, w io.Writer, st *localkube.Status) error {
 			state = "exited"
 		}
 		total += c.RSSBytes
-		tab.printf("%s\t%d\t%s\t%s\n", c.Name, c.PID, state, mib(c.RSSBytes))
+		tab.Printf("%s\t%d\t%s\t%s\n", c.Name, c.PID, state, mib(c.RSSBytes))
 	}
-	tab.printf("total\t\t\t%s\n", mib(total))
-	if err := errors.Join(out.err, tab.err); err != nil {
+	tab.Printf("total\t\t\t%s\n", mib(total))
+	if err := errors.Join(out.Err(), tab.Err()); err != nil {
 		return fmt.Errorf("write status: %w", err)
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write status: %w", err)
 	}
-	out.println()
+	out.Println()
 
 	ready := map[string]string{}
 	if cfg, err := clientcmd.BuildConfigFromFlags("", st.Kubeconfig); err == nil {
@@ -379,8 +380,8 @@ func printStatus(ctx context.Context, w io.Writer, st *localkube.Status) error {
 		}
 	}
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	tab = &textWriter{w: tw}
-	tab.println("NODE\tZONE\tREADY\tAGENT")
+	tab = &textout.Writer{W: tw}
+	tab.Println("NODE\tZONE\tREADY\tAGENT")
 	for _, n := range st.Nodes {
 		agent := "serving"
 		if n.Stopped {
@@ -390,9 +391,9 @@ func printStatus(ctx context.Context, w io.Writer, st *localkube.Status) error {
 		if r == "" {
 			r = "?"
 		}
-		tab.printf("%s\t%s\t%s\t%s\n", n.Name, n.Zone, r, agent)
+		tab.Printf("%s\t%s\t%s\t%s\n", n.Name, n.Zone, r, agent)
 	}
-	if err := errors.Join(out.err, tab.err); err != nil {
+	if err := errors.Join(out.Err(), tab.Err()); err != nil {
 		return fmt.Errorf("write status: %w", err)
 	}
 	if err := tw.Flush(); err != nil {
