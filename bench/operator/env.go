@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -217,8 +216,11 @@ func freePort() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("free port: %w", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	port := l.Addr().(*net.TCPAddr).Port
+	if err := l.Close(); err != nil {
+		return 0, fmt.Errorf("free port: close the probe listener: %w", err)
+	}
+	return port, nil
 }
 
 func tail(path string, n int) string {
@@ -283,14 +285,12 @@ func (s *rssSampler) peakBytes() uint64 {
 
 // procStatus returns a "kB" field of /proc/<pid>/status in bytes.
 func procStatus(pid int, field string) (uint64, error) {
-	f, err := os.Open(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
 	if err != nil {
 		return 0, fmt.Errorf("read status of %d: %w", pid, err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, err := strconv.ParseUint(strings.Fields(rest)[0], 10, 64)
 			if err != nil {
 				return 0, fmt.Errorf("parse %s of %d: %w", field, pid, err)
@@ -313,8 +313,8 @@ func scrape(ctx context.Context, addr string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("scrape %s: %w", addr, err)
 	}
-	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
+	err = errors.Join(err, resp.Body.Close())
 	if err != nil {
 		return "", fmt.Errorf("read metrics: %w", err)
 	}

@@ -47,7 +47,7 @@ func main() {
 	}
 }
 
-func run(cfg config) error {
+func run(cfg config) (err error) {
 	if cfg.manager == "" {
 		return errors.New("-manager is required (go build -o <path> ./cmd/manager)")
 	}
@@ -63,7 +63,11 @@ func run(cfg config) error {
 	if err != nil {
 		return fmt.Errorf("work folder: %w", err)
 	}
-	defer os.RemoveAll(work)
+	defer func() {
+		if rerr := os.RemoveAll(work); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("remove work folder: %w", rerr))
+		}
+	}()
 	clusterLog := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if cfg.verbose {
 		clusterLog = log
@@ -121,7 +125,9 @@ func run(cfg config) error {
 		log.Info("scenario done", "step", s.name, "took", time.Since(at).Round(time.Millisecond))
 	}
 	b.rep.note(fmt.Sprintf("whole run %v (local cluster start %v)", time.Since(began).Round(time.Second), e.c.StartDuration.Round(100*time.Millisecond)))
-	b.rep.print(os.Stdout)
+	if err := b.rep.print(os.Stdout); err != nil {
+		return fmt.Errorf("print report: %w", err)
+	}
 	if failed > 0 {
 		fmt.Fprintf(os.Stderr, "--- manager log (last lines)\n%s\n", tail(e.mgrLog, 40))
 		return fmt.Errorf("%d scenarios failed", failed)

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+
+	"github.com/redkube/redkube/internal/textout"
 )
 
 // Columns of the report.
@@ -144,16 +146,18 @@ func (x *row) ratio() string {
 	return fmt.Sprintf("%.1f×", t.v/o.v)
 }
 
-func (r *report) print(w io.Writer) {
+// print writes the table and then the notes to w.
+func (r *report) print(w io.Writer) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\tmeasure\toperator\ttutorial (by hand)\ttutorial ÷ operator\ttarget (operator)")
+	out := &textout.Writer{W: tw}
+	out.Println("\tmeasure\toperator\ttutorial (by hand)\ttutorial ÷ operator\ttarget (operator)")
 	section := ""
 	for _, x := range r.rows {
 		if x.section != section {
 			section = x.section
-			fmt.Fprintf(tw, "%s\t\t\t\t\t\n", strings.ToUpper(section))
+			out.Printf("%s\t\t\t\t\t\n", strings.ToUpper(section))
 		}
 		cell := func(c measured) string {
 			if c.text == "" {
@@ -161,10 +165,17 @@ func (r *report) print(w io.Writer) {
 			}
 			return c.text
 		}
-		fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\t%s\n", x.metric, cell(x.cells[colOp]), cell(x.cells[colTut]), x.ratio(), x.verdict())
+		out.Printf("\t%s\t%s\t%s\t%s\t%s\n", x.metric, cell(x.cells[colOp]), cell(x.cells[colTut]), x.ratio(), x.verdict())
 	}
-	_ = tw.Flush()
+	if err := out.Err(); err != nil {
+		return err
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	notes := &textout.Writer{W: w}
 	for _, n := range r.notes {
-		fmt.Fprintln(w, "note:", n)
+		notes.Println("note:", n)
 	}
+	return notes.Err()
 }

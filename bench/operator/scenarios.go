@@ -279,7 +279,7 @@ func (b *bench) deletePod(ctx context.Context, t *target, d podDisruption) error
 	}
 	after, _ := readCounters(ctx, b.e.metricsAddr)
 
-	who := "—"
+	var who string
 	switch {
 	case servedErr != nil:
 		who = "not served"

@@ -404,7 +404,10 @@ func poll(ctx context.Context, d, interval time.Duration, what string, try func(
 		}
 		select {
 		case <-ctx.Done():
-			return time.Time{}, fmt.Errorf("%s: not within %v (last error: %v)", what, d, err)
+			if err == nil {
+				return time.Time{}, fmt.Errorf("%s: not within %v: %w", what, d, ctx.Err())
+			}
+			return time.Time{}, fmt.Errorf("%s: not within %v: %w (last error: %w)", what, d, ctx.Err(), err)
 		case <-time.After(interval):
 		}
 	}

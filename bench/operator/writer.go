@@ -98,10 +98,13 @@ func (w *writer) finish() writeResult {
 
 // lostWrites reads every acknowledged key back (pipelined, 500 at a time)
 // and returns how many are missing or hold another value.
-func lostWrites(ctx context.Context, addrs []string, prefix string, acked []int) (int, error) {
+func lostWrites(ctx context.Context, addrs []string, prefix string, acked []int) (lost int, err error) {
 	cc := clusterClient(addrs)
-	defer cc.Close()
-	lost := 0
+	defer func() {
+		if cerr := cc.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close read-back client: %w", cerr))
+		}
+	}()
 	for lo := 0; lo < len(acked); lo += 500 {
 		batch := acked[lo:min(lo+500, len(acked))]
 		var cmds []*redis.StringCmd
