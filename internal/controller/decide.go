@@ -152,12 +152,15 @@ func decideGracefulFailover(o *observation) (action, string) {
 }
 
 // decideForcedFailover promotes a replica of a master that serves slots,
-// did not answer, and is positively gone: Kubernetes has no live pod at
-// its address and the address refuses connections (or no host holds it).
-// The replica must have been recorded in sync by the previous pass, hold
-// data, and not be in a sync. A master that is merely unreachable (probe
-// timed out: maybe a partition where clients still write to it) is left to
-// Redis's own failover, which needs a majority of masters.
+// did not answer, and is positively gone: Kubernetes has no live pod at its
+// address, and either the address refuses connections (or no host holds
+// it), or the operator cannot reach it and every live replica reports its
+// link to it closed (see linksClosed). The replica must have been recorded
+// in sync by the previous pass, hold data, and not be in a sync. A master
+// that is merely unreachable while its replicas are still linked to it
+// (maybe a partition where clients still write to it, or a process not
+// killed yet) is not touched; if it stays so, Redis's own failover, which
+// needs a majority of masters, decides.
 func decideForcedFailover(o *observation) (action, string) {
 	ids := make([]topology.NodeID, 0, len(o.Probes))
 	for id := range o.Probes {
@@ -167,7 +170,15 @@ func decideForcedFailover(o *observation) (action, string) {
 	var blocked []string
 	for _, id := range ids {
 		pr := o.Probes[id]
-		if !pr.Gone || o.ownedBy(id).IsEmpty() {
+		if o.ownedBy(id).IsEmpty() {
+			continue
+		}
+		why := pr.Detail
+		switch {
+		case pr.Gone:
+		case !pr.Reached && o.linksClosed(id):
+			why += "; its replicas' links to it are closed"
+		default:
 			continue
 		}
 		var best *podObs
@@ -187,11 +198,11 @@ func decideForcedFailover(o *observation) (action, string) {
 			}
 		}
 		if best == nil {
-			blocked = append(blocked, fmt.Sprintf("master %s is gone (%s) but none of its replicas was in sync", id.Short(), pr.Detail))
+			blocked = append(blocked, fmt.Sprintf("master %s is gone (%s) but none of its replicas was in sync", id.Short(), why))
 			continue
 		}
 		return failoverAction(best.ID(), planner.FailoverForce,
-			fmt.Sprintf("master %s is gone (%s): forced failover to %s (pod %s), in sync when last observed", id.Short(), pr.Detail, best.ID().Short(), best.Name)), ""
+			fmt.Sprintf("master %s is gone (%s): forced failover to %s (pod %s), in sync when last observed", id.Short(), why, best.ID().Short(), best.Name)), ""
 	}
 	return action{}, strings.Join(blocked, "; ")
 }

@@ -157,6 +157,48 @@ func TestDecide(t *testing.T) {
 			kind: actNone,
 		},
 		{
+			name: "forces a failover when the master's pod is gone, it times out and its replicas saw the link close",
+			world: func() *world {
+				w := healthy(3, 1, threeHosts...)
+				m := w.pod("rc-0-0")
+				m.silent = true
+				w.probes[m.id] = probe{Detail: "i/o timeout"}
+				w.pod("rc-0-1").linkUp = false
+				return w
+			},
+			kind: actFailover,
+			check: func(t *testing.T, w *world, a action) {
+				f := a.Plan.Steps[0].(planner.Failover)
+				if f.Replica != w.pod("rc-0-1").id || f.Mode != planner.FailoverForce || !strings.Contains(a.Message, "links to it are closed") {
+					t.Errorf("failover %v (%q), want FORCE to rc-0-1 naming the closed links", f, a.Message)
+				}
+			},
+		},
+		{
+			name: "does not force while the silent master still accepts connections, whatever its replicas say",
+			world: func() *world {
+				w := healthy(3, 1, threeHosts...)
+				m := w.pod("rc-0-0")
+				m.silent = true
+				w.probes[m.id] = probe{Reached: true, Detail: "accepts connections"}
+				w.pod("rc-0-1").linkUp = false
+				return w
+			},
+			kind: actNone,
+		},
+		{
+			name: "does not force a timed-out master while one of its replicas is still linked",
+			world: func() *world {
+				w := healthy(3, 2, "n0", "n1", "n2", "n3")
+				m := w.pod("rc-0-0")
+				m.silent = true
+				w.probes[m.id] = probe{Detail: "i/o timeout"}
+				w.pod("rc-0-1").linkUp = false
+				return w
+			},
+			kind: actNone,
+		},
+		{
 			name: "does not force a replica the last pass did not see in sync",
 			world: func() *world {
 				w := healthy(3, 1, threeHosts...)

@@ -88,6 +88,9 @@ type probe struct {
 	// answered for it, or another node answers there: no process can be
 	// serving that master at that address.
 	Gone bool
+	// Reached is true when the master's own process accepted the
+	// connection: it is alive at its address.
+	Reached bool
 	// Detail says what the probe saw.
 	Detail string
 }
@@ -157,6 +160,30 @@ func (o *observation) bootstrapped() bool {
 		}
 	}
 	return false
+}
+
+// linksClosed reports whether the master id has live replicas and every
+// one of them reports its replication link down. A replica sees the link
+// drop at once when the master's process exits (the kernel closes its
+// sockets), but only after repl-timeout (60 s by default) when the master
+// is cut off by the network, by which time a master on the minority side
+// has long stopped taking writes (cluster-node-timeout). With the pod gone
+// from Kubernetes and the address silent to the operator, that is the
+// positive sign that no client can still be writing to the master.
+func (o *observation) linksClosed(id topology.NodeID) bool {
+	n := 0
+	for i := range o.Pods {
+		q := &o.Pods[i]
+		s := q.Self()
+		if !q.live() || !s.IsReplica() || s.MasterID != id {
+			continue
+		}
+		if q.State.Replication.MasterLinkUp {
+			return false
+		}
+		n++
+	}
+	return n > 0
 }
 
 // podByID returns the pod whose node answered with id, or nil.
@@ -254,8 +281,16 @@ func (o *observation) shards() []shardObs {
 				continue
 			}
 			r := replicaObs{Pod: p, LinkUp: p.State.Replication.MasterLinkUp}
-			if masterRepl != nil && !p.Terminating {
+			switch {
+			case p.Terminating:
+			case masterRepl != nil:
 				r.InSync, _ = planner.PromotionSafeWithin(*masterRepl, planner.ReplicaStatus{ID: s.ID, Replication: p.State.Replication}, promotionMaxLag)
+			default:
+				// The master is silent: offsets cannot be compared, and a
+				// replica takes no writes of its own, so it stays as in
+				// sync as it was when the master was last seen (the
+				// memory decideForcedFailover relies on, pass after pass).
+				r.InSync = o.LastInSync[s.ID] && !p.State.Replication.MasterSyncInProgress
 			}
 			sh.Replicas = append(sh.Replicas, r)
 		}

@@ -183,7 +183,7 @@ func (r *Reconciler) observeRedis(ctx context.Context, st *state) error {
 	if len(seeds) == 0 {
 		return nil
 	}
-	snap, err := redisadmin.Discover(ctx, st.pool, seeds, func(addr string) topology.Labels { return labels[addr] })
+	snap, err := redisadmin.ObserveNodes(ctx, st.pool, seeds, func(addr string) topology.Labels { return labels[addr] })
 	if err != nil {
 		if !anyReady && ctx.Err() == nil {
 			return nil // redis-server is still starting everywhere
@@ -273,7 +273,7 @@ func (r *Reconciler) probeAddr(ctx context.Context, pool *redisadmin.Pool, addr 
 				return probe{Gone: true, Detail: fmt.Sprintf("%s now answers as node %s", addr, id.Short())}
 			}
 		}
-		return probe{Detail: fmt.Sprintf("%s accepts connections", addr)}
+		return probe{Reached: true, Detail: fmt.Sprintf("%s accepts connections", addr)}
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return probe{Gone: true, Detail: fmt.Sprintf("%s refuses connections", addr)}
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):

@@ -38,6 +38,10 @@ const (
 	// RequeueIdle is the delay once the cluster is Ready and nothing is left
 	// to do.
 	RequeueIdle = 30 * time.Second
+	// RequeueSilentMaster is the delay while a master that owns slots is
+	// silent and its pod is gone: the pass that sees its replicas' links
+	// close takes over at once (decideForcedFailover).
+	RequeueSilentMaster = 200 * time.Millisecond
 	// RequeueInvalid is the delay while the spec refers to something missing
 	// (a password Secret) that may appear later.
 	RequeueInvalid = 10 * time.Second
@@ -70,8 +74,10 @@ type Reconciler struct {
 	// Redis configures the connections to Redis nodes (timeouts); the
 	// password comes from the RedisCluster's Secret.
 	Redis redisadmin.Options
-	// ProbeTimeout bounds the TCP probe that tells a gone master (connection
-	// refused, no host at the address) from an unreachable one (timeout).
+	// ProbeTimeout bounds the TCP probe of a silent master whose pod is
+	// gone (default 500 ms: on a pod network a live process accepts in
+	// well under that). Refused or unroutable means gone; a timeout counts
+	// as gone only once the master's replicas report their links closed.
 	ProbeTimeout time.Duration
 	// Logger receives the executor's structured logs (default: discarded).
 	Logger *slog.Logger
@@ -139,7 +145,7 @@ func (r *Reconciler) setDefaults() {
 		r.Clock = clock.RealClock{}
 	}
 	if r.ProbeTimeout == 0 {
-		r.ProbeTimeout = 3500 * time.Millisecond
+		r.ProbeTimeout = 500 * time.Millisecond
 	}
 	if r.Redis.DialTimeout == 0 {
 		r.Redis.DialTimeout = 500 * time.Millisecond
@@ -205,6 +211,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	}
 	if st.act.Kind == actNone && isReady(st) {
 		return ctrl.Result{RequeueAfter: RequeueIdle}, nil
+	}
+	if st.obs != nil && len(st.obs.Probes) > 0 {
+		return ctrl.Result{RequeueAfter: RequeueSilentMaster}, nil
 	}
 	return ctrl.Result{RequeueAfter: RequeueBusy}, nil
 }

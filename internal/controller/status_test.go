@@ -120,3 +120,28 @@ func TestStatusOfErrors(t *testing.T) {
 	s = computeStatus(statusInput{Generation: 7, Invalid: `spec.passwordSecret.name: Secret "pw" not found`, Now: t0})
 	wantCond(t, s, redisv1alpha1.ConditionDegraded, metav1.ConditionTrue, redisv1alpha1.ReasonInvalidSpec)
 }
+
+// A replica of a silent master keeps the in-sync mark of the last pass
+// that saw the master (it takes no writes of its own meanwhile), so that
+// a forced failover a few passes later still finds a safe replica; a
+// replica not in sync then stays not in sync.
+func TestReplicaOfSilentMasterKeepsLastInSync(t *testing.T) {
+	w := healthy(3, 1, threeHosts...)
+	w.pod("rc-0-0").silent = true
+	w.pod("rc-0-1").linkUp = false
+	w.synced[w.pod("rc-1-1").id] = false
+	w.pod("rc-1-0").silent = true
+	o := w.observation()
+	byPod := map[string]bool{}
+	for _, sh := range shardStatuses(o.shards()) {
+		for _, r := range sh.Replicas {
+			byPod[r.Pod] = r.InSync
+		}
+	}
+	if !byPod["rc-0-1"] {
+		t.Errorf("rc-0-1 (in sync when its master was last seen) is not in sync: %v", byPod)
+	}
+	if byPod["rc-1-1"] {
+		t.Errorf("rc-1-1 (not in sync in the last pass) is in sync: %v", byPod)
+	}
+}

@@ -70,6 +70,21 @@ func (n *Node) State(ctx context.Context) (*topology.NodeState, error) {
 // node answered at all (or ctx ended). labels, when not nil, supplies the
 // placement labels of each address.
 func Discover(ctx context.Context, pool *Pool, seeds []string, labels func(addr string) topology.Labels) (*topology.Snapshot, error) {
+	return discover(ctx, pool, seeds, labels, true)
+}
+
+// ObserveNodes is Discover without following the addresses the replies
+// mention: it queries exactly addrs. A caller that knows where every node
+// it manages lives (an operator listing its pods) uses it so that one pass
+// never waits on the dial timeout of an address no process holds any more
+// (a deleted pod's IP, still listed by its peers); Snapshot.Unreachable
+// then only names addresses from addrs.
+func ObserveNodes(ctx context.Context, pool *Pool, addrs []string, labels func(addr string) topology.Labels) (*topology.Snapshot, error) {
+	return discover(ctx, pool, addrs, labels, false)
+}
+
+// discover implements Discover (follow) and ObserveNodes.
+func discover(ctx context.Context, pool *Pool, seeds []string, labels func(addr string) topology.Labels, follow bool) (*topology.Snapshot, error) {
 	snap := &topology.Snapshot{Nodes: map[topology.NodeID]*topology.NodeState{}, Unreachable: map[string]string{}}
 	var (
 		mu    sync.Mutex
@@ -96,6 +111,9 @@ func Discover(ctx context.Context, pool *Pool, seeds []string, labels func(addr 
 			return // the same node reached under two addresses: keep one
 		}
 		snap.Nodes[id] = st
+		if !follow {
+			return
+		}
 		for _, peer := range st.View.Nodes {
 			if peer.IsMyself() || peer.Flags&(topology.FlagHandshake|topology.FlagNoAddr) != 0 || peer.Host() == "" {
 				continue

@@ -207,6 +207,16 @@ func TestDiscoverRecordsUnreachableNodes(t *testing.T) {
 		t.Fatalf("node state incomplete: %+v", st)
 	}
 
+	// ObserveNodes queries only the addresses it is given: the dead peer
+	// the replies mention is not visited.
+	only, err := ObserveNodes(ctx, pool, []string{nodes[0].Addr}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(only.Nodes) != 1 || only.Nodes[ida] == nil || len(only.Unreachable) != 0 {
+		t.Fatalf("ObserveNodes(%s) = nodes %v, unreachable %v; want only %s", nodes[0].Addr, only.IDs(), only.Unreachable, ida.Short())
+	}
+
 	nodes[0].Kill()
 	nodes[1].Kill()
 	if _, err := Discover(ctx, pool, []string{nodes[0].Addr, nodes[1].Addr}, nil); !errors.Is(err, ErrUnreachable) {

@@ -158,6 +158,20 @@ func TestOperator(t *testing.T) {
 		}
 		t.Logf("measured: force delete of a master: %d writes acknowledged, %d write errors (first: %v), worst gap %v starting %v after the delete, %d acknowledged writes lost (not asserted: the process is killed without a handover), operator forced failovers so far: %d",
 			len(res.acked), res.errs, res.firstErr, res.worstGap, res.gapAt.Sub(deleted), lost, forced)
+		// The pod comes back under the same name with the old node ID
+		// within seconds, before Redis's own failure detection (node
+		// timeout 5 s) would act: only the operator's forced failover
+		// makes the replica the master.
+		if forced == 0 {
+			t.Errorf("no forced failover event after force-deleting master pod %s", victim)
+		}
+		after, err := e.get(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := after.Status.Shards[2].MasterPod; got == victim {
+			t.Errorf("shard 2's master is still pod %s after it was force-deleted: its replica was not promoted", victim)
+		}
 		referee(t, e.addrs(t, name)[0])
 	}) {
 		t.FailNow()
