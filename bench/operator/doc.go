@@ -28,6 +28,8 @@
 //     Redis write/admin commands (INFO commandstats on every node) per
 //     reconcile of healthy clusters over an idle period.
 //
+// The writers are test/writeload's, the same the end-to-end tests use.
+//
 // It is a measurement, not a test: it prints numbers and targets and exits
 // 0 when every scenario ran, whether or not a target was met. Everything it
 // starts (the local cluster, its pods and bridge, the manager) is stopped

@@ -14,6 +14,7 @@ import (
 	"github.com/redkube/redkube/internal/cli"
 	"github.com/redkube/redkube/internal/resources"
 	"github.com/redkube/redkube/pkg/topology"
+	"github.com/redkube/redkube/test/writeload"
 )
 
 // bench holds the environment, the two targets and the report.
@@ -237,7 +238,7 @@ func (b *bench) deletePod(ctx context.Context, t *target, d podDisruption) error
 			_ = b.cordon(context.WithoutCancel(ctx), false)
 		}
 	}()
-	w := startWriter(all, t.label+"-"+kind)
+	w := writeload.Start(ctx, all, t.label+"-"+kind)
 	time.Sleep(time.Second)
 	t0 := time.Now()
 	args := []string{"delete", "pod", victim, "--wait=false"}
@@ -245,7 +246,7 @@ func (b *bench) deletePod(ctx context.Context, t *target, d podDisruption) error
 		args = append(args, "--grace-period=0", "--force")
 	}
 	if _, err := b.e.run(ctx, args...); err != nil {
-		w.finish()
+		w.Stop()
 		return err
 	}
 	var owner topology.NodeID
@@ -260,12 +261,12 @@ func (b *bench) deletePod(ctx context.Context, t *target, d podDisruption) error
 	})
 	uncordoned = true
 	if err := b.cordon(ctx, false); err != nil {
-		w.finish()
+		w.Stop()
 		return err
 	}
 	healthy, ready, err := b.waitRecovered(ctx, t, t0, 2*time.Minute)
 	time.Sleep(time.Second)
-	res := w.finish()
+	res := w.Stop()
 	if err != nil {
 		return err
 	}
@@ -273,7 +274,7 @@ func (b *bench) deletePod(ctx context.Context, t *target, d podDisruption) error
 	if err != nil {
 		return err
 	}
-	lost, err := lostWrites(ctx, addrs, t.label+"-"+kind, res.acked)
+	lost, err := writeload.Lost(ctx, addrs, t.label+"-"+kind, res.Acked)
 	if err != nil {
 		return err
 	}
@@ -309,12 +310,12 @@ func (b *bench) deletePod(ctx context.Context, t *target, d podDisruption) error
 	if !d.force {
 		unavailTarget = "≤ 200 ms"
 	}
-	b.rep.setTarget(section, "writer: worst unavailability (longest gap between acks)", col, dur(res.worstGap), unavailTarget)
-	b.rep.setText(section, "… gap started after the delete", col, fmtDur(res.gapStart.Sub(t0)))
-	b.rep.setTarget(section, "writer: longest single blocked write", col, dur(res.longestCall), "")
-	b.rep.setText(section, "writer: errors / acknowledged / lost acknowledged", col, fmt.Sprintf("%d / %d / %d", res.errs, len(res.acked), lost))
-	if res.firstErr != nil {
-		b.rep.note(fmt.Sprintf("%s, %s: first write error: %v", section, t.label, res.firstErr))
+	b.rep.setTarget(section, "writer: worst unavailability (longest gap between acks)", col, dur(res.WorstGap), unavailTarget)
+	b.rep.setText(section, "… gap started after the delete", col, fmtDur(res.GapStart.Sub(t0)))
+	b.rep.setTarget(section, "writer: longest single blocked write", col, dur(res.LongestCall), "")
+	b.rep.setText(section, "writer: errors / acknowledged / lost acknowledged", col, fmt.Sprintf("%d / %d / %d", res.Errors, len(res.Acked), len(lost)))
+	if res.FirstErr != nil {
+		b.rep.note(fmt.Sprintf("%s, %s: first write error: %v", section, t.label, res.FirstErr))
 	}
 	b.rep.set(section, "delete → 6 nodes, replicas in sync, checked from outside (nodes uncordoned once served)", col, since(t0, healthy))
 	stale, err := t.staleSelf(ctx)
@@ -449,13 +450,13 @@ func (b *bench) stopNode(ctx context.Context) error {
 	b.rep.setText(section, "stopped node / masters lost", colOp, fmt.Sprintf("%s / %d", node, op.masters))
 	b.rep.setText(section, "stopped node / masters lost", colTut, fmt.Sprintf("%s / %d", node, tut.masters))
 	before, _ := readCounters(ctx, b.e.metricsAddr)
-	wo := startWriter(op.all, "operator-nodestop")
-	wt := startWriter(tut.all, "tutorial-nodestop")
+	wo := writeload.Start(ctx, op.all, "operator-nodestop")
+	wt := writeload.Start(ctx, tut.all, "tutorial-nodestop")
 	time.Sleep(time.Second)
 	t0 := time.Now()
 	if err := b.e.c.StopNode(ctx, node); err != nil {
-		wo.finish()
-		wt.finish()
+		wo.Stop()
+		wt.Stop()
 		return fmt.Errorf("stop node %s: %w", node, err)
 	}
 	var wg sync.WaitGroup
@@ -483,8 +484,8 @@ func (b *bench) stopNode(ctx context.Context) error {
 	mid, _ := readCounters(ctx, b.e.metricsAddr)
 	restarted := time.Now()
 	if err := b.e.c.StartNode(ctx, node); err != nil {
-		wo.finish()
-		wt.finish()
+		wo.Stop()
+		wt.Stop()
 		return fmt.Errorf("start node %s: %w", node, err)
 	}
 	type rec struct {
@@ -502,7 +503,7 @@ func (b *bench) stopNode(ctx context.Context) error {
 	}
 	wg.Wait()
 	time.Sleep(time.Second)
-	results := []writeResult{wo.finish(), wt.finish()}
+	results := []writeload.Result{wo.Stop(), wt.Stop()}
 	for i, ls := range []lostShards{op, tut} {
 		col := colFor(ls.t)
 		if servedAt[i].err != nil {
@@ -515,12 +516,12 @@ func (b *bench) stopNode(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		lost, err := lostWrites(ctx, addrs, ls.t.label+"-nodestop", res.acked)
+		lost, err := writeload.Lost(ctx, addrs, ls.t.label+"-nodestop", res.Acked)
 		if err != nil {
 			return err
 		}
-		b.rep.setTarget(section, "writer: worst unavailability (longest gap between acks)", col, dur(res.worstGap), "")
-		b.rep.setText(section, "writer: errors / acknowledged / lost acknowledged", col, fmt.Sprintf("%d / %d / %d", res.errs, len(res.acked), lost))
+		b.rep.setTarget(section, "writer: worst unavailability (longest gap between acks)", col, dur(res.WorstGap), "")
+		b.rep.setText(section, "writer: errors / acknowledged / lost acknowledged", col, fmt.Sprintf("%d / %d / %d", res.Errors, len(res.Acked), len(lost)))
 		b.rep.setText(section, "node down for (started again once both were served)", col, fmtDur(restarted.Sub(t0)))
 		if recs[i].err != nil {
 			b.rep.setText(section, "node start → 6 nodes, replicas back and in sync", col, recs[i].err.Error())

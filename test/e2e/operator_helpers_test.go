@@ -33,6 +33,7 @@ import (
 	"github.com/redkube/redkube/internal/podnet"
 	"github.com/redkube/redkube/internal/resources"
 	"github.com/redkube/redkube/pkg/topology"
+	"github.com/redkube/redkube/test/writeload"
 )
 
 // opEnv is a local cluster with the node agent and the operator running
@@ -310,27 +311,16 @@ func slotOwners(ctx context.Context, addr string) (map[topology.NodeID]string, e
 	return out, nil
 }
 
-// clusterClient returns a go-redis ClusterClient seeded with addrs.
-func clusterClient(addrs []string) *redis.ClusterClient {
-	return redis.NewClusterClient(&redis.ClusterOptions{
-		Addrs: addrs, DialTimeout: 500 * time.Millisecond, ReadTimeout: time.Second, WriteTimeout: time.Second,
-		MaxRedirects: 8, MinRetryBackoff: 10 * time.Millisecond, MaxRetryBackoff: 100 * time.Millisecond,
-	})
-}
+// clusterClient returns a go-redis ClusterClient seeded with addrs, with
+// the writers' settings.
+func clusterClient(addrs []string) *redis.ClusterClient { return writeload.NewClient(addrs) }
 
-// writer writes keys w:<n> = n one after the other, as fast as the
-// cluster acknowledges them, and records what was acknowledged, the
-// errors, and the longest time between two acknowledgements.
-type writer struct {
-	cc     *redis.ClusterClient
-	prefix string
-	mu     sync.Mutex
-	res    writeResult
-	stop   chan struct{}
-	done   chan struct{}
-}
+// writer is a writeload.Writer writing keys <prefix>:<n> = n one after the
+// other, as fast as the cluster acknowledges them.
+type writer struct{ w *writeload.Writer }
 
-// writeResult is what a writer saw.
+// writeResult is what a writer saw (writeload.Result under the names the
+// tests use).
 type writeResult struct {
 	acked    []int         // the n of every acknowledged write, in order
 	errs     int           // writes that failed
@@ -341,69 +331,27 @@ type writeResult struct {
 
 // startWriter starts a writer on a client seeded with addrs.
 func startWriter(addrs []string, prefix string) *writer {
-	w := &writer{cc: clusterClient(addrs), prefix: prefix, stop: make(chan struct{}), done: make(chan struct{})}
-	go w.run()
-	return w
-}
-
-func (w *writer) run() {
-	defer close(w.done)
-	last := time.Now()
-	for n := 0; ; n++ {
-		select {
-		case <-w.stop:
-			return
-		default:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err := w.cc.Set(ctx, fmt.Sprintf("%s:%d", w.prefix, n), n, 0).Err()
-		cancel()
-		now := time.Now()
-		w.mu.Lock()
-		if err != nil {
-			w.res.errs++
-			if w.res.firstErr == nil {
-				w.res.firstErr = err
-			}
-		} else {
-			if gap := now.Sub(last); gap > w.res.worstGap {
-				w.res.worstGap, w.res.gapAt = gap, last
-			}
-			last = now
-			w.res.acked = append(w.res.acked, n)
-		}
-		w.mu.Unlock()
-		if err != nil {
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
+	return &writer{w: writeload.Start(context.Background(), addrs, prefix)}
 }
 
 // finish stops the writer and returns what it saw.
 func (w *writer) finish() writeResult {
-	close(w.stop)
-	<-w.done
-	_ = w.cc.Close() // every write's outcome is already recorded
-	return w.res
+	r := w.w.Stop()
+	return writeResult{acked: r.Acked, errs: r.Errors, firstErr: r.FirstErr, worstGap: r.WorstGap, gapAt: r.GapStart}
 }
 
 // lostWrites reads every acknowledged key back and returns how many are
-// missing or wrong.
+// missing or wrong, naming the first five as test errors.
 func lostWrites(t *testing.T, addrs []string, prefix string, acked []int) int {
 	t.Helper()
-	cc := clusterClient(addrs)
-	defer func() { _ = cc.Close() }()
-	lost := 0
-	for _, n := range acked {
-		v, err := cc.Get(t.Context(), fmt.Sprintf("%s:%d", prefix, n)).Int()
-		if err != nil || v != n {
-			lost++
-			if lost <= 5 {
-				t.Errorf("acknowledged write %s:%d reads back %d, %v", prefix, n, v, err)
-			}
-		}
+	lost, err := writeload.Lost(t.Context(), addrs, prefix, acked)
+	if err != nil {
+		t.Fatalf("read back the acknowledged writes: %v", err)
 	}
-	return lost
+	for _, l := range lost[:min(5, len(lost))] {
+		t.Errorf("acknowledged write %s reads back %q, want %d", writeload.Key(prefix, l.N), l.Found, l.N)
+	}
+	return len(lost)
 }
 
 // clusterView returns addr's CLUSTER NODES, parsed.
