@@ -84,6 +84,10 @@ const (
 	ReasonRepairingSlots ConditionReason = "RepairingSlots"
 	// ReasonMovingReplicas: a replica is being moved off its master's node.
 	ReasonMovingReplicas ConditionReason = "MovingReplicas"
+	// ReasonResharding: slots are moving because spec.masters changed.
+	ReasonResharding ConditionReason = "Resharding"
+	// ReasonRemovingShards: drained shards are leaving the cluster.
+	ReasonRemovingShards ConditionReason = "RemovingShards"
 	// ReasonReconciled: nothing left to do; the cluster matches the spec.
 	ReasonReconciled ConditionReason = "Reconciled"
 )

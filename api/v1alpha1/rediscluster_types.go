@@ -270,6 +270,36 @@ type RedisClusterStatus struct {
 	// +listType=map
 	// +listMapKey=index
 	Shards []ShardStatus `json:"shards,omitempty"`
+
+	// Resharding reports a change of spec.masters being carried out: slots
+	// moving onto new shards, or off the shards being removed. It stays
+	// until the slots are balanced over spec.masters shards, so an operator
+	// restarted meanwhile carries on. Absent when no resharding runs.
+	// +optional
+	Resharding *ReshardingStatus `json:"resharding,omitempty"`
+}
+
+// ReshardingStatus is the progress of a change of spec.masters. The plan
+// itself is not stored: each pass plans the remaining moves from the slots
+// Redis reports, so a pass cut short (operator restarted, pod deleted) loses
+// nothing and never replays a stale plan.
+type ReshardingStatus struct {
+	// FromShards is the number of shards that served slots when the
+	// resharding started.
+	FromShards int32 `json:"fromShards"`
+
+	// ToShards is the spec.masters it works towards.
+	ToShards int32 `json:"toShards"`
+
+	// SlotsMoved counts the slots moved so far.
+	SlotsMoved int32 `json:"slotsMoved"`
+
+	// SlotsRemaining is the number of slots the last pass's plan had left
+	// to move.
+	SlotsRemaining int32 `json:"slotsRemaining"`
+
+	// StartTime is when the resharding started.
+	StartTime metav1.Time `json:"startTime"`
 }
 
 // ShardStatus summarizes one shard: a master and its replicas.

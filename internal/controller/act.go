@@ -2,16 +2,22 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
+	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
 	"github.com/redkube/redkube/internal/resources"
 	"github.com/redkube/redkube/pkg/executor"
+	"github.com/redkube/redkube/pkg/topology"
 )
 
 // Bounds of one action.
@@ -32,6 +38,13 @@ func (r *Reconciler) decideAndAct(ctx context.Context, st *state) error {
 	}
 	st.act = decide(st.obs)
 	if st.act.Kind == actNone {
+		if st.resharding != nil && !st.obs.slotsOnRetiring() {
+			if _, need, why := reshardPlan(st.obs); !need || why == "" {
+				// decideReshard found nothing left to move.
+				log.FromContext(ctx).Info("resharding done", "shards", st.rc.Spec.Masters, "slotsMoved", st.resharding.SlotsMoved)
+				st.resharding = nil
+			}
+		}
 		return nil
 	}
 	logger := log.FromContext(ctx)
@@ -61,6 +74,8 @@ func (r *Reconciler) run(ctx context.Context, st *state) error {
 		return r.moveReplica(ctx, st, true)
 	case actRestartReplica:
 		return r.moveReplica(ctx, st, false)
+	case actReshard:
+		return r.reshard(ctx, st)
 	}
 	timeout := actionTimeout
 	if st.act.Kind == actRepair {
@@ -68,14 +83,96 @@ func (r *Reconciler) run(ctx context.Context, st *state) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	ex := executor.New(st.pool, executor.Endpoints(st.obs.Snap), executor.Options{
+	if err := r.executor(st).Run(ctx, st.act.Plan); err != nil {
+		return err
+	}
+	if st.act.Kind == actRemoveShards {
+		return r.deleteShards(ctx, st)
+	}
+	return nil
+}
+
+// executor returns an executor over the pass's observed nodes.
+func (r *Reconciler) executor(st *state) *executor.Executor {
+	return executor.New(st.pool, executor.Endpoints(st.obs.Snap), executor.Options{
 		FailoverTimeout:      failoverTimeout,
 		PromotionMaxLag:      promotionMaxLag,
 		AllowUnsafePromotion: st.act.Forced,
 		Logger:               r.logger(),
 	})
-	if err := ex.Run(ctx, st.act.Plan); err != nil {
-		return err
+}
+
+// reshard runs the resharding plan for at most reshardBudget; the executor
+// stops at a chunk boundary when the budget runs out, and the next pass
+// plans what is left. status.resharding records the progress.
+func (r *Reconciler) reshard(ctx context.Context, st *state) error {
+	if st.resharding == nil {
+		st.resharding = &redisv1alpha1.ReshardingStatus{
+			FromShards: int32(servingMasters(st.obs)),
+			ToShards:   st.rc.Spec.Masters,
+			StartTime:  metav1.NewTime(r.Clock.Now()),
+		}
+	}
+	st.resharding.ToShards = st.rc.Spec.Masters
+	bctx, cancel := context.WithTimeout(ctx, reshardBudget)
+	defer cancel()
+	ex := r.executor(st)
+	err := ex.Run(bctx, st.act.Plan)
+	p := ex.CurrentProgress()
+	st.resharding.SlotsMoved += int32(p.SlotsDone)
+	st.resharding.SlotsRemaining = int32(p.SlotsTotal - p.SlotsDone)
+	if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		log.FromContext(ctx).Info("resharding continues next pass", "slotsMoved", p.SlotsDone, "slotsLeft", p.SlotsTotal-p.SlotsDone, "keysMoved", p.KeysMoved)
+		return nil // the budget ran out at a chunk boundary: progress, not failure
+	}
+	return err
+}
+
+// servingMasters counts the masters that own slots by consensus.
+func servingMasters(o *observation) int {
+	if o.Cons == nil {
+		return 0
+	}
+	seen := map[topology.NodeID]bool{}
+	for _, id := range o.Cons.Owners {
+		if id != "" {
+			seen[id] = true
+		}
+	}
+	return len(seen)
+}
+
+// deleteShards deletes the StatefulSets, PodDisruptionBudgets and data
+// claims of the removed shards. The claims go too: their nodes were reset
+// and forgotten, and their data was moved to the remaining shards.
+func (r *Reconciler) deleteShards(ctx context.Context, st *state) error {
+	rc := st.rc
+	remove := map[int]bool{}
+	for _, shard := range st.act.Shards {
+		remove[shard] = true
+		name := resources.ShardName(rc, shard)
+		sts := &appsv1.StatefulSet{}
+		sts.Namespace, sts.Name = rc.Namespace, name
+		if err := r.Client.Delete(ctx, sts, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete StatefulSet %s: %w", name, err)
+		}
+		pdb := &policyv1.PodDisruptionBudget{}
+		pdb.Namespace, pdb.Name = rc.Namespace, resources.PodDisruptionBudgetName(rc, shard)
+		if err := r.Client.Delete(ctx, pdb); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete PodDisruptionBudget %s: %w", pdb.Name, err)
+		}
+	}
+	pvcs := &corev1.PersistentVolumeClaimList{}
+	if err := r.Client.List(ctx, pvcs, client.InNamespace(rc.Namespace), client.MatchingLabelsSelector{Selector: resources.ClusterSelector(rc)}); err != nil {
+		return fmt.Errorf("list claims: %w", err)
+	}
+	for i := range pvcs.Items {
+		c := &pvcs.Items[i]
+		if shard, _, ok := resources.ParseClaimName(rc, c.Name); ok && remove[shard] {
+			if err := r.Client.Delete(ctx, c); err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("delete claim %s: %w", c.Name, err)
+			}
+		}
 	}
 	return nil
 }

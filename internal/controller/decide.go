@@ -3,7 +3,9 @@ package controller
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
 	"github.com/redkube/redkube/pkg/planner"
@@ -24,6 +26,8 @@ const (
 	actRepair
 	actMoveReplica
 	actRestartReplica
+	actReshard
+	actRemoveShards
 )
 
 func (k actionKind) String() string {
@@ -44,6 +48,10 @@ func (k actionKind) String() string {
 		return "move replica"
 	case actRestartReplica:
 		return "restart replica"
+	case actReshard:
+		return "reshard"
+	case actRemoveShards:
+		return "remove shards"
 	}
 	return "none"
 }
@@ -63,6 +71,9 @@ type action struct {
 	Forced bool
 	// Pod is deleted by actMoveReplica (with its claim) and actRestartReplica.
 	Pod string
+	// Shards are the retiring shards actRemoveShards deletes (StatefulSet,
+	// PodDisruptionBudget, claims) once its plan has run.
+	Shards []int
 	// Blocked says why a wanted action was not taken (no safe replica for a
 	// master being deleted, ...); empty when nothing is blocked.
 	Blocked string
@@ -72,7 +83,8 @@ type action struct {
 // priority order: hand over a master being deleted, take over from a
 // master that is gone, create the cluster, re-introduce nodes with new
 // addresses, forget nodes no pod holds, attach empty nodes as replicas,
-// repair slots, move a replica off its master's host. It is pure.
+// repair slots, move slots after spec.masters changed, remove drained
+// shards, move a replica off its master's host, spread masters. It is pure.
 func decide(o *observation) action {
 	var blocked []string
 	note := func(a action, why string) action {
@@ -90,6 +102,8 @@ func decide(o *observation) action {
 		decideAttach,
 		decideRestartStuckReplica,
 		decideRepair,
+		decideReshard,
+		decideRemoveShards,
 		decidePlacement,
 		decideMasterSpread,
 	}
@@ -237,15 +251,16 @@ func decideMeet(o *observation) (action, string) {
 	}
 	var steps []planner.Step
 	var names []string
+	drained := !o.slotsOnRetiring()
 	for i := range o.Pods {
 		p := &o.Pods[i]
-		if !p.live() {
-			continue
+		if !p.live() || (drained && o.retiring(p)) {
+			continue // a drained retiring node is being removed: never re-met
 		}
 		missing := false
 		for j := range o.Pods {
 			q := &o.Pods[j]
-			if i == j || !q.live() {
+			if i == j || !q.live() || (drained && o.retiring(q)) {
 				continue
 			}
 			n := q.State.View.Node(p.ID())
@@ -311,17 +326,9 @@ func decideAttach(o *observation) (action, string) {
 	var steps []planner.Step
 	var names []string
 	for shard := 0; shard < o.Masters; shard++ {
-		var master *podObs
-		serving := 0
-		for i := range o.Pods {
-			p := &o.Pods[i]
-			if p.Shard == shard && p.live() && p.servingMaster() {
-				master = p
-				serving++
-			}
-		}
-		if serving != 1 {
-			continue // none, or two masters in one shard: Redis settles it by epoch
+		master, serving := o.shardMaster(shard)
+		if serving > 1 || master == nil {
+			continue // two masters in one shard (Redis settles it by epoch), or none yet
 		}
 		mid := master.ID()
 		for i := range o.Pods {
@@ -352,6 +359,56 @@ func decideAttach(o *observation) (action, string) {
 		Message: fmt.Sprintf("attaching %s as replicas of their shard's master", strings.Join(names, ", ")),
 		Plan:    planner.Plan{Steps: steps},
 	}, ""
+}
+
+// shardMaster returns the master of shard and how many of its pods serve
+// slots as masters. With none serving, a new shard (spec.masters raised)
+// or a shard whose every node lost its data gets a designated master: its
+// lowest-ordinal live pod that is a master without slots, provided no pod
+// of the shard follows a master that still owns slots (a master that is
+// merely restarting keeps its shard, and Redis may promote its replica).
+// decideAttach makes the shard's other pods its replicas and decideReshard
+// gives it slots.
+func (o *observation) shardMaster(shard int) (*podObs, int) {
+	var master *podObs
+	serving := 0
+	for i := range o.Pods {
+		p := &o.Pods[i]
+		if p.Shard == shard && p.live() && p.servingMaster() {
+			master = p
+			serving++
+		}
+	}
+	if serving > 0 {
+		return master, serving
+	}
+	for i := range o.Pods {
+		p := &o.Pods[i]
+		if p.Shard != shard || !p.live() {
+			continue
+		}
+		s := p.Self()
+		if s.IsReplica() && !o.ownedBy(s.MasterID).IsEmpty() {
+			return nil, 0
+		}
+		if master == nil && s.IsMaster() && s.Slots.IsEmpty() && !o.ownedByAny(s.ID) {
+			master = p
+		}
+	}
+	return master, 0
+}
+
+// ownedByAny reports whether the consensus gives id any slot.
+func (o *observation) ownedByAny(id topology.NodeID) bool {
+	if o.Cons == nil {
+		return false
+	}
+	for _, owner := range o.Cons.Owners {
+		if owner == id {
+			return true
+		}
+	}
+	return false
 }
 
 // decideRestartStuckReplica restarts (deletes) the pod of a replica whose
@@ -583,4 +640,178 @@ func bootstrapPlan(o *observation) (planner.Plan, error) {
 		}
 	}
 	return plan, nil
+}
+
+// reshardBudget bounds the slot moves of one pass: the executor stops at
+// a chunk boundary when it runs out, and the next pass plans the rest from
+// what Redis reports, so other actions (a master pod being deleted) are
+// never held up for long by a big resharding.
+const reshardBudget = 10 * time.Second
+
+// decideReshard moves slots after spec.masters changed: onto the empty
+// masters of new shards, and off the shards being removed, as one
+// planner.Rebalance over the shards' masters with the retiring ones
+// removed. It starts when a shard's master holds no slot or a retiring
+// shard still owns some, and goes on, pass after pass, while
+// status.resharding is set, until the plan is empty. It needs a healthy
+// cluster: every slot covered and closed, every pod up, every replica in
+// sync, every slot owner answering.
+func decideReshard(o *observation) (action, string) {
+	if !o.bootstrapped() || o.Cons == nil {
+		return action{}, ""
+	}
+	plan, need, why := reshardPlan(o)
+	if !need {
+		return action{}, ""
+	}
+	if why != "" {
+		return action{}, "resharding waits: " + why
+	}
+	if len(plan.Steps) == 0 {
+		return action{}, ""
+	}
+	moves, slots := 0, 0
+	targets := map[string]int{}
+	for _, st := range plan.Steps {
+		if m, ok := st.(planner.MigrateSlots); ok {
+			moves++
+			slots += m.Slots.Count()
+			if p := o.podByID(m.Target); p != nil {
+				targets[fmt.Sprintf("shard %d", p.Shard)] += m.Slots.Count()
+			}
+		}
+	}
+	var to []string
+	for k, n := range targets {
+		to = append(to, fmt.Sprintf("%s +%d", k, n))
+	}
+	sort.Strings(to)
+	return action{
+		Kind:    actReshard,
+		Reason:  redisv1alpha1.ReasonResharding,
+		Message: fmt.Sprintf("spreading the slots over %d shards: %d slots to move in %d transfers (%s)", o.Masters, slots, moves, strings.Join(to, ", ")),
+		Plan:    plan,
+	}, ""
+}
+
+// reshardPlan returns the remaining resharding plan; need is false when no
+// resharding is wanted, why names what it waits for.
+func reshardPlan(o *observation) (plan planner.Plan, need bool, why string) {
+	owners := planner.Ownership{}
+	emptyShard := false
+	for shard := 0; shard < o.Masters; shard++ {
+		m, serving := o.shardMaster(shard)
+		if m == nil || serving > 1 {
+			if o.Resharding {
+				return plan, true, fmt.Sprintf("shard %d has no single master", shard)
+			}
+			return plan, false, ""
+		}
+		owners[m.ID()] = o.ownedBy(m.ID())
+		emptyShard = emptyShard || owners[m.ID()].IsEmpty()
+	}
+	var remove []topology.NodeID
+	onRetiring := false
+	for slot, id := range o.Cons.Owners {
+		if id == "" {
+			return plan, o.Resharding, fmt.Sprintf("slot %d is not served", slot)
+		}
+		if _, ok := owners[id]; ok {
+			continue
+		}
+		p := o.podByID(id)
+		if p == nil || !p.live() {
+			return plan, o.Resharding || emptyShard, fmt.Sprintf("slot owner %s does not answer", id.Short())
+		}
+		onRetiring = onRetiring || o.retiring(p)
+		owners[id] = o.ownedBy(id)
+		remove = append(remove, id)
+	}
+	need = o.Resharding || emptyShard || onRetiring
+	if !need {
+		return plan, false, ""
+	}
+	switch {
+	case !o.podsComplete():
+		return plan, true, "not every pod is up"
+	case !o.slotsClosed():
+		return plan, true, "slots are open"
+	}
+	if ok, msg := o.replicasInSync(); !ok {
+		return plan, true, msg
+	}
+	sort.Slice(remove, func(a, b int) bool { return remove[a] < remove[b] })
+	plan, err := planner.Rebalance(planner.RebalanceSpec{Owners: owners, Remove: remove, UseEmptyMasters: true})
+	if err != nil {
+		return plan, true, err.Error()
+	}
+	return plan, true, ""
+}
+
+// slotsClosed reports whether no answering node has a slot MIGRATING or
+// IMPORTING.
+func (o *observation) slotsClosed() bool {
+	for i := range o.Pods {
+		if s := o.Pods[i].Self(); s != nil && (len(s.Migrating) > 0 || len(s.Importing) > 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// decideRemoveShards removes the shards spec.masters no longer includes,
+// once they own no slot and no resharding runs: CLUSTER RESET on each of
+// their nodes (so they stop gossiping and cannot rejoin), CLUSTER FORGET of
+// their IDs on every node (which also keeps them out for a minute), then
+// their StatefulSets, PodDisruptionBudgets and claims are deleted.
+func decideRemoveShards(o *observation) (action, string) {
+	if !o.bootstrapped() || !o.retiringLeft() || o.Resharding {
+		return action{}, ""
+	}
+	if o.slotsOnRetiring() {
+		return action{}, ""
+	}
+	var steps []planner.Step
+	var forgets []planner.Step
+	shards := map[int]bool{}
+	for _, s := range o.RetiringSets {
+		shards[s] = true
+	}
+	for i := range o.Pods {
+		p := &o.Pods[i]
+		if !o.retiring(p) {
+			continue
+		}
+		shards[p.Shard] = true
+		if !p.live() {
+			continue
+		}
+		id := p.ID()
+		if len(p.State.View.Nodes) > 1 {
+			steps = append(steps, planner.ResetNode{Node: id})
+		}
+		for j := range o.Pods {
+			q := &o.Pods[j]
+			if q.live() && !o.retiring(q) && q.State.View.Node(id) != nil {
+				forgets = append(forgets, planner.Forget{Node: id})
+				break
+			}
+		}
+	}
+	list := make([]int, 0, len(shards))
+	for s := range shards {
+		list = append(list, s)
+	}
+	sort.Ints(list)
+	names := make([]string, len(list))
+	for i, s := range list {
+		names[i] = strconv.Itoa(s)
+	}
+	return action{
+		Kind:    actRemoveShards,
+		Reason:  redisv1alpha1.ReasonRemovingShards,
+		Message: fmt.Sprintf("removing drained shards %s (spec.masters is %d): resetting %d nodes, forgetting %d, deleting their StatefulSets and claims", strings.Join(names, ", "), o.Masters, len(steps), len(forgets)),
+		Plan:    planner.Plan{Steps: append(steps, forgets...)},
+		Shards:  list,
+	}, ""
 }

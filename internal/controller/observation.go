@@ -62,6 +62,11 @@ type observation struct {
 	// Hosts are the Kubernetes nodes pods can be scheduled on (Ready and
 	// not cordoned).
 	Hosts []string
+	// Resharding is set while status.resharding records a change of
+	// spec.masters that has not finished.
+	Resharding bool
+	// RetiringSets are the shards >= Masters that still have a StatefulSet.
+	RetiringSets []int
 }
 
 // podObs is one Redis pod as Kubernetes and Redis report it.
@@ -186,6 +191,46 @@ func (o *observation) linksClosed(id topology.NodeID) bool {
 	return n > 0
 }
 
+// retiring reports whether the pod belongs to a shard that spec.masters no
+// longer includes.
+func (o *observation) retiring(p *podObs) bool { return p.Shard >= o.Masters }
+
+// slotsOnRetiring reports whether a node of a retiring shard owns slots, or
+// a slot owner does not answer (it may be one): the retiring shards are
+// not drained yet.
+func (o *observation) slotsOnRetiring() bool {
+	if o.Cons == nil {
+		return false
+	}
+	owners := map[topology.NodeID]bool{}
+	for _, id := range o.Cons.Owners {
+		if id != "" {
+			owners[id] = true
+		}
+	}
+	for id := range owners {
+		p := o.podByID(id)
+		if p == nil || o.retiring(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// retiringLeft reports whether anything of a retiring shard is left: a
+// pod or a StatefulSet.
+func (o *observation) retiringLeft() bool {
+	if len(o.RetiringSets) > 0 {
+		return true
+	}
+	for i := range o.Pods {
+		if o.retiring(&o.Pods[i]) {
+			return true
+		}
+	}
+	return false
+}
+
 // podByID returns the pod whose node answered with id, or nil.
 func (o *observation) podByID(id topology.NodeID) *podObs {
 	for i := range o.Pods {
@@ -254,6 +299,9 @@ func (o *observation) shards() []shardObs {
 					break
 				}
 			}
+		}
+		if sh.Master == nil {
+			sh.Master, _ = o.shardMaster(i) // a designated empty master
 		}
 		if sh.Master != nil {
 			sh.MasterID = sh.Master.ID()

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"syscall"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -34,6 +35,9 @@ type kubeObs struct {
 	hosts []string
 	// storage is the finding about the cluster's claims.
 	storage storageFinding
+	// retiringSets are the shards >= spec.masters that still have a
+	// StatefulSet (after spec.masters was lowered), sorted.
+	retiringSets []int
 }
 
 // storageFinding is the StorageBound condition's input.
@@ -73,6 +77,16 @@ func (r *Reconciler) observeKube(ctx context.Context, st *state) error {
 		}
 	}
 	sort.Strings(st.kube.hosts)
+	sets := &appsv1.StatefulSetList{}
+	if err := r.Client.List(ctx, sets, client.InNamespace(rc.Namespace), client.MatchingLabelsSelector{Selector: resources.ClusterSelector(rc)}); err != nil {
+		return fmt.Errorf("list StatefulSets: %w", err)
+	}
+	for _, s := range sets.Items {
+		if shard, ok := resources.ShardOf(s.Labels); ok && shard >= int(rc.Spec.Masters) && s.Name == resources.ShardName(rc, shard) {
+			st.kube.retiringSets = append(st.kube.retiringSets, shard)
+		}
+	}
+	sort.Ints(st.kube.retiringSets)
 	f, err := r.observeClaims(ctx, rc)
 	if err != nil {
 		return err
@@ -138,6 +152,8 @@ func (r *Reconciler) observeRedis(ctx context.Context, st *state) error {
 		ReplicasPerMaster: int(rc.Spec.ReplicasPerMaster),
 		Hosts:             st.kube.hosts,
 		LastInSync:        map[topology.NodeID]bool{},
+		Resharding:        st.old.Resharding != nil,
+		RetiringSets:      st.kube.retiringSets,
 	}
 	o.WasReady = meta.IsStatusConditionTrue(st.old.Conditions, redisv1alpha1.ConditionReady.String())
 	o.StuckLinks = map[topology.NodeID]bool{}

@@ -106,6 +106,9 @@ type state struct {
 	err error
 	// pool reaches the Redis nodes; created once the password is known.
 	pool *redisadmin.Pool
+	// resharding is the status.resharding to write: the previous one,
+	// advanced by a reshard action or cleared when the slots are balanced.
+	resharding *redisv1alpha1.ReshardingStatus
 }
 
 // SetupWithManager registers the controller: it watches RedisClusters, the
@@ -232,7 +235,8 @@ func (r *Reconciler) fetch(ctx context.Context, req ctrl.Request) (*state, error
 		// Owner references let the garbage collector remove the objects.
 		return nil, nil
 	}
-	return &state{rc: rc, old: *rc.Status.DeepCopy()}, nil
+	old := *rc.Status.DeepCopy()
+	return &state{rc: rc, old: old, resharding: old.Resharding.DeepCopy()}, nil
 }
 
 // validate rejects specs no pass can satisfy. The CRD's CEL rules reject

@@ -30,6 +30,8 @@ type statusInput struct {
 	Invalid string
 	Changed []string
 	Now     metav1.Time
+	// Resharding is the status.resharding to write.
+	Resharding *redisv1alpha1.ReshardingStatus
 }
 
 // computeStatus returns the new status. It is pure: conditions that the
@@ -38,6 +40,7 @@ type statusInput struct {
 func computeStatus(in statusInput) redisv1alpha1.RedisClusterStatus {
 	out := *in.Old.DeepCopy()
 	out.ObservedGeneration = in.Generation
+	out.Resharding = in.Resharding
 	set := func(t redisv1alpha1.ConditionType, ok bool, reason redisv1alpha1.ConditionReason, msg string) {
 		s := metav1.ConditionFalse
 		if ok {
@@ -84,7 +87,8 @@ func computeStatus(in statusInput) redisv1alpha1.RedisClusterStatus {
 	set(redisv1alpha1.ConditionReplicasPlaced, placed, placeReason, placeMsg)
 
 	stateOK := boot && allStateOK(o)
-	ready := in.Err == nil && in.Act.Kind == actNone && podsOK && boot && slotsCovered && inSync && stateOK
+	retiring := o.retiringLeft() || in.Resharding != nil
+	ready := in.Err == nil && in.Act.Kind == actNone && podsOK && boot && slotsCovered && inSync && stateOK && !retiring
 	switch {
 	case ready:
 		set(redisv1alpha1.ConditionReady, true, redisv1alpha1.ReasonClusterReady,
@@ -100,6 +104,8 @@ func computeStatus(in statusInput) redisv1alpha1.RedisClusterStatus {
 		set(redisv1alpha1.ConditionReady, false, redisv1alpha1.ReasonSlotsNotServed, notOKMessage(slotsMsg, o))
 	case !inSync:
 		set(redisv1alpha1.ConditionReady, false, redisv1alpha1.ReasonReplicasNotInSync, syncMsg)
+	case retiring:
+		set(redisv1alpha1.ConditionReady, false, redisv1alpha1.ReasonTopologyChanging, reshardingMessage(o, in.Resharding, in.Act.Blocked))
 	default:
 		set(redisv1alpha1.ConditionReady, false, redisv1alpha1.ReasonReplicasNotInSync, "the last pass failed")
 	}
@@ -175,6 +181,23 @@ func slotsCondition(o *observation, ok int) (bool, redisv1alpha1.ConditionReason
 		return false, redisv1alpha1.ReasonNodesDisagree, fmt.Sprintf("nodes disagree about the owner of %d slots", o.Cons.Disputed.Count())
 	}
 	return true, redisv1alpha1.ReasonAllSlotsServed, "all 16384 slots are served"
+}
+
+// reshardingMessage explains a change of spec.masters that is not done.
+func reshardingMessage(o *observation, rs *redisv1alpha1.ReshardingStatus, blocked string) string {
+	var msg string
+	switch {
+	case rs != nil:
+		msg = fmt.Sprintf("resharding from %d to %d shards: %d slots moved, %d left in the last plan", rs.FromShards, rs.ToShards, rs.SlotsMoved, rs.SlotsRemaining)
+	case o.slotsOnRetiring():
+		msg = fmt.Sprintf("shards beyond spec.masters (%d) still own slots", o.Masters)
+	default:
+		msg = fmt.Sprintf("removing the shards beyond spec.masters (%d)", o.Masters)
+	}
+	if blocked != "" {
+		msg += "; " + blocked
+	}
+	return msg
 }
 
 // syncCondition computes ReplicasInSync.
@@ -309,6 +332,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, st *state) error {
 	in := statusInput{
 		Generation: st.rc.Generation, Old: st.old, Obs: st.obs, Act: st.act, ActErr: st.actErr,
 		Err: st.err, Invalid: st.invalid, Changed: st.changed, Now: metav1.NewTime(r.Clock.Now()),
+		Resharding: st.resharding,
 	}
 	if st.kube.zones != nil {
 		in.Storage = &st.kube.storage

@@ -92,3 +92,13 @@ func ParsePodName(rc *redisv1alpha1.RedisCluster, podName string) (shard, ordina
 	}
 	return shard, ordinal, true
 }
+
+// ParseClaimName is the inverse of PVCName: it reports the shard and
+// ordinal of a data claim of rc, or ok false when name is not one.
+func ParseClaimName(rc *redisv1alpha1.RedisCluster, name string) (shard, ordinal int, ok bool) {
+	pod, found := strings.CutPrefix(name, DataVolumeName+"-")
+	if !found {
+		return 0, 0, false
+	}
+	return ParsePodName(rc, pod)
+}

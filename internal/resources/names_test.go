@@ -49,6 +49,18 @@ func TestParsePodNameRejectsForeignNames(t *testing.T) {
 	}
 }
 
+func TestParseClaimName(t *testing.T) {
+	rc := &redisv1alpha1.RedisCluster{ObjectMeta: metav1.ObjectMeta{Name: "a"}}
+	if s, o, ok := ParseClaimName(rc, PVCName(rc, 4, 1)); !ok || s != 4 || o != 1 {
+		t.Errorf("ParseClaimName(PVCName(4, 1)) = %d, %d, %v", s, o, ok)
+	}
+	for _, name := range []string{PodName(rc, 4, 1), "data-b-0-0", "logs-a-0-0"} {
+		if _, _, ok := ParseClaimName(rc, name); ok {
+			t.Errorf("ParseClaimName(%q) = ok, want not a claim of %q", name, rc.Name)
+		}
+	}
+}
+
 func TestShardOf(t *testing.T) {
 	rc := &redisv1alpha1.RedisCluster{ObjectMeta: metav1.ObjectMeta{Name: "a"}}
 	if s, ok := ShardOf(ShardLabels(rc, 7)); !ok || s != 7 {
