@@ -2,13 +2,14 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"sort"
 
 	"github.com/spf13/cobra"
 
 	"github.com/redkube/redkube/pkg/executor"
 	"github.com/redkube/redkube/pkg/planner"
+	"github.com/redkube/redkube/pkg/redisadmin"
 	"github.com/redkube/redkube/pkg/topology"
 )
 
@@ -131,56 +132,17 @@ func fixPlan(ctx context.Context, s *session) (planner.Plan, error) {
 	return first, nil
 }
 
-// keyHolders counts, for every open or uncovered slot, the keys each
-// reachable master holds in it, and returns the masters holding keys, most
-// keys first.
+// keyHolders returns, for every open or uncovered slot, the reachable
+// masters holding keys in it, most keys first.
 func keyHolders(ctx context.Context, s *session) (map[int][]topology.NodeID, error) {
-	c := planner.Agree(s.snap)
-	slots := c.Covered().Complement()
-	for _, id := range s.snap.IDs() {
-		self := s.snap.Self(id)
-		for x := range self.Migrating {
-			slots.Add(x)
+	slots := planner.Agree(s.snap).Covered().Complement().Union(redisadmin.OpenSlots(s.snap))
+	holders, err := redisadmin.KeyHolders(ctx, s.pool, s.snap, slots)
+	if err != nil {
+		var e *redisadmin.Error
+		if errors.As(err, &e) {
+			return nil, nodeError(e.Addr, err)
 		}
-		for x := range self.Importing {
-			slots.Add(x)
-		}
+		return nil, fmt.Errorf("find the masters holding keys in open or uncovered slots: %w", err)
 	}
-	if slots.IsEmpty() {
-		return nil, nil
-	}
-	list := slots.Slots()
-	type count struct {
-		id topology.NodeID
-		n  int64
-	}
-	per := map[int][]count{}
-	for _, id := range s.snap.IDs() {
-		ns := s.snap.Nodes[id]
-		if !ns.Self().IsMaster() || ns.Keys == 0 {
-			continue
-		}
-		counts, err := s.pool.Node(ns.Addr).CountKeysInSlots(ctx, list)
-		if err != nil {
-			return nil, nodeError(ns.Addr, err)
-		}
-		for i, n := range counts {
-			if n > 0 {
-				per[list[i]] = append(per[list[i]], count{id, n})
-			}
-		}
-	}
-	out := map[int][]topology.NodeID{}
-	for x, cs := range per {
-		sort.Slice(cs, func(i, j int) bool {
-			if cs[i].n != cs[j].n {
-				return cs[i].n > cs[j].n
-			}
-			return cs[i].id < cs[j].id
-		})
-		for _, c := range cs {
-			out[x] = append(out[x], c.id)
-		}
-	}
-	return out, nil
+	return holders, nil
 }

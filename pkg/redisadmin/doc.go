@@ -10,7 +10,9 @@
 //
 // Discover observes a whole cluster: it queries the seed addresses and every
 // node any reply mentions, concurrently, and returns a *topology.Snapshot in
-// which unreachable nodes are recorded as such.
+// which unreachable nodes are recorded as such. KeyHolders asks the masters
+// of a Snapshot which of them hold keys in given slots, what a repair of
+// open (OpenSlots) or uncovered slots needs to pick an owner.
 //
 // # Errors
 //
