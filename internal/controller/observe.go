@@ -218,11 +218,14 @@ func (r *Reconciler) observeRedis(ctx context.Context, st *state) error {
 	}
 	o.Cons = planner.Agree(snap)
 	o.Probes = r.probeSilentMasters(ctx, st.pool, o)
-	holders, err := keyHolders(ctx, st.pool, o)
-	if err != nil {
-		return err
+	if o.bootstrapped() {
+		slots := o.Cons.Covered().Complement().Union(redisadmin.OpenSlots(snap))
+		holders, err := redisadmin.KeyHolders(ctx, st.pool, snap, slots)
+		if err != nil {
+			return fmt.Errorf("find the masters holding keys in open or uncovered slots: %w", err)
+		}
+		o.KeyHolders = holders
 	}
-	o.KeyHolders = holders
 	return nil
 }
 
@@ -299,56 +302,6 @@ func (r *Reconciler) probeAddr(ctx context.Context, pool *redisadmin.Pool, addr 
 	}
 }
 
-// keyHolders finds, for open and uncovered slots only, which masters hold
-// keys in them (planner.Repair needs it to pick owners).
-func keyHolders(ctx context.Context, pool *redisadmin.Pool, o *observation) (map[int][]topology.NodeID, error) {
-	if o.Cons == nil || !o.bootstrapped() {
-		return nil, nil
-	}
-	slots := o.Cons.Covered().Complement()
-	for i := range o.Pods {
-		if s := o.Pods[i].Self(); s != nil {
-			for slot := range s.Migrating {
-				slots.Add(slot)
-			}
-			for slot := range s.Importing {
-				slots.Add(slot)
-			}
-		}
-	}
-	if slots.IsEmpty() {
-		return nil, nil
-	}
-	list := slots.Slots()
-	type count struct {
-		id topology.NodeID
-		n  int64
-	}
-	per := map[int][]count{}
-	for i := range o.Pods {
-		p := &o.Pods[i]
-		if s := p.Self(); s == nil || !s.IsMaster() {
-			continue
-		}
-		counts, err := pool.Node(p.Addr()).CountKeysInSlots(ctx, list)
-		if err != nil {
-			return nil, fmt.Errorf("count keys in %d open or uncovered slots on %s: %w", len(list), p.Name, err)
-		}
-		for k, n := range counts {
-			if n > 0 {
-				per[list[k]] = append(per[list[k]], count{p.ID(), n})
-			}
-		}
-	}
-	out := map[int][]topology.NodeID{}
-	for slot, cs := range per {
-		sort.Slice(cs, func(a, b int) bool { return cs[a].n > cs[b].n })
-		for _, c := range cs {
-			out[slot] = append(out[slot], c.id)
-		}
-	}
-	return out, nil
-}
 
 // podReady reports the pod's Ready condition.
 func podReady(p *corev1.Pod) bool {
