@@ -14,6 +14,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -27,12 +28,20 @@ type ManagerOptions struct {
 	MetricsBindAddress string
 	// HealthProbeBindAddress serves /healthz and /readyz ("0" disables it).
 	HealthProbeBindAddress string
+	// PprofBindAddress serves net/http/pprof's /debug/pprof ("" or "0"
+	// disables it, the default).
+	PprofBindAddress string
 	// LeaderElection makes one manager of several active at a time.
 	LeaderElection bool
 	// LeaderElectionNamespace holds the lease; required out of cluster.
 	LeaderElectionNamespace string
 	// Logger receives the executor's logs (default: discarded).
 	Logger *slog.Logger
+	// SkipControllerNameValidation lets one process build more than one
+	// manager (a test of two managers contending for the lease does).
+	// Controller names are otherwise unique per process, because they label
+	// the controller's metrics.
+	SkipControllerNameValidation bool
 }
 
 // LeaderElectionID names the leader-election lease.
@@ -53,17 +62,43 @@ func Scheme() (*runtime.Scheme, error) {
 // CacheOptions cache only the objects the operator manages (by the
 // managed-by label) among pods, claims, StatefulSets, ConfigMaps, Services
 // and PodDisruptionBudgets, so its memory does not grow with the rest of
-// the cluster.
+// the cluster. Cached objects carry no managedFields (the operator never
+// reads them; they are often the largest part of an object), and cached
+// Nodes carry no image list (see stripNode).
 func CacheOptions() cache.Options {
 	managed := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{resources.LabelManagedBy: resources.LabelManagedByValue})}
-	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&corev1.Pod{}:                   managed,
-		&corev1.PersistentVolumeClaim{}: managed,
-		&corev1.ConfigMap{}:             managed,
-		&corev1.Service{}:               managed,
-		&appsv1.StatefulSet{}:           managed,
-		&policyv1.PodDisruptionBudget{}: managed,
-	}}
+	return cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Pod{}:                   managed,
+			&corev1.PersistentVolumeClaim{}: managed,
+			&corev1.ConfigMap{}:             managed,
+			&corev1.Service{}:               managed,
+			&appsv1.StatefulSet{}:           managed,
+			&policyv1.PodDisruptionBudget{}: managed,
+			// Nodes are cached cluster-wide, so their size is what grows
+			// with the cluster.
+			&corev1.Node{}: {Transform: stripNode},
+		},
+	}
+}
+
+// stripNode drops from a cached Node what the operator never reads and
+// the kubelet fills in at length: managedFields, the container images on
+// the node (up to 50 by default, each with its names and size) and the
+// volumes in use or attached. The operator reads a Node's labels,
+// spec.unschedulable and conditions.
+func stripNode(in any) (any, error) {
+	n, ok := in.(*corev1.Node)
+	if !ok {
+		// Tombstones and other wrappers pass through unchanged.
+		return in, nil
+	}
+	n.ManagedFields = nil
+	n.Status.Images = nil
+	n.Status.VolumesInUse = nil
+	n.Status.VolumesAttached = nil
+	return n, nil
 }
 
 // NewManager returns a manager running the RedisCluster controller, with
@@ -78,12 +113,14 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 		Cache:                   CacheOptions(),
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsBindAddress},
 		HealthProbeBindAddress:  o.HealthProbeBindAddress,
+		PprofBindAddress:        o.PprofBindAddress,
 		LeaderElection:          o.LeaderElection,
 		LeaderElectionID:        LeaderElectionID,
 		LeaderElectionNamespace: o.LeaderElectionNamespace,
 		// The lease is released on a clean exit, so a standby takes over
 		// at once instead of after the lease duration.
 		LeaderElectionReleaseOnCancel: true,
+		Controller:                    config.Controller{SkipNameValidation: &o.SkipControllerNameValidation},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)
