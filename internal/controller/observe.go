@@ -271,9 +271,29 @@ func (r *Reconciler) probeSilentMasters(ctx context.Context, pool *redisadmin.Po
 	}
 	for i, j := range jobs {
 		out[j.id] = results[i]
-		log.FromContext(ctx).Info("probed silent master", "node", j.id.Short(), "addr", j.addr, "gone", results[i].Gone, "detail", results[i].Detail)
+		if !results[i].Gone && !results[i].Reached {
+			refreshReplicas(ctx, pool, o, j.id)
+		}
+		log.FromContext(ctx).Info("probed silent master", "node", j.id.Short(), "addr", j.addr, "gone", results[i].Gone, "detail", results[i].Detail, "replicaLinksClosed", o.linksClosed(j.id))
 	}
 	return out
+}
+
+// refreshReplicas reads again the replication state of the live replicas
+// of master id, after a probe of the master went unanswered: a replica's
+// link closes the moment the master's process exits, which may be while
+// the probe waited, and the forced failover should not wait a pass more
+// for it. A replica that does not answer now keeps what the pass saw.
+func refreshReplicas(ctx context.Context, pool *redisadmin.Pool, o *observation, id topology.NodeID) {
+	for i := range o.Pods {
+		p := &o.Pods[i]
+		if s := p.Self(); !p.live() || !s.IsReplica() || s.MasterID != id {
+			continue
+		}
+		if r, err := pool.Node(p.Addr()).InfoReplication(ctx); err == nil {
+			p.State.Replication = r
+		}
+	}
 }
 
 // probeAddr tells a gone process (connection refused, no host holds the

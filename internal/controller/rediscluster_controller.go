@@ -75,8 +75,8 @@ type Reconciler struct {
 	// password comes from the RedisCluster's Secret.
 	Redis redisadmin.Options
 	// ProbeTimeout bounds the TCP probe of a silent master whose pod is
-	// gone (default 500 ms: on a pod network a live process accepts in
-	// well under that). Refused or unroutable means gone; a timeout counts
+	// gone (default 300 ms: on a pod network the kernel of a live pod
+	// answers a connect in well under a millisecond). Refused or unroutable means gone; a timeout counts
 	// as gone only once the master's replicas report their links closed.
 	ProbeTimeout time.Duration
 	// Logger receives the executor's structured logs (default: discarded).
@@ -148,10 +148,19 @@ func (r *Reconciler) setDefaults() {
 		r.Clock = clock.RealClock{}
 	}
 	if r.ProbeTimeout == 0 {
-		r.ProbeTimeout = 500 * time.Millisecond
+		r.ProbeTimeout = 300 * time.Millisecond
 	}
 	if r.Redis.DialTimeout == 0 {
-		r.Redis.DialTimeout = 500 * time.Millisecond
+		// Pods answer a connect from the kernel in well under a millisecond;
+		// the timeout only matters for an address whose pod just vanished,
+		// and a pass that waits on one delays the pass that acts on it.
+		r.Redis.DialTimeout = 250 * time.Millisecond
+	}
+	if r.Redis.MaxRetries == 0 {
+		// No command retries: a pass that fails is simply the next pass's
+		// to redo, from a fresh observation (the executor retries what a
+		// migration needs on its own).
+		r.Redis.MaxRetries = -1
 	}
 	if r.Redis.ReadTimeout == 0 {
 		r.Redis.ReadTimeout = 5 * time.Second

@@ -271,6 +271,89 @@ func TestOperator(t *testing.T) {
 		t.FailNow()
 	}
 
+	if !t.Run("scaling out to 4 shards and back to 3 moves the slots under a writer and loses nothing", func(t *testing.T) {
+		setMasters := func(n int32) time.Time {
+			t.Helper()
+			cur, err := e.get(t.Context(), name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			patch := client.MergeFrom(cur.DeepCopy())
+			cur.Spec.Masters = n
+			at := time.Now()
+			if err := e.cl.Patch(t.Context(), cur, patch); err != nil {
+				t.Fatalf("set spec.masters to %d: %v", n, err)
+			}
+			return at
+		}
+		var mark time.Time
+		defer e.logActions(t, e.logMark(), &mark)
+		w := startWriter(e.addrs(t, name), "scale")
+		time.Sleep(time.Second)
+
+		mark = setMasters(4)
+		out := e.waitReady(t, name, mark, 3*time.Minute)
+		t.Logf("timing: spec.masters 3 -> 4 applied -> Ready: %v", time.Since(mark))
+		if len(out.Status.Shards) != 4 || out.Status.SlotsOK != 16384 || out.Status.Resharding != nil {
+			t.Fatalf("after scale out: %d shards, %d slots ok, resharding %+v", len(out.Status.Shards), out.Status.SlotsOK, out.Status.Resharding)
+		}
+		for _, sh := range out.Status.Shards {
+			if sh.Slots == "" || len(sh.Replicas) != 1 || !sh.Replicas[0].InSync {
+				t.Errorf("after scale out, shard %d: slots %q, replicas %+v", sh.Index, sh.Slots, sh.Replicas)
+			}
+		}
+		addrs := e.addrs(t, name)
+		if len(addrs) != 8 {
+			t.Fatalf("%d pods answer after scale out, want 8", len(addrs))
+		}
+		referee(t, addrs[0])
+
+		mark = setMasters(3)
+		in := e.waitReady(t, name, mark, 3*time.Minute)
+		t.Logf("timing: spec.masters 4 -> 3 applied -> Ready: %v", time.Since(mark))
+		if len(in.Status.Shards) != 3 || in.Status.SlotsOK != 16384 || in.Status.Resharding != nil {
+			t.Fatalf("after scale in: %d shards, %d slots ok, resharding %+v", len(in.Status.Shards), in.Status.SlotsOK, in.Status.Resharding)
+		}
+		addrs = e.addrs(t, name)
+		if len(addrs) != 6 {
+			t.Fatalf("%d pods answer after scale in, want 6", len(addrs))
+		}
+		for _, a := range addrs {
+			if n := len(clusterView(t, a).Nodes); n != 6 {
+				t.Errorf("%s knows %d nodes after scale in, want 6:\n%s", a, n, clusterView(t, a))
+			}
+		}
+		claims := &corev1.PersistentVolumeClaimList{}
+		if err := e.cl.List(t.Context(), claims, client.InNamespace(opNS), client.MatchingLabels{resources.LabelInstance: name}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range claims.Items {
+			if shard, _, ok := resources.ParseClaimName(rc, c.Name); ok && shard >= 3 {
+				t.Errorf("claim %s of the removed shard is left", c.Name)
+			}
+		}
+		referee(t, addrs[0])
+
+		time.Sleep(500 * time.Millisecond)
+		res := w.finish()
+		lost := lostWrites(t, addrs, "scale", res.acked)
+		t.Logf("measured: scale 3 -> 4 -> 3 under a writer: %d writes acknowledged, %d write errors (first: %v), worst gap %v, %d acknowledged writes lost",
+			len(res.acked), res.errs, res.firstErr, res.worstGap, lost)
+		if lost > 0 {
+			t.Errorf("%d acknowledged writes lost while resharding", lost)
+		}
+		cc := clusterClient(addrs)
+		defer func() { _ = cc.Close() }()
+		for k := range 300 {
+			if v, err := cc.Get(t.Context(), fmt.Sprintf("seed:%d", k)).Int(); err != nil || v != k {
+				t.Errorf("GET seed:%d = %d, %v after resharding", k, v, err)
+				break
+			}
+		}
+	}) {
+		t.FailNow()
+	}
+
 	t.Run("a stopped node's shard is served again and the cluster heals when it returns", func(t *testing.T) {
 		// The failovers above may have piled masters up on one node; the
 		// operator spreads them again (losing a node that holds a majority
