@@ -322,7 +322,6 @@ func (r *Reconciler) probeAddr(ctx context.Context, pool *redisadmin.Pool, addr 
 	}
 }
 
-
 // podReady reports the pod's Ready condition.
 func podReady(p *corev1.Pod) bool {
 	if p.DeletionTimestamp != nil {
