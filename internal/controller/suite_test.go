@@ -44,6 +44,7 @@ func runMain(m *testing.M) int {
 			fmt.Fprintf(os.Stderr, "stop envtest: %v\n", err)
 		}
 	}()
+	restConfig = cfg
 	scheme, err := Scheme()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
