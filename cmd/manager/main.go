@@ -28,10 +28,13 @@ func main() {
 func run() error {
 	var o controller.ManagerOptions
 	var verbose bool
+	var memLimit string
 	flag.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", `address of the /metrics endpoint ("0" disables it)`)
 	flag.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", `address of /healthz and /readyz ("0" disables them)`)
+	flag.StringVar(&o.PprofBindAddress, "pprof-bind-address", "0", `address of /debug/pprof ("0" disables it)`)
 	flag.BoolVar(&o.LeaderElection, "leader-elect", false, "run as one of several replicas, one active at a time")
 	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the leader-election lease (default $POD_NAMESPACE; required out of cluster with --leader-elect)")
+	flag.StringVar(&memLimit, "memory-limit", "", `soft memory limit of the Go runtime, a quantity such as "24Mi" ("0": none; default $GOMEMLIMIT if set, else 24Mi)`)
 	flag.BoolVar(&verbose, "v", false, "log debug messages")
 	// --kubeconfig is registered by controller-runtime's config package.
 	flag.Parse()
@@ -46,6 +49,10 @@ func run() error {
 	// go-redis logs every failed dial on its own; the controller reports
 	// errors itself, in its status and events.
 	redis.SetLogger(quietRedisLog{})
+	limit, err := setMemoryLimit(memLimit)
+	if err != nil {
+		return err
+	}
 
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
@@ -55,7 +62,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	o.Logger.Info("starting manager", "metrics", o.MetricsBindAddress, "health", o.HealthProbeBindAddress, "leaderElection", o.LeaderElection)
+	o.Logger.Info("starting manager", "metrics", o.MetricsBindAddress, "health", o.HealthProbeBindAddress, "leaderElection", o.LeaderElection, "memoryLimit", limit)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		return fmt.Errorf("run manager: %w", err)
 	}
