@@ -252,12 +252,13 @@ func run(ctx context.Context, cfg config) (err error) {
 		"go_memstats_heap_inuse_bytes", "go_memstats_heap_idle_bytes", "go_memstats_heap_released_bytes",
 		"go_memstats_stack_inuse_bytes", "go_memstats_sys_bytes", "go_memstats_next_gc_bytes",
 		"go_gc_gomemlimit_bytes", "go_gc_gogc_percent", "go_goroutines",
+		"go_gc_duration_seconds_count", "process_cpu_seconds_total",
 	} {
 		if v, ok := metricValue(metrics, name); ok {
 			if strings.HasSuffix(name, "_bytes") {
 				fmt.Printf("  %-55s %6.1f MiB\n", name, v/(1<<20))
 			} else {
-				fmt.Printf("  %-55s %6.0f\n", name, v)
+				fmt.Printf("  %-55s %6.1f\n", name, v)
 			}
 		}
 	}
