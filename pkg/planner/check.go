@@ -211,7 +211,7 @@ func checkOwnerDisagreement(snap *topology.Snapshot, c *Consensus, _ CheckOption
 		if view == nil {
 			continue
 		}
-		d := disagreement(view, &c.Owners)
+		d := disagreement(view, c)
 		if d.IsEmpty() {
 			continue
 		}

@@ -65,7 +65,7 @@ func Agree(snap *topology.Snapshot) *Consensus {
 			c.View.Node(cl.node).Slots.Add(i)
 		}
 	}
-	c.Disputed = disputed(snap, &c.Owners)
+	c.Disputed = disputed(snap, c)
 	return c
 }
 
@@ -112,25 +112,51 @@ func collectClaims(best *[topology.SlotCount]claim, n *topology.Node) {
 	})
 }
 
-func disputed(snap *topology.Snapshot, owners *[topology.SlotCount]topology.NodeID) topology.SlotSet {
+func disputed(snap *topology.Snapshot, c *Consensus) topology.SlotSet {
+	agreed := c.slotsByNode()
 	var d topology.SlotSet
 	for _, id := range snap.IDs() {
 		view := snap.Nodes[id].View
 		if view == nil {
 			continue
 		}
-		d = d.Union(disagreement(view, owners))
+		d = d.Union(disagreementWith(view, agreed))
 	}
 	return d
 }
 
-// disagreement returns the slots whose owner in view differs from owners.
-func disagreement(view *topology.View, owners *[topology.SlotCount]topology.NodeID) topology.SlotSet {
+// slotsByNode returns the agreed slots of every node of the consensus.
+func (c *Consensus) slotsByNode() map[topology.NodeID]topology.SlotSet {
+	m := make(map[topology.NodeID]topology.SlotSet, len(c.View.Nodes))
+	for _, n := range c.View.Nodes {
+		m[n.ID] = n.Slots
+	}
+	return m
+}
+
+// disagreement returns the slots whose owner in view differs from the
+// consensus's.
+func disagreement(view *topology.View, c *Consensus) topology.SlotSet {
+	return disagreementWith(view, c.slotsByNode())
+}
+
+// disagreementWith works on slot sets, not per-slot owner arrays (a
+// 16384-entry array per view was most of the operator's allocations): a
+// slot is disputed when a line of view claims it for a node the consensus
+// does not give it to, when the consensus gives it to a node whose line in
+// view does not claim it, or when the consensus gives it to a node view
+// does not list.
+func disagreementWith(view *topology.View, agreed map[topology.NodeID]topology.SlotSet) topology.SlotSet {
 	var d topology.SlotSet
-	theirs := view.SlotOwners()
-	for i := range theirs {
-		if theirs[i] != owners[i] {
-			d.Add(i)
+	listed := make(map[topology.NodeID]bool, len(view.Nodes))
+	for _, n := range view.Nodes {
+		listed[n.ID] = true
+		a := agreed[n.ID]
+		d = d.Union(n.Slots.Difference(a)).Union(a.Difference(n.Slots))
+	}
+	for id, a := range agreed {
+		if !listed[id] {
+			d = d.Union(a)
 		}
 	}
 	return d
