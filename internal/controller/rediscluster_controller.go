@@ -165,6 +165,12 @@ func (r *Reconciler) setDefaults() {
 	if r.Redis.ReadTimeout == 0 {
 		r.Redis.ReadTimeout = 5 * time.Second
 	}
+	if r.Redis.BufferSize == 0 {
+		// A pass's replies are small (CLUSTER NODES, INFO); the pool lives
+		// for one pass, so go-redis's 32-128 KiB buffers per connection
+		// were mostly garbage (docs/design/2026-11-25-manager-memory.md).
+		r.Redis.BufferSize = 16 << 10
+	}
 	if r.Redis.PoolSize == 0 {
 		r.Redis.PoolSize = 2
 	}
