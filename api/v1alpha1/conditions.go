@@ -88,6 +88,10 @@ const (
 	ReasonResharding ConditionReason = "Resharding"
 	// ReasonRemovingShards: drained shards are leaving the cluster.
 	ReasonRemovingShards ConditionReason = "RemovingShards"
+	// ReasonUpdatingPods: pods running an older template (image, resources,
+	// redis.conf) are being replaced, replicas first, masters after a
+	// graceful failover.
+	ReasonUpdatingPods ConditionReason = "UpdatingPods"
 	// ReasonReconciled: nothing left to do; the cluster matches the spec.
 	ReasonReconciled ConditionReason = "Reconciled"
 )

@@ -72,7 +72,7 @@ func (r *Reconciler) run(ctx context.Context, st *state) error {
 	switch st.act.Kind {
 	case actMoveReplica:
 		return r.moveReplica(ctx, st, true)
-	case actRestartReplica:
+	case actRestartReplica, actUpdatePod:
 		return r.moveReplica(ctx, st, false)
 	case actReshard:
 		return r.reshard(ctx, st)

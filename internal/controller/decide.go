@@ -28,6 +28,7 @@ const (
 	actRestartReplica
 	actReshard
 	actRemoveShards
+	actUpdatePod
 )
 
 func (k actionKind) String() string {
@@ -52,6 +53,8 @@ func (k actionKind) String() string {
 		return "reshard"
 	case actRemoveShards:
 		return "remove shards"
+	case actUpdatePod:
+		return "update pod"
 	}
 	return "none"
 }
@@ -69,7 +72,8 @@ type action struct {
 	// executor's own check needs the replica's link up, which it cannot
 	// be, so decide has judged safety from LastInSync instead.
 	Forced bool
-	// Pod is deleted by actMoveReplica (with its claim) and actRestartReplica.
+	// Pod is deleted by actMoveReplica (with its claim), actRestartReplica
+	// and actUpdatePod.
 	Pod string
 	// Shards are the retiring shards actRemoveShards deletes (StatefulSet,
 	// PodDisruptionBudget, claims) once its plan has run.
@@ -84,7 +88,8 @@ type action struct {
 // master that is gone, create the cluster, re-introduce nodes with new
 // addresses, forget nodes no pod holds, attach empty nodes as replicas,
 // repair slots, move slots after spec.masters changed, remove drained
-// shards, move a replica off its master's host, spread masters. It is pure.
+// shards, replace pods running an old template, move a replica off its
+// master's host, spread masters. It is pure.
 func decide(o *observation) action {
 	var blocked []string
 	note := func(a action, why string) action {
@@ -104,6 +109,7 @@ func decide(o *observation) action {
 		decideRepair,
 		decideReshard,
 		decideRemoveShards,
+		decideRollingUpdate,
 		decidePlacement,
 		decideMasterSpread,
 	}
@@ -814,4 +820,73 @@ func decideRemoveShards(o *observation) (action, string) {
 		Plan:    planner.Plan{Steps: append(steps, forgets...)},
 		Shards:  list,
 	}, ""
+}
+
+// decideRollingUpdate replaces, one pod per pass, the pods that run an older
+// revision of their StatefulSet's template (the StatefulSets use OnDelete so
+// that the operator orders it): in each shard the replicas first, then the
+// master role is handed to an updated replica in sync with a graceful
+// CLUSTER FAILOVER, and the old master, now a replica, is replaced last. It
+// acts only on a healthy cluster (every pod up and Ready, every replica in
+// sync, every slot served and closed, no resharding), so each replaced pod
+// has rejoined and synced before the next goes.
+func decideRollingUpdate(o *observation) (action, string) {
+	old, all := o.outdated()
+	if old == 0 || !o.bootstrapped() || o.Cons == nil || o.Resharding {
+		return action{}, ""
+	}
+	switch {
+	case !o.podsComplete():
+		return action{}, "rolling update waits: not every pod is up"
+	case !o.Cons.Covered().IsFull() || !o.slotsClosed():
+		return action{}, "rolling update waits: slots are not all served and closed"
+	}
+	if ok, msg := o.replicasInSync(); !ok {
+		return action{}, "rolling update waits: " + msg
+	}
+	progress := fmt.Sprintf("%d of %d pods run the current template", all-old, all)
+	for _, sh := range o.shards() {
+		if sh.Master == nil {
+			continue
+		}
+		for i := range o.Pods {
+			p := &o.Pods[i]
+			if p.Shard != sh.Index || p == sh.Master || !p.Outdated {
+				continue
+			}
+			return action{
+				Kind:    actUpdatePod,
+				Reason:  redisv1alpha1.ReasonUpdatingPods,
+				Message: fmt.Sprintf("rolling update: recreating replica pod %s with the current template (%s)", p.Name, progress),
+				Pod:     p.Name,
+			}, ""
+		}
+		if !sh.Master.Outdated {
+			continue
+		}
+		if len(sh.Replicas) == 0 {
+			return action{
+				Kind:    actUpdatePod,
+				Reason:  redisv1alpha1.ReasonUpdatingPods,
+				Message: fmt.Sprintf("rolling update: recreating master pod %s, which has no replica to hand over to: its slots are unavailable until it is back (%s)", sh.Master.Name, progress),
+				Pod:     sh.Master.Name,
+			}, ""
+		}
+		var cands []planner.ReplicaStatus
+		for _, r := range sh.Replicas {
+			if r.Pod.live() && !r.Pod.Outdated && !o.retiring(r.Pod) {
+				cands = append(cands, planner.ReplicaStatus{ID: r.Pod.ID(), Replication: r.Pod.State.Replication})
+			}
+		}
+		for _, c := range planner.RankReplicas(sh.Master.State.Replication, cands) {
+			if ok, _ := planner.PromotionSafeWithin(sh.Master.State.Replication, c.ReplicaStatus, promotionMaxLag); ok {
+				a := failoverAction(c.ID, planner.FailoverGraceful,
+					fmt.Sprintf("rolling update: handing shard %d's master role from pod %s to updated replica pod %s before %s is recreated (%s)", sh.Index, sh.Master.Name, o.podByID(c.ID).Name, sh.Master.Name, progress))
+				a.Reason = redisv1alpha1.ReasonUpdatingPods
+				return a, ""
+			}
+		}
+		return action{}, fmt.Sprintf("rolling update waits: master pod %s has no updated replica in sync to hand over to", sh.Master.Name)
+	}
+	return action{}, ""
 }

@@ -81,6 +81,10 @@ type podObs struct {
 	Ready bool
 	// Terminating is set once the pod has a deletionTimestamp.
 	Terminating bool
+	// Outdated is set when the pod runs an older revision of its
+	// StatefulSet's template (image, resources, redis.conf changed): the
+	// StatefulSets use OnDelete, and decideRollingUpdate replaces it.
+	Outdated bool
 	// Age is the time since the pod was created.
 	Age time.Duration
 	// State is what the Redis node at IP reported; nil when it did not answer.
@@ -215,6 +219,22 @@ func (o *observation) slotsOnRetiring() bool {
 		}
 	}
 	return false
+}
+
+// outdated counts the pods of shards < Masters that run an older template,
+// and all pods of those shards.
+func (o *observation) outdated() (old, all int) {
+	for i := range o.Pods {
+		p := &o.Pods[i]
+		if o.retiring(p) {
+			continue
+		}
+		all++
+		if p.Outdated {
+			old++
+		}
+	}
+	return old, all
 }
 
 // retiringLeft reports whether anything of a retiring shard is left: a

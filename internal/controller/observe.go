@@ -38,6 +38,9 @@ type kubeObs struct {
 	// retiringSets are the shards >= spec.masters that still have a
 	// StatefulSet (after spec.masters was lowered), sorted.
 	retiringSets []int
+	// updateRevision is each shard StatefulSet's update revision, once the
+	// StatefulSet controller has observed its latest generation.
+	updateRevision map[int]string
 }
 
 // storageFinding is the StorageBound condition's input.
@@ -81,9 +84,17 @@ func (r *Reconciler) observeKube(ctx context.Context, st *state) error {
 	if err := r.Client.List(ctx, sets, client.InNamespace(rc.Namespace), client.MatchingLabelsSelector{Selector: resources.ClusterSelector(rc)}); err != nil {
 		return fmt.Errorf("list StatefulSets: %w", err)
 	}
+	st.kube.updateRevision = map[int]string{}
 	for _, s := range sets.Items {
-		if shard, ok := resources.ShardOf(s.Labels); ok && shard >= int(rc.Spec.Masters) && s.Name == resources.ShardName(rc, shard) {
+		shard, ok := resources.ShardOf(s.Labels)
+		if !ok || s.Name != resources.ShardName(rc, shard) {
+			continue
+		}
+		if shard >= int(rc.Spec.Masters) {
 			st.kube.retiringSets = append(st.kube.retiringSets, shard)
+		}
+		if s.Status.ObservedGeneration == s.Generation {
+			st.kube.updateRevision[shard] = s.Status.UpdateRevision
 		}
 	}
 	sort.Ints(st.kube.retiringSets)
@@ -181,6 +192,10 @@ func (r *Reconciler) observeRedis(ctx context.Context, st *state) error {
 			IP: p.Status.PodIP, Host: p.Spec.NodeName, Zone: st.kube.zones[p.Spec.NodeName],
 			Ready: podReady(p), Terminating: p.DeletionTimestamp != nil,
 			Age: r.Clock.Since(p.CreationTimestamp.Time),
+		}
+		if want := st.kube.updateRevision[shard]; want != "" {
+			rev := p.Labels[appsv1.ControllerRevisionHashLabelKey]
+			po.Outdated = rev != "" && rev != want
 		}
 		if po.IP != "" && p.Status.Phase == corev1.PodRunning {
 			seeds = append(seeds, po.Addr())

@@ -88,7 +88,8 @@ func computeStatus(in statusInput) redisv1alpha1.RedisClusterStatus {
 
 	stateOK := boot && allStateOK(o)
 	retiring := o.retiringLeft() || in.Resharding != nil
-	ready := in.Err == nil && in.Act.Kind == actNone && podsOK && boot && slotsCovered && inSync && stateOK && !retiring
+	outdated, all := o.outdated()
+	ready := in.Err == nil && in.Act.Kind == actNone && podsOK && boot && slotsCovered && inSync && stateOK && !retiring && outdated == 0
 	switch {
 	case ready:
 		set(redisv1alpha1.ConditionReady, true, redisv1alpha1.ReasonClusterReady,
@@ -106,6 +107,12 @@ func computeStatus(in statusInput) redisv1alpha1.RedisClusterStatus {
 		set(redisv1alpha1.ConditionReady, false, redisv1alpha1.ReasonReplicasNotInSync, syncMsg)
 	case retiring:
 		set(redisv1alpha1.ConditionReady, false, redisv1alpha1.ReasonTopologyChanging, reshardingMessage(o, in.Resharding, in.Act.Blocked))
+	case outdated > 0:
+		msg := fmt.Sprintf("rolling update: %d of %d pods run the current template", all-outdated, all)
+		if in.Act.Blocked != "" {
+			msg += "; " + in.Act.Blocked
+		}
+		set(redisv1alpha1.ConditionReady, false, redisv1alpha1.ReasonTopologyChanging, msg)
 	default:
 		set(redisv1alpha1.ConditionReady, false, redisv1alpha1.ReasonReplicasNotInSync, "the last pass failed")
 	}
