@@ -21,8 +21,14 @@
 //     between two acknowledged writes, write errors, acknowledged writes
 //     lost; time until every other node routes the shard to a live master
 //     not at the old address; time until healthy again;
-//  4. the same with a force delete (grace period 0);
-//  5. the manager (a separate process, built from ./cmd/manager) managing
+//  4. the same with a force delete (grace period 0); before each delete
+//     of an operator pod the benchmark waits until the operator is quiet
+//     (Ready, one master per node, for 2 s), so its own master-spread
+//     handover cannot race the delete; deletes go through the API client,
+//     as kubectl sends them, so kubectl's start-up is not timed;
+//  5. spec.masters 3 → 4 → 3 under a writer (operator only; the tutorial
+//     does it by hand): time to Ready each way, worst gap, lost writes;
+//  6. the manager (a separate process, built from ./cmd/manager) managing
 //     three RedisClusters: its resident memory, and the Kubernetes API
 //     writes (rest_client_requests_total by method on its /metrics) and
 //     Redis write/admin commands (INFO commandstats on every node) per

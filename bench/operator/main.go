@@ -104,6 +104,7 @@ func run(cfg config) (err error) {
 		{"force delete: tutorial", func(ctx context.Context) error {
 			return b.deletePod(ctx, b.tut, podDisruption{force: true, slot: 16383})
 		}},
+		{"scale out and in: operator", b.scale},
 		{"operator at rest: three clusters", b.idle},
 	}
 	failed := 0
