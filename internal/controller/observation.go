@@ -67,6 +67,10 @@ type observation struct {
 	Resharding bool
 	// RetiringSets are the shards >= Masters that still have a StatefulSet.
 	RetiringSets []int
+	// SetsPending is set while the StatefulSet controller has not yet
+	// observed a shard StatefulSet's latest template: which pods are
+	// outdated is not known yet.
+	SetsPending bool
 }
 
 // podObs is one Redis pod as Kubernetes and Redis report it.

@@ -41,6 +41,9 @@ type kubeObs struct {
 	// updateRevision is each shard StatefulSet's update revision, once the
 	// StatefulSet controller has observed its latest generation.
 	updateRevision map[int]string
+	// setsPending is set while the StatefulSet controller has not observed
+	// the latest generation of some shard's StatefulSet.
+	setsPending bool
 }
 
 // storageFinding is the StorageBound condition's input.
@@ -95,6 +98,8 @@ func (r *Reconciler) observeKube(ctx context.Context, st *state) error {
 		}
 		if s.Status.ObservedGeneration == s.Generation {
 			st.kube.updateRevision[shard] = s.Status.UpdateRevision
+		} else if shard < int(rc.Spec.Masters) {
+			st.kube.setsPending = true
 		}
 	}
 	sort.Ints(st.kube.retiringSets)
@@ -165,6 +170,7 @@ func (r *Reconciler) observeRedis(ctx context.Context, st *state) error {
 		LastInSync:        map[topology.NodeID]bool{},
 		Resharding:        st.old.Resharding != nil,
 		RetiringSets:      st.kube.retiringSets,
+		SetsPending:       st.kube.setsPending,
 	}
 	o.WasReady = meta.IsStatusConditionTrue(st.old.Conditions, redisv1alpha1.ConditionReady.String())
 	o.StuckLinks = map[topology.NodeID]bool{}

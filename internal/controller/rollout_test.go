@@ -72,3 +72,11 @@ func TestStatusIsNotReadyWhilePodsAreOutdated(t *testing.T) {
 		t.Errorf("Ready message %q does not report the rollout", c.Message)
 	}
 }
+
+func TestStatusIsNotReadyBeforeTheStatefulSetControllerSawTheTemplate(t *testing.T) {
+	w := healthy(3, 1, threeHosts...)
+	o := w.observation()
+	o.SetsPending = true
+	s := computeStatus(statusInput{Generation: 7, Obs: o, Now: t0})
+	wantCond(t, s, redisv1alpha1.ConditionReady, metav1.ConditionFalse, redisv1alpha1.ReasonTopologyChanging)
+}

@@ -89,7 +89,7 @@ func computeStatus(in statusInput) redisv1alpha1.RedisClusterStatus {
 	stateOK := boot && allStateOK(o)
 	retiring := o.retiringLeft() || in.Resharding != nil
 	outdated, all := o.outdated()
-	ready := in.Err == nil && in.Act.Kind == actNone && podsOK && boot && slotsCovered && inSync && stateOK && !retiring && outdated == 0
+	ready := in.Err == nil && in.Act.Kind == actNone && podsOK && boot && slotsCovered && inSync && stateOK && !retiring && outdated == 0 && !o.SetsPending
 	switch {
 	case ready:
 		set(redisv1alpha1.ConditionReady, true, redisv1alpha1.ReasonClusterReady,
@@ -107,6 +107,8 @@ func computeStatus(in statusInput) redisv1alpha1.RedisClusterStatus {
 		set(redisv1alpha1.ConditionReady, false, redisv1alpha1.ReasonReplicasNotInSync, syncMsg)
 	case retiring:
 		set(redisv1alpha1.ConditionReady, false, redisv1alpha1.ReasonTopologyChanging, reshardingMessage(o, in.Resharding, in.Act.Blocked))
+	case o.SetsPending:
+		set(redisv1alpha1.ConditionReady, false, redisv1alpha1.ReasonTopologyChanging, "waiting for the StatefulSet controller to observe the new pod template")
 	case outdated > 0:
 		msg := fmt.Sprintf("rolling update: %d of %d pods run the current template", all-outdated, all)
 		if in.Act.Blocked != "" {
