@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -350,6 +352,61 @@ func TestOperator(t *testing.T) {
 				break
 			}
 		}
+	}) {
+		t.FailNow()
+	}
+
+	if !t.Run("changing redis.conf rolls the pods, replicas first, without losing writes", func(t *testing.T) {
+		cur, err := e.get(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mark time.Time
+		defer e.logActions(t, e.logMark(), &mark)
+		w := startWriter(e.addrs(t, name), "rollout")
+		time.Sleep(time.Second)
+		patch := client.MergeFrom(cur.DeepCopy())
+		cur.Spec.Config = maps.Clone(cur.Spec.Config)
+		cur.Spec.Config["slowlog-log-slower-than"] = "20000"
+		mark = time.Now()
+		if err := e.cl.Patch(t.Context(), cur, patch); err != nil {
+			t.Fatal(err)
+		}
+		e.waitReady(t, name, mark, 5*time.Minute)
+		t.Logf("timing: spec.config changed -> every pod replaced and Ready: %v", time.Since(mark))
+		time.Sleep(500 * time.Millisecond)
+		res := w.finish()
+		addrs := e.addrs(t, name)
+		lost := lostWrites(t, addrs, "rollout", res.acked)
+		t.Logf("measured: rolling update of 6 pods under a writer: %d writes acknowledged, %d write errors (first: %v), worst gap %v, %d acknowledged writes lost",
+			len(res.acked), res.errs, res.firstErr, res.worstGap, lost)
+		if lost > 0 {
+			t.Errorf("%d acknowledged writes lost during the rolling update", lost)
+		}
+		for _, a := range addrs {
+			c := redis.NewClient(&redis.Options{Addr: a})
+			got, err := c.ConfigGet(t.Context(), "slowlog-log-slower-than").Result()
+			_ = c.Close()
+			if err != nil || got["slowlog-log-slower-than"] != "20000" {
+				t.Errorf("%s: slowlog-log-slower-than = %v, %v; want 20000 (pod not replaced)", a, got, err)
+			}
+		}
+		sets := &appsv1.StatefulSetList{}
+		if err := e.cl.List(t.Context(), sets, client.InNamespace(opNS), client.MatchingLabels{resources.LabelInstance: name}); err != nil {
+			t.Fatal(err)
+		}
+		pods, err := e.pods(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range sets.Items {
+			for _, p := range pods {
+				if strings.HasPrefix(p.Name, s.Name+"-") && p.Labels[appsv1.ControllerRevisionHashLabelKey] != s.Status.UpdateRevision {
+					t.Errorf("pod %s runs revision %s, StatefulSet %s's is %s", p.Name, p.Labels[appsv1.ControllerRevisionHashLabelKey], s.Name, s.Status.UpdateRevision)
+				}
+			}
+		}
+		referee(t, addrs[0])
 	}) {
 		t.FailNow()
 	}
