@@ -120,6 +120,7 @@ func (r *Reconciler) reshard(ctx context.Context, st *state) error {
 	err := ex.Run(bctx, st.act.Plan)
 	p := ex.CurrentProgress()
 	st.resharding.SlotsMoved += int32(p.SlotsDone)
+	slotsMovedTotal.WithLabelValues(st.rc.Namespace, st.rc.Name).Add(float64(p.SlotsDone))
 	st.resharding.SlotsRemaining = int32(p.SlotsTotal - p.SlotsDone)
 	if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 		log.FromContext(ctx).Info("resharding continues next pass", "slotsMoved", p.SlotsDone, "slotsLeft", p.SlotsTotal-p.SlotsDone, "keysMoved", p.KeysMoved)

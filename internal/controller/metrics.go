@@ -35,6 +35,18 @@ var (
 		Name: "redkube_reconcile_errors_total",
 		Help: "Reconcile passes that returned an error.",
 	}, []string{"namespace", "name"})
+	reshardSlotsRemaining = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "redkube_resharding_slots_remaining",
+		Help: "Slots the running resharding (a change of spec.masters) still has to move, as of the last pass; 0 when none runs.",
+	}, []string{"namespace", "name"})
+	slotsMovedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "redkube_slots_moved_total",
+		Help: "Slots moved by reshardings.",
+	}, []string{"namespace", "name"})
+	podsOutdated = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "redkube_pods_outdated",
+		Help: "Pods running an older revision of their StatefulSet's template, still to be replaced by the rolling update.",
+	}, []string{"namespace", "name"})
 	reconcileDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "redkube_reconcile_duration_seconds",
 		Help:    "Duration of reconcile passes, topology actions included.",
@@ -43,7 +55,8 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(clusterStateOK, clusterReady, slotsOK, slotsFailing, failoversTotal, reconcileErrors, reconcileDuration)
+	ctrlmetrics.Registry.MustRegister(clusterStateOK, clusterReady, slotsOK, slotsFailing, failoversTotal, reconcileErrors, reconcileDuration,
+		reshardSlotsRemaining, slotsMovedTotal, podsOutdated)
 }
 
 // observeReconcile records one pass's duration and error.
@@ -62,13 +75,21 @@ func setClusterMetrics(namespace, name string, stateOK, ready bool, ok, failing 
 	slotsFailing.WithLabelValues(namespace, name).Set(float64(failing))
 }
 
+// setProgressMetrics records the progress of a resharding and of a
+// rolling update.
+func setProgressMetrics(namespace, name string, slotsRemaining, outdated int) {
+	reshardSlotsRemaining.WithLabelValues(namespace, name).Set(float64(slotsRemaining))
+	podsOutdated.WithLabelValues(namespace, name).Set(float64(outdated))
+}
+
 // forgetMetrics drops the series of a deleted RedisCluster.
 func forgetMetrics(namespace, name string) {
 	l := prometheus.Labels{"namespace": namespace, "name": name}
-	for _, v := range []*prometheus.GaugeVec{clusterStateOK, clusterReady, slotsOK, slotsFailing} {
+	for _, v := range []*prometheus.GaugeVec{clusterStateOK, clusterReady, slotsOK, slotsFailing, reshardSlotsRemaining, podsOutdated} {
 		v.DeletePartialMatch(l)
 	}
 	failoversTotal.DeletePartialMatch(l)
+	slotsMovedTotal.DeletePartialMatch(l)
 	reconcileErrors.DeletePartialMatch(l)
 	reconcileDuration.DeletePartialMatch(l)
 }

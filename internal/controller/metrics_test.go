@@ -13,6 +13,8 @@ func TestMetricsAreServedFromTheManagersRegistry(t *testing.T) {
 	observeReconcile("ns", "metrics-test", 30*time.Millisecond, errors.New("boom"))
 	setClusterMetrics("ns", "metrics-test", true, false, 16000, 384)
 	failoversTotal.WithLabelValues("ns", "metrics-test", "graceful").Inc()
+	setProgressMetrics("ns", "metrics-test", 1200, 2)
+	slotsMovedTotal.WithLabelValues("ns", "metrics-test").Add(2896)
 	t.Cleanup(func() { forgetMetrics("ns", "metrics-test") })
 
 	families, err := ctrlmetrics.Registry.Gather()
@@ -53,6 +55,9 @@ func TestMetricsAreServedFromTheManagersRegistry(t *testing.T) {
 		"redkube_failovers_total":            1,
 		"redkube_reconcile_errors_total":     1,
 		"redkube_reconcile_duration_seconds": 1,
+		"redkube_resharding_slots_remaining": 1200,
+		"redkube_slots_moved_total":          2896,
+		"redkube_pods_outdated":              2,
 	} {
 		if v := value(name); v != want {
 			t.Errorf("%s = %v, want %v", name, v, want)

@@ -357,6 +357,12 @@ func (r *Reconciler) writeStatus(ctx context.Context, st *state) error {
 		ok, failing := slotCounts(st.obs)
 		setClusterMetrics(st.rc.Namespace, st.rc.Name, st.obs.bootstrapped() && allStateOK(st.obs),
 			meta.IsStatusConditionTrue(next.Conditions, redisv1alpha1.ConditionReady.String()), ok, failing)
+		remaining := 0
+		if next.Resharding != nil {
+			remaining = int(next.Resharding.SlotsRemaining)
+		}
+		outdated, _ := st.obs.outdated()
+		setProgressMetrics(st.rc.Namespace, st.rc.Name, remaining, outdated)
 	}
 	if equality.Semantic.DeepEqual(st.old, next) {
 		return nil
