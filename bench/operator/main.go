@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -59,26 +58,21 @@ func run(cfg config) (err error) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	redis.SetLogger(quietRedisLog{})
 
-	work, err := os.MkdirTemp("", "operator-bench-")
-	if err != nil {
-		return fmt.Errorf("work folder: %w", err)
-	}
-	defer func() {
-		if rerr := os.RemoveAll(work); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("remove work folder: %w", rerr))
-		}
-	}()
-	clusterLog := slog.New(slog.NewTextHandler(io.Discard, nil))
+	clusterLog := slog.New(slog.DiscardHandler)
 	if cfg.verbose {
 		clusterLog = log
 	}
-	e := &env{work: work, log: clusterLog}
-	defer e.stop()
 	began := time.Now()
 	log.Info("starting local cluster and manager")
-	if err := startEnv(ctx, e, cfg); err != nil {
+	e, err := startEnv(ctx, cfg, clusterLog)
+	if err != nil {
 		return err
 	}
+	defer func() {
+		if serr := e.Stop(); serr != nil {
+			err = errors.Join(err, fmt.Errorf("stop: %w", serr))
+		}
+	}()
 	p := newPool()
 	defer p.close()
 	b := &bench{
@@ -125,12 +119,12 @@ func run(cfg config) (err error) {
 		}
 		log.Info("scenario done", "step", s.name, "took", time.Since(at).Round(time.Millisecond))
 	}
-	b.rep.note(fmt.Sprintf("whole run %v (local cluster start %v)", time.Since(began).Round(time.Second), e.c.StartDuration.Round(100*time.Millisecond)))
+	b.rep.note(fmt.Sprintf("whole run %v (local cluster start %v)", time.Since(began).Round(time.Second), e.Cluster.StartDuration.Round(100*time.Millisecond)))
 	if err := b.rep.print(os.Stdout); err != nil {
 		return fmt.Errorf("print report: %w", err)
 	}
 	if failed > 0 {
-		fmt.Fprintf(os.Stderr, "--- manager log (last lines)\n%s\n", tail(e.mgrLog, 40))
+		fmt.Fprintf(os.Stderr, "--- manager log (last lines)\n%s\n", e.mgr.LogTail(40))
 		return fmt.Errorf("%d scenarios failed", failed)
 	}
 	return ctx.Err()

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/redkube/redkube/bench/internal/benchenv"
 	"github.com/redkube/redkube/internal/textout"
 )
 
@@ -30,7 +31,7 @@ type measured struct {
 func dur(d time.Duration) measured { return measured{d.Seconds(), true, fmtDur(d)} }
 
 func mib(b uint64) measured {
-	v := float64(b) / (1 << 20)
+	v := benchenv.MiB(b)
 	return measured{v, true, fmt.Sprintf("%.1f MiB", v)}
 }
 

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+	"github.com/redkube/redkube/bench/internal/benchenv"
 	"github.com/redkube/redkube/internal/cli"
 	"github.com/redkube/redkube/internal/resources"
 	"github.com/redkube/redkube/pkg/topology"
@@ -41,7 +42,7 @@ func watchHealth(ctx context.Context, t *target, d time.Duration) <-chan timeOrE
 	ch := make(chan timeOrErr, 1)
 	go func() {
 		var why string
-		at, err := poll(ctx, d, 100*time.Millisecond, t.label+" healthy", func(ctx context.Context) (bool, error) {
+		at, err := benchenv.Poll(ctx, d, 100*time.Millisecond, t.label+" healthy", func(ctx context.Context) (bool, error) {
 			w, err := t.health(ctx, true)
 			if err != nil {
 				return false, err
@@ -68,11 +69,11 @@ func (b *bench) createOperator(ctx context.Context) error {
 	mon := startSyncMonitor(ctx, b.op)
 	t0 := time.Now()
 	health := watchHealth(ctx, b.op, 4*time.Minute)
-	if err := b.e.applyYAML(ctx, "rc-"+b.op.rc+".yaml", redisClusterYAML(b.op.rc)); err != nil {
+	if err := b.e.ApplyYAML(ctx, "rc-"+b.op.rc+".yaml", redisClusterYAML(b.op.rc)); err != nil {
 		_, _, _ = mon.stop(0)
 		return err
 	}
-	ready, err := poll(ctx, 4*time.Minute, 50*time.Millisecond, "RedisCluster Ready", func(ctx context.Context) (bool, error) {
+	ready, err := benchenv.Poll(ctx, 4*time.Minute, 50*time.Millisecond, "RedisCluster Ready", func(ctx context.Context) (bool, error) {
 		return b.op.readySince(ctx, t0)
 	})
 	h := <-health
@@ -96,27 +97,27 @@ func (b *bench) createOperator(ctx context.Context) error {
 // pods are Ready (a script with no human delay).
 func (b *bench) createTutorial(ctx context.Context) error {
 	dir := b.cfg.tutorialDir
-	pvRoot := filepath.Join(b.e.work, "tutorial-pv")
+	pvRoot := filepath.Join(b.e.Work, "tutorial-pv")
 	pv, err := os.ReadFile(filepath.Join(dir, "pv.yaml"))
 	if err != nil {
 		return fmt.Errorf("read tutorial PVs: %w", err)
 	}
-	if err := b.e.applyYAML(ctx, "tutorial-pv.yaml", strings.ReplaceAll(string(pv), "${PV_ROOT}", pvRoot)); err != nil {
+	if err := b.e.ApplyYAML(ctx, "tutorial-pv.yaml", strings.ReplaceAll(string(pv), "${PV_ROOT}", pvRoot)); err != nil {
 		return err
 	}
 	for _, f := range []string{"redis-conf.yaml", "headless-service.yaml"} {
-		if _, err := b.e.run(ctx, "apply", "-f", filepath.Join(dir, f)); err != nil {
+		if _, err := b.e.Kubectl(ctx, "apply", "-f", filepath.Join(dir, f)); err != nil {
 			return err
 		}
 	}
 	mon := startSyncMonitor(ctx, b.tut)
 	t0 := time.Now()
 	health := watchHealth(ctx, b.tut, 4*time.Minute)
-	if _, err := b.e.run(ctx, "apply", "-f", filepath.Join(dir, "redis.yaml")); err != nil {
+	if _, err := b.e.Kubectl(ctx, "apply", "-f", filepath.Join(dir, "redis.yaml")); err != nil {
 		_, _, _ = mon.stop(0)
 		return err
 	}
-	podsUp, err := poll(ctx, 4*time.Minute, 100*time.Millisecond, "tutorial pods Ready", func(ctx context.Context) (bool, error) {
+	podsUp, err := benchenv.Poll(ctx, 4*time.Minute, 100*time.Millisecond, "tutorial pods Ready", func(ctx context.Context) (bool, error) {
 		pods, err := b.tut.livePods(ctx)
 		if err != nil {
 			return false, err
@@ -140,7 +141,7 @@ func (b *bench) createTutorial(ctx context.Context) error {
 	}
 	// The tutorial's pods have no readiness probe: Ready comes as the
 	// process starts, a moment before Redis listens. Wait for every PING.
-	if _, err := poll(ctx, time.Minute, 50*time.Millisecond, "tutorial pods answer PING", func(ctx context.Context) (bool, error) {
+	if _, err := benchenv.Poll(ctx, time.Minute, 50*time.Millisecond, "tutorial pods answer PING", func(ctx context.Context) (bool, error) {
 		for _, p := range pods {
 			if err := b.tut.pool.get(p.addr()).Ping(ctx).Err(); err != nil {
 				return false, err
@@ -231,7 +232,7 @@ func (b *bench) deletePod(ctx context.Context, t *target, d podDisruption) error
 	if reps := view.ReplicasOf(ownerID); len(reps) > 0 {
 		replicaID = reps[0].ID
 	}
-	before, _ := readCounters(ctx, b.e.metricsAddr)
+	before, _ := readCounters(ctx, b.e.mgr)
 
 	// A replacement pod starts here in about a second (no image pull, no
 	// volume attach), usually before anyone has failed over. As in the
@@ -257,12 +258,12 @@ func (b *bench) deletePod(ctx context.Context, t *target, d podDisruption) error
 		opts = append(opts, client.GracePeriodSeconds(0))
 	}
 	t0 := time.Now()
-	if err := b.e.cl.Delete(ctx, pod, opts...); err != nil {
+	if err := b.e.Client.Delete(ctx, pod, opts...); err != nil {
 		w.Stop()
 		return fmt.Errorf("delete pod %s: %w", victim, err)
 	}
 	var owner topology.NodeID
-	served, servedErr := poll(ctx, 90*time.Second, 50*time.Millisecond, "shard served again", func(ctx context.Context) (bool, error) {
+	served, servedErr := benchenv.Poll(ctx, 90*time.Second, 50*time.Millisecond, "shard served again", func(ctx context.Context) (bool, error) {
 		live, err := t.liveIPs(ctx)
 		if err != nil {
 			return false, err
@@ -287,7 +288,7 @@ func (b *bench) deletePod(ctx context.Context, t *target, d podDisruption) error
 		return err
 	}
 	tally := writeTally(ctx, addrs, t.label+"-"+kind, res)
-	after, _ := readCounters(ctx, b.e.metricsAddr)
+	after, _ := readCounters(ctx, b.e.mgr)
 
 	var who string
 	switch {
@@ -349,7 +350,7 @@ func (b *bench) waitQuiet(ctx context.Context, t *target) error {
 		return nil
 	}
 	var calm time.Time
-	_, err := poll(ctx, 2*time.Minute, 200*time.Millisecond, "operator quiet (Ready, one master per node, for 2 s)", func(ctx context.Context) (bool, error) {
+	_, err := benchenv.Poll(ctx, 2*time.Minute, 200*time.Millisecond, "operator quiet (Ready, one master per node, for 2 s)", func(ctx context.Context) (bool, error) {
 		ready, err := t.readySince(ctx, time.Time{})
 		if err != nil {
 			return false, err
@@ -375,7 +376,7 @@ func (b *bench) waitQuiet(ctx context.Context, t *target) error {
 // after since. It returns when each first held.
 func (b *bench) waitRecovered(ctx context.Context, t *target, since time.Time, d time.Duration) (healthy, ready time.Time, err error) {
 	var why string
-	_, err = poll(ctx, d, 100*time.Millisecond, t.label+" recovered", func(ctx context.Context) (bool, error) {
+	_, err = benchenv.Poll(ctx, d, 100*time.Millisecond, t.label+" recovered", func(ctx context.Context) (bool, error) {
 		if healthy.IsZero() {
 			w, err := t.health(ctx, false)
 			if err != nil {
@@ -463,7 +464,7 @@ func (b *bench) stopNode(ctx context.Context) error {
 	// The failovers above pile masters up; the operator spreads them again
 	// (a node holding a majority of masters would leave Redis unable to
 	// fail over). Wait for that, so that every node holds one of its masters.
-	if _, err := poll(ctx, 2*time.Minute, 200*time.Millisecond, "operator masters spread", func(ctx context.Context) (bool, error) {
+	if _, err := benchenv.Poll(ctx, 2*time.Minute, 200*time.Millisecond, "operator masters spread", func(ctx context.Context) (bool, error) {
 		worst, err := b.op.mastersPerNode(ctx)
 		return worst == 1, err
 	}); err != nil {
@@ -471,7 +472,7 @@ func (b *bench) stopNode(ctx context.Context) error {
 	}
 	var node string
 	var op, tut lostShards
-	for _, n := range b.e.c.Nodes {
+	for _, n := range b.e.Cluster.Nodes {
 		o, ook, err := shardsOn(ctx, b.op, n)
 		if err != nil {
 			return err
@@ -489,12 +490,12 @@ func (b *bench) stopNode(ctx context.Context) error {
 	}
 	b.rep.setText(section, "stopped node / masters lost", colOp, fmt.Sprintf("%s / %d", node, op.masters))
 	b.rep.setText(section, "stopped node / masters lost", colTut, fmt.Sprintf("%s / %d", node, tut.masters))
-	before, _ := readCounters(ctx, b.e.metricsAddr)
+	before, _ := readCounters(ctx, b.e.mgr)
 	wo := writeload.Start(ctx, op.all, "operator-nodestop")
 	wt := writeload.Start(ctx, tut.all, "tutorial-nodestop")
 	time.Sleep(time.Second)
 	t0 := time.Now()
-	if err := b.e.c.StopNode(ctx, node); err != nil {
+	if err := b.e.Cluster.StopNode(ctx, node); err != nil {
 		wo.Stop()
 		wt.Stop()
 		return fmt.Errorf("stop node %s: %w", node, err)
@@ -505,7 +506,7 @@ func (b *bench) stopNode(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			at, err := poll(ctx, 90*time.Second, 50*time.Millisecond, "lost shards served", func(ctx context.Context) (bool, error) {
+			at, err := benchenv.Poll(ctx, 90*time.Second, 50*time.Millisecond, "lost shards served", func(ctx context.Context) (bool, error) {
 				live, err := ls.t.liveIPs(ctx)
 				if err != nil {
 					return false, err
@@ -521,9 +522,9 @@ func (b *bench) stopNode(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	mid, _ := readCounters(ctx, b.e.metricsAddr)
+	mid, _ := readCounters(ctx, b.e.mgr)
 	restarted := time.Now()
-	if err := b.e.c.StartNode(ctx, node); err != nil {
+	if err := b.e.Cluster.StartNode(ctx, node); err != nil {
 		wo.Stop()
 		wt.Stop()
 		return fmt.Errorf("start node %s: %w", node, err)
@@ -586,7 +587,7 @@ func (b *bench) stopNode(ctx context.Context) error {
 			b.rep.setText(section, "node start → masters one per node again", col, fmt.Sprintf("not done (nobody moves them; %d masters on one node)", worst))
 			continue
 		}
-		at, err := poll(ctx, 2*time.Minute, 100*time.Millisecond, "masters spread", func(ctx context.Context) (bool, error) {
+		at, err := benchenv.Poll(ctx, 2*time.Minute, 100*time.Millisecond, "masters spread", func(ctx context.Context) (bool, error) {
 			worst, err := t.mastersPerNode(ctx)
 			return worst == 1, err
 		})
@@ -609,7 +610,7 @@ func (b *bench) idle(ctx context.Context) error {
 	targets := []*target{b.op}
 	t0 := time.Now()
 	for _, name := range []string{"bench-2", "bench-3"} {
-		if err := b.e.applyYAML(ctx, "rc-"+name+".yaml", redisClusterYAML(name)); err != nil {
+		if err := b.e.ApplyYAML(ctx, "rc-"+name+".yaml", redisClusterYAML(name)); err != nil {
 			return err
 		}
 		targets = append(targets, newOperatorTarget(b.e, b.op.pool, name))
@@ -624,7 +625,7 @@ func (b *bench) idle(ctx context.Context) error {
 	// share a node, which preferred anti-affinity allows.
 	spread := 0
 	for _, t := range targets {
-		if _, err := poll(ctx, time.Minute, 200*time.Millisecond, "masters spread", func(ctx context.Context) (bool, error) {
+		if _, err := benchenv.Poll(ctx, time.Minute, 200*time.Millisecond, "masters spread", func(ctx context.Context) (bool, error) {
 			worst, err := t.mastersPerNode(ctx)
 			return worst == 1, err
 		}); err == nil {
@@ -654,7 +655,7 @@ func (b *bench) idle(ctx context.Context) error {
 		}
 		return out, nil
 	}
-	c0, err := readCounters(ctx, b.e.metricsAddr)
+	c0, err := readCounters(ctx, b.e.mgr)
 	if err != nil {
 		return err
 	}
@@ -662,12 +663,10 @@ func (b *bench) idle(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(b.cfg.idle):
+	if err := benchenv.Sleep(ctx, b.cfg.idle); err != nil {
+		return err
 	}
-	c1, err := readCounters(ctx, b.e.metricsAddr)
+	c1, err := readCounters(ctx, b.e.mgr)
 	if err != nil {
 		return err
 	}
@@ -675,17 +674,16 @@ func (b *bench) idle(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pid := b.e.mgr.Process.Pid
-	rss, err := procStatus(pid, "VmRSS")
+	rss, err := b.e.mgr.Status("VmRSS")
 	if err != nil {
 		return err
 	}
-	hwm, _ := procStatus(pid, "VmHWM")
+	hwm, _ := b.e.mgr.Status("VmHWM")
 	passes := c1.reconciles - c0.reconciles
 	apiByMethod, api := c0.writes(c1)
 	redisByCmd, rw := redisWrites(s0, s1)
 	b.rep.setTarget(section, "manager RSS managing 3 clusters (end of the idle period)", colOp, mib(rss), "≤ 50 MiB")
-	b.rep.setText(section, "manager RSS peak over the whole run (sampled 2/s; VmHWM)", colOp, fmt.Sprintf("%.1f MiB (%.1f MiB)", float64(b.e.rss.peakBytes())/(1<<20), float64(hwm)/(1<<20)))
+	b.rep.setText(section, "manager RSS peak over the whole run (sampled 2/s; VmHWM)", colOp, fmt.Sprintf("%.1f MiB (%.1f MiB)", benchenv.MiB(b.e.mgr.PeakRSS()), benchenv.MiB(hwm)))
 	b.rep.setText(section, fmt.Sprintf("reconcile passes in %v idle (3 healthy clusters)", b.cfg.idle), colOp, fmt.Sprintf("%v", passes))
 	b.rep.setText(section, "Kubernetes API writes (non-GET requests): total, by method", colOp, fmt.Sprintf("%v (%s); GETs %v", api, formatCounts(apiByMethod), c1.requests["GET"]-c0.requests["GET"]))
 	b.rep.setText(section, "Redis write/admin commands on the 18 nodes: total, by command", colOp, fmt.Sprintf("%d (%s)", rw, formatCounts(redisByCmd)))
@@ -709,7 +707,7 @@ func (b *bench) cordon(ctx context.Context, on bool) error {
 	if on {
 		verb = "cordon"
 	}
-	_, err := b.e.run(ctx, append([]string{verb}, b.e.c.Nodes...)...)
+	_, err := b.e.Kubectl(ctx, append([]string{verb}, b.e.Cluster.Nodes...)...)
 	return err
 }
 
@@ -738,7 +736,7 @@ func (b *bench) placement(ctx context.Context, section string, t *target, t0 tim
 		return
 	}
 	var why string
-	at, err := poll(ctx, time.Minute, 100*time.Millisecond, "placement", func(ctx context.Context) (bool, error) {
+	at, err := benchenv.Poll(ctx, time.Minute, 100*time.Millisecond, "placement", func(ctx context.Context) (bool, error) {
 		w, err := t.health(ctx, true)
 		why = w
 		return err == nil && w == "", err
@@ -775,18 +773,18 @@ func (b *bench) scale(ctx context.Context) error {
 		{3, "spec.masters 4 → 3 → Ready (slots moved off, shard reset, forgotten, deleted)"},
 	} {
 		rc := &redisv1alpha1.RedisCluster{}
-		if err := b.e.cl.Get(ctx, types.NamespacedName{Namespace: namespace, Name: t.rc}, rc); err != nil {
+		if err := b.e.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: t.rc}, rc); err != nil {
 			w.Stop()
 			return fmt.Errorf("get RedisCluster %s: %w", t.rc, err)
 		}
 		patch := client.MergeFrom(rc.DeepCopy())
 		rc.Spec.Masters = step.masters
 		t0 := time.Now()
-		if err := b.e.cl.Patch(ctx, rc, patch); err != nil {
+		if err := b.e.Client.Patch(ctx, rc, patch); err != nil {
 			w.Stop()
 			return fmt.Errorf("set spec.masters to %d: %w", step.masters, err)
 		}
-		at, err := poll(ctx, 5*time.Minute, 100*time.Millisecond, "Ready after the scale", func(ctx context.Context) (bool, error) {
+		at, err := benchenv.Poll(ctx, 5*time.Minute, 100*time.Millisecond, "Ready after the scale", func(ctx context.Context) (bool, error) {
 			return t.readySince(ctx, t0)
 		})
 		if err != nil {

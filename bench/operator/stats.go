@@ -7,47 +7,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/redkube/redkube/bench/internal/benchenv"
 )
-
-// sample is one line of the Prometheus text format.
-type sample struct {
-	name   string
-	labels map[string]string
-	value  float64
-}
-
-// parseMetrics reads the samples of the Prometheus text format (no
-// escaped quotes in label values, which the metrics read here never have).
-func parseMetrics(text string) []sample {
-	var out []sample
-	for _, l := range strings.Split(text, "\n") {
-		if l == "" || l[0] == '#' {
-			continue
-		}
-		sp := strings.LastIndexByte(l, ' ')
-		if sp < 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(l[sp+1:], 64)
-		if err != nil {
-			continue
-		}
-		s := sample{labels: map[string]string{}, value: v}
-		head := l[:sp]
-		if i := strings.IndexByte(head, '{'); i >= 0 {
-			s.name = head[:i]
-			for _, kv := range strings.Split(strings.TrimSuffix(head[i+1:], "}"), ",") {
-				if k, val, ok := strings.Cut(kv, "="); ok {
-					s.labels[k] = strings.Trim(val, `"`)
-				}
-			}
-		} else {
-			s.name = head
-		}
-		out = append(out, s)
-	}
-	return out
-}
 
 // managerCounters are the manager's counters the benchmark compares
 // before and after a period.
@@ -57,22 +19,22 @@ type managerCounters struct {
 	failovers  map[string]float64 // redkube_failovers_total by mode
 }
 
-func readCounters(ctx context.Context, addr string) (managerCounters, error) {
-	text, err := scrape(ctx, addr)
+func readCounters(ctx context.Context, m *benchenv.Manager) (managerCounters, error) {
+	text, err := m.Metrics(ctx)
 	if err != nil {
 		return managerCounters{}, err
 	}
 	c := managerCounters{requests: map[string]float64{}, failovers: map[string]float64{}}
-	for _, s := range parseMetrics(text) {
-		switch s.name {
+	for _, s := range benchenv.ParseMetrics(text) {
+		switch s.Name {
 		case "rest_client_requests_total":
-			c.requests[s.labels["method"]] += s.value
+			c.requests[s.Labels["method"]] += s.Value
 		case "controller_runtime_reconcile_total":
-			if s.labels["controller"] == "rediscluster" {
-				c.reconciles += s.value
+			if s.Labels["controller"] == "rediscluster" {
+				c.reconciles += s.Value
 			}
 		case "redkube_failovers_total":
-			c.failovers[s.labels["mode"]] += s.value
+			c.failovers[s.Labels["mode"]] += s.Value
 		}
 	}
 	return c, nil

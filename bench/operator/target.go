@@ -46,7 +46,7 @@ func (p podInfo) addr() string { return net.JoinHostPort(p.ip, redisPort) }
 
 // livePods lists the target's pods that are not being deleted.
 func (t *target) livePods(ctx context.Context) ([]podInfo, error) {
-	list, err := t.e.cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: t.selector})
+	list, err := t.e.Clientset.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: t.selector})
 	if err != nil {
 		return nil, fmt.Errorf("list pods of %s: %w", t.label, err)
 	}
@@ -96,7 +96,7 @@ func (t *target) addrs(ctx context.Context) ([]string, error) {
 // resolution of lastTransitionTime).
 func (t *target) readySince(ctx context.Context, since time.Time) (bool, error) {
 	rc := &redisv1alpha1.RedisCluster{}
-	if err := t.e.cl.Get(ctx, types.NamespacedName{Namespace: namespace, Name: t.rc}, rc); err != nil {
+	if err := t.e.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: t.rc}, rc); err != nil {
 		return false, fmt.Errorf("get RedisCluster %s: %w", t.rc, err)
 	}
 	c := meta.FindStatusCondition(rc.Status.Conditions, string(redisv1alpha1.ConditionReady))
@@ -336,7 +336,7 @@ func (m *syncMonitor) run(ctx context.Context) {
 				m.mu.Unlock()
 			}
 			if m.claimsBound.IsZero() {
-				if list, err := m.t.e.cs.CoreV1().PersistentVolumeClaims(namespace).List(ctx, metav1.ListOptions{LabelSelector: m.t.selector}); err == nil {
+				if list, err := m.t.e.Clientset.CoreV1().PersistentVolumeClaims(namespace).List(ctx, metav1.ListOptions{LabelSelector: m.t.selector}); err == nil {
 					bound := 0
 					for _, c := range list.Items {
 						if c.Status.Phase == corev1.ClaimBound {
@@ -389,28 +389,6 @@ func (m *syncMonitor) stop(n int) (lastSync, podsUp, claimsBound time.Time) {
 		}
 	}
 	return lastSync, m.podsUp, m.claimsBound
-}
-
-// poll calls try every interval until it returns true or d has passed.
-func poll(ctx context.Context, d, interval time.Duration, what string, try func(ctx context.Context) (bool, error)) (time.Time, error) {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	for {
-		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
-		ok, err := try(actx)
-		acancel()
-		if ok {
-			return time.Now(), nil
-		}
-		select {
-		case <-ctx.Done():
-			if err == nil {
-				return time.Time{}, fmt.Errorf("%s: not within %v: %w", what, d, ctx.Err())
-			}
-			return time.Time{}, fmt.Errorf("%s: not within %v: %w (last error: %w)", what, d, ctx.Err(), err)
-		case <-time.After(interval):
-		}
-	}
 }
 
 // mastersPerNode returns the largest number of slot-owning masters of t
