@@ -15,23 +15,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/netip"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -42,14 +34,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
-	"github.com/redkube/redkube/internal/controller"
+	"github.com/redkube/redkube/bench/internal/benchenv"
 	"github.com/redkube/redkube/internal/localkube"
-	"github.com/redkube/redkube/internal/nodeagent"
 	"github.com/redkube/redkube/internal/podexec"
-	"github.com/redkube/redkube/internal/podnet"
 	"github.com/redkube/redkube/internal/resources"
 )
 
+// config is the command line.
 type config struct {
 	manager   string
 	crdDir    string
@@ -67,7 +58,7 @@ func main() {
 	var cfg config
 	flag.StringVar(&cfg.manager, "manager", "", "manager binary (go build ./cmd/manager)")
 	flag.StringVar(&cfg.crdDir, "crd", "config/crd/bases", "folder of the CRD manifests")
-	flag.StringVar(&cfg.binDir, "bin", os.Getenv("REDKUBE_K8S_BIN"), "folder of the control-plane binaries (hack/build-k8s.sh)")
+	flag.StringVar(&cfg.binDir, "bin", os.Getenv(localkube.EnvBinDir), "folder of the control-plane binaries (hack/build-k8s.sh)")
 	flag.IntVar(&cfg.clusters, "clusters", 3, "number of 3x1 RedisClusters")
 	flag.DurationVar(&cfg.idle, "idle", 60*time.Second, "idle period after the clusters are healthy again")
 	flag.StringVar(&cfg.extraArgs, "manager-args", "", "extra manager flags, space separated (the manager's environment is this process's: set GOMEMLIMIT/GOGC there)")
@@ -95,79 +86,44 @@ type phase struct {
 
 func run(ctx context.Context, cfg config) (err error) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	work, err := os.MkdirTemp("", "manager-mem.")
-	if err != nil {
-		return fmt.Errorf("work folder: %w", err)
-	}
-	defer os.RemoveAll(work)
-
-	pid := os.Getpid()
-	network := podnet.Config{
-		Bridge:   fmt.Sprintf("rkmem%d", pid%100000),
-		CIDR:     netip.MustParsePrefix(fmt.Sprintf("10.249.%d.0/24", pid%200+20)),
-		NetnsDir: podnet.DefaultNetnsDir,
-	}
-	sctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	c, err := localkube.Start(sctx, localkube.Options{
-		BinDir:    cfg.binDir,
-		Nodes:     3,
-		NodeAgent: localkube.PodAgent(nodeagent.Config{Network: network, DeleteBridgeOnExit: true}),
-		Logger:    log,
+	e, err := benchenv.Start(ctx, benchenv.Options{
+		Name:    "manager-mem",
+		BinDir:  cfg.binDir,
+		CRDDir:  cfg.crdDir,
+		Network: benchenv.Network("rkmem", 249),
+		Logger:  log,
 	})
 	if err != nil {
-		return fmt.Errorf("start local cluster: %w", err)
+		return err
 	}
 	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if serr := c.Stop(sctx); serr != nil {
-			err = errors.Join(err, fmt.Errorf("stop local cluster: %w", serr))
+		if serr := e.Stop(); serr != nil {
+			err = errors.Join(err, fmt.Errorf("stop: %w", serr))
 		}
 	}()
-	kubectl := func(args ...string) error {
-		cctx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-		out, err := exec.CommandContext(cctx, filepath.Join(c.BinDir, "kubectl"), append([]string{"--kubeconfig", c.Kubeconfig}, args...)...).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("kubectl %s: %w\n%s", strings.Join(args, " "), err, out)
-		}
-		return nil
-	}
-	if err := kubectl("apply", "--server-side", "-f", cfg.crdDir); err != nil {
-		return err
-	}
-	if err := kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/redisclusters.redis.redkube.io"); err != nil {
-		return err
-	}
-	scheme, err := controller.Scheme()
-	if err != nil {
-		return fmt.Errorf("scheme: %w", err)
-	}
-	cl, err := client.New(c.Config, client.Options{Scheme: scheme})
-	if err != nil {
-		return fmt.Errorf("client: %w", err)
-	}
-
-	m, err := startManager(ctx, cfg, c.Kubeconfig, work)
+	cl := e.Client
+	m, err := e.StartManager(ctx, benchenv.ManagerOptions{
+		Binary:  cfg.manager,
+		LogPath: cfg.logPath,
+		Pprof:   cfg.heapOut != "",
+		Args:    strings.Fields(cfg.extraArgs),
+	})
 	if err != nil {
 		return err
 	}
-	defer m.stop()
-	log.Info("manager started", "pid", m.cmd.Process.Pid)
 
 	var phases []phase
 	measure := func(name string, f func() error) error {
-		m.rss.resetPeak()
+		m.ResetPeakRSS()
 		t0 := time.Now()
 		if err := f(); err != nil {
-			return fmt.Errorf("%s: %w (manager log %s)", name, err, m.logPath)
+			return fmt.Errorf("%s: %w (manager log %s)", name, err, m.LogPath)
 		}
-		phases = append(phases, phase{name: name, took: time.Since(t0), peak: m.rss.resetPeak()})
+		phases = append(phases, phase{name: name, took: time.Since(t0), peak: m.ResetPeakRSS()})
 		log.Info("phase done", "phase", name, "took", time.Since(t0).Round(time.Millisecond))
 		return nil
 	}
-	if err := measure("manager started, no RedisCluster (5 s)", func() error { return sleep(ctx, 5*time.Second) }); err != nil {
+	if err := measure("manager started, no RedisCluster (5 s)", func() error { return benchenv.Sleep(ctx, 5*time.Second) }); err != nil {
 		return err
 	}
 	var names []string
@@ -201,60 +157,60 @@ func run(ctx context.Context, cfg config) (err error) {
 	}); err != nil {
 		return err
 	}
-	if err := measure(fmt.Sprintf("idle %v", cfg.idle), func() error { return sleep(ctx, cfg.idle) }); err != nil {
+	if err := measure(fmt.Sprintf("idle %v", cfg.idle), func() error { return benchenv.Sleep(ctx, cfg.idle) }); err != nil {
 		return err
 	}
 
-	mpid := m.cmd.Process.Pid
-	rss, err := procStatus(mpid, "VmRSS")
+	rss, err := m.Status("VmRSS")
 	if err != nil {
 		return err
 	}
-	hwm, err := procStatus(mpid, "VmHWM")
+	hwm, err := m.Status("VmHWM")
 	if err != nil {
 		return err
 	}
-	mappings, err := binaryMappings(mpid)
+	mappings, err := binaryMappings(m.Pid())
 	if err != nil {
 		return err
 	}
-	metrics, err := httpGet(ctx, "http://"+m.metricsAddr+"/metrics")
+	metrics, err := m.Metrics(ctx)
 	if err != nil {
 		return err
 	}
 	if cfg.heapOut != "" {
-		prof, err := httpGet(ctx, "http://"+m.pprofAddr+"/debug/pprof/heap")
+		prof, err := m.HeapProfile(ctx)
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(cfg.heapOut, []byte(prof), 0o644); err != nil {
+		if err := os.WriteFile(cfg.heapOut, prof, 0o644); err != nil {
 			return fmt.Errorf("write heap profile: %w", err)
 		}
 	}
 
 	fmt.Printf("manager: %s %s   GOMEMLIMIT=%q GOGC=%q\n", cfg.manager, cfg.extraArgs, os.Getenv("GOMEMLIMIT"), os.Getenv("GOGC"))
 	for _, p := range phases {
-		fmt.Printf("  %-55s %8s  peak RSS %6.1f MiB\n", p.name, p.took.Round(100*time.Millisecond), mib(p.peak))
+		fmt.Printf("  %-55s %8s  peak RSS %6.1f MiB\n", p.name, p.took.Round(100*time.Millisecond), benchenv.MiB(p.peak))
 	}
-	fmt.Printf("  %-55s %6.1f MiB\n", "RSS at the end", mib(rss))
-	fmt.Printf("  %-55s %6.1f MiB\n", "VmHWM (peak RSS of the whole run)", mib(hwm))
+	fmt.Printf("  %-55s %6.1f MiB\n", "RSS at the end", benchenv.MiB(rss))
+	fmt.Printf("  %-55s %6.1f MiB\n", "VmHWM (peak RSS of the whole run)", benchenv.MiB(hwm))
 	for _, field := range []string{"RssAnon", "RssFile"} {
-		v, err := procStatus(mpid, field)
+		v, err := m.Status(field)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("  %-55s %6.1f MiB\n", field+" at the end", mib(v))
+		fmt.Printf("  %-55s %6.1f MiB\n", field+" at the end", benchenv.MiB(v))
 	}
 	for _, mp := range mappings {
-		fmt.Printf("  %-55s %6.1f MiB of %.1f MiB mapped\n", "RSS of the binary's "+mp.perms+" mapping", mib(mp.rss), mib(mp.size))
+		fmt.Printf("  %-55s %6.1f MiB of %.1f MiB mapped\n", "RSS of the binary's "+mp.perms+" mapping", benchenv.MiB(mp.rss), benchenv.MiB(mp.size))
 	}
+	values := unlabelled(metrics)
 	for _, name := range []string{
 		"go_memstats_heap_inuse_bytes", "go_memstats_heap_idle_bytes", "go_memstats_heap_released_bytes",
 		"go_memstats_stack_inuse_bytes", "go_memstats_sys_bytes", "go_memstats_next_gc_bytes",
 		"go_gc_gomemlimit_bytes", "go_gc_gogc_percent", "go_goroutines",
 		"go_gc_duration_seconds_count", "process_cpu_seconds_total",
 	} {
-		if v, ok := metricValue(metrics, name); ok {
+		if v, ok := values[name]; ok {
 			if strings.HasSuffix(name, "_bytes") {
 				fmt.Printf("  %-55s %6.1f MiB\n", name, v/(1<<20))
 			} else {
@@ -278,22 +234,17 @@ func redisCluster(name string) *redisv1alpha1.RedisCluster {
 // Ready with six ready nodes and, for each pod in replaced, a pod of that
 // name with another UID exists.
 func waitReady(ctx context.Context, cl client.Client, names []string, replaced map[string]types.UID) error {
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
+	_, err := benchenv.Poll(ctx, 5*time.Minute, 250*time.Millisecond, "every RedisCluster Ready", func(ctx context.Context) (bool, error) {
 		pending, err := notReady(ctx, cl, names, replaced)
 		if err != nil {
-			return err
+			return false, err
 		}
-		if pending == "" {
-			return nil
+		if pending != "" {
+			return false, errors.New(pending)
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready within 5m: %s", pending)
-		}
-		if err := sleep(ctx, 250*time.Millisecond); err != nil {
-			return err
-		}
-	}
+		return true, nil
+	})
+	return err
 }
 
 // notReady names the first thing not ready yet ("" when all are).
@@ -318,156 +269,6 @@ func notReady(ctx context.Context, cl client.Client, names []string, replaced ma
 		}
 	}
 	return "", nil
-}
-
-// mgrProc is the manager process and its RSS sampler.
-type mgrProc struct {
-	cmd         *exec.Cmd
-	done        chan struct{}
-	rss         *rssSampler
-	logPath     string
-	metricsAddr string
-	pprofAddr   string
-}
-
-func startManager(ctx context.Context, cfg config, kubeconfig, work string) (*mgrProc, error) {
-	m := &mgrProc{logPath: cfg.logPath}
-	if m.logPath == "" {
-		m.logPath = filepath.Join(work, "manager.log")
-	}
-	var err error
-	if m.metricsAddr, err = freeAddr(); err != nil {
-		return nil, err
-	}
-	if m.pprofAddr, err = freeAddr(); err != nil {
-		return nil, err
-	}
-	f, err := os.Create(m.logPath)
-	if err != nil {
-		return nil, fmt.Errorf("manager log: %w", err)
-	}
-	args := []string{"--kubeconfig", kubeconfig, "--metrics-bind-address", m.metricsAddr, "--health-probe-bind-address", "0"}
-	if cfg.heapOut != "" {
-		args = append(args, "--pprof-bind-address", m.pprofAddr)
-	}
-	args = append(args, strings.Fields(cfg.extraArgs)...)
-	m.cmd = exec.Command(cfg.manager, args...)
-	m.cmd.Stdout, m.cmd.Stderr = f, f
-	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := m.cmd.Start(); err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("start manager %s: %w", cfg.manager, err)
-	}
-	m.done = make(chan struct{})
-	go func() {
-		_ = m.cmd.Wait()
-		_ = f.Close()
-		close(m.done)
-	}()
-	m.rss = startRSSSampler(m.cmd.Process.Pid)
-	deadline := time.Now().Add(time.Minute)
-	for {
-		if _, err := httpGet(ctx, "http://"+m.metricsAddr+"/metrics"); err == nil {
-			return m, nil
-		}
-		select {
-		case <-m.done:
-			m.rss.stop()
-			return nil, fmt.Errorf("manager exited at start; log %s", m.logPath)
-		case <-ctx.Done():
-			m.stop()
-			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			m.stop()
-			return nil, errors.New("manager /metrics did not answer within 1m")
-		}
-	}
-}
-
-// stop stops the manager: SIGTERM, then SIGKILL after 10 s.
-func (m *mgrProc) stop() {
-	m.rss.stop()
-	_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-m.done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
-		<-m.done
-	}
-}
-
-// rssSampler reads a process's VmRSS every 500 ms and keeps the peak.
-type rssSampler struct {
-	mu   sync.Mutex
-	peak uint64
-	done chan struct{}
-	wg   sync.WaitGroup
-}
-
-func startRSSSampler(pid int) *rssSampler {
-	s := &rssSampler{done: make(chan struct{})}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		t := time.NewTicker(500 * time.Millisecond)
-		defer t.Stop()
-		for {
-			if v, err := procStatus(pid, "VmRSS"); err == nil {
-				s.mu.Lock()
-				s.peak = max(s.peak, v)
-				s.mu.Unlock()
-			}
-			select {
-			case <-s.done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return s
-}
-
-// resetPeak returns the peak since the last reset and starts a new one.
-func (s *rssSampler) resetPeak() uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.peak
-	s.peak = 0
-	return p
-}
-
-func (s *rssSampler) stop() {
-	select {
-	case <-s.done:
-	default:
-		close(s.done)
-	}
-	s.wg.Wait()
-}
-
-// procStatus returns a "kB" field of /proc/<pid>/status in bytes.
-func procStatus(pid int, field string) (uint64, error) {
-	f, err := os.Open(filepath.Join("/proc", strconv.Itoa(pid), "status"))
-	if err != nil {
-		return 0, fmt.Errorf("read status of %d: %w", pid, err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			kb, err := strconv.ParseUint(strings.Fields(rest)[0], 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("parse %s of %d: %w", field, pid, err)
-			}
-			return kb * 1024, nil
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("read status of %d: %w", pid, err)
-	}
-	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
 
 // mapping is one mapping of the process's own executable.
@@ -514,55 +315,14 @@ func binaryMappings(pid int) ([]mapping, error) {
 	return out, nil
 }
 
-// metricValue returns the value of an unlabelled sample in Prometheus text.
-func metricValue(text, name string) (float64, bool) {
-	for line := range strings.Lines(text) {
-		if rest, ok := strings.CutPrefix(line, name+" "); ok {
-			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			return v, err == nil
+// unlabelled returns the values of the samples without labels in
+// Prometheus text, by name.
+func unlabelled(text string) map[string]float64 {
+	out := map[string]float64{}
+	for _, s := range benchenv.ParseMetrics(text) {
+		if len(s.Labels) == 0 {
+			out[s.Name] = s.Value
 		}
 	}
-	return 0, false
+	return out
 }
-
-func httpGet(ctx context.Context, url string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return "", fmt.Errorf("request %s: %w", url, err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("get %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", fmt.Errorf("read %s: %w", url, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("get %s: %s", url, resp.Status)
-	}
-	return string(b), nil
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
-	}
-}
-
-func mib(b uint64) float64 { return float64(b) / (1 << 20) }
