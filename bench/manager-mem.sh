@@ -12,17 +12,7 @@
 # Only one local Kubernetes may run at a time: check `pgrep -f kube-apiserver`.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT"
-WORK=$(mktemp -d /tmp/manager-mem-bin.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
-
-if [ -z "${REDKUBE_K8S_BIN:-}" ]; then
-	REDKUBE_K8S_BIN=$(hack/build-k8s.sh | tail -1)
-fi
-export REDKUBE_K8S_BIN
-
-echo "building the manager and the benchmark into $WORK" >&2
-go build -o "$WORK/manager" ./cmd/manager
-go build -o "$WORK/manager-mem" ./bench/manager-mem
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_build manager-mem ./bench/manager-mem
 "$WORK/manager-mem" -manager "$WORK/manager" -crd config/crd/bases "$@"

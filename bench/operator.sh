@@ -14,17 +14,7 @@
 # Takes about 5-8 minutes. Everything it starts is stopped on exit.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT"
-WORK=$(mktemp -d /tmp/operator-bench-bin.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
-
-if [ -z "${REDKUBE_K8S_BIN:-}" ]; then
-	REDKUBE_K8S_BIN=$(hack/build-k8s.sh | tail -1)
-fi
-export REDKUBE_K8S_BIN
-
-echo "building the manager and the benchmark into $WORK" >&2
-go build -o "$WORK/manager" ./cmd/manager
-go build -o "$WORK/operator-bench" ./bench/operator
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_build operator-bench ./bench/operator
 "$WORK/operator-bench" -manager "$WORK/manager" -crd config/crd/bases -tutorial test/e2e/testdata/tutorial "$@"
