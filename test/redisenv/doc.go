@@ -7,5 +7,12 @@
 // also when it fails or panics. Servers are started with the parent-death
 // signal set, so they also die when the test binary itself is killed.
 //
+// Options shape the servers: WithTLS serves clients, the cluster bus and
+// replication over TLS only, with certificates NewCerts generates per test
+// (Node.TLS has the file paths, Node.ClientTLSConfig a client
+// configuration); WithPassword and WithACLUser require authentication
+// (Node.Username and Node.Password are what a client must send). Node.Addr
+// is always the address a client dials.
+//
 // Nothing here talks to an address outside 127.0.0.0/8.
 package redisenv

@@ -3,6 +3,7 @@ package redisenv
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -26,14 +27,22 @@ const startTimeout = 20 * time.Second
 
 // Node is one running (or killed) redis-server.
 type Node struct {
-	// Addr is "127.0.0.1:<port>".
+	// Addr is "127.0.0.1:<port>", the address clients dial (over TLS when
+	// TLS is set).
 	Addr string
-	// Port is the client port.
+	// Port is the client port: the TLS port under WithTLS (the plain port
+	// is then disabled), the plain port otherwise.
 	Port int
 	// BusPort is the cluster bus port (0 when not in cluster mode).
 	BusPort int
 	// Dir is the node's working directory (nodes.conf, AOF, redis.log).
 	Dir string
+	// TLS holds the certificates the node uses; nil without WithTLS.
+	TLS *Certs
+	// Username and Password are the credentials a client needs: the ACL
+	// user of WithACLUser, or "" and the password of WithPassword. Both
+	// are empty when the node requires none.
+	Username, Password string
 
 	tb   testing.TB
 	conf string
@@ -46,6 +55,10 @@ type Node struct {
 type config struct {
 	standalone bool
 	password   string
+	aclUser    string
+	aclPass    string
+	useTLS     bool
+	tls        *Certs
 	extra      [][2]string
 }
 
@@ -71,6 +84,27 @@ func WithPassword(pw string) Option {
 	return func(c *config) { c.password = pw }
 }
 
+// WithACLUser adds the ACL user name with password pw and every permission
+// ("user name on >pw ~* &* +@all") and makes replicas authenticate as that
+// user (masteruser, masterauth). Unless WithPassword is given too, the
+// default user is switched off, so every client must AUTH name pw. The
+// cluster bus does not use ACL. The password must not contain spaces.
+func WithACLUser(name, pw string) Option {
+	return func(c *config) { c.aclUser, c.aclPass = name, pw }
+}
+
+// WithTLS serves clients over TLS only ("port 0", "tls-port"), with
+// tls-cluster and tls-replication on, so the cluster bus, replication and
+// MIGRATE between nodes use TLS as well, and tls-auth-clients yes (a client
+// must present a certificate signed by the CA; override with
+// WithConfig("tls-auth-clients", "optional") or "no"). Nodes of one test
+// that must talk to each other need the same certs, from NewCerts; nil
+// makes fresh ones for this Start. Node.TLS exposes them and
+// Node.ClientTLSConfig a client configuration.
+func WithTLS(certs *Certs) Option {
+	return func(c *config) { c.useTLS, c.tls = true, certs }
+}
+
 // Standalone starts servers without cluster mode.
 func Standalone() Option { return func(c *config) { c.standalone = true } }
 
@@ -89,11 +123,18 @@ func Start(tb testing.TB, n int, opts ...Option) []*Node {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if cfg.useTLS && cfg.tls == nil {
+		cfg.tls = NewCerts(tb)
+	}
+	user, pass := "", cfg.password
+	if cfg.aclUser != "" {
+		user, pass = cfg.aclUser, cfg.aclPass
+	}
 	nodes := make([]*Node, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range nodes {
-		nodes[i] = &Node{tb: tb, Dir: tb.TempDir()}
+		nodes[i] = &Node{tb: tb, Dir: tb.TempDir(), TLS: cfg.tls, Username: user, Password: pass}
 		wg.Add(1)
 		go func(nd *Node, i int) {
 			defer wg.Done()
@@ -145,7 +186,18 @@ func (nd *Node) render(cfg *config) string {
 	var b strings.Builder
 	line := func(k, v string) { fmt.Fprintf(&b, "%s %s\n", k, v) }
 	line("bind", "127.0.0.1")
-	line("port", strconv.Itoa(nd.Port))
+	if cfg.tls != nil {
+		line("port", "0")
+		line("tls-port", strconv.Itoa(nd.Port))
+		line("tls-cert-file", cfg.tls.ServerCertFile)
+		line("tls-key-file", cfg.tls.ServerKeyFile)
+		line("tls-ca-cert-file", cfg.tls.CAFile)
+		line("tls-auth-clients", "yes")
+		line("tls-cluster", "yes")
+		line("tls-replication", "yes")
+	} else {
+		line("port", strconv.Itoa(nd.Port))
+	}
 	line("dir", nd.Dir)
 	line("daemonize", "no")
 	line("protected-mode", "no")
@@ -161,6 +213,14 @@ func (nd *Node) render(cfg *config) string {
 	if cfg.password != "" {
 		line("requirepass", cfg.password)
 		line("masterauth", cfg.password)
+	}
+	if cfg.aclUser != "" {
+		if cfg.password == "" {
+			line("user", "default off")
+		}
+		line("user", cfg.aclUser+" on >"+cfg.aclPass+" ~* &* +@all")
+		line("masteruser", cfg.aclUser)
+		line("masterauth", cfg.aclPass)
 	}
 	for _, kv := range cfg.extra {
 		line(kv[0], kv[1])
@@ -193,7 +253,7 @@ func (nd *Node) launch() error {
 			return fmt.Errorf("redis-server on port %d exited: %s%s", nd.Port, stderr.String(), nd.logTail(20))
 		default:
 		}
-		if ping(nd.Addr) {
+		if probe(nd.Addr, nd.ClientTLSConfig()) {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -204,10 +264,31 @@ func (nd *Node) launch() error {
 	}
 }
 
-// ping reports whether a server answers PING at addr. A NOAUTH error counts
-// as an answer (the server is up); LOADING does not.
-func ping(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+// ClientTLSConfig returns a client TLS configuration that trusts the node's
+// CA and presents the client certificate, or nil when the node does not
+// use TLS. Each call returns a new *tls.Config.
+func (nd *Node) ClientTLSConfig() *tls.Config {
+	if nd.TLS == nil {
+		return nil
+	}
+	return nd.TLS.ClientTLSConfig()
+}
+
+// ping reports whether a plain-TCP server answers PING at addr.
+func ping(addr string) bool { return probe(addr, nil) }
+
+// probe reports whether a server answers PING at addr, over TLS when tc is
+// not nil. A NOAUTH error counts as an answer (the server is up); LOADING
+// does not.
+func probe(addr string, tc *tls.Config) bool {
+	d := &net.Dialer{Timeout: 200 * time.Millisecond}
+	var c net.Conn
+	var err error
+	if tc != nil {
+		c, err = tls.DialWithDialer(d, "tcp", addr, tc)
+	} else {
+		c, err = d.Dial("tcp", addr)
+	}
 	if err != nil {
 		return false
 	}
