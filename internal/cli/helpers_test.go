@@ -130,8 +130,13 @@ func value(i int) string { return fmt.Sprintf("v:%d", i) }
 // loadKeys writes k:0..n-1 through a cluster client.
 func loadKeys(t *testing.T, seed string, n int) {
 	t.Helper()
+	loadKeysWith(t, clusterClient(t, seed), n)
+}
+
+// loadKeysWith writes k:0..n-1 through c.
+func loadKeysWith(t *testing.T, c *redis.ClusterClient, n int) {
+	t.Helper()
 	ctx := testCtx(t)
-	c := clusterClient(t, seed)
 	for lo := 0; lo < n; lo += 5000 {
 		pipe := c.Pipeline()
 		for i := lo; i < min(lo+5000, n); i++ {
@@ -146,8 +151,13 @@ func loadKeys(t *testing.T, seed string, n int) {
 // verifyKeys reads k:0..n-1 back and fails on any missing or wrong value.
 func verifyKeys(t *testing.T, seed string, n int) {
 	t.Helper()
+	verifyKeysWith(t, clusterClient(t, seed), n)
+}
+
+// verifyKeysWith reads k:0..n-1 back through c.
+func verifyKeysWith(t *testing.T, c *redis.ClusterClient, n int) {
+	t.Helper()
 	ctx := testCtx(t)
-	c := clusterClient(t, seed)
 	bad := 0
 	for lo := 0; lo < n; lo += 5000 {
 		pipe := c.Pipeline()
@@ -180,10 +190,17 @@ type nodeFacts struct {
 // worldState observes every address directly (no rcctl code involved).
 func worldState(t *testing.T, addrs []string) map[string]nodeFacts {
 	t.Helper()
+	return worldStateWith(t, addrs, func(a string) *redis.Client { return client(t, a) })
+}
+
+// worldStateWith is worldState with clients from dial (for nodes that need
+// TLS or credentials).
+func worldStateWith(t *testing.T, addrs []string, dial func(addr string) *redis.Client) map[string]nodeFacts {
+	t.Helper()
 	ctx := testCtx(t)
 	out := map[string]nodeFacts{}
 	for _, a := range addrs {
-		c := client(t, a)
+		c := dial(a)
 		f := nodeFacts{}
 		if text, err := c.ClusterNodes(ctx).Result(); err == nil {
 			v, err := topology.ParseClusterNodes(text)

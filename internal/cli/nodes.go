@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -34,9 +35,27 @@ func nodeError(addr string, err error) error {
 	case errors.Is(err, redisadmin.ErrNotClusterMode):
 		return fmt.Errorf("%s is not in cluster mode (cluster-enabled no): %w", addr, redisadmin.ErrNotClusterMode)
 	case errors.Is(err, redisadmin.ErrUnreachable):
+		if tlsErr := tlsFailure(addr, err); tlsErr != nil {
+			return tlsErr
+		}
 		return fmt.Errorf("%s is unreachable: %w", addr, rootCause(err))
 	}
 	return fmt.Errorf("%s: %w", addr, err)
+}
+
+// tlsFailure names a failed TLS handshake with addr (the node answered, so
+// it is not "unreachable"), or returns nil when err is no TLS failure.
+func tlsFailure(addr string, err error) error {
+	var verr *tls.CertificateVerificationError
+	var oerr *net.OpError
+	switch {
+	case errors.As(err, &verr):
+		return fmt.Errorf("%s: TLS: the server's certificate is not trusted (check --tls-ca): %w", addr, verr.Err)
+	case errors.As(err, &oerr) && oerr.Op == "remote error":
+		// An alert from the server: it refused our side of the handshake.
+		return fmt.Errorf("%s refused the TLS handshake (does it require a client certificate? check --tls-cert, --tls-key): %w", addr, oerr.Err)
+	}
+	return nil
 }
 
 // rootCause returns the innermost wrapped error, for short messages.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"syscall"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
@@ -26,6 +27,11 @@ type app struct {
 // NewRootCommand returns the rcctl command tree writing results to stdout and
 // progress and errors to stderr.
 func NewRootCommand(stdout, stderr io.Writer) *cobra.Command {
+	return newApp(stdout, stderr).root
+}
+
+// newApp builds the command tree and the invocation state behind it.
+func newApp(stdout, stderr io.Writer) *app {
 	a := &app{stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:   "rcctl",
@@ -63,21 +69,36 @@ Exit status: 0 ok, 1 a problem was found or an operation failed, 2 bad usage.`,
 		a.failoverCommand(),
 		a.statusCommand(),
 	)
-	return root
+	return a
 }
 
 // Run executes rcctl with args and returns its exit status. Errors are
 // printed to stderr as one line.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	root := NewRootCommand(stdout, stderr)
-	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	a := newApp(stdout, stderr)
+	a.root.SetArgs(args)
+	err := a.root.ExecuteContext(ctx)
 	if err != nil && !errors.Is(err, errProblemsFound) {
 		// stderr is the last resort: a failed write there has nowhere to go,
 		// and the exit status still tells.
-		_, _ = fmt.Fprintf(stderr, "rcctl: %s\n", oneLine(err))
+		_, _ = fmt.Fprintf(stderr, "rcctl: %s%s\n", oneLine(err), a.closedHint(err))
 	}
 	return ExitCode(err)
+}
+
+// closedHint explains a connection the node reset or closed without a
+// reply, the usual symptom of a TLS mismatch: a TLS-only server drops
+// plain-text clients, and a server that requires client certificates drops
+// TLS clients without an accepted one (with TLS 1.3 the client learns it
+// only on its first read, by an alert or a reset).
+func (a *app) closedHint(err error) string {
+	if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return ""
+	}
+	if !a.g.tls && a.g.tlsCA == "" && a.g.tlsCert == "" && !a.g.insecureSkipVerify {
+		return " (the node closed the connection: if it serves TLS only, add --tls or --tls-ca)"
+	}
+	return " (the node closed the TLS connection: if it requires a client certificate, check --tls-cert and --tls-key)"
 }
 
 // exactArgs is cobra.ExactArgs returning a usage-class error.
