@@ -40,6 +40,11 @@ func TestOperator(t *testing.T) {
 		testOperatorMissingStorageClass(t, e)
 	})
 
+	// Independent of the others too; runs before the storage test.
+	defer t.Run("a cluster with a password from a Secret works end to end", func(t *testing.T) {
+		testOperatorPassword(t, e)
+	})
+
 	rc := &redisv1alpha1.RedisCluster{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: opNS},
 		Spec: redisv1alpha1.RedisClusterSpec{
@@ -526,4 +531,76 @@ func testOperatorMissingStorageClass(t *testing.T, e *opEnv) {
 		}
 		return fmt.Errorf("no StorageClassNotFound event among %d", len(evs.Items))
 	})
+}
+
+// testOperatorPassword creates a RedisCluster whose password comes from a
+// Secret: the pods start with requirepass and masterauth (replication with
+// auth), the operator reaches them with it, clients without it are
+// refused, and the preStop hook (redis-cli with REDISCLI_AUTH) still holds a
+// deleted master until its role has moved.
+func testOperatorPassword(t *testing.T, e *opEnv) {
+	const name, password = "secure", "s3cret-for-e2e"
+	sec := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "secure-auth", Namespace: opNS},
+		StringData: map[string]string{"password": password},
+	}
+	if err := e.cl.Create(t.Context(), sec); err != nil {
+		t.Fatal(err)
+	}
+	rc := &redisv1alpha1.RedisCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: opNS},
+		Spec: redisv1alpha1.RedisClusterSpec{
+			Masters: 3, ReplicasPerMaster: 1,
+			Config:         map[string]redisv1alpha1.ConfigValue{"cluster-node-timeout": "2000"},
+			Storage:        redisv1alpha1.StorageSpec{Size: resource.MustParse("64Mi")},
+			PasswordSecret: &redisv1alpha1.PasswordSecretRef{Name: sec.Name},
+		},
+	}
+	applied := time.Now()
+	if err := e.cl.Create(t.Context(), rc); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		e.kubectl(t, "delete", "rediscluster", name, "--wait=false")
+		e.kubectl(t, "delete", "pvc", "-l", resources.LabelInstance+"="+name, "--wait=false")
+		e.kubectl(t, "delete", "secret", sec.Name, "--wait=false")
+	})
+	e.waitReady(t, name, applied, 3*time.Minute)
+	t.Logf("timing: create with a password -> Ready: %v", time.Since(applied))
+	addrs := e.addrs(t, name)
+
+	open := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, MaxRedirects: 8})
+	err := open.Set(t.Context(), "k", "v", 0).Err()
+	_ = open.Close()
+	if err == nil || !strings.Contains(err.Error(), "NOAUTH") {
+		t.Errorf("SET without the password = %v, want NOAUTH", err)
+	}
+	authed := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, Password: password, MaxRedirects: 8})
+	defer func() { _ = authed.Close() }()
+	for k := range 100 {
+		if err := authed.Set(t.Context(), fmt.Sprintf("auth:%d", k), k, 0).Err(); err != nil {
+			t.Fatalf("SET auth:%d with the password: %v", k, err)
+		}
+	}
+
+	before, err := e.get(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := before.Status.Shards[1].MasterPod
+	// Ready's lastTransitionTime has a resolution of one second: let a
+	// second pass so that waitReady cannot take the Ready of the create.
+	time.Sleep(1100 * time.Millisecond)
+	deleted := time.Now()
+	e.kubectl(t, "delete", "pod", victim, "--wait=false")
+	after := e.waitReady(t, name, deleted, 2*time.Minute)
+	t.Logf("timing: delete master pod %s of the password cluster -> Ready again: %v", victim, time.Since(deleted))
+	if got := after.Status.Shards[1].MasterPod; got == victim {
+		t.Errorf("shard 1's master is still pod %s: no graceful handover with the password", victim)
+	}
+	for k := range 100 {
+		if v, err := authed.Get(t.Context(), fmt.Sprintf("auth:%d", k)).Int(); err != nil || v != k {
+			t.Fatalf("GET auth:%d after the handover = %d, %v", k, v, err)
+		}
+	}
 }
