@@ -76,9 +76,16 @@ func waitLookup(t *testing.T, server netip.AddrPort, name string, want ...string
 	t.Fatalf("%s at %s: got %v (err %v), want %v", name, server, got, err, want)
 }
 
+// dnsTestAddr is the loopback address the test's CoreDNS serves on: not
+// 127.0.0.1, where the other packages' tests running at the same time open
+// thousands of connections from ephemeral ports, one of which can take the
+// port picked here before CoreDNS binds its TCP side (seen once under
+// `make test`: every query refused for 30 s).
+const dnsTestAddr = "127.0.53.1"
+
 func freeUDPPort(t *testing.T) uint16 {
 	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	c, err := net.ListenPacket("udp", dnsTestAddr+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,14 +134,20 @@ func setSlice(t *testing.T, cs kubernetes.Interface, svc, hostname, ip string, p
 
 func TestDNSServesTheClusterDomainFromTheAPIServer(t *testing.T) {
 	c := startCluster(t)
-	server := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), freeUDPPort(t))
+	server := netip.AddrPortFrom(netip.MustParseAddr(dnsTestAddr), freeUDPPort(t))
 	dns, err := services.StartDNS(t.Context(), services.DNSConfig{
 		Binary: binary(t, c, services.BinCoreDNS), Kubeconfig: c.Kubeconfig, Listen: server, Dir: t.TempDir(),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = dns.Stop(context.Background()) })
+	t.Cleanup(func() {
+		_ = dns.Stop(context.Background())
+		if t.Failed() {
+			b, _ := os.ReadFile(dns.LogPath)
+			t.Logf("--- CoreDNS log (%s) ---\n%s", dns.LogPath, b)
+		}
+	})
 
 	headless(t, c.Client, "redis-service", "redis-app-0", "10.244.3.7")
 	waitLookup(t, server, "redis-app-0.redis-service.default.svc.cluster.local.", "10.244.3.7")
