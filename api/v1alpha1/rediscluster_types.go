@@ -355,6 +355,7 @@ type ReplicaStatus struct {
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=".spec.replicasPerMaster",description="Replicas per master"
 // +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=".status.readyNodes",description="Redis nodes ready"
 // +kubebuilder:printcolumn:name="Slots OK",type=integer,JSONPath=".status.slotsOK",description="Slots served by a healthy master"
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=".status.conditions[?(@.type==\"Ready\")].reason",description="Why the cluster is or is not Ready"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"
 type RedisCluster struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -311,14 +311,14 @@ func TestStatusSubresourceAndPrinterColumns(t *testing.T) {
 	for _, c := range table.ColumnDefinitions {
 		cols = append(cols, c.Name)
 	}
-	if got, want := strings.Join(cols, ","), "Name,Masters,Replicas,Ready,Slots OK,Age"; got != want {
+	if got, want := strings.Join(cols, ","), "Name,Masters,Replicas,Ready,Slots OK,Status,Age"; got != want {
 		t.Errorf("columns = %s, want %s", got, want)
 	}
 	if len(table.Rows) != 1 {
 		t.Fatalf("rows = %d, want 1", len(table.Rows))
 	}
-	cells := fmt.Sprint(table.Rows[0].Cells[:5])
-	if want := "[printed 3 1 6 16384]"; cells != want {
+	cells := fmt.Sprint(table.Rows[0].Cells[:6])
+	if want := "[printed 3 1 6 16384 ClusterReady]"; cells != want {
 		t.Errorf("cells = %s, want %s", cells, want)
 	}
 }
