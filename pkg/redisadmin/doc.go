@@ -29,4 +29,10 @@
 //	ErrUnreachable            the node could not be reached or the connection broke
 //
 // and context errors stay visible through errors.Is(err, context.Canceled).
+//
+// With Options.TLSConfig the pool performs the TLS handshake itself,
+// bounded by DialTimeout: errors.As gives a *TLSHandshakeError (inside
+// ErrUnreachable) when the node never answered it, with PlainText set when
+// the node answered a plain-text PING instead, so it serves no TLS on that
+// port. Certificate errors keep their crypto/tls types.
 package redisadmin

@@ -19,7 +19,9 @@ type Options struct {
 	// Password authenticates the connection; it is also passed to MIGRATE
 	// (AUTH / AUTH2) so the target of a migration accepts the keys.
 	Password string
-	// TLSConfig enables TLS when not nil.
+	// TLSConfig enables TLS when not nil. ServerName defaults to the host
+	// of each node's address. The handshake is bounded by DialTimeout; one
+	// that a node does not answer fails with a *TLSHandshakeError.
 	TLSConfig *tls.Config
 	// DialTimeout bounds connecting to a node (default 2 s).
 	DialTimeout time.Duration
@@ -95,7 +97,7 @@ func (p *Pool) client(addr string) (*redis.Client, error) {
 	if c, ok := p.clients[addr]; ok {
 		return c, nil
 	}
-	c := redis.NewClient(&redis.Options{
+	o := &redis.Options{
 		Addr:                    addr,
 		Username:                p.opts.Username,
 		Password:                p.opts.Password,
@@ -117,7 +119,13 @@ func (p *Pool) client(addr string) (*redis.Client, error) {
 		MaintNotificationsConfig: &maintnotifications.Config{
 			Mode: maintnotifications.ModeDisabled,
 		},
-	})
+	}
+	if p.opts.TLSConfig != nil {
+		// A handshake with a node serving plain text gets no answer; this
+		// dialer bounds it and says so (tlsdial.go).
+		o.Dialer = tlsDialer(p.opts.TLSConfig, p.opts.DialTimeout)
+	}
+	c := redis.NewClient(o)
 	p.clients[addr] = c
 	return c, nil
 }
