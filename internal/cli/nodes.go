@@ -29,26 +29,33 @@ func parseAddr(s string) (host string, port int, err error) {
 
 // nodeError turns a per-node error into a short message naming the address.
 func nodeError(addr string, err error) error {
+	// First: an unanswered handshake also matches the deadline below.
+	if tlsErr := tlsFailure(addr, err); tlsErr != nil {
+		return tlsErr
+	}
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%s: %w", addr, err)
 	case errors.Is(err, redisadmin.ErrNotClusterMode):
 		return fmt.Errorf("%s is not in cluster mode (cluster-enabled no): %w", addr, redisadmin.ErrNotClusterMode)
 	case errors.Is(err, redisadmin.ErrUnreachable):
-		if tlsErr := tlsFailure(addr, err); tlsErr != nil {
-			return tlsErr
-		}
 		return fmt.Errorf("%s is unreachable: %w", addr, rootCause(err))
 	}
 	return fmt.Errorf("%s: %w", addr, err)
 }
 
 // tlsFailure names a failed TLS handshake with addr (the node answered, so
-// it is not "unreachable"), or returns nil when err is no TLS failure.
+// it is not "unreachable", or it serves plain text), or returns nil when err
+// is no TLS failure.
 func tlsFailure(addr string, err error) error {
 	var verr *tls.CertificateVerificationError
 	var oerr *net.OpError
+	var herr *redisadmin.TLSHandshakeError
 	switch {
+	case errors.As(err, &herr) && herr.PlainText:
+		return fmt.Errorf("%w (drop --tls, --tls-ca, --tls-cert and --tls-key, or use the node's tls-port)", herr)
+	case errors.As(err, &herr):
+		return herr
 	case errors.As(err, &verr):
 		return fmt.Errorf("%s: TLS: the server's certificate is not trusted (check --tls-ca): %w", addr, verr.Err)
 	case errors.As(err, &oerr) && oerr.Op == "remote error":

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -192,6 +193,38 @@ func TestTLSRefusesWrongCAMissingCertificateAndPlainTextChangingNothing(t *testi
 		})
 	}
 	assertUnchanged(t, before, secureWorld(t, nodes))
+}
+
+func TestTLSToPlainTextNodesSaysSoAndChangesNothing(t *testing.T) {
+	certs := redisenv.NewCerts(t)
+	nodes := newCluster(t, 3, 0)
+	seed := nodes[0].Addr
+	before := worldState(t, addrs(nodes))
+	want := "rcctl: TLS handshake with " + seed + " got no answer: the node serves plain text on this port, not TLS (drop --tls"
+	flagSets := map[string][]string{"CA": {"--tls-ca", certs.CAFile}, "system CAs": {"--tls"}, "CA and client certificate": tlsFlags(certs)}
+	for name, flags := range flagSets {
+		for _, cmd := range [][]string{{"check", seed}, {"status", seed}, {"rebalance", seed}} {
+			t.Run(cmd[0]+" with "+name, func(t *testing.T) {
+				oneLineErr(t, rcctl(t, args(cmd, flags)...), ExitFailure, want)
+			})
+		}
+	}
+	assertUnchanged(t, before, worldState(t, addrs(nodes)))
+
+	// A node that answers nothing at all (stopped: the kernel still
+	// accepts the connection) fails at --timeout, naming the handshake.
+	stopped := redisenv.Start(t, 1)[0]
+	pid := stopped.Pid()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatalf("stop redis-server: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+			t.Errorf("continue redis-server: %v", err)
+		}
+	})
+	oneLineErr(t, rcctl(t, "check", stopped.Addr, "--tls-ca", certs.CAFile, "--timeout", "1s"), ExitFailure,
+		"rcctl: TLS handshake with "+stopped.Addr+" got no answer within 1s: is the node serving TLS on this port?")
 }
 
 func TestACLUserCreateCheckAndRebalanceWithPasswordFromEnvAndFile(t *testing.T) {
