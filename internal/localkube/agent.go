@@ -49,6 +49,27 @@ type AgentEnv struct {
 	HeartbeatInterval time.Duration
 	// Logger is the launcher's logger.
 	Logger *slog.Logger
+	// Kubelet is what the agent needs to serve kubelet endpoints (pod logs)
+	// the API server can reach.
+	Kubelet KubeletTLS
+}
+
+// KubeletTLS are the PEM files of the kubelet endpoints: per node a serving
+// certificate of the cluster CA, the CA that signed the API server's client
+// certificate, and the only client identity to accept.
+type KubeletTLS struct {
+	// Serving holds per node name the serving certificate and key files.
+	Serving map[string]TLSFiles
+	// ClientCA is the CA file client certificates must chain to.
+	ClientCA string
+	// ClientUser is the common name of the API server's kubelet client
+	// certificate (KubeletClientUser).
+	ClientUser string
+}
+
+// TLSFiles are the paths of a PEM certificate and its key.
+type TLSFiles struct {
+	Cert, Key string
 }
 
 // DefaultHeartbeatInterval is the kubelet's lease renewal interval.

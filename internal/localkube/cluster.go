@@ -220,6 +220,9 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 			"kubernetes.default.svc." + kubenet.ClusterDomain,
 		},
 		nodes: c.Nodes,
+		// The node agent's kubelet endpoints listen on loopback; the
+		// bridge address is covered for an agent configured to use it.
+		kubeletIPs: []net.IP{net.ParseIP(kubenet.GatewayIP)},
 	}, time.Now())
 	if err != nil {
 		return fmt.Errorf("generate PKI: %w", err)

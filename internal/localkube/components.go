@@ -75,6 +75,14 @@ func (c *Cluster) apiserverArgs() []string {
 		"--service-account-issuer=" + serviceAccountIssuer,
 		"--service-account-key-file=" + c.pki.ServiceAccountPub,
 		"--service-account-signing-key-file=" + c.pki.ServiceAccountKey,
+		// Pod logs: the API server proxies them to the node agent's kubelet
+		// endpoint of the pod's node, at the address the agent publishes as
+		// the node's ExternalIP (127.0.0.1) and the port in its
+		// status.daemonEndpoints.
+		"--kubelet-client-certificate=" + c.pki.KubeletClient.Cert,
+		"--kubelet-client-key=" + c.pki.KubeletClient.Key,
+		"--kubelet-certificate-authority=" + c.pki.CA.Cert,
+		"--kubelet-preferred-address-types=ExternalIP,InternalIP,Hostname",
 		"--authorization-mode=Node,RBAC",
 		// On top of the default admission plugins: nodes may only touch
 		// their own Node, Lease and pods, as with a real kubelet.

@@ -122,6 +122,7 @@ func (c *Cluster) startAgent(ctx, bgCtx context.Context) error {
 		VolumesDir:        c.VolumesDir(),
 		HeartbeatInterval: heartbeatInterval(c.opts.NodeMonitorGracePeriod),
 		Logger:            c.log.With("part", "nodeagent"),
+		Kubelet:           c.KubeletTLS(),
 	}
 	for _, n := range c.Nodes {
 		cfg, err := c.NodeConfig(n)
@@ -160,4 +161,19 @@ func (c *Cluster) waitControllersRunning(ctx context.Context) error {
 		return fmt.Errorf("wait for the controller manager to create the default ServiceAccount: %w", err)
 	}
 	return nil
+}
+
+// KubeletTLS returns the files a node agent serves kubelet endpoints with:
+// per node a serving certificate of the cluster CA, and the CA and identity
+// of the API server's kubelet client certificate.
+func (c *Cluster) KubeletTLS() KubeletTLS {
+	k := KubeletTLS{
+		Serving:    make(map[string]TLSFiles, len(c.pki.KubeletServing)),
+		ClientCA:   c.pki.CA.Cert,
+		ClientUser: KubeletClientUser,
+	}
+	for n, f := range c.pki.KubeletServing {
+		k.Serving[n] = TLSFiles{Cert: f.Cert, Key: f.Key}
+	}
+	return k
 }

@@ -29,6 +29,10 @@ const (
 	nodesGroup            = "system:nodes"
 	nodeUserPrefix        = "system:node:"
 	apiserverEtcdUser     = "kube-apiserver-etcd-client"
+	// KubeletClientUser is the identity kube-apiserver presents to the
+	// node agent's kubelet endpoints (kubeadm's name for it); the agent
+	// accepts no other client.
+	KubeletClientUser = "kube-apiserver-kubelet-client"
 )
 
 // certValidity is how long every certificate of a local cluster is valid. A
@@ -208,6 +212,10 @@ type pki struct {
 	ControllerManager certFiles
 	Scheduler         certFiles
 	Nodes             map[string]certFiles // system:node:<name> client certificates
+	KubeletClient     certFiles            // client certificate kube-apiserver presents to kubelets
+	// KubeletServing holds per node the serving certificate of the node
+	// agent's kubelet endpoint for that node.
+	KubeletServing map[string]certFiles
 
 	// FrontProxyCA is the CA the API server trusts for request-header
 	// (front proxy) authentication. Its key is discarded: no client can
@@ -227,8 +235,12 @@ type pkiSpec struct {
 	apiServerIPs []net.IP
 	// apiServerNames are the DNS names clients reach the API server by.
 	apiServerNames []string
-	// nodes get a client certificate each.
+	// nodes get a client certificate and a kubelet serving certificate
+	// each.
 	nodes []string
+	// kubeletIPs are the addresses the API server dials kubelet endpoints
+	// on (the nodes' InternalIP); kubelet serving certificates cover them.
+	kubeletIPs []net.IP
 }
 
 // generatePKI creates a new CA and every certificate and key of a cluster in
@@ -241,7 +253,7 @@ func generatePKI(dir string, spec pkiSpec, now time.Time) (*pki, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &pki{Dir: dir, caPair: ca, Nodes: make(map[string]certFiles, len(spec.nodes))}
+	p := &pki{Dir: dir, caPair: ca, Nodes: make(map[string]certFiles, len(spec.nodes)), KubeletServing: make(map[string]certFiles, len(spec.nodes))}
 	if p.CA, err = ca.write(dir, "ca"); err != nil {
 		return nil, fmt.Errorf("CA: %w", err)
 	}
@@ -274,6 +286,7 @@ func generatePKI(dir string, spec pkiSpec, now time.Time) (*pki, error) {
 		{"admin", &p.Admin, certSpec{commonName: adminUser, organizations: []string{mastersGroup}, usages: client}},
 		{"controller-manager", &p.ControllerManager, certSpec{commonName: controllerManagerUser, usages: client}},
 		{"scheduler", &p.Scheduler, certSpec{commonName: schedulerUser, usages: client}},
+		{"apiserver-kubelet-client", &p.KubeletClient, certSpec{commonName: KubeletClientUser, usages: client}},
 	}
 	for _, l := range leaves {
 		kp, err := ca.issue(l.spec, now)
@@ -286,6 +299,9 @@ func generatePKI(dir string, spec pkiSpec, now time.Time) (*pki, error) {
 	}
 	for _, n := range spec.nodes {
 		if err := p.addNode(n, now); err != nil {
+			return nil, err
+		}
+		if err := p.addKubeletServing(n, spec.kubeletIPs, now); err != nil {
 			return nil, err
 		}
 	}
@@ -320,6 +336,28 @@ func (p *pki) addNode(name string, now time.Time) error {
 		return fmt.Errorf("node %s: %w", name, err)
 	}
 	p.Nodes[name] = f
+	return nil
+}
+
+// addKubeletServing issues the serving certificate of node name's kubelet
+// endpoint, valid for the node's name, loopback and ips, as a kubelet's
+// serving certificate is for its node's addresses.
+func (p *pki) addKubeletServing(name string, ips []net.IP, now time.Time) error {
+	kp, err := p.caPair.issue(certSpec{
+		commonName:    nodeUserPrefix + name,
+		organizations: []string{nodesGroup},
+		dnsNames:      []string{name, "localhost"},
+		ips:           append([]net.IP{net.IPv4(127, 0, 0, 1)}, ips...),
+		usages:        []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}, now)
+	if err != nil {
+		return err
+	}
+	f, err := kp.write(p.Dir, "kubelet-"+name)
+	if err != nil {
+		return fmt.Errorf("kubelet serving certificate of node %s: %w", name, err)
+	}
+	p.KubeletServing[name] = f
 	return nil
 }
 

@@ -19,6 +19,7 @@ func TestGeneratePKI(t *testing.T) {
 		apiServerIPs:   []net.IP{net.IPv4(127, 0, 0, 1), net.ParseIP("10.96.0.1")},
 		apiServerNames: []string{"localhost", "kubernetes.default.svc"},
 		nodes:          []string{"node-1", "node-2"},
+		kubeletIPs:     []net.IP{net.ParseIP("10.244.0.1")},
 	}, now)
 	if err != nil {
 		t.Fatalf("generatePKI: %v", err)
@@ -72,6 +73,7 @@ func TestGeneratePKI(t *testing.T) {
 			{"scheduler", p.Scheduler, schedulerUser, ""},
 			{"node-2", p.Nodes["node-2"], "system:node:node-2", nodesGroup},
 			{"apiserver to etcd", p.APIServerEtcd, apiserverEtcdUser, ""},
+			{"apiserver to kubelets", p.KubeletClient, KubeletClientUser, ""},
 		}
 		for _, tc := range cases {
 			cert := verify(t, tc.cf, x509.ExtKeyUsageClientAuth, "")
@@ -91,6 +93,19 @@ func TestGeneratePKI(t *testing.T) {
 			cert := verify(t, cf, x509.ExtKeyUsageServerAuth, "localhost")
 			if err := cert.VerifyHostname("127.0.0.1"); err != nil {
 				t.Errorf("%s does not cover 127.0.0.1: %v", cert.Subject.CommonName, err)
+			}
+		}
+	})
+	t.Run("kubelet serving certificates cover their node's name, loopback and the kubelet addresses", func(t *testing.T) {
+		for _, n := range []string{"node-1", "node-2"} {
+			cert := verify(t, p.KubeletServing[n], x509.ExtKeyUsageServerAuth, n)
+			for _, ip := range []string{"127.0.0.1", "10.244.0.1"} {
+				if err := cert.VerifyHostname(ip); err != nil {
+					t.Errorf("kubelet certificate of %s does not cover %s: %v", n, ip, err)
+				}
+			}
+			if slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
+				t.Errorf("kubelet serving certificate of %s is also a client certificate", n)
 			}
 		}
 	})

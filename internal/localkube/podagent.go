@@ -11,8 +11,9 @@ import (
 // (internal/nodeagent), which runs pods as processes in their own network
 // namespaces on the pod bridge. base may carry agent settings (image map,
 // timings, network); the launcher fills in the nodes, their identities, the
-// admin configuration, the agent's state folder, the heartbeat interval and
-// the logger when base leaves them empty.
+// admin configuration, the agent's state folder, the heartbeat interval,
+// the kubelet endpoints' certificates and the logger when base leaves them
+// empty.
 //
 // A binary or test that uses it must call podexec.MaybeInit first thing in
 // main (or TestMain), and must run as root (network namespaces, mounts).
@@ -36,6 +37,16 @@ func PodAgent(base nodeagent.Config) NodeAgentFactory {
 		}
 		if cfg.Logger == nil {
 			cfg.Logger = env.Logger
+		}
+		if cfg.Kubelet.Serving == nil && len(env.Kubelet.Serving) > 0 {
+			cfg.Kubelet = nodeagent.KubeletConfig{
+				Serving:    make(map[string]nodeagent.TLSFiles, len(env.Kubelet.Serving)),
+				ClientCA:   env.Kubelet.ClientCA,
+				ClientUser: env.Kubelet.ClientUser,
+			}
+			for n, f := range env.Kubelet.Serving {
+				cfg.Kubelet.Serving[n] = nodeagent.TLSFiles{Cert: f.Cert, Key: f.Key}
+			}
 		}
 		a, err := nodeagent.New(cfg)
 		if err != nil {

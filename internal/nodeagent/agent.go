@@ -38,6 +38,14 @@ type Agent struct {
 	runCtx  context.Context // set by Run; workers live under it
 	wg      sync.WaitGroup
 	spawner *spawner
+
+	// liveLogs maps the log file of each running container instance to a
+	// channel closed once all its output is in the file (followers stop
+	// there).
+	liveLogs sync.Map
+	// kubeletPorts holds per node the port of its kubelet endpoint (set
+	// by Run before the first heartbeat).
+	kubeletPorts map[string]int
 }
 
 // node is one served Node: its client, events, pod informer and liveness.
@@ -117,6 +125,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	servers, err := a.startKubeletServers(runCtx)
+	if err != nil {
+		return err
+	}
+	defer stopKubeletServers(servers)
 	// The spawner outlives the workers (their shutdown may still start
 	// nothing, but must never block on it).
 	spawnCtx, stopSpawner := context.WithCancel(context.WithoutCancel(ctx))

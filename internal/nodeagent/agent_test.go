@@ -106,7 +106,13 @@ func (e *env) startAgent(keep bool) {
 		}
 		cfgs[n] = rc
 	}
+	kt := e.cluster.KubeletTLS()
+	kubelet := nodeagent.KubeletConfig{Serving: map[string]nodeagent.TLSFiles{}, ClientCA: kt.ClientCA, ClientUser: kt.ClientUser}
+	for n, f := range kt.Serving {
+		kubelet.Serving[n] = nodeagent.TLSFiles{Cert: f.Cert, Key: f.Key}
+	}
 	a, err := nodeagent.New(nodeagent.Config{
+		Kubelet:               kubelet,
 		Nodes:                 e.cluster.Nodes,
 		NodeConfigs:           cfgs,
 		StateDir:              e.state,

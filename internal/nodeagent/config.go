@@ -84,8 +84,35 @@ type Config struct {
 	// SIGTERM when it kills pods on exit (2s when zero).
 	ShutdownGrace time.Duration
 
+	// Kubelet configures the nodes' kubelet endpoints, which serve
+	// container logs to the API server. Nodes without a serving
+	// certificate in it get no endpoint.
+	Kubelet KubeletConfig
+
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
+}
+
+// KubeletConfig configures the per-node kubelet endpoints (HTTPS, one port
+// per node, chosen free at start and published in the Node's
+// status.daemonEndpoints.kubeletEndpoint.Port).
+type KubeletConfig struct {
+	// Serving holds per node name the PEM serving certificate and key.
+	Serving map[string]TLSFiles
+	// ClientCA is the PEM CA file clients' certificates must chain to.
+	ClientCA string
+	// ClientUser is the only client certificate common name accepted (the
+	// API server's kubelet client identity); others get 403.
+	ClientUser string
+	// Address is the address the endpoints listen on (127.0.0.1 when
+	// invalid). The agent publishes it as the node's ExternalIP, which
+	// kube-apiserver is told to prefer (--kubelet-preferred-address-types).
+	Address netip.Addr
+}
+
+// TLSFiles are the paths of a PEM certificate and its private key.
+type TLSFiles struct {
+	Cert, Key string
 }
 
 // DefaultImages is the built-in image map: Redis images run redis-server.
@@ -141,6 +168,14 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.VolumeRefreshInterval, time.Minute)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(c.Kubelet.Serving) > 0 {
+		if c.Kubelet.ClientCA == "" || c.Kubelet.ClientUser == "" {
+			return c, errors.New("nodeagent: kubelet endpoints need a client CA and a client user")
+		}
+		if !c.Kubelet.Address.IsValid() {
+			c.Kubelet.Address = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+		}
 	}
 	return c, nil
 }

@@ -249,13 +249,20 @@ func (w *podWorker) startContainer(ctx context.Context, c *ctr) (string, error) 
 	if err != nil {
 		return waitingRunError, err
 	}
-	logf, err := os.OpenFile(filepath.Join(cdir, "log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return waitingRunError, fmt.Errorf("open container log: %w", err)
+	if c.everStarted {
+		if err := rotateLog(cdir); err != nil {
+			return waitingRunError, fmt.Errorf("keep the previous container log: %w", err)
+		}
 	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := w.a.spawner.start(ctx, cmd); err != nil {
-		_ = logf.Close()
+	out, err := w.a.openContainerLog(cdir)
+	if err != nil {
+		return waitingRunError, err
+	}
+	cmd.Stdout, cmd.Stderr = out.stdout, out.stderr
+	err = w.a.spawner.start(ctx, cmd)
+	out.started()
+	if err != nil {
+		out.abort()
 		return waitingRunError, fmt.Errorf("start container process: %w", err)
 	}
 	pid := cmd.Process.Pid
@@ -278,7 +285,7 @@ func (w *podWorker) startContainer(ctx context.Context, c *ctr) (string, error) 
 	runCtx := w.a.runCtx
 	go func() {
 		err := cmd.Wait()
-		_ = logf.Close()
+		out.finish()
 		code, known := exitStatus(cmd, err)
 		w.send(runCtx, exitEvent{name: spec.Name, gen: gen, code: code, known: known})
 	}()
@@ -332,7 +339,7 @@ func (w *podWorker) containerExited(e exitEvent) {
 	default:
 		t.Reason = "Error"
 		if c.spec.TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError || e.code == podexec.InitFailedExitCode {
-			t.Message = logTail(filepath.Join(w.dir, "containers", c.name, "log"), 1024)
+			t.Message = logTail(containerLogPath(w.dir, c.name, false), 1024)
 		}
 	}
 	c.prevTerm, c.term = c.term, t
@@ -349,25 +356,6 @@ func (w *podWorker) containerExited(e exitEvent) {
 	}
 	w.persist()
 	w.a.log.Info("container exited", "pod", w.key(), "container", c.name, "exitCode", e.code, "restartAt", c.backoffUntil)
-}
-
-// logTail returns up to n bytes from the end of a log file.
-func logTail(path string, n int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer func() { _ = f.Close() }() // read-only
-	st, err := f.Stat()
-	if err != nil {
-		return ""
-	}
-	off := max(st.Size()-n, 0)
-	buf := make([]byte, st.Size()-off)
-	if _, err := f.ReadAt(buf, off); err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(buf))
 }
 
 // watchAdopted waits for an adopted (non-child) process to exit.

@@ -118,10 +118,24 @@ func (a *Agent) postNodeStatus(ctx context.Context, n *node) error {
 		c.LastHeartbeatTime = metav1.NewTime(now)
 		conds = append(conds, c)
 	}
+	status := map[string]any{"conditions": conds}
+	if port := a.kubeletPorts[n.name]; port > 0 {
+		// Where kube-apiserver finds the node's kubelet endpoint (logs).
+		// The endpoints listen on loopback: the node's ExternalIP (the
+		// address the host reaches it on) says so; InternalIP stays the
+		// bridge address pods see as their hostIP.
+		addr := a.cfg.Kubelet.Address.String()
+		if obj.Status.DaemonEndpoints.KubeletEndpoint.Port != int32(port) || !hasAddress(obj, corev1.NodeExternalIP, addr) {
+			changed = true
+		}
+		status["daemonEndpoints"] = corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: int32(port)}}
+		// A strategic merge by address type keeps the other addresses.
+		status["addresses"] = []corev1.NodeAddress{{Type: corev1.NodeExternalIP, Address: addr}}
+	}
 	if !changed && fresh {
 		return nil
 	}
-	patch, err := json.Marshal(map[string]any{"status": map[string]any{"conditions": conds}})
+	patch, err := json.Marshal(map[string]any{"status": status})
 	if err != nil {
 		return fmt.Errorf("encode node status patch: %w", err)
 	}
@@ -132,4 +146,13 @@ func (a *Agent) postNodeStatus(ctx context.Context, n *node) error {
 	n.lastHB = now
 	n.mu.Unlock()
 	return nil
+}
+
+func hasAddress(n *corev1.Node, typ corev1.NodeAddressType, addr string) bool {
+	for _, a := range n.Status.Addresses {
+		if a.Type == typ && a.Address == addr {
+			return true
+		}
+	}
+	return false
 }
