@@ -77,6 +77,7 @@ The cluster is up. Reach it from this machine:
   bin/rcctl status $ip:6379
 
   export KUBECONFIG=$KUBECONFIG
+  $kubectl logs $name-0-0 --tail=20   # Redis's own log (-f, --previous, --timestamps work too)
   $kubectl delete pod $name-0-0       # the tutorial's failover test, healed by the operator
 
 Press Ctrl-C to stop everything.

@@ -20,6 +20,14 @@
 //   - graceful deletion (SIGTERM, grace period, SIGKILL, teardown, then the
 //     final delete with a UID precondition) and honest pod status.
 //
+// Per node it also serves a kubelet-style HTTPS endpoint (kubelet.go) that
+// kube-apiserver proxies `kubectl logs` to: GET /containerLogs/<ns>/<pod>/
+// <container> with follow, tailLines, timestamps, sinceSeconds/sinceTime,
+// limitBytes, previous and stream, from the container log files
+// (logs.go: CRI format, one file per instance plus the previous one). Only
+// the API server's kubelet client certificate is accepted; exec, attach
+// and portForward answer 501.
+//
 // Per-pod state (sandbox, PIDs, restart counts) is persisted under
 // Config.StateDir so that a new Agent adopts the processes a previous one
 // left running, or cleans up after them.
