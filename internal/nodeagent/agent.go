@@ -44,7 +44,7 @@ type Agent struct {
 	// there).
 	liveLogs sync.Map
 	// kubeletPorts holds per node the port of its kubelet endpoint (set
-	// by Run before the first heartbeat).
+	// by Run before the first heartbeat; guarded by mu).
 	kubeletPorts map[string]int
 }
 

@@ -119,7 +119,7 @@ func (a *Agent) postNodeStatus(ctx context.Context, n *node) error {
 		conds = append(conds, c)
 	}
 	status := map[string]any{"conditions": conds}
-	if port := a.kubeletPorts[n.name]; port > 0 {
+	if port := a.KubeletPort(n.name); port > 0 {
 		// Where kube-apiserver finds the node's kubelet endpoint (logs).
 		// The endpoints listen on loopback: the node's ExternalIP (the
 		// address the host reaches it on) says so; InternalIP stays the

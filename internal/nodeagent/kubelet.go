@@ -87,9 +87,14 @@ func (a *Agent) startKubeletServers(ctx context.Context) ([]*kubeletServer, erro
 		}
 		servers = append(servers, s)
 	}
-	a.kubeletPorts = make(map[string]int, len(servers))
+	ports := make(map[string]int, len(servers))
 	for _, s := range servers {
-		a.kubeletPorts[s.n.name] = s.port
+		ports[s.n.name] = s.port
+	}
+	a.mu.Lock()
+	a.kubeletPorts = ports
+	a.mu.Unlock()
+	for _, s := range servers {
 		go func() {
 			if err := s.srv.ServeTLS(s.ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				a.log.Error("kubelet endpoint stopped", "node", s.n.name, "err", err)
@@ -111,6 +116,8 @@ func stopKubeletServers(servers []*kubeletServer) {
 // KubeletPort returns the port of node name's kubelet endpoint, 0 when it
 // has none (or Run has not started it yet).
 func (a *Agent) KubeletPort(name string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	return a.kubeletPorts[name]
 }
 
