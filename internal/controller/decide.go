@@ -536,13 +536,20 @@ func decidePlacement(o *observation) (action, string) {
 	return action{}, ""
 }
 
-// decideMasterSpread hands a master role to an in-sync replica on a host
-// with fewer masters when some host holds more than its share
-// (ceil(masters / schedulable hosts)). After failovers masters can pile up
-// on one Kubernetes node; losing that node would then take a majority of
-// the masters, and Redis cannot fail over without a majority. It acts only
-// on a healthy cluster (Ready in the previous pass), with a graceful failover (no acknowledged write is
-// lost; writes to that shard pause for the switch).
+// decideMasterSpread hands a master role to an in-sync replica so that no
+// host holds more than its share of masters (ceil(masters / schedulable
+// hosts)). After failovers and rolling updates masters can pile up on one
+// Kubernetes node; losing that node would then take a majority of the
+// masters, and Redis cannot fail over without a majority. A direct move
+// (the overfull host's master to a replica on a host below its share) is
+// not always there: the replicas of the masters on the overfull host may
+// all sit on hosts that are full already. spreadPath then finds a chain —
+// first move a master off one of those hosts to a host below its share,
+// then the overfull host's master onto the room made — and the pass takes
+// the chain's first move; later passes take the rest. It acts only on a
+// healthy cluster (Ready in the previous pass), with a graceful failover
+// (no acknowledged write is lost; writes to that shard pause for the
+// switch).
 func decideMasterSpread(o *observation) (action, string) {
 	if !o.WasReady || !o.bootstrapped() || !o.podsComplete() || len(o.Hosts) == 0 {
 		return action{}, ""
@@ -553,26 +560,70 @@ func decideMasterSpread(o *observation) (action, string) {
 	shards := o.shards()
 	perHost := map[string]int{}
 	for _, sh := range shards {
-		if sh.Master == nil {
+		if sh.Master == nil || sh.Master.Host == "" {
 			return action{}, ""
 		}
 		perHost[sh.Master.Host]++
 	}
 	limit := (o.Masters + len(o.Hosts) - 1) / len(o.Hosts)
-	for _, sh := range shards {
-		if sh.Master.Host == "" || perHost[sh.Master.Host] <= limit {
+	hosts := make([]string, 0, len(perHost))
+	for h := range perHost {
+		hosts = append(hosts, h)
+	}
+	sort.Strings(hosts)
+	for _, h := range hosts {
+		if perHost[h] <= limit {
+			continue
+		}
+		path := spreadPath(shards, perHost, limit, h, map[string]bool{h: true})
+		if len(path) == 0 {
+			continue
+		}
+		m := path[0]
+		sh := shards[m.shard]
+		why := fmt.Sprintf("node %s holds %d masters (more than %d)", h, perHost[h], limit)
+		if len(path) > 1 {
+			why += fmt.Sprintf("; first of %d handovers that make room", len(path))
+		}
+		return failoverAction(m.to.ID(), planner.FailoverGraceful,
+			fmt.Sprintf("%s: handing shard %d's master role from pod %s on node %s to its replica %s on node %s",
+				why, sh.Index, sh.Master.Name, sh.Master.Host, m.to.Name, m.to.Host)), ""
+	}
+	return action{}, ""
+}
+
+// spreadMove hands shard's master role to the replica pod to.
+type spreadMove struct {
+	shard int
+	to    *podObs
+}
+
+// spreadPath returns a chain of handovers that takes one master off host
+// from and ends on a host below limit, the move onto that host first (so
+// that no move raises a host above what it holds now): an augmenting path,
+// as in bipartite matching, over shards whose replicas are live, in sync
+// and on another host. visited holds the hosts already on the path. It
+// returns nil when there is none.
+func spreadPath(shards []shardObs, perHost map[string]int, limit int, from string, visited map[string]bool) []spreadMove {
+	for i, sh := range shards {
+		if sh.Master.Host != from {
 			continue
 		}
 		for _, r := range sh.Replicas {
-			if !r.InSync || !r.Pod.live() || r.Pod.Host == "" || perHost[r.Pod.Host]+1 > limit {
+			to := r.Pod
+			if !r.InSync || !to.live() || to.Host == "" || visited[to.Host] || to.Shard != sh.Index {
 				continue
 			}
-			return failoverAction(r.Pod.ID(), planner.FailoverGraceful,
-				fmt.Sprintf("node %s holds %d masters (more than %d): handing shard %d's master role from pod %s to its replica %s on node %s",
-					sh.Master.Host, perHost[sh.Master.Host], limit, sh.Index, sh.Master.Name, r.Pod.Name, r.Pod.Host)), ""
+			if perHost[to.Host] < limit {
+				return []spreadMove{{shard: i, to: to}}
+			}
+			visited[to.Host] = true
+			if rest := spreadPath(shards, perHost, limit, to.Host, visited); rest != nil {
+				return append(rest, spreadMove{shard: i, to: to})
+			}
 		}
 	}
-	return action{}, ""
+	return nil
 }
 
 // bootstrapPlan creates the cluster from the pods: one master per shard,

@@ -422,6 +422,28 @@ func TestDecide(t *testing.T) {
 			},
 		},
 		{
+			name: "spreads masters through a chain when no direct handover helps",
+			world: func() *world {
+				w := healthy(3, 1, threeHosts...)
+				// After a rolling update: the masters of shards 0 and 1 are on
+				// node-1, shard 2's on node-2; shards 0's and 1's replicas are
+				// on node-2 too, only shard 2's replica is on node-3.
+				for _, s := range []string{"0", "1"} {
+					m, r := w.pod("rc-"+s+"-0"), w.pod("rc-"+s+"-1")
+					m.Host, r.Host = "node-1", "node-2"
+				}
+				w.pod("rc-2-0").Host, w.pod("rc-2-1").Host = "node-2", "node-3"
+				return w
+			},
+			kind: actFailover,
+			check: func(t *testing.T, w *world, a action) {
+				f := a.Plan.Steps[0].(planner.Failover)
+				if f.Replica != w.pod("rc-2-1").id || !strings.Contains(a.Message, "first of 2 handovers") {
+					t.Errorf("failover %v (%q): want shard 2's master moved to node-3 first, to make room on node-2", f, a.Message)
+				}
+			},
+		},
+		{
 			name: "waits for one Ready pass before spreading masters",
 			world: func() *world {
 				w := healthy(3, 1, threeHosts...)
