@@ -173,7 +173,7 @@ func (c *Cluster) KubeletTLS() KubeletTLS {
 		ClientUser: KubeletClientUser,
 	}
 	for n, f := range c.pki.KubeletServing {
-		k.Serving[n] = TLSFiles{Cert: f.Cert, Key: f.Key}
+		k.Serving[n] = TLSFiles(f)
 	}
 	return k
 }
