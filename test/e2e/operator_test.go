@@ -157,10 +157,12 @@ func TestOperator(t *testing.T) {
 		)}); err != nil {
 			t.Fatal(err)
 		}
-		forced := 0
+		forced, toReplica := 0, false
+		replica := before.Status.Shards[2].Replicas[0].Pod
 		for _, ev := range evs.Items {
 			if strings.Contains(ev.Message, "forced failover") {
 				forced++
+				toReplica = toReplica || strings.Contains(ev.Message, "(pod "+replica+")")
 			}
 		}
 		t.Logf("measured: force delete of a master: %d writes acknowledged, %d write errors (first: %v), worst gap %v starting %v after the delete, %d acknowledged writes lost (not asserted: the process is killed without a handover), operator forced failovers so far: %d",
@@ -168,16 +170,11 @@ func TestOperator(t *testing.T) {
 		// The pod comes back under the same name with the old node ID
 		// within seconds, before Redis's own failure detection (node
 		// timeout 5 s) would act: only the operator's forced failover
-		// makes the replica the master.
-		if forced == 0 {
-			t.Errorf("no forced failover event after force-deleting master pod %s", victim)
-		}
-		after, err := e.get(t.Context(), name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := after.Status.Shards[2].MasterPod; got == victim {
-			t.Errorf("shard 2's master is still pod %s after it was force-deleted: its replica was not promoted", victim)
+		// makes the replica the master. (Which pod is master at the end
+		// is not asserted: the operator may hand the role back to the
+		// recreated pod to keep one master per node.)
+		if forced == 0 || !toReplica {
+			t.Errorf("after force-deleting master pod %s: %d forced failover events, none to its replica %s", victim, forced, replica)
 		}
 		referee(t, e.addrs(t, name)[0])
 	}) {
