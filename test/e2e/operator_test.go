@@ -149,14 +149,7 @@ func TestOperator(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 		res := w.finish()
 		lost := lostWrites(t, e.addrs(t, name), "force", res.acked)
-		evs := &corev1.EventList{}
-		if err := e.cl.List(t.Context(), evs, client.InNamespace(opNS), client.MatchingFieldsSelector{Selector: fields.AndSelectors(
-			fields.OneTermEqualSelector("involvedObject.kind", "RedisCluster"),
-			fields.OneTermEqualSelector("involvedObject.name", name),
-			fields.OneTermEqualSelector("reason", controller.EventFailedOver),
-		)}); err != nil {
-			t.Fatal(err)
-		}
+		evs := failoverEvents(t, e, name)
 		forced, toReplica := 0, false
 		replica := before.Status.Shards[2].Replicas[0].Pod
 		for _, ev := range evs.Items {
@@ -595,14 +588,7 @@ func testOperatorPassword(t *testing.T, e *opEnv) {
 	// The handover is asserted by its event, not by who is master at the
 	// end: the operator may hand the role back to the recreated pod to
 	// keep one master per node.
-	evs := &corev1.EventList{}
-	if err := e.cl.List(t.Context(), evs, client.InNamespace(opNS), client.MatchingFieldsSelector{Selector: fields.AndSelectors(
-		fields.OneTermEqualSelector("involvedObject.kind", "RedisCluster"),
-		fields.OneTermEqualSelector("involvedObject.name", name),
-		fields.OneTermEqualSelector("reason", controller.EventFailedOver),
-	)}); err != nil {
-		t.Fatal(err)
-	}
+	evs := failoverEvents(t, e, name)
 	handed := false
 	for _, ev := range evs.Items {
 		handed = handed || (strings.Contains(ev.Message, "pod "+victim+" (master") && strings.Contains(ev.Message, "is being deleted: graceful failover"))
@@ -615,4 +601,18 @@ func testOperatorPassword(t *testing.T, e *opEnv) {
 			t.Fatalf("GET auth:%d after the handover = %d, %v", k, v, err)
 		}
 	}
+}
+
+// failoverEvents lists the FailedOver events of the RedisCluster name.
+func failoverEvents(t *testing.T, e *opEnv, name string) *corev1.EventList {
+	t.Helper()
+	evs := &corev1.EventList{}
+	if err := e.cl.List(t.Context(), evs, client.InNamespace(opNS), client.MatchingFieldsSelector{Selector: fields.AndSelectors(
+		fields.OneTermEqualSelector("involvedObject.kind", "RedisCluster"),
+		fields.OneTermEqualSelector("involvedObject.name", name),
+		fields.OneTermEqualSelector("reason", controller.EventFailedOver),
+	)}); err != nil {
+		t.Fatal(err)
+	}
+	return evs
 }
