@@ -176,7 +176,22 @@ func TestOperator(t *testing.T) {
 
 	if !t.Run("all pods deleted at once come back with the same node IDs owning the same slots", func(t *testing.T) {
 		addrs := e.addrs(t, name)
-		before := shardsByID(clusterView(t, addrs[0]))
+		// The operator may still be handing a master role back after the
+		// force delete (one master per node): take the "before" picture
+		// once every node of the view belongs to a shard with slots.
+		var before map[topology.NodeID]string
+		opWait(t, time.Minute, "every node in a shard with slots", func(ctx context.Context) error {
+			before = shardsByID(clusterView(t, addrs[0]))
+			for id, slots := range before {
+				if slots == "" {
+					return fmt.Errorf("node %s has no shard yet: %v", id.Short(), before)
+				}
+			}
+			if len(before) != 6 {
+				return fmt.Errorf("%d nodes in the view, want 6", len(before))
+			}
+			return nil
+		})
 		pods, err := e.pods(t.Context(), name)
 		if err != nil {
 			t.Fatal(err)
