@@ -124,19 +124,6 @@ func decide(o *observation) action {
 	return action{Blocked: strings.Join(blocked, "; ")}
 }
 
-// calmActionPending reports whether decide would act if the previous pass
-// had been Ready: the optional moves (replica placement, master spread)
-// wait for one calm pass, and the pass that first turns Ready should then
-// be followed soon, not after the idle interval.
-func calmActionPending(o *observation) bool {
-	if o == nil || o.WasReady {
-		return false
-	}
-	calm := *o
-	calm.WasReady = true
-	return decide(&calm).Kind != actNone
-}
-
 // failoverAction builds a failover action.
 func failoverAction(replica topology.NodeID, mode planner.FailoverMode, msg string) action {
 	return action{

@@ -482,24 +482,3 @@ func TestDecide(t *testing.T) {
 		})
 	}
 }
-
-func TestACalmMoveIsTakenOnTheNextPassNotAfterTheIdleInterval(t *testing.T) {
-	w := healthy(3, 1, threeHosts...)
-	w.pod("rc-1-0").Host = "node-3"
-	w.pod("rc-1-1").Host = "node-1"
-	w.pod("rc-1-0").master, w.pod("rc-1-1").master = w.pod("rc-1-1").id, ""
-	w.pod("rc-1-1").slots, w.pod("rc-1-0").slots = w.pod("rc-1-0").slots, topology.SlotSet{}
-	w.unsettled = true
-	o := w.observation()
-	if a := decide(o); a.Kind != actNone {
-		t.Fatalf("decide = %s on the first Ready pass, want nothing yet", a.Kind)
-	}
-	if !calmActionPending(o) {
-		t.Error("calmActionPending = false with masters piled up on node-1")
-	}
-	spread := healthy(3, 1, threeHosts...)
-	spread.unsettled = true
-	if calmActionPending(spread.observation()) {
-		t.Error("calmActionPending = true on a healthy, spread cluster")
-	}
-}

@@ -228,11 +228,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		return ctrl.Result{RequeueAfter: RequeueInvalid}, nil
 	}
 	if st.act.Kind == actNone && isReady(st) {
-		if calmActionPending(st.obs) {
-			// A move that waits for one calm pass (placement, master
-			// spread): take it on the next pass, not after RequeueIdle.
-			return ctrl.Result{RequeueAfter: RequeueBusy}, nil
-		}
 		return ctrl.Result{RequeueAfter: RequeueIdle}, nil
 	}
 	if st.obs != nil && len(st.obs.Probes) > 0 {
