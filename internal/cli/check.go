@@ -67,7 +67,7 @@ It exits 1 when it finds any problem (with --ignore-warnings, any error).`,
 		},
 	}
 	cmd.Flags().IntVar(&opts.ReplicasPerMaster, "replicas", 0, "expected replicas per master (0: do not check)")
-	cmd.Flags().Int64Var(&opts.MaxReplicaLag, "max-lag", 1<<20, "replication offset distance in bytes beyond which a replica counts as lagging")
+	cmd.Flags().Int64Var(&opts.MaxReplicaLag, "max-lag", planner.CaughtUpLag, "replication offset distance in bytes beyond which a replica counts as lagging")
 	cmd.Flags().BoolVar(&ignoreWarnings, "ignore-warnings", false, "exit 0 when only warnings are found")
 	return cmd
 }

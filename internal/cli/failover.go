@@ -103,7 +103,7 @@ func (a *app) waitPromotable(ctx context.Context, s *session, id, master topolog
 		if rs == nil {
 			return fmt.Errorf("replica %s is not reachable any more", id.Short())
 		}
-		err := executor.CheckPromotion(id, rs.Replication, mrep, 1<<20)
+		err := executor.CheckPromotion(id, rs.Replication, mrep, planner.CaughtUpLag)
 		if err == nil || time.Now().After(deadline) {
 			return err
 		}

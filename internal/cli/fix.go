@@ -83,7 +83,7 @@ func (a *app) runFix(ctx context.Context, seed string) error {
 	if err := a.finish("fix", total); err != nil {
 		return err
 	}
-	for _, p := range planner.Check(s.snap, planner.CheckOptions{MaxReplicaLag: 1 << 20}) {
+	for _, p := range planner.Check(s.snap, planner.CheckOptions{MaxReplicaLag: planner.CaughtUpLag}) {
 		if p.Severity == planner.SeverityError {
 			return fmt.Errorf("fix left a problem: %s", p.Message)
 		}

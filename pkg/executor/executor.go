@@ -106,7 +106,7 @@ func (o Options) withDefaults() Options {
 		o.FailoverTimeout = 30 * time.Second
 	}
 	if o.PromotionMaxLag <= 0 {
-		o.PromotionMaxLag = 1 << 20
+		o.PromotionMaxLag = planner.CaughtUpLag
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -7,6 +7,13 @@ import (
 	"github.com/redkube/redkube/pkg/topology"
 )
 
+// CaughtUpLag is how many bytes of replication offset a replica may trail
+// its master and still count as caught up: in sync for the operator's
+// status and rules, safe for a graceful CLUSTER FAILOVER (which lets the
+// replica catch up before it switches), not lagging for rcctl check. Every
+// place that needs the threshold uses this one.
+const CaughtUpLag int64 = 1 << 20
+
 // ReplicaStatus is what was observed of one replica when choosing a
 // failover target.
 type ReplicaStatus struct {

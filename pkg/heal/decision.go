@@ -1,0 +1,145 @@
+package heal
+
+import (
+	"time"
+
+	"github.com/redkube/redkube/pkg/planner"
+)
+
+// Kind names a topology change.
+type Kind int
+
+// The topology changes, one per pass at most.
+const (
+	None Kind = iota
+	Bootstrap
+	Failover
+	Meet
+	Forget
+	Attach
+	Repair
+	MoveReplica
+	RestartReplica
+	Reshard
+	RemoveShards
+	UpdateMember
+	kindCount
+)
+
+// Kinds returns every kind but None, for callers that must handle each
+// (event reasons, metrics).
+func Kinds() []Kind {
+	out := make([]Kind, 0, kindCount-1)
+	for k := None + 1; k < kindCount; k++ {
+		out = append(out, k)
+	}
+	return out
+}
+
+// kindInfo describes a kind: its name for logs and the reason of the event
+// that records it once done.
+var kindInfo = [kindCount]struct{ name, event string }{
+	None:           {"none", ""},
+	Bootstrap:      {"bootstrap", "Bootstrapped"},
+	Failover:       {"failover", "FailedOver"},
+	Meet:           {"meet", "MetNodes"},
+	Forget:         {"forget", "ForgotNodes"},
+	Attach:         {"attach replicas", "AttachedReplicas"},
+	Repair:         {"repair slots", "RepairedSlots"},
+	MoveReplica:    {"move replica", "MovedReplica"},
+	RestartReplica: {"restart replica", "RestartedReplica"},
+	Reshard:        {"reshard", "MovedSlots"},
+	RemoveShards:   {"remove shards", "RemovedShards"},
+	UpdateMember:   {"update member", "UpdatedMember"},
+}
+
+func (k Kind) String() string {
+	if k < 0 || k >= kindCount {
+		return "unknown"
+	}
+	return kindInfo[k].name
+}
+
+// EventReason is the CamelCase reason of the event that records a change of
+// this kind once done ("" for None).
+func (k Kind) EventReason() string {
+	if k < 0 || k >= kindCount {
+		return ""
+	}
+	return kindInfo[k].event
+}
+
+// The reasons a Decision reports while its change runs (CamelCase; the
+// operator's Progressing condition carries them).
+const (
+	ReasonBootstrapping     = "Bootstrapping"
+	ReasonFailingOver       = "FailingOver"
+	ReasonRejoiningNodes    = "RejoiningNodes"
+	ReasonForgettingNodes   = "ForgettingNodes"
+	ReasonAttachingReplicas = "AttachingReplicas"
+	ReasonRepairingSlots    = "RepairingSlots"
+	ReasonMovingReplicas    = "MovingReplicas"
+	ReasonResharding        = "Resharding"
+	ReasonRemovingShards    = "RemovingShards"
+	ReasonUpdatingPods      = "UpdatingPods"
+)
+
+// MemberOp is an operation on a member that the platform carries out.
+type MemberOp int
+
+const (
+	// NoMemberOp: the decision is a plan of Redis steps only.
+	NoMemberOp MemberOp = iota
+	// DeleteMember deletes the member; the platform recreates it with its
+	// storage (a restart, or a new template).
+	DeleteMember
+	// RecreateMember deletes the member and its storage; the platform
+	// recreates both, possibly on another host.
+	RecreateMember
+)
+
+// Budgets bound how long the caller lets one decision run; longer work
+// stops at a safe boundary and the next pass plans the rest from what Redis
+// reports.
+const (
+	// StepBudget bounds a change that moves no keys.
+	StepBudget = 10 * time.Second
+	// MigrationBudget bounds the slot moves of one pass (resharding, a
+	// repair that migrates keys): the executor stops at a chunk boundary
+	// when it runs out, so other changes (a master being deleted) are
+	// never held up for long.
+	MigrationBudget = 10 * time.Second
+)
+
+// Decision is the one change a pass makes.
+type Decision struct {
+	Kind Kind
+	// Reason is the CamelCase reason while the change runs.
+	Reason string
+	// Message says what is done and why, for events, conditions and
+	// rcctl's output.
+	Message string
+	// Plan holds the executor's steps (empty for member operations alone).
+	Plan planner.Plan
+	// Forced is set for a FAILOVER FORCE of a master that is gone: the
+	// executor's own check needs the replica's link up, which it cannot
+	// be, so the rule has judged safety from Memory.LastInSync instead.
+	Forced bool
+	// Member names the member MemberOp applies to.
+	Member string
+	// MemberOp is done after the plan has run.
+	MemberOp MemberOp
+	// Groups are the retiring groups whose platform objects (StatefulSet,
+	// disruption budget, storage) go once the plan has run.
+	Groups []int
+	// Budget bounds the change; a plan that runs out of it at a safe
+	// boundary made progress, not an error.
+	Budget time.Duration
+	// Blocked says why wanted changes were not made (no safe replica for
+	// a master being deleted, ...); empty when nothing is blocked. It is
+	// set with or without a change.
+	Blocked string
+}
+
+// IsNone reports whether the decision changes nothing.
+func (d Decision) IsNone() bool { return d.Kind == None }

@@ -1,0 +1,121 @@
+package heal
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/redkube/redkube/pkg/planner"
+	"github.com/redkube/redkube/pkg/topology"
+)
+
+// failoverDecision hands the master role to replica.
+func failoverDecision(replica topology.NodeID, mode planner.FailoverMode, msg string) Decision {
+	return Decision{
+		Kind:    Failover,
+		Reason:  ReasonFailingOver,
+		Message: msg,
+		Plan:    planner.Plan{Steps: []planner.Step{planner.Failover{Replica: replica, Mode: mode}}},
+		Forced:  mode != planner.FailoverGraceful,
+	}
+}
+
+// candidates returns the replica status of each member for ranking.
+func candidates(members []*Member) []planner.ReplicaStatus {
+	out := make([]planner.ReplicaStatus, 0, len(members))
+	for _, m := range members {
+		out = append(out, planner.ReplicaStatus{ID: m.ID(), Replication: m.State.Replication})
+	}
+	return out
+}
+
+// safeReplica returns the best replica of master that is safe to promote
+// with a graceful failover, and why each better-ranked one is not.
+func safeReplica(master topology.Replication, replicas []*Member) (topology.NodeID, []string) {
+	var why []string
+	for _, c := range planner.RankReplicas(master, candidates(replicas)) {
+		ok, reason := planner.PromotionSafeWithin(master, c.ReplicaStatus, planner.CaughtUpLag)
+		if ok {
+			return c.ID, why
+		}
+		why = append(why, reason)
+	}
+	if len(replicas) == 0 {
+		why = append(why, "no live replica")
+	}
+	return "", why
+}
+
+// gracefulFailover hands the master role of a member being deleted to its
+// best replica, when that replica is safe to promote.
+func gracefulFailover(c *Cluster) (Decision, string) {
+	var blocked []string
+	for i := range c.Members {
+		m := &c.Members[i]
+		if !m.Terminating || !m.ServingMaster() {
+			continue
+		}
+		id := m.ID()
+		to, why := safeReplica(m.State.Replication, ReplicasOf(c.Members, id))
+		if to != "" {
+			return failoverDecision(to, planner.FailoverGraceful,
+				fmt.Sprintf("pod %s (master %s) is being deleted: graceful failover to %s (pod %s)", m.Name, id.Short(), to.Short(), c.Member(to).Name)), ""
+		}
+		blocked = append(blocked, fmt.Sprintf("pod %s (master %s) is being deleted but no replica is safe to promote: %s", m.Name, id.Short(), strings.Join(why, "; ")))
+	}
+	return Decision{}, strings.Join(blocked, "; ")
+}
+
+// forcedFailover promotes a replica of a master that serves slots, did not
+// answer, and is positively gone: the caller probed it (ProbeTargets: no
+// live member at its address), and either the address refuses connections
+// (or no host holds it), or the probe did not reach it and every live
+// replica reports its link closed (see LinksClosed). The replica must have
+// been recorded in sync by the previous pass, hold data, and not be in a
+// sync; among those, planner.RankReplicas picks the most advanced. A master
+// that is merely unreachable while its replicas are still linked to it
+// (maybe a partition where clients still write to it, or a process not
+// killed yet) is not touched; if it stays so, Redis's own failover, which
+// needs a majority of masters, decides.
+func forcedFailover(c *Cluster) (Decision, string) {
+	var blocked []string
+	for _, id := range sortedProbes(c.Probes) {
+		pr := c.Probes[id]
+		if !c.Owns(id) {
+			continue
+		}
+		why := pr.Detail
+		switch {
+		case pr.Gone:
+		case !pr.Reached && c.LinksClosed(id):
+			why += "; its replicas' links to it are closed"
+		default:
+			continue
+		}
+		var synced []*Member
+		for _, r := range ReplicasOf(c.Members, id) {
+			rep := r.State.Replication
+			if c.Memory.LastInSync[r.ID()] && rep.Offset > 0 && !rep.MasterSyncInProgress {
+				synced = append(synced, r)
+			}
+		}
+		if len(synced) == 0 {
+			blocked = append(blocked, fmt.Sprintf("master %s is gone (%s) but none of its replicas was in sync", id.Short(), why))
+			continue
+		}
+		best := planner.RankReplicas(topology.Replication{}, candidates(synced))[0].ID
+		return failoverDecision(best, planner.FailoverForce,
+			fmt.Sprintf("master %s is gone (%s): forced failover to %s (pod %s), in sync when last observed", id.Short(), why, best.Short(), c.Member(best).Name)), ""
+	}
+	return Decision{}, strings.Join(blocked, "; ")
+}
+
+// sortedProbes returns the probed node IDs in order.
+func sortedProbes(p map[topology.NodeID]Probe) []topology.NodeID {
+	ids := make([]topology.NodeID, 0, len(p))
+	for id := range p {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}

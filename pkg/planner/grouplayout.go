@@ -1,0 +1,84 @@
+package planner
+
+import (
+	"fmt"
+
+	"github.com/redkube/redkube/pkg/topology"
+)
+
+// GroupLayout returns the plan that creates a cluster whose shards are
+// fixed groups of fresh nodes (the operator's shards are StatefulSets: a
+// node cannot move between them), and the placement it chose: each group's
+// master is the member on the host holding the fewest masters chosen so
+// far, then in the zone holding the fewest, then first in the group's
+// order; the group's other members become its replicas; slots are split
+// evenly in group order (SplitEvenly). The plan sets a distinct config
+// epoch per node in group order, assigns the slots, has the first master
+// MEET every other node and makes the replicas replicate. Plan.Notes name
+// each replica that shares a host with its master (the groups leave no
+// choice then). Layout places members freely instead.
+func GroupLayout(groups [][]Member) (Plan, Placement, error) {
+	var pl Placement
+	hostMasters, zoneMasters := map[string]int{}, map[string]int{}
+	ranges := SplitEvenly(len(groups))
+	for g, members := range groups {
+		if len(members) == 0 {
+			return Plan{}, Placement{}, fmt.Errorf("group %d has no member: %w", g, ErrTooFewNodes)
+		}
+		best := 0
+		for i, m := range members[1:] {
+			b := members[best]
+			if hostMasters[m.Labels.Host] < hostMasters[b.Labels.Host] ||
+				(hostMasters[m.Labels.Host] == hostMasters[b.Labels.Host] && zoneMasters[m.Labels.Zone] < zoneMasters[b.Labels.Zone]) {
+				best = i + 1
+			}
+		}
+		master := members[best]
+		if master.Labels.Host != "" {
+			hostMasters[master.Labels.Host]++
+		}
+		if master.Labels.Zone != "" {
+			zoneMasters[master.Labels.Zone]++
+		}
+		sh := Shard{Master: master, Slots: topology.RangeSet(ranges[g].Start, ranges[g].End)}
+		for i, m := range members {
+			if i != best {
+				sh.Replicas = append(sh.Replicas, m)
+			}
+		}
+		pl.Shards = append(pl.Shards, sh)
+	}
+	return groupLayoutPlan(groups, pl), pl, nil
+}
+
+// groupLayoutPlan renders the placement of GroupLayout as steps.
+func groupLayoutPlan(groups [][]Member, pl Placement) Plan {
+	var plan Plan
+	epoch := uint64(0)
+	for _, members := range groups {
+		for _, m := range members {
+			epoch++
+			plan.Steps = append(plan.Steps, SetConfigEpoch{Node: m.ID, Epoch: epoch})
+		}
+	}
+	for _, sh := range pl.Shards {
+		plan.Steps = append(plan.Steps, AssignSlots{Node: sh.Master.ID, Slots: sh.Slots})
+	}
+	first := pl.Shards[0].Master
+	for _, members := range groups {
+		for _, m := range members {
+			if m.ID != first.ID {
+				plan.Steps = append(plan.Steps, Meet{Node: first.ID, Peer: m.ID, PeerAddr: m.Addr})
+			}
+		}
+	}
+	for _, sh := range pl.Shards {
+		for _, r := range sh.Replicas {
+			plan.Steps = append(plan.Steps, Replicate{Replica: r.ID, Master: sh.Master.ID})
+			if sameHost(r, sh.Master) {
+				plan.Notes = append(plan.Notes, fmt.Sprintf("replica %s (%s) shares host %s with its master %s (%s)", r.ID.Short(), r.Addr, r.Labels.Host, sh.Master.ID.Short(), sh.Master.Addr))
+			}
+		}
+	}
+	return plan
+}
