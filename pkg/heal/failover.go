@@ -72,7 +72,8 @@ func gracefulFailover(c *Cluster) (Decision, string) {
 // (or no host holds it), or the probe did not reach it and every live
 // replica reports its link closed (see LinksClosed). The replica must have
 // been recorded in sync by the previous pass, hold data, and not be in a
-// sync; among those, planner.RankReplicas picks the most advanced. A master
+// sync; among those, planner.RankReplicas picks the most advanced (the
+// highest offset, then the smaller ID; links are not compared). A master
 // that is merely unreachable while its replicas are still linked to it
 // (maybe a partition where clients still write to it, or a process not
 // killed yet) is not touched; if it stays so, Redis's own failover, which
@@ -103,7 +104,14 @@ func forcedFailover(c *Cluster) (Decision, string) {
 			blocked = append(blocked, fmt.Sprintf("master %s is gone (%s) but none of its replicas was in sync", id.Short(), why))
 			continue
 		}
-		best := planner.RankReplicas(topology.Replication{}, candidates(synced))[0].ID
+		// With the master gone, a link still reported up is one whose close
+		// the replica has not noticed yet: it says nothing about the data,
+		// so the most advanced replica wins whatever its link says.
+		cands := candidates(synced)
+		for i := range cands {
+			cands[i].Replication.MasterLinkUp = false
+		}
+		best := planner.RankReplicas(topology.Replication{}, cands)[0].ID
 		return failoverDecision(best, planner.FailoverForce,
 			fmt.Sprintf("master %s is gone (%s): forced failover to %s (pod %s), in sync when last observed", id.Short(), why, best.Short(), c.Member(best).Name)), ""
 	}
