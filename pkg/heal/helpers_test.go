@@ -38,6 +38,7 @@ func runCases(t *testing.T, cases []ruleCase) {
 				d = decide(t, w)
 			} else {
 				d, _ = rule(t, tt.rule).Decide(w.Cluster())
+				checkReason(t, d)
 			}
 			if tt.not && d.Kind == tt.kind {
 				t.Fatalf("decision %s (%s; blocked: %s), want anything but %s", d.Kind, d.Message, d.Blocked, tt.kind)
