@@ -11,10 +11,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/redkube/redkube/internal/localkube"
 	"github.com/redkube/redkube/internal/podexec"
+	"github.com/redkube/redkube/pkg/redisadmin"
 )
 
 // config is the command line.
@@ -56,7 +55,7 @@ func run(cfg config) (err error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	redis.SetLogger(quietRedisLog{})
+	redisadmin.SilenceGoRedis()
 
 	clusterLog := slog.New(slog.DiscardHandler)
 	if cfg.verbose {
@@ -129,9 +128,3 @@ func run(cfg config) (err error) {
 	}
 	return ctx.Err()
 }
-
-// quietRedisLog drops go-redis's own dial-retry logs (the writers count
-// errors themselves).
-type quietRedisLog struct{}
-
-func (quietRedisLog) Printf(context.Context, string, ...any) {}

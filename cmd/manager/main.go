@@ -5,17 +5,16 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 
 	"github.com/go-logr/logr"
-	"github.com/redis/go-redis/v9"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/redkube/redkube/internal/controller"
+	"github.com/redkube/redkube/pkg/redisadmin"
 )
 
 func main() {
@@ -48,7 +47,7 @@ func run() error {
 	o.Logger = slog.New(handler)
 	// go-redis logs every failed dial on its own; the controller reports
 	// errors itself, in its status and events.
-	redis.SetLogger(quietRedisLog{})
+	redisadmin.SilenceGoRedis()
 	limit, err := setMemoryLimit(memLimit)
 	if err != nil {
 		return err
@@ -68,8 +67,3 @@ func run() error {
 	}
 	return nil
 }
-
-// quietRedisLog drops go-redis's internal logs.
-type quietRedisLog struct{}
-
-func (quietRedisLog) Printf(context.Context, string, ...any) {}

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"syscall"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/redkube/redkube/pkg/redisadmin"
@@ -49,7 +48,7 @@ Exit status: 0 ok, 1 a problem was found or an operation failed, 2 bad usage.`,
 			a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			// go-redis logs dial retries on its own; rcctl reports errors
 			// itself, in one line.
-			redis.SetLogger(quietLogger{})
+			redisadmin.SilenceGoRedis()
 			return nil
 		},
 	}
@@ -164,8 +163,3 @@ func (a *app) printJSON(v any) error {
 	}
 	return nil
 }
-
-// quietLogger discards go-redis' internal log lines.
-type quietLogger struct{}
-
-func (quietLogger) Printf(context.Context, string, ...any) {}
