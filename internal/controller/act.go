@@ -17,125 +17,111 @@ import (
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
 	"github.com/redkube/redkube/internal/resources"
 	"github.com/redkube/redkube/pkg/executor"
+	"github.com/redkube/redkube/pkg/heal"
+	"github.com/redkube/redkube/pkg/planner"
 	"github.com/redkube/redkube/pkg/topology"
 )
 
-// Bounds of one action.
-const (
-	// actionTimeout bounds an action that moves no keys.
-	actionTimeout = 30 * time.Second
-	// repairTimeout bounds a slot repair, which may migrate keys.
-	repairTimeout = 5 * time.Minute
-	// failoverTimeout bounds waiting for a promoted replica to report itself
-	// master (a graceful failover gives up after 5 s on the Redis side).
-	failoverTimeout = 10 * time.Second
-)
+// failoverTimeout bounds waiting for a promoted replica to report itself
+// master (a graceful failover gives up after 5 s on the Redis side).
+const failoverTimeout = 10 * time.Second
 
-// decideAndAct decides the pass's topology action and carries it out.
-func (r *Reconciler) decideAndAct(ctx context.Context, st *state) error {
-	if st.obs == nil {
-		return nil
+// act carries out the pass's decision within its budget: the plan through
+// the executor, then the member operation or the removal of drained
+// shards, and records it (event, metrics, status.resharding).
+func (r *Reconciler) act(ctx context.Context, st *state) error {
+	d := st.decision
+	if d.ReshardingDone && st.resharding != nil {
+		log.FromContext(ctx).Info("resharding done", "shards", st.rc.Spec.Masters, "slotsMoved", st.resharding.SlotsMoved)
+		st.resharding = nil
 	}
-	st.act = decide(st.obs)
-	if st.act.Kind == actNone {
-		if st.resharding != nil && !st.obs.slotsOnRetiring() {
-			if _, need, why := reshardPlan(st.obs); !need || why == "" {
-				// decideReshard found nothing left to move.
-				log.FromContext(ctx).Info("resharding done", "shards", st.rc.Spec.Masters, "slotsMoved", st.resharding.SlotsMoved)
-				st.resharding = nil
-			}
-		}
+	if d.IsNone() {
 		return nil
 	}
 	logger := log.FromContext(ctx)
-	logger.Info("topology action", "action", st.act.Kind.String(), "message", st.act.Message)
+	logger.Info("topology action", "action", d.Kind.String(), "message", d.Message)
 	start := r.Clock.Now()
-	err := r.run(ctx, st)
-	r.recordAction(st.rc, st.act, err)
+	err := r.carryOut(ctx, st)
+	r.recordAction(st.rc, d, err)
 	if err != nil {
-		st.actErr = err
-		return fmt.Errorf("%s: %w", st.act.Kind, err)
+		return fmt.Errorf("%s: %w", d.Kind, err)
 	}
-	if st.act.Kind == actFailover {
+	if d.Kind == heal.Failover {
 		mode := "graceful"
-		if st.act.Forced {
+		if d.Forced {
 			mode = "force"
 		}
 		failoversTotal.WithLabelValues(st.rc.Namespace, st.rc.Name, mode).Inc()
 	}
-	logger.Info("topology action done", "action", st.act.Kind.String(), "took", r.Clock.Now().Sub(start).String())
+	logger.Info("topology action done", "action", d.Kind.String(), "took", r.Clock.Now().Sub(start).String())
 	return nil
 }
 
-// run executes st.act.
-func (r *Reconciler) run(ctx context.Context, st *state) error {
-	switch st.act.Kind {
-	case actMoveReplica:
-		return r.moveReplica(ctx, st, true)
-	case actRestartReplica, actUpdatePod:
-		return r.moveReplica(ctx, st, false)
-	case actReshard:
-		return r.reshard(ctx, st)
-	}
-	timeout := actionTimeout
-	if st.act.Kind == actRepair {
-		timeout = repairTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if err := r.executor(st).Run(ctx, st.act.Plan); err != nil {
-		return err
-	}
-	if st.act.Kind == actRemoveShards {
-		return r.deleteShards(ctx, st)
-	}
-	return nil
-}
-
-// executor returns an executor over the pass's observed nodes.
-func (r *Reconciler) executor(st *state) *executor.Executor {
-	return executor.New(st.pool, executor.Endpoints(st.obs.Snap), executor.Options{
-		FailoverTimeout:      failoverTimeout,
-		PromotionMaxLag:      promotionMaxLag,
-		AllowUnsafePromotion: st.act.Forced,
-		Logger:               r.logger(),
-	})
-}
-
-// reshard runs the resharding plan for at most reshardBudget; the executor
-// stops at a chunk boundary when the budget runs out, and the next pass
-// plans what is left. status.resharding records the progress.
-func (r *Reconciler) reshard(ctx context.Context, st *state) error {
-	if st.resharding == nil {
-		st.resharding = &redisv1alpha1.ReshardingStatus{
-			FromShards: int32(servingMasters(st.obs)),
-			ToShards:   st.rc.Spec.Masters,
-			StartTime:  metav1.NewTime(r.Clock.Now()),
+// carryOut runs the decision's plan for at most its budget, then its
+// member operation or shard removal.
+func (r *Reconciler) carryOut(ctx context.Context, st *state) error {
+	d := st.decision
+	if !d.Plan.Empty() {
+		if err := r.runPlan(ctx, st); err != nil {
+			return err
 		}
 	}
-	st.resharding.ToShards = st.rc.Spec.Masters
-	bctx, cancel := context.WithTimeout(ctx, reshardBudget)
+	switch {
+	case len(d.Groups) > 0:
+		return r.deleteShards(ctx, st)
+	case d.MemberOp != heal.NoMemberOp:
+		return r.deletePod(ctx, st, d.Member, d.MemberOp == heal.RecreateMember)
+	}
+	return nil
+}
+
+// runPlan runs the decision's plan through the executor for at most its
+// budget. A resumable plan that runs out of budget at a safe boundary made
+// progress; the next pass plans the rest from what Redis reports. A
+// resharding's progress goes to status.resharding.
+func (r *Reconciler) runPlan(ctx context.Context, st *state) error {
+	d := st.decision
+	bctx, cancel := context.WithTimeout(ctx, d.Budget)
 	defer cancel()
-	ex := r.executor(st)
-	err := ex.Run(bctx, st.act.Plan)
+	ex := executor.New(st.pool, executor.Endpoints(st.obs.Snap), executor.Options{
+		FailoverTimeout:      failoverTimeout,
+		PromotionMaxLag:      planner.CaughtUpLag,
+		AllowUnsafePromotion: d.Forced,
+		Logger:               r.logger(),
+	})
+	err := ex.Run(bctx, d.Plan)
 	p := ex.CurrentProgress()
-	st.resharding.SlotsMoved += int32(p.SlotsDone)
-	slotsMovedTotal.WithLabelValues(st.rc.Namespace, st.rc.Name).Add(float64(p.SlotsDone))
-	st.resharding.SlotsRemaining = int32(p.SlotsTotal - p.SlotsDone)
-	if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-		log.FromContext(ctx).Info("resharding continues next pass", "slotsMoved", p.SlotsDone, "slotsLeft", p.SlotsTotal-p.SlotsDone, "keysMoved", p.KeysMoved)
-		return nil // the budget ran out at a chunk boundary: progress, not failure
+	if d.Kind == heal.Reshard {
+		r.recordResharding(st, p)
+	}
+	if err != nil && d.Resumable && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		log.FromContext(ctx).Info("budget spent: continuing next pass", "action", d.Kind.String(), "slotsMoved", p.SlotsDone, "slotsLeft", p.SlotsTotal-p.SlotsDone, "keysMoved", p.KeysMoved)
+		return nil
 	}
 	return err
 }
 
+// recordResharding advances status.resharding by a reshard's progress.
+func (r *Reconciler) recordResharding(st *state, p executor.Progress) {
+	if st.resharding == nil {
+		st.resharding = &redisv1alpha1.ReshardingStatus{
+			FromShards: int32(servingMasters(st.cluster)),
+			StartTime:  metav1.NewTime(r.Clock.Now()),
+		}
+	}
+	st.resharding.ToShards = st.rc.Spec.Masters
+	st.resharding.SlotsMoved += int32(p.SlotsDone)
+	st.resharding.SlotsRemaining = int32(p.SlotsTotal - p.SlotsDone)
+	slotsMovedTotal.WithLabelValues(st.rc.Namespace, st.rc.Name).Add(float64(p.SlotsDone))
+}
+
 // servingMasters counts the masters that own slots by consensus.
-func servingMasters(o *observation) int {
-	if o.Cons == nil {
+func servingMasters(c *heal.Cluster) int {
+	if c.Cons == nil {
 		return 0
 	}
 	seen := map[topology.NodeID]bool{}
-	for _, id := range o.Cons.Owners {
+	for _, id := range c.Cons.Owners {
 		if id != "" {
 			seen[id] = true
 		}
@@ -149,7 +135,7 @@ func servingMasters(o *observation) int {
 func (r *Reconciler) deleteShards(ctx context.Context, st *state) error {
 	rc := st.rc
 	remove := map[int]bool{}
-	for _, shard := range st.act.Shards {
+	for _, shard := range st.decision.Groups {
 		remove[shard] = true
 		name := resources.ShardName(rc, shard)
 		sts := &appsv1.StatefulSet{}
@@ -178,20 +164,21 @@ func (r *Reconciler) deleteShards(ctx context.Context, st *state) error {
 	return nil
 }
 
-// moveReplica deletes a replica's claim (withClaim), then its pod (only the
-// pod that was observed, by UID): the StatefulSet recreates both and the
-// scheduler places the pod away from its shard; the new empty node is
-// attached as a replica and the old node ID forgotten by later passes.
-// Without the claim it is a plain restart of the replica.
-func (r *Reconciler) moveReplica(ctx context.Context, st *state, withClaim bool) error {
+// deletePod deletes the pod named name (only the pod that was observed, by
+// UID), and first its claim when withClaim is set: the StatefulSet
+// recreates both, and the scheduler places a pod whose claim is new away
+// from its shard; later passes attach the new empty node as a replica and
+// forget the old node ID. Without the claim it is a restart, or the
+// replacement of a pod running an old template.
+func (r *Reconciler) deletePod(ctx context.Context, st *state, name string, withClaim bool) error {
 	var pod *corev1.Pod
 	for i := range st.kube.pods {
-		if st.kube.pods[i].Name == st.act.Pod {
+		if st.kube.pods[i].Name == name {
 			pod = &st.kube.pods[i]
 		}
 	}
 	if pod == nil {
-		return fmt.Errorf("pod %s is gone", st.act.Pod)
+		return fmt.Errorf("pod %s is gone", name)
 	}
 	shard, ordinal, ok := resources.ParsePodName(st.rc, pod.Name)
 	if !ok {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -67,6 +68,9 @@ func (r *Reconciler) applyObjects(ctx context.Context, st *state) error {
 				return fmt.Errorf("delete PodDisruptionBudget %s: %w", pdb.Name, err)
 			}
 		}
+	}
+	if len(st.changed) > 0 && r.Recorder != nil {
+		r.Recorder.Eventf(rc, nil, corev1.EventTypeNormal, EventObjectsUpdated, "Apply", "wrote %s", strings.Join(st.changed, ", "))
 	}
 	return nil
 }

@@ -4,27 +4,18 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+	"github.com/redkube/redkube/pkg/heal"
 )
 
-// Event reasons on the RedisCluster: one Normal event per topology action,
-// Warning events for failures and for storage that cannot bind.
+// Event reasons on the RedisCluster: one Normal event per topology change,
+// whose reason is its kind's (heal.Kind.EventReason: Bootstrapped,
+// FailedOver, MetNodes, ForgotNodes, AttachedReplicas, RepairedSlots,
+// MovedReplica, RestartedReplica, MovedSlots, RemovedShards,
+// UpdatedMember), and Warning events for failures and for storage that
+// cannot bind.
 const (
-	// EventBootstrapped: the cluster was created (slots, meets, replicas).
-	EventBootstrapped = "Bootstrapped"
 	// EventFailedOver: a replica took over a master role.
 	EventFailedOver = "FailedOver"
-	// EventMetNodes: nodes were introduced at their current addresses.
-	EventMetNodes = "MetNodes"
-	// EventForgotNodes: nodes no pod holds were forgotten.
-	EventForgotNodes = "ForgotNodes"
-	// EventAttachedReplicas: nodes were attached as replicas of their shard's master.
-	EventAttachedReplicas = "AttachedReplicas"
-	// EventRepairedSlots: open or uncovered slots were repaired.
-	EventRepairedSlots = "RepairedSlots"
-	// EventMovedReplica: a replica sharing a node with its shard was recreated elsewhere.
-	EventMovedReplica = "MovedReplica"
-	// EventRestartedReplica: a replica whose link never came up was restarted.
-	EventRestartedReplica = "RestartedReplica"
 	// EventTopologyActionFailed: a topology action failed; the note has the error.
 	EventTopologyActionFailed = "TopologyActionFailed"
 	// EventStorageClassNotFound: a claim names a StorageClass that does not exist.
@@ -33,39 +24,16 @@ const (
 	EventObjectsUpdated = "ObjectsUpdated"
 )
 
-// eventReason returns the event reason of a successful action.
-func eventReason(k actionKind) string {
-	switch k {
-	case actBootstrap:
-		return EventBootstrapped
-	case actFailover:
-		return EventFailedOver
-	case actMeet:
-		return EventMetNodes
-	case actForget:
-		return EventForgotNodes
-	case actAttach:
-		return EventAttachedReplicas
-	case actRepair:
-		return EventRepairedSlots
-	case actMoveReplica:
-		return EventMovedReplica
-	case actRestartReplica:
-		return EventRestartedReplica
-	}
-	return ""
-}
-
-// recordAction emits the event of an action that ran.
-func (r *Reconciler) recordAction(rc *redisv1alpha1.RedisCluster, a action, err error) {
-	if r.Recorder == nil || a.Kind == actNone {
+// recordAction emits the event of a topology change that ran.
+func (r *Reconciler) recordAction(rc *redisv1alpha1.RedisCluster, d heal.Decision, err error) {
+	if r.Recorder == nil || d.IsNone() {
 		return
 	}
 	if err != nil {
-		r.Recorder.Eventf(rc, nil, corev1.EventTypeWarning, EventTopologyActionFailed, a.Kind.String(), "%s: %v", a.Message, err)
+		r.Recorder.Eventf(rc, nil, corev1.EventTypeWarning, EventTopologyActionFailed, d.Kind.Action(), "%s: %v", d.Message, err)
 		return
 	}
-	r.Recorder.Eventf(rc, nil, corev1.EventTypeNormal, eventReason(a.Kind), a.Kind.String(), "%s", a.Message)
+	r.Recorder.Eventf(rc, nil, corev1.EventTypeNormal, d.Kind.EventReason(), d.Kind.Action(), "%s", d.Message)
 }
 
 // recordStorage emits the Warning event naming a missing StorageClass, once

@@ -25,6 +25,7 @@ import (
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
 	"github.com/redkube/redkube/internal/resources"
+	"github.com/redkube/redkube/pkg/heal"
 	"github.com/redkube/redkube/pkg/redisadmin"
 )
 
@@ -83,7 +84,8 @@ type Reconciler struct {
 	Logger *slog.Logger
 }
 
-// state is everything one reconcile pass knows, filled in phase by phase.
+// state is everything one reconcile pass knows, filled in phase by phase:
+// each phase reads what the earlier ones wrote and never changes it.
 type state struct {
 	rc  *redisv1alpha1.RedisCluster
 	old redisv1alpha1.RedisClusterStatus
@@ -96,18 +98,18 @@ type state struct {
 	changed []string
 	// kube is what Kubernetes reports (pods, nodes, claims).
 	kube kubeObs
-	// obs is the pure observation decide works on.
-	obs *observation
-	// act is the topology action decided in this pass.
-	act action
-	// actErr is the error of the action, if it failed.
-	actErr error
+	// obs is what the pass gathered, as the core's plain data.
+	obs heal.Observation
+	// cluster is derived from obs once (nil until Redis was gathered).
+	cluster *heal.Cluster
+	// decision is the pass's one topology change (or none).
+	decision heal.Decision
 	// err is the first error of a phase; later phases are skipped.
 	err error
 	// pool reaches the Redis nodes; created once the password is known.
 	pool *redisadmin.Pool
 	// resharding is the status.resharding to write: the previous one,
-	// advanced by a reshard action or cleared when the slots are balanced.
+	// advanced by a reshard or cleared when the decision says it is done.
 	resharding *redisv1alpha1.ReshardingStatus
 }
 
@@ -176,7 +178,9 @@ func (r *Reconciler) setDefaults() {
 	}
 }
 
-// Reconcile runs one pass: fetch → apply → observe → decide → act → status.
+// Reconcile runs one pass: fetch → validate → read the password → apply
+// the rendered objects → gather from Kubernetes → gather from Redis →
+// derive and decide (the core's heal chain) → act → status.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	if r.Clock == nil {
 		r.setDefaults()
@@ -188,35 +192,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	if err != nil || st == nil {
 		return ctrl.Result{}, err
 	}
-	logger := log.FromContext(ctx)
-	defer func() {
-		if st.pool == nil {
-			return
-		}
-		if cerr := st.pool.Close(); cerr != nil {
-			logger.V(1).Info("close redis pool", "err", cerr.Error())
-		}
-	}()
-
-	for _, phase := range []struct {
-		name string
-		run  func(context.Context, *state) error
-	}{
-		{"validate", r.validate},
-		{"password", r.readPassword},
-		{"apply", r.applyObjects},
-		{"observe kubernetes", r.observeKube},
-		{"observe redis", r.observeRedis},
-		{"act", r.decideAndAct},
-	} {
-		if st.invalid != "" {
-			break
-		}
-		if err := phase.run(ctx, st); err != nil {
-			st.err = fmt.Errorf("%s: %w", phase.name, err)
-			break
-		}
-	}
+	defer st.closePool(ctx)
+	r.runPhases(ctx, st)
 	if err := r.writeStatus(ctx, st); err != nil {
 		return ctrl.Result{}, errors.Join(st.err, err)
 	}
@@ -224,16 +201,66 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		// A TerminalError stays terminal through the wrapping (errors.Is).
 		return ctrl.Result{}, st.err
 	}
-	if st.invalid != "" {
-		return ctrl.Result{RequeueAfter: RequeueInvalid}, nil
+	return ctrl.Result{RequeueAfter: requeueAfter(st)}, nil
+}
+
+// phase is one named step of a pass.
+type phase struct {
+	name string
+	run  func(context.Context, *state) error
+}
+
+// runPhases runs the phases in order until one fails or finds the spec
+// invalid.
+func (r *Reconciler) runPhases(ctx context.Context, st *state) {
+	for _, p := range []phase{
+		{"validate", r.validate},
+		{"password", r.readPassword},
+		{"apply", r.applyObjects},
+		{"gather kubernetes", r.gatherKube},
+		{"gather redis", r.gatherRedis},
+		{"decide", r.decide},
+		{"act", r.act},
+	} {
+		if st.invalid != "" {
+			return
+		}
+		if err := p.run(ctx, st); err != nil {
+			st.err = fmt.Errorf("%s: %w", p.name, err)
+			return
+		}
 	}
-	if st.act.Kind == actNone && isReady(st) {
-		return ctrl.Result{RequeueAfter: RequeueIdle}, nil
+}
+
+// requeueAfter is when a pass that ended without error observes again.
+func requeueAfter(st *state) time.Duration {
+	switch {
+	case st.invalid != "":
+		return RequeueInvalid
+	case st.decision.IsNone() && isReady(st):
+		return RequeueIdle
+	case len(st.obs.Probes) > 0:
+		return RequeueSilentMaster
 	}
-	if st.obs != nil && len(st.obs.Probes) > 0 {
-		return ctrl.Result{RequeueAfter: RequeueSilentMaster}, nil
+	return RequeueBusy
+}
+
+// closePool closes the pass's Redis connections.
+func (st *state) closePool(ctx context.Context) {
+	if st.pool == nil {
+		return
 	}
-	return ctrl.Result{RequeueAfter: RequeueBusy}, nil
+	if err := st.pool.Close(); err != nil {
+		log.FromContext(ctx).V(1).Info("close redis pool", "err", err.Error())
+	}
+}
+
+// decide derives the cluster from what was gathered and asks the core's
+// chain for the pass's one change. It is pure.
+func (r *Reconciler) decide(_ context.Context, st *state) error {
+	st.cluster = heal.Derive(st.obs)
+	st.decision = heal.DefaultChain().Decide(st.cluster)
+	return nil
 }
 
 // fetch reads the RedisCluster; a nil state means it is gone.

@@ -13,26 +13,28 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
-	"github.com/redkube/redkube/pkg/topology"
+	"github.com/redkube/redkube/pkg/heal"
 )
 
 // statusInput is everything the status of one pass is computed from.
 type statusInput struct {
 	Generation int64
 	Old        redisv1alpha1.RedisClusterStatus
-	// Obs is nil when the pass did not get as far as observing Redis.
-	Obs *observation
+	// Cluster is nil when the pass did not get as far as deciding.
+	Cluster *heal.Cluster
 	// Storage is nil when the pass did not observe the claims.
-	Storage *storageFinding
-	Act     action
-	ActErr  error
-	Err     error
-	Invalid string
-	Changed []string
-	Now     metav1.Time
+	Storage  *storageFinding
+	Decision heal.Decision
+	Err      error
+	Invalid  string
+	Changed  []string
+	Now      metav1.Time
 	// Resharding is the status.resharding to write.
 	Resharding *redisv1alpha1.ReshardingStatus
 }
+
+// setFunc sets one condition of the status being computed.
+type setFunc func(t redisv1alpha1.ConditionType, ok bool, reason redisv1alpha1.ConditionReason, msg string)
 
 // computeStatus returns the new status. It is pure: conditions that the
 // pass could not observe keep their previous value, and a condition's
@@ -65,102 +67,123 @@ func computeStatus(in statusInput) redisv1alpha1.RedisClusterStatus {
 		f := in.Storage
 		set(redisv1alpha1.ConditionStorageBound, f.Bound, f.Reason, f.Message)
 	}
-
-	o := in.Obs
-	if o == nil {
+	c := in.Cluster
+	if c == nil {
 		progress(set, in, false, "")
 		return out
 	}
-	shards := o.shards()
-	out.Shards = shardStatuses(shards)
-	out.ReadyNodes = readyNodes(o)
-	ok, _ := slotCounts(o)
+	out.Shards = shardStatuses(c.Shards)
+	out.ReadyNodes = readyNodes(c)
+	ok, _ := slotCounts(c)
 	out.SlotsOK = int32(ok)
-
-	boot := o.bootstrapped()
-	podsOK := o.podsComplete()
-	slotsCovered, slotsReason, slotsMsg := slotsCondition(o, ok)
-	set(redisv1alpha1.ConditionSlotsCovered, slotsCovered, slotsReason, slotsMsg)
-	inSync, syncReason, syncMsg := syncCondition(o, shards)
-	set(redisv1alpha1.ConditionReplicasInSync, inSync, syncReason, syncMsg)
-	placed, placeReason, placeMsg := placementCondition(o)
+	v := judge(c, in, ok)
+	set(redisv1alpha1.ConditionSlotsCovered, v.slotsCovered, v.slotsReason, v.slotsMsg)
+	set(redisv1alpha1.ConditionReplicasInSync, v.inSync, v.syncReason, v.syncMsg)
+	placed, placeReason, placeMsg := placementCondition(c)
 	set(redisv1alpha1.ConditionReplicasPlaced, placed, placeReason, placeMsg)
-
-	stateOK := boot && allStateOK(o)
-	retiring := o.retiringLeft() || in.Resharding != nil
-	outdated, all := o.outdated()
-	ready := in.Err == nil && in.Act.Kind == actNone && podsOK && boot && slotsCovered && inSync && stateOK && !retiring && outdated == 0 && !o.SetsPending
-	switch {
-	case ready:
-		set(redisv1alpha1.ConditionReady, true, redisv1alpha1.ReasonClusterReady,
-			fmt.Sprintf("%d nodes up, %d slots served, every replica in sync", out.ReadyNodes, ok))
-	case in.Act.Kind != actNone:
-		set(redisv1alpha1.ConditionReady, false, redisv1alpha1.ReasonTopologyChanging, in.Act.Message)
-	case !podsOK:
-		set(redisv1alpha1.ConditionReady, false, redisv1alpha1.ReasonPodsNotReady,
-			fmt.Sprintf("%d of %d Redis pods ready and answering", out.ReadyNodes, o.expected()))
-	case !boot:
-		set(redisv1alpha1.ConditionReady, false, redisv1alpha1.ReasonBootstrapPending, "no node serves slots yet")
-	case !slotsCovered || !stateOK:
-		set(redisv1alpha1.ConditionReady, false, redisv1alpha1.ReasonSlotsNotServed, notOKMessage(slotsMsg, o))
-	case !inSync:
-		set(redisv1alpha1.ConditionReady, false, redisv1alpha1.ReasonReplicasNotInSync, syncMsg)
-	case retiring:
-		set(redisv1alpha1.ConditionReady, false, redisv1alpha1.ReasonTopologyChanging, reshardingMessage(o, in.Resharding, in.Act.Blocked))
-	case o.SetsPending:
-		set(redisv1alpha1.ConditionReady, false, redisv1alpha1.ReasonTopologyChanging, "waiting for the StatefulSet controller to observe the new pod template")
-	case outdated > 0:
-		msg := fmt.Sprintf("rolling update: %d of %d pods run the current template", all-outdated, all)
-		if in.Act.Blocked != "" {
-			msg += "; " + in.Act.Blocked
-		}
-		set(redisv1alpha1.ConditionReady, false, redisv1alpha1.ReasonTopologyChanging, msg)
-	default:
-		set(redisv1alpha1.ConditionReady, false, redisv1alpha1.ReasonReplicasNotInSync, "the last pass failed")
-	}
+	readiness(set, c, in, v, out.ReadyNodes, ok)
 	if in.Err == nil && in.Invalid == "" {
-		degraded(set, o, boot, stateOK, inSync, syncMsg)
+		degraded(set, c, v.boot, v.stateOK, v.inSync, v.syncMsg)
 	}
-	progress(set, in, ready, syncMsg)
+	progress(set, in, v.ready, v.syncMsg)
 	return out
 }
 
-// progress sets Progressing.
-func progress(set func(redisv1alpha1.ConditionType, bool, redisv1alpha1.ConditionReason, string), in statusInput, ready bool, syncMsg string) {
+// verdict is what the status concludes from a derived cluster.
+type verdict struct {
+	boot, podsOK, stateOK, retiring, ready bool
+	slotsCovered                           bool
+	slotsReason                            redisv1alpha1.ConditionReason
+	slotsMsg                               string
+	inSync                                 bool
+	syncReason                             redisv1alpha1.ConditionReason
+	syncMsg                                string
+	outdated, all                          int
+}
+
+// judge computes the verdict; ok is the number of slots served.
+func judge(c *heal.Cluster, in statusInput, ok int) verdict {
+	v := verdict{boot: c.Bootstrapped(), podsOK: c.MembersComplete()}
+	v.slotsCovered, v.slotsReason, v.slotsMsg = slotsCondition(c, ok)
+	v.inSync, v.syncReason, v.syncMsg = syncCondition(c)
+	v.stateOK = v.boot && allStateOK(c)
+	v.retiring = c.RetiringLeft() || in.Resharding != nil
+	v.outdated, v.all = c.Outdated()
+	v.ready = in.Err == nil && in.Decision.IsNone() && v.podsOK && v.boot && v.slotsCovered && v.inSync && v.stateOK &&
+		!v.retiring && v.outdated == 0 && !c.GroupsPending
+	return v
+}
+
+// readiness sets Ready: True, or False with the first reason that holds.
+func readiness(set setFunc, c *heal.Cluster, in statusInput, v verdict, readyNodes int32, ok int) {
+	notReady := func(reason redisv1alpha1.ConditionReason, msg string) {
+		set(redisv1alpha1.ConditionReady, false, reason, msg)
+	}
 	switch {
-	case in.Act.Kind != actNone:
-		set(redisv1alpha1.ConditionProgressing, true, in.Act.Reason, in.Act.Message)
+	case v.ready:
+		set(redisv1alpha1.ConditionReady, true, redisv1alpha1.ReasonClusterReady,
+			fmt.Sprintf("%d nodes up, %d slots served, every replica in sync", readyNodes, ok))
+	case !in.Decision.IsNone():
+		notReady(redisv1alpha1.ReasonTopologyChanging, in.Decision.Message)
+	case !v.podsOK:
+		notReady(redisv1alpha1.ReasonPodsNotReady, fmt.Sprintf("%d of %d Redis pods ready and answering", readyNodes, c.Expected()))
+	case !v.boot:
+		notReady(redisv1alpha1.ReasonBootstrapPending, "no node serves slots yet")
+	case !v.slotsCovered || !v.stateOK:
+		notReady(redisv1alpha1.ReasonSlotsNotServed, notOKMessage(v.slotsMsg, c))
+	case !v.inSync:
+		notReady(redisv1alpha1.ReasonReplicasNotInSync, v.syncMsg)
+	case v.retiring:
+		notReady(redisv1alpha1.ReasonTopologyChanging, reshardingMessage(c, in.Resharding, in.Decision.Blocked))
+	case c.GroupsPending:
+		notReady(redisv1alpha1.ReasonTopologyChanging, "waiting for the StatefulSet controller to observe the new pod template")
+	case v.outdated > 0:
+		msg := fmt.Sprintf("rolling update: %d of %d pods run the current template", v.all-v.outdated, v.all)
+		if in.Decision.Blocked != "" {
+			msg += "; " + in.Decision.Blocked
+		}
+		notReady(redisv1alpha1.ReasonTopologyChanging, msg)
+	default:
+		notReady(redisv1alpha1.ReasonReplicasNotInSync, "the last pass failed")
+	}
+}
+
+// progress sets Progressing.
+func progress(set setFunc, in statusInput, ready bool, syncMsg string) {
+	switch {
+	case !in.Decision.IsNone():
+		set(redisv1alpha1.ConditionProgressing, true, redisv1alpha1.ConditionReason(in.Decision.Reason), in.Decision.Message)
 	case len(in.Changed) > 0:
 		set(redisv1alpha1.ConditionProgressing, true, redisv1alpha1.ReasonCreatingObjects, "wrote "+strings.Join(in.Changed, ", "))
-	case in.Obs != nil && !ready:
+	case in.Cluster != nil && !ready:
 		msg := "waiting for Redis pods to be ready"
-		if in.Obs.podsComplete() && syncMsg != "" {
+		if in.Cluster.MembersComplete() && syncMsg != "" {
 			msg = "waiting for replicas to sync: " + syncMsg
 		}
-		if in.Act.Blocked != "" {
-			msg += "; " + in.Act.Blocked
+		if in.Decision.Blocked != "" {
+			msg += "; " + in.Decision.Blocked
 		}
 		set(redisv1alpha1.ConditionProgressing, true, redisv1alpha1.ReasonWaitingForPods, msg)
-	case in.Obs != nil && ready:
+	case in.Cluster != nil && ready:
 		set(redisv1alpha1.ConditionProgressing, false, redisv1alpha1.ReasonReconciled, "the cluster matches the spec")
 	}
 }
 
 // degraded sets Degraded from the observation.
-func degraded(set func(redisv1alpha1.ConditionType, bool, redisv1alpha1.ConditionReason, string), o *observation, boot, stateOK, inSync bool, syncMsg string) {
+func degraded(set setFunc, c *heal.Cluster, boot, stateOK, inSync bool, syncMsg string) {
 	if !boot {
 		set(redisv1alpha1.ConditionDegraded, false, redisv1alpha1.ReasonHealthy, "the cluster is being created")
 		return
 	}
-	for _, n := range o.Cons.View.Nodes {
-		if _, answered := o.Snap.Nodes[n.ID]; !answered && !o.ownedBy(n.ID).IsEmpty() {
+	for _, n := range c.Cons.View.Nodes {
+		if _, answered := c.Snap.Nodes[n.ID]; !answered && c.Owns(n.ID) {
 			set(redisv1alpha1.ConditionDegraded, true, redisv1alpha1.ReasonMasterDown,
-				fmt.Sprintf("master %s (%s) serving %d slots does not answer", n.ID.Short(), n.Addr, o.ownedBy(n.ID).Count()))
+				fmt.Sprintf("master %s (%s) serving %d slots does not answer", n.ID.Short(), n.Addr, c.OwnedBy(n.ID).Count()))
 			return
 		}
 	}
 	if !stateOK {
-		set(redisv1alpha1.ConditionDegraded, true, redisv1alpha1.ReasonClusterStateFail, notOKMessage("", o))
+		set(redisv1alpha1.ConditionDegraded, true, redisv1alpha1.ReasonClusterStateFail, notOKMessage("", c))
 		return
 	}
 	if !inSync {
@@ -168,166 +191,6 @@ func degraded(set func(redisv1alpha1.ConditionType, bool, redisv1alpha1.Conditio
 		return
 	}
 	set(redisv1alpha1.ConditionDegraded, false, redisv1alpha1.ReasonHealthy, "full redundancy")
-}
-
-// slotsCondition computes SlotsCovered.
-func slotsCondition(o *observation, ok int) (bool, redisv1alpha1.ConditionReason, string) {
-	if o.Cons == nil || !o.bootstrapped() {
-		return false, redisv1alpha1.ReasonSlotsUnassigned, "no slot is assigned yet"
-	}
-	if c := o.Cons.Covered(); !c.IsFull() {
-		return false, redisv1alpha1.ReasonSlotsUnassigned, fmt.Sprintf("%d slots have no owner", topology.SlotCount-c.Count())
-	}
-	for i := range o.Pods {
-		if s := o.Pods[i].Self(); s != nil && (len(s.Migrating) > 0 || len(s.Importing) > 0) {
-			return false, redisv1alpha1.ReasonSlotsOpen, fmt.Sprintf("pod %s has %d slots migrating and %d importing", o.Pods[i].Name, len(s.Migrating), len(s.Importing))
-		}
-	}
-	if ok < topology.SlotCount {
-		return false, redisv1alpha1.ReasonSlotsOnFailedMaster, fmt.Sprintf("%d slots are owned by a master that does not answer or reports cluster_state:fail", topology.SlotCount-ok)
-	}
-	if !o.Cons.Disputed.IsEmpty() {
-		return false, redisv1alpha1.ReasonNodesDisagree, fmt.Sprintf("nodes disagree about the owner of %d slots", o.Cons.Disputed.Count())
-	}
-	return true, redisv1alpha1.ReasonAllSlotsServed, "all 16384 slots are served"
-}
-
-// reshardingMessage explains a change of spec.masters that is not done.
-func reshardingMessage(o *observation, rs *redisv1alpha1.ReshardingStatus, blocked string) string {
-	var msg string
-	switch {
-	case rs != nil:
-		msg = fmt.Sprintf("resharding from %d to %d shards: %d slots moved, %d left in the last plan", rs.FromShards, rs.ToShards, rs.SlotsMoved, rs.SlotsRemaining)
-	case o.slotsOnRetiring():
-		msg = fmt.Sprintf("shards beyond spec.masters (%d) still own slots", o.Masters)
-	default:
-		msg = fmt.Sprintf("removing the shards beyond spec.masters (%d)", o.Masters)
-	}
-	if blocked != "" {
-		msg += "; " + blocked
-	}
-	return msg
-}
-
-// syncCondition computes ReplicasInSync.
-func syncCondition(o *observation, shards []shardObs) (bool, redisv1alpha1.ConditionReason, string) {
-	if !o.bootstrapped() {
-		return false, redisv1alpha1.ReasonLinkDown, "the cluster does not exist yet"
-	}
-	for _, sh := range shards {
-		for _, r := range sh.Replicas {
-			switch {
-			case !r.LinkUp:
-				return false, redisv1alpha1.ReasonLinkDown, fmt.Sprintf("replica pod %s has its link to the master down (or waits for its first sync)", r.Pod.Name)
-			case !r.InSync:
-				return false, redisv1alpha1.ReasonReplicationLag, fmt.Sprintf("replica pod %s lags its master", r.Pod.Name)
-			}
-		}
-	}
-	if ok, msg := o.replicasInSync(); !ok {
-		return false, redisv1alpha1.ReasonLinkDown, msg
-	}
-	return true, redisv1alpha1.ReasonAllReplicasInSync, "every replica is in sync with its master"
-}
-
-// placementCondition computes ReplicasPlaced: no two members of a shard on
-// one Kubernetes node, unless there are too few nodes for the spread.
-func placementCondition(o *observation) (bool, redisv1alpha1.ConditionReason, string) {
-	for shard := 0; shard < o.Masters; shard++ {
-		seen := map[string]string{}
-		for i := range o.Pods {
-			p := &o.Pods[i]
-			if p.Shard != shard || p.Host == "" {
-				continue
-			}
-			if other, dup := seen[p.Host]; dup {
-				if len(o.Hosts) < 1+o.ReplicasPerMaster {
-					return false, redisv1alpha1.ReasonNotEnoughNodes,
-						fmt.Sprintf("pods %s and %s of shard %d share node %s: %d schedulable nodes for %d members per shard", other, p.Name, shard, p.Host, len(o.Hosts), 1+o.ReplicasPerMaster)
-				}
-				return false, redisv1alpha1.ReasonSharedNode, fmt.Sprintf("pods %s and %s of shard %d share node %s", other, p.Name, shard, p.Host)
-			}
-			seen[p.Host] = p.Name
-		}
-	}
-	return true, redisv1alpha1.ReasonSpreadAcrossNodes, "no two members of a shard share a node"
-}
-
-// shardStatuses renders the per-shard summary.
-func shardStatuses(shards []shardObs) []redisv1alpha1.ShardStatus {
-	out := make([]redisv1alpha1.ShardStatus, 0, len(shards))
-	for _, sh := range shards {
-		s := redisv1alpha1.ShardStatus{Index: int32(sh.Index), MasterNodeID: string(sh.MasterID), Slots: sh.Slots.String()}
-		if sh.Master != nil {
-			s.MasterPod = sh.Master.Name
-		}
-		for _, r := range sh.Replicas {
-			s.Replicas = append(s.Replicas, redisv1alpha1.ReplicaStatus{Pod: r.Pod.Name, NodeID: string(r.Pod.ID()), LinkUp: r.LinkUp, InSync: r.InSync})
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
-// readyNodes counts pods that are Ready, answer, and are part of the cluster.
-func readyNodes(o *observation) int32 {
-	n := int32(0)
-	for i := range o.Pods {
-		p := &o.Pods[i]
-		s := p.Self()
-		if !p.Ready || s == nil {
-			continue
-		}
-		if !s.Slots.IsEmpty() || s.IsReplica() || len(p.State.View.Nodes) > 1 {
-			n++
-		}
-	}
-	return n
-}
-
-// slotCounts returns the slots served by a master that answers and reports
-// cluster_state:ok, and the others (0 failing before the cluster exists).
-func slotCounts(o *observation) (ok, failing int) {
-	if o.Cons == nil || !o.bootstrapped() {
-		return 0, 0
-	}
-	for _, owner := range o.Cons.Owners {
-		if owner == "" {
-			continue
-		}
-		if ns, answered := o.Snap.Nodes[owner]; answered && ns.ClusterStateOK {
-			ok++
-		}
-	}
-	return ok, topology.SlotCount - ok
-}
-
-// allStateOK reports whether every answering pod reports cluster_state:ok.
-func allStateOK(o *observation) bool {
-	for i := range o.Pods {
-		if p := &o.Pods[i]; p.State != nil && !p.Terminating && !p.State.ClusterStateOK {
-			return false
-		}
-	}
-	return true
-}
-
-// notOKMessage names the pods reporting cluster_state:fail.
-func notOKMessage(prefix string, o *observation) string {
-	var bad []string
-	for i := range o.Pods {
-		if p := &o.Pods[i]; p.State != nil && !p.Terminating && !p.State.ClusterStateOK {
-			bad = append(bad, p.Name)
-		}
-	}
-	if len(bad) == 0 {
-		return prefix
-	}
-	msg := "cluster_state:fail on " + strings.Join(bad, ", ")
-	if prefix != "" {
-		msg = prefix + "; " + msg
-	}
-	return msg
 }
 
 // isReady reports whether the pass left the Ready condition True.
@@ -339,7 +202,7 @@ func isReady(st *state) bool {
 // storage event on a transition, and updates the gauges.
 func (r *Reconciler) writeStatus(ctx context.Context, st *state) error {
 	in := statusInput{
-		Generation: st.rc.Generation, Old: st.old, Obs: st.obs, Act: st.act, ActErr: st.actErr,
+		Generation: st.rc.Generation, Old: st.old, Cluster: st.cluster, Decision: st.decision,
 		Err: st.err, Invalid: st.invalid, Changed: st.changed, Now: metav1.NewTime(r.Clock.Now()),
 		Resharding: st.resharding,
 	}
@@ -353,15 +216,15 @@ func (r *Reconciler) writeStatus(ctx context.Context, st *state) error {
 			r.recordStorage(st.rc, *in.Storage)
 		}
 	}
-	if st.obs != nil {
-		ok, failing := slotCounts(st.obs)
-		setClusterMetrics(st.rc.Namespace, st.rc.Name, st.obs.bootstrapped() && allStateOK(st.obs),
+	if c := st.cluster; c != nil {
+		ok, failing := slotCounts(c)
+		setClusterMetrics(st.rc.Namespace, st.rc.Name, c.Bootstrapped() && allStateOK(c),
 			meta.IsStatusConditionTrue(next.Conditions, redisv1alpha1.ConditionReady.String()), ok, failing)
 		remaining := 0
 		if next.Resharding != nil {
 			remaining = int(next.Resharding.SlotsRemaining)
 		}
-		outdated, _ := st.obs.outdated()
+		outdated, _ := c.Outdated()
 		setProgressMetrics(st.rc.Namespace, st.rc.Name, remaining, outdated)
 	}
 	if equality.Semantic.DeepEqual(st.old, next) {

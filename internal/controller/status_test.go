@@ -2,6 +2,7 @@ package controller
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,7 +11,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+	"github.com/redkube/redkube/pkg/heal"
+	"github.com/redkube/redkube/pkg/heal/healtest"
 )
+
+var threeHosts = []string{"node-1", "node-2", "node-3"}
 
 func cond(t *testing.T, s redisv1alpha1.RedisClusterStatus, ct redisv1alpha1.ConditionType) metav1.Condition {
 	t.Helper()
@@ -35,9 +40,9 @@ func wantCond(t *testing.T, s redisv1alpha1.RedisClusterStatus, ct redisv1alpha1
 var t0 = metav1.NewTime(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
 
 func TestStatusOfHealthyClusterIsReady(t *testing.T) {
-	w := healthy(3, 1, threeHosts...)
+	w := healtest.Healthy(3, 1, threeHosts...)
 	bound := storageFinding{Bound: true, Reason: redisv1alpha1.ReasonAllClaimsBound}
-	s := computeStatus(statusInput{Generation: 7, Obs: w.observation(), Storage: &bound, Now: t0})
+	s := computeStatus(statusInput{Generation: 7, Cluster: w.Cluster(), Storage: &bound, Now: t0})
 	wantCond(t, s, redisv1alpha1.ConditionReady, metav1.ConditionTrue, redisv1alpha1.ReasonClusterReady)
 	wantCond(t, s, redisv1alpha1.ConditionProgressing, metav1.ConditionFalse, redisv1alpha1.ReasonReconciled)
 	wantCond(t, s, redisv1alpha1.ConditionDegraded, metav1.ConditionFalse, redisv1alpha1.ReasonHealthy)
@@ -54,35 +59,35 @@ func TestStatusOfHealthyClusterIsReady(t *testing.T) {
 	}
 
 	// A second pass an hour later changes nothing, transition times included.
-	again := computeStatus(statusInput{Generation: 7, Old: s, Obs: w.observation(), Storage: &bound, Now: metav1.NewTime(t0.Add(time.Hour))})
+	again := computeStatus(statusInput{Generation: 7, Old: s, Cluster: w.Cluster(), Storage: &bound, Now: metav1.NewTime(t0.Add(time.Hour))})
 	if c := cond(t, again, redisv1alpha1.ConditionReady); !c.LastTransitionTime.Equal(&t0) {
 		t.Errorf("Ready lastTransitionTime moved to %v without a change", c.LastTransitionTime)
 	}
 }
 
 func TestStatusIsNotReadyUntilEveryReplicaIsInSync(t *testing.T) {
-	w := healthy(3, 1, threeHosts...)
-	w.pod("rc-2-1").linkUp = false
-	s := computeStatus(statusInput{Generation: 7, Obs: w.observation(), Now: t0})
+	w := healtest.Healthy(3, 1, threeHosts...)
+	w.Pod("rc-2-1").LinkUp = false
+	s := computeStatus(statusInput{Generation: 7, Cluster: w.Cluster(), Now: t0})
 	wantCond(t, s, redisv1alpha1.ConditionReady, metav1.ConditionFalse, redisv1alpha1.ReasonReplicasNotInSync)
 	wantCond(t, s, redisv1alpha1.ConditionReplicasInSync, metav1.ConditionFalse, redisv1alpha1.ReasonLinkDown)
 	wantCond(t, s, redisv1alpha1.ConditionDegraded, metav1.ConditionTrue, redisv1alpha1.ReasonReplicaMissing)
 }
 
 func TestStatusWhileActing(t *testing.T) {
-	w := healthy(3, 1, threeHosts...)
-	w.pod("rc-0-0").Terminating = true
-	o := w.observation()
-	a := decide(o)
-	s := computeStatus(statusInput{Generation: 7, Obs: o, Act: a, Now: t0})
+	w := healtest.Healthy(3, 1, threeHosts...)
+	w.Pod("rc-0-0").Terminating = true
+	c := w.Cluster()
+	d := heal.DefaultChain().Decide(c)
+	s := computeStatus(statusInput{Generation: 7, Cluster: c, Decision: d, Now: t0})
 	wantCond(t, s, redisv1alpha1.ConditionReady, metav1.ConditionFalse, redisv1alpha1.ReasonTopologyChanging)
 	wantCond(t, s, redisv1alpha1.ConditionProgressing, metav1.ConditionTrue, redisv1alpha1.ReasonFailingOver)
 }
 
 func TestStatusOfMasterDown(t *testing.T) {
-	w := healthy(3, 1, threeHosts...)
-	w.pod("rc-0-0").silent = true
-	s := computeStatus(statusInput{Generation: 7, Obs: w.observation(), Now: t0})
+	w := healtest.Healthy(3, 1, threeHosts...)
+	w.Pod("rc-0-0").Silent = true
+	s := computeStatus(statusInput{Generation: 7, Cluster: w.Cluster(), Now: t0})
 	wantCond(t, s, redisv1alpha1.ConditionDegraded, metav1.ConditionTrue, redisv1alpha1.ReasonMasterDown)
 	wantCond(t, s, redisv1alpha1.ConditionSlotsCovered, metav1.ConditionFalse, redisv1alpha1.ReasonSlotsOnFailedMaster)
 	if s.SlotsOK != 16384-5462 {
@@ -93,7 +98,7 @@ func TestStatusOfMasterDown(t *testing.T) {
 func TestStatusNamesTheMissingStorageClass(t *testing.T) {
 	f := storageFinding{Reason: redisv1alpha1.ReasonStorageClassNotFound, Class: "nfs",
 		Message: `PersistentVolumeClaim data-rc-0-0 is Pending: storageclass.storage.k8s.io "nfs" not found`}
-	s := computeStatus(statusInput{Generation: 7, Obs: &observation{Masters: 3, ReplicasPerMaster: 1}, Storage: &f, Now: t0})
+	s := computeStatus(statusInput{Generation: 7, Cluster: heal.Derive(heal.Observation{Spec: heal.Spec{Declared: true, Masters: 3, ReplicasPerMaster: 1}}), Storage: &f, Now: t0})
 	wantCond(t, s, redisv1alpha1.ConditionStorageBound, metav1.ConditionFalse, redisv1alpha1.ReasonStorageClassNotFound)
 	wantCond(t, s, redisv1alpha1.ConditionReady, metav1.ConditionFalse, redisv1alpha1.ReasonPodsNotReady)
 	if c := cond(t, s, redisv1alpha1.ConditionStorageBound); c.Message != f.Message {
@@ -102,13 +107,13 @@ func TestStatusNamesTheMissingStorageClass(t *testing.T) {
 }
 
 func TestStatusOfSharedNode(t *testing.T) {
-	w := healthy(3, 1, "node-1")
-	s := computeStatus(statusInput{Generation: 7, Obs: w.observation(), Now: t0})
+	w := healtest.Healthy(3, 1, "node-1")
+	s := computeStatus(statusInput{Generation: 7, Cluster: w.Cluster(), Now: t0})
 	wantCond(t, s, redisv1alpha1.ConditionReplicasPlaced, metav1.ConditionFalse, redisv1alpha1.ReasonNotEnoughNodes)
 
-	w = healthy(3, 1, threeHosts...)
-	w.pod("rc-1-1").Host = w.pod("rc-1-0").Host
-	s = computeStatus(statusInput{Generation: 7, Obs: w.observation(), Now: t0})
+	w = healtest.Healthy(3, 1, threeHosts...)
+	w.Pod("rc-1-1").Host = w.Pod("rc-1-0").Host
+	s = computeStatus(statusInput{Generation: 7, Cluster: w.Cluster(), Now: t0})
 	wantCond(t, s, redisv1alpha1.ConditionReplicasPlaced, metav1.ConditionFalse, redisv1alpha1.ReasonSharedNode)
 }
 
@@ -126,14 +131,13 @@ func TestStatusOfErrors(t *testing.T) {
 // a forced failover a few passes later still finds a safe replica; a
 // replica not in sync then stays not in sync.
 func TestReplicaOfSilentMasterKeepsLastInSync(t *testing.T) {
-	w := healthy(3, 1, threeHosts...)
-	w.pod("rc-0-0").silent = true
-	w.pod("rc-0-1").linkUp = false
-	w.synced[w.pod("rc-1-1").id] = false
-	w.pod("rc-1-0").silent = true
-	o := w.observation()
+	w := healtest.Healthy(3, 1, threeHosts...)
+	w.Pod("rc-0-0").Silent = true
+	w.Pod("rc-0-1").LinkUp = false
+	w.Synced[w.Pod("rc-1-1").NodeID] = false
+	w.Pod("rc-1-0").Silent = true
 	byPod := map[string]bool{}
-	for _, sh := range shardStatuses(o.shards()) {
+	for _, sh := range shardStatuses(w.Cluster().Shards) {
 		for _, r := range sh.Replicas {
 			byPod[r.Pod] = r.InSync
 		}
@@ -144,4 +148,23 @@ func TestReplicaOfSilentMasterKeepsLastInSync(t *testing.T) {
 	if byPod["rc-1-1"] {
 		t.Errorf("rc-1-1 (not in sync in the last pass) is in sync: %v", byPod)
 	}
+}
+
+func TestStatusIsNotReadyWhilePodsAreOutdated(t *testing.T) {
+	w := healtest.Healthy(3, 1, threeHosts...)
+	w.Pod("rc-2-0").Outdated = true
+	s := computeStatus(statusInput{Generation: 7, Cluster: w.Cluster(), Now: t0})
+	// The failover the chain would decide is not in the input: the pass's
+	// verdict is about the observation alone.
+	wantCond(t, s, redisv1alpha1.ConditionReady, metav1.ConditionFalse, redisv1alpha1.ReasonTopologyChanging)
+	if c := cond(t, s, redisv1alpha1.ConditionReady); !strings.Contains(c.Message, "5 of 6 pods run the current template") {
+		t.Errorf("Ready message %q does not report the rollout", c.Message)
+	}
+}
+
+func TestStatusIsNotReadyBeforeTheStatefulSetControllerSawTheTemplate(t *testing.T) {
+	w := healtest.Healthy(3, 1, threeHosts...)
+	w.GroupsPending = true
+	s := computeStatus(statusInput{Generation: 7, Cluster: w.Cluster(), Now: t0})
+	wantCond(t, s, redisv1alpha1.ConditionReady, metav1.ConditionFalse, redisv1alpha1.ReasonTopologyChanging)
 }

@@ -44,21 +44,25 @@ func DefaultChain() Chain {
 
 // Decide returns the first change a rule of the chain calls for, with the
 // blocked reasons of the rules asked before it (and of all rules when none
-// acts). A change without a budget gets StepBudget.
+// acts). A change without a budget gets StepBudget. Findings of rules that
+// made no change (ReshardingDone) are carried into the result.
 func (ch Chain) Decide(c *Cluster) Decision {
 	var blocked []string
+	done := false
 	for _, r := range ch {
 		d, why := r.Decide(c)
 		if why != "" {
 			blocked = append(blocked, why)
 		}
+		done = done || d.ReshardingDone
 		if d.Kind != None {
 			if d.Budget == 0 {
 				d.Budget = StepBudget
 			}
 			d.Blocked = strings.Join(blocked, "; ")
+			d.ReshardingDone = done
 			return d
 		}
 	}
-	return Decision{Blocked: strings.Join(blocked, "; ")}
+	return Decision{Blocked: strings.Join(blocked, "; "), ReshardingDone: done}
 }

@@ -36,21 +36,21 @@ func Kinds() []Kind {
 	return out
 }
 
-// kindInfo describes a kind: its name for logs and the reason of the event
-// that records it once done.
-var kindInfo = [kindCount]struct{ name, event string }{
-	None:           {"none", ""},
-	Bootstrap:      {"bootstrap", "Bootstrapped"},
-	Failover:       {"failover", "FailedOver"},
-	Meet:           {"meet", "MetNodes"},
-	Forget:         {"forget", "ForgotNodes"},
-	Attach:         {"attach replicas", "AttachedReplicas"},
-	Repair:         {"repair slots", "RepairedSlots"},
-	MoveReplica:    {"move replica", "MovedReplica"},
-	RestartReplica: {"restart replica", "RestartedReplica"},
-	Reshard:        {"reshard", "MovedSlots"},
-	RemoveShards:   {"remove shards", "RemovedShards"},
-	UpdateMember:   {"update member", "UpdatedMember"},
+// kindInfo describes a kind: its name for logs, its CamelCase action, and
+// the reason of the event that records it once done.
+var kindInfo = [kindCount]struct{ name, action, event string }{
+	None:           {"none", "", ""},
+	Bootstrap:      {"bootstrap", "Bootstrap", "Bootstrapped"},
+	Failover:       {"failover", "Failover", "FailedOver"},
+	Meet:           {"meet", "Meet", "MetNodes"},
+	Forget:         {"forget", "Forget", "ForgotNodes"},
+	Attach:         {"attach replicas", "AttachReplicas", "AttachedReplicas"},
+	Repair:         {"repair slots", "RepairSlots", "RepairedSlots"},
+	MoveReplica:    {"move replica", "MoveReplica", "MovedReplica"},
+	RestartReplica: {"restart replica", "RestartReplica", "RestartedReplica"},
+	Reshard:        {"reshard", "Reshard", "MovedSlots"},
+	RemoveShards:   {"remove shards", "RemoveShards", "RemovedShards"},
+	UpdateMember:   {"update member", "UpdateMember", "UpdatedMember"},
 }
 
 func (k Kind) String() string {
@@ -58,6 +58,15 @@ func (k Kind) String() string {
 		return "unknown"
 	}
 	return kindInfo[k].name
+}
+
+// Action is the kind as a CamelCase verb (an event's action field); "" for
+// None.
+func (k Kind) Action() string {
+	if k < 0 || k >= kindCount {
+		return ""
+	}
+	return kindInfo[k].action
 }
 
 // EventReason is the CamelCase reason of the event that records a change of
@@ -132,9 +141,16 @@ type Decision struct {
 	// Groups are the retiring groups whose platform objects (StatefulSet,
 	// disruption budget, storage) go once the plan has run.
 	Groups []int
-	// Budget bounds the change; a plan that runs out of it at a safe
-	// boundary made progress, not an error.
+	// Budget bounds the change.
 	Budget time.Duration
+	// Resumable is set when the plan may stop at a safe boundary once its
+	// Budget runs out (slot migrations stop between chunks, and a slot
+	// left open is closed by the next pass's repair): progress, not an
+	// error; the next pass plans the rest from what Redis reports.
+	Resumable bool
+	// ReshardingDone is set when Memory.Resharding is set and nothing is
+	// left to move: the caller forgets the resharding.
+	ReshardingDone bool
 	// Blocked says why wanted changes were not made (no safe replica for
 	// a master being deleted, ...); empty when nothing is blocked. It is
 	// set with or without a change.

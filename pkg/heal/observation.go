@@ -4,6 +4,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/redkube/redkube/pkg/planner"
 	"github.com/redkube/redkube/pkg/topology"
 )
 
@@ -239,4 +240,18 @@ func ReplicasOf(members []Member, id topology.NodeID) []*Member {
 		}
 	}
 	return out
+}
+
+// SlotsToInspect returns the slots whose key holders a gather must find
+// for the repair rule (KeyHolders): those no node owns by consensus and
+// those some node has open. It is empty before the cluster exists.
+func SlotsToInspect(snap *topology.Snapshot) topology.SlotSet {
+	if snap == nil {
+		return topology.SlotSet{}
+	}
+	covered := planner.Agree(snap).Covered()
+	if covered.IsEmpty() {
+		return topology.SlotSet{}
+	}
+	return covered.Complement().Union(snap.OpenSlots())
 }

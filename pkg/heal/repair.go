@@ -33,10 +33,11 @@ func repair(c *Cluster) (Decision, string) {
 		return Decision{}, ""
 	}
 	return Decision{
-		Kind:    Repair,
-		Reason:  ReasonRepairingSlots,
-		Message: fmt.Sprintf("repairing slots: %d steps (open slots: %t, uncovered slots: %t)", len(steps), open, uncovered),
-		Plan:    planner.Plan{Steps: steps, Notes: plan.Notes},
-		Budget:  MigrationBudget,
+		Kind:      Repair,
+		Reason:    ReasonRepairingSlots,
+		Message:   fmt.Sprintf("repairing slots: %d steps (open slots: %t, uncovered slots: %t)", len(steps), open, uncovered),
+		Plan:      planner.Plan{Steps: steps, Notes: plan.Notes},
+		Budget:    MigrationBudget,
+		Resumable: true,
 	}, ""
 }

@@ -23,14 +23,13 @@ func reshard(c *Cluster) (Decision, string) {
 		return Decision{}, ""
 	}
 	plan, need, why := ReshardPlan(c)
-	if !need {
-		return Decision{}, ""
-	}
-	if why != "" {
+	if why != "" && need {
 		return Decision{}, "resharding waits: " + why
 	}
-	if len(plan.Steps) == 0 {
-		return Decision{}, ""
+	if !need || len(plan.Steps) == 0 {
+		// Nothing is left to move; the resharding is over once no
+		// retiring group owns slots any more.
+		return Decision{ReshardingDone: c.Memory.Resharding && !c.SlotsOnRetiring()}, ""
 	}
 	moves, slots := 0, 0
 	targets := map[int]int{}
@@ -49,18 +48,17 @@ func reshard(c *Cluster) (Decision, string) {
 	}
 	sort.Strings(to)
 	return Decision{
-		Kind:    Reshard,
-		Reason:  ReasonResharding,
-		Message: fmt.Sprintf("spreading the slots over %d shards: %d slots to move in %d transfers (%s)", c.Spec.Masters, slots, moves, strings.Join(to, ", ")),
-		Plan:    plan,
-		Budget:  MigrationBudget,
+		Kind:      Reshard,
+		Reason:    ReasonResharding,
+		Message:   fmt.Sprintf("spreading the slots over %d shards: %d slots to move in %d transfers (%s)", c.Spec.Masters, slots, moves, strings.Join(to, ", ")),
+		Plan:      plan,
+		Budget:    MigrationBudget,
+		Resumable: true,
 	}, ""
 }
 
 // ReshardPlan returns the remaining resharding plan; need is false when no
-// resharding is wanted, why names what it waits for. A caller that keeps
-// Memory.Resharding clears it once need is false or why is empty with an
-// empty plan, and no retiring group owns slots.
+// resharding is wanted, why names what it waits for.
 func ReshardPlan(c *Cluster) (plan planner.Plan, need bool, why string) {
 	if !c.Spec.Declared || c.Cons == nil {
 		return plan, false, ""

@@ -9,23 +9,8 @@ import (
 )
 
 // OpenSlots returns the slots some reachable node of snap reports as
-// MIGRATING or IMPORTING.
-func OpenSlots(snap *topology.Snapshot) topology.SlotSet {
-	var open topology.SlotSet
-	for _, id := range snap.IDs() {
-		self := snap.Self(id)
-		if self == nil {
-			continue
-		}
-		for x := range self.Migrating {
-			open.Add(x)
-		}
-		for x := range self.Importing {
-			open.Add(x)
-		}
-	}
-	return open
-}
+// MIGRATING or IMPORTING (snap.OpenSlots).
+func OpenSlots(snap *topology.Snapshot) topology.SlotSet { return snap.OpenSlots() }
 
 // KeyHolders asks every reachable master of snap that holds keys how many
 // keys it has in each of slots (CLUSTER COUNTKEYSINSLOT, one pipeline per

@@ -73,3 +73,33 @@ func (s *Snapshot) Self(id NodeID) *Node {
 	}
 	return ns.View.Myself()
 }
+
+// NodeAt returns the state of the reachable node that was reached at addr,
+// or nil.
+func (s *Snapshot) NodeAt(addr string) *NodeState {
+	for _, ns := range s.Nodes {
+		if ns.Addr == addr {
+			return ns
+		}
+	}
+	return nil
+}
+
+// OpenSlots returns the slots some reachable node reports as MIGRATING or
+// IMPORTING.
+func (s *Snapshot) OpenSlots() SlotSet {
+	var open SlotSet
+	for _, ns := range s.Nodes {
+		if ns.View == nil || ns.View.Myself() == nil {
+			continue
+		}
+		self := ns.View.Myself()
+		for x := range self.Migrating {
+			open.Add(x)
+		}
+		for x := range self.Importing {
+			open.Add(x)
+		}
+	}
+	return open
+}

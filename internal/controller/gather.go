@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"net"
 	"sort"
+	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -20,7 +23,7 @@ import (
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
 	"github.com/redkube/redkube/internal/resources"
-	"github.com/redkube/redkube/pkg/planner"
+	"github.com/redkube/redkube/pkg/heal"
 	"github.com/redkube/redkube/pkg/redisadmin"
 	"github.com/redkube/redkube/pkg/topology"
 )
@@ -55,8 +58,8 @@ type storageFinding struct {
 	Class string
 }
 
-// observeKube lists the cluster's pods and claims and the Kubernetes nodes.
-func (r *Reconciler) observeKube(ctx context.Context, st *state) error {
+// gatherKube lists the cluster's pods and claims and the Kubernetes nodes.
+func (r *Reconciler) gatherKube(ctx context.Context, st *state) error {
 	rc := st.rc
 	pods := &corev1.PodList{}
 	if err := r.Client.List(ctx, pods, client.InNamespace(rc.Namespace), client.MatchingLabelsSelector{Selector: resources.ClusterSelector(rc)}); err != nil {
@@ -157,66 +160,28 @@ func (r *Reconciler) observeClaims(ctx context.Context, rc *redisv1alpha1.RedisC
 	return storageFinding{Bound: true, Reason: redisv1alpha1.ReasonAllClaimsBound, Message: fmt.Sprintf("%d claims bound", len(items))}, nil
 }
 
-// observeRedis turns the pods into addresses and labels (the one
-// Kubernetes→Redis seam), observes the Redis nodes, and probes masters
-// that are silent while Kubernetes holds no live pod at their address.
-func (r *Reconciler) observeRedis(ctx context.Context, st *state) error {
+// gatherRedis turns the pods into members (the one Kubernetes→Redis seam:
+// pod IP:6379, spec.nodeName, the Node's zone label) and gathers what
+// Redis reports in three rounds: every pod's node; then the masters that
+// went silent while Kubernetes holds no live pod at their address
+// (probeSilentMasters); then, once the cluster exists, the masters holding
+// keys in open or uncovered slots. Nothing is derived here.
+func (r *Reconciler) gatherRedis(ctx context.Context, st *state) error {
 	rc := st.rc
 	st.pool = redisadmin.NewPool(r.poolOptions(st))
-	o := &observation{
-		Masters:           int(rc.Spec.Masters),
-		ReplicasPerMaster: int(rc.Spec.ReplicasPerMaster),
-		Hosts:             st.kube.hosts,
-		LastInSync:        map[topology.NodeID]bool{},
-		Resharding:        st.old.Resharding != nil,
-		RetiringSets:      st.kube.retiringSets,
-		SetsPending:       st.kube.setsPending,
+	o := &st.obs
+	*o = heal.Observation{
+		Spec:           heal.Spec{Declared: true, Masters: int(rc.Spec.Masters), ReplicasPerMaster: int(rc.Spec.ReplicasPerMaster)},
+		Platform:       heal.Platform{Recreates: true, AuthoritativeMembers: true},
+		Hosts:          st.kube.hosts,
+		RetiringGroups: st.kube.retiringSets,
+		GroupsPending:  st.kube.setsPending,
+		Memory:         r.memory(st.old),
+		Now:            r.Clock.Now(),
 	}
-	o.WasReady = meta.IsStatusConditionTrue(st.old.Conditions, redisv1alpha1.ConditionReady.String())
-	o.StuckLinks = map[topology.NodeID]bool{}
-	syncCond := meta.FindStatusCondition(st.old.Conditions, redisv1alpha1.ConditionReplicasInSync.String())
-	longOutOfSync := syncCond != nil && syncCond.Status == metav1.ConditionFalse &&
-		r.Clock.Since(syncCond.LastTransitionTime.Time) >= stuckLinkAfter
-	for _, sh := range st.old.Shards {
-		for _, rep := range sh.Replicas {
-			if rep.InSync && rep.NodeID != "" {
-				o.LastInSync[topology.NodeID(rep.NodeID)] = true
-			}
-			if !rep.LinkUp && rep.NodeID != "" && longOutOfSync {
-				o.StuckLinks[topology.NodeID(rep.NodeID)] = true
-			}
-		}
-	}
-	labels := map[string]topology.Labels{}
 	var seeds []string
-	anyReady := false
-	for i := range st.kube.pods {
-		p := &st.kube.pods[i]
-		shard, ordinal, _ := resources.ParsePodName(rc, p.Name)
-		po := podObs{
-			Name: p.Name, Shard: shard, Ordinal: ordinal,
-			IP: p.Status.PodIP, Host: p.Spec.NodeName, Zone: st.kube.zones[p.Spec.NodeName],
-			Ready: podReady(p), Terminating: p.DeletionTimestamp != nil,
-			Age: r.Clock.Since(p.CreationTimestamp.Time),
-		}
-		if want := st.kube.updateRevision[shard]; want != "" {
-			rev := p.Labels[appsv1.ControllerRevisionHashLabelKey]
-			po.Outdated = rev != "" && rev != want
-		}
-		if po.IP != "" && p.Status.Phase == corev1.PodRunning {
-			seeds = append(seeds, po.Addr())
-			labels[po.Addr()] = topology.Labels{Host: po.Host, Zone: po.Zone}
-		}
-		anyReady = anyReady || po.Ready
-		o.Pods = append(o.Pods, po)
-	}
-	sort.Slice(o.Pods, func(a, b int) bool {
-		if o.Pods[a].Shard != o.Pods[b].Shard {
-			return o.Pods[a].Shard < o.Pods[b].Shard
-		}
-		return o.Pods[a].Ordinal < o.Pods[b].Ordinal
-	})
-	st.obs = o
+	o.Members, seeds = r.members(st)
+	labels, anyReady := placementOf(o.Members)
 	if len(seeds) == 0 {
 		return nil
 	}
@@ -228,98 +193,151 @@ func (r *Reconciler) observeRedis(ctx context.Context, st *state) error {
 		return fmt.Errorf("discover redis nodes: %w", err)
 	}
 	o.Snap = snap
-	byAddr := map[string]*topology.NodeState{}
-	for _, ns := range snap.Nodes {
-		byAddr[ns.Addr] = ns
-	}
-	for i := range o.Pods {
-		if ns, ok := byAddr[o.Pods[i].Addr()]; ok {
-			o.Pods[i].State = ns
+	for i := range o.Members {
+		if ns := snap.NodeAt(o.Members[i].Addr); ns != nil {
+			o.Members[i].State = ns
 		}
 	}
-	o.Cons = planner.Agree(snap)
 	o.Probes = r.probeSilentMasters(ctx, st.pool, o)
-	if o.bootstrapped() {
-		slots := o.Cons.Covered().Complement().Union(redisadmin.OpenSlots(snap))
-		holders, err := redisadmin.KeyHolders(ctx, st.pool, snap, slots)
-		if err != nil {
-			return fmt.Errorf("find the masters holding keys in open or uncovered slots: %w", err)
-		}
-		o.KeyHolders = holders
+	slots := heal.SlotsToInspect(snap)
+	if slots.IsEmpty() {
+		return nil
 	}
+	holders, err := redisadmin.KeyHolders(ctx, st.pool, snap, slots)
+	if err != nil {
+		return fmt.Errorf("find the masters holding keys in open or uncovered slots: %w", err)
+	}
+	o.KeyHolders = holders
 	return nil
 }
 
-// probeSilentMasters probes the address of every master that owns slots by
-// consensus, did not answer, and has no live (not terminating) pod at its
-// address in Kubernetes. Masters with such a pod are not probed: Kubernetes
-// does not know their process is gone, so Redis's own failover decides.
-func (r *Reconciler) probeSilentMasters(ctx context.Context, pool *redisadmin.Pool, o *observation) map[topology.NodeID]probe {
-	out := map[topology.NodeID]probe{}
-	if o.Cons == nil {
+// memory is what the previous pass recorded in status, as the rules'
+// explicit input: the replicas seen in sync, the replicas whose link was
+// down while ReplicasInSync has been False for heal.StuckLinkAfter, the
+// Ready verdict, and whether a resharding runs.
+func (r *Reconciler) memory(old redisv1alpha1.RedisClusterStatus) heal.Memory {
+	m := heal.Memory{
+		LastInSync: map[topology.NodeID]bool{},
+		StuckLinks: map[topology.NodeID]bool{},
+		WasReady:   meta.IsStatusConditionTrue(old.Conditions, redisv1alpha1.ConditionReady.String()),
+		Resharding: old.Resharding != nil,
+	}
+	syncCond := meta.FindStatusCondition(old.Conditions, redisv1alpha1.ConditionReplicasInSync.String())
+	longOutOfSync := syncCond != nil && syncCond.Status == metav1.ConditionFalse &&
+		r.Clock.Since(syncCond.LastTransitionTime.Time) >= heal.StuckLinkAfter
+	for _, sh := range old.Shards {
+		for _, rep := range sh.Replicas {
+			if rep.NodeID == "" {
+				continue
+			}
+			id := topology.NodeID(rep.NodeID)
+			m.LastInSync[id] = rep.InSync
+			m.StuckLinks[id] = !rep.LinkUp && longOutOfSync
+		}
+	}
+	return m
+}
+
+// members turns the cluster's pods into members, sorted by shard then
+// ordinal, and returns the addresses of those whose process runs (the
+// seeds to observe).
+func (r *Reconciler) members(st *state) (out []heal.Member, seeds []string) {
+	out = make([]heal.Member, 0, len(st.kube.pods))
+	for i := range st.kube.pods {
+		p := &st.kube.pods[i]
+		shard, ordinal, _ := resources.ParsePodName(st.rc, p.Name)
+		m := heal.Member{
+			Name: p.Name, Group: shard, Ordinal: ordinal,
+			Host: p.Spec.NodeName, Zone: st.kube.zones[p.Spec.NodeName],
+			Ready: podReady(p), Terminating: p.DeletionTimestamp != nil,
+			Age: r.Clock.Since(p.CreationTimestamp.Time),
+		}
+		if p.Status.PodIP != "" {
+			m.Addr = net.JoinHostPort(p.Status.PodIP, strconv.Itoa(resources.RedisPort))
+			if p.Status.Phase == corev1.PodRunning {
+				seeds = append(seeds, m.Addr)
+			}
+		}
+		if want := st.kube.updateRevision[shard]; want != "" {
+			rev := p.Labels[appsv1.ControllerRevisionHashLabelKey]
+			m.Outdated = rev != "" && rev != want
+		}
+		out = append(out, m)
+	}
+	sort.Slice(out, func(a, b int) bool {
+		if out[a].Group != out[b].Group {
+			return out[a].Group < out[b].Group
+		}
+		return out[a].Ordinal < out[b].Ordinal
+	})
+	return out, seeds
+}
+
+// placementOf returns the members' placement labels by address, and
+// whether any member is Ready.
+func placementOf(members []heal.Member) (labels map[string]topology.Labels, anyReady bool) {
+	labels = map[string]topology.Labels{}
+	for _, m := range members {
+		anyReady = anyReady || m.Ready
+		if m.Addr != "" {
+			labels[m.Addr] = topology.Labels{Host: m.Host, Zone: m.Zone}
+		}
+	}
+	return labels, anyReady
+}
+
+// probeSilentMasters is the gather's second round: it probes the address of
+// every master heal.ProbeTargets names, in parallel, and for each that
+// neither refused nor accepted, reads its replicas' replication state again
+// (a replica's link closes the moment the master's process exits, which
+// may be while the probe waited; the forced failover should not wait a
+// pass more for it). A replica that does not answer now keeps what the
+// first round saw, and the probe's detail says so.
+func (r *Reconciler) probeSilentMasters(ctx context.Context, pool *redisadmin.Pool, o *heal.Observation) map[topology.NodeID]heal.Probe {
+	targets := heal.ProbeTargets(o.Members, o.Snap)
+	out := make(map[topology.NodeID]heal.Probe, len(targets))
+	if len(targets) == 0 {
 		return out
 	}
-	livePodIP := map[string]bool{}
-	for i := range o.Pods {
-		if p := &o.Pods[i]; p.IP != "" && !p.Terminating {
-			livePodIP[p.IP] = true
+	results := make([]heal.Probe, len(targets))
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Go(func() { results[i] = r.probeAddr(ctx, pool, t.Addr, t.ID) })
+	}
+	wg.Wait()
+	for i, t := range targets {
+		pr := results[i]
+		if !pr.Gone && !pr.Reached {
+			pr.Detail += rereadReplicas(ctx, pool, o, t.ID)
 		}
-	}
-	type job struct {
-		id   topology.NodeID
-		addr string
-	}
-	var jobs []job
-	for _, n := range o.Cons.View.Nodes {
-		if _, answered := o.Snap.Nodes[n.ID]; answered || !n.IsMaster() || o.ownedBy(n.ID).IsEmpty() {
-			continue
-		}
-		if n.Host() == "" || livePodIP[n.Host()] {
-			continue
-		}
-		jobs = append(jobs, job{n.ID, n.Addr})
-	}
-	results := make([]probe, len(jobs))
-	done := make(chan struct{}, len(jobs))
-	for i, j := range jobs {
-		go func() {
-			results[i] = r.probeAddr(ctx, pool, j.addr, j.id)
-			done <- struct{}{}
-		}()
-	}
-	for range jobs {
-		<-done
-	}
-	for i, j := range jobs {
-		out[j.id] = results[i]
-		if !results[i].Gone && !results[i].Reached {
-			refreshReplicas(ctx, pool, o, j.id)
-		}
-		log.FromContext(ctx).Info("probed silent master", "node", j.id.Short(), "addr", j.addr, "gone", results[i].Gone, "detail", results[i].Detail, "replicaLinksClosed", o.linksClosed(j.id))
+		out[t.ID] = pr
+		log.FromContext(ctx).Info("probed silent master", "node", t.ID.Short(), "addr", t.Addr, "gone", pr.Gone, "reached", pr.Reached, "detail", pr.Detail)
 	}
 	return out
 }
 
-// refreshReplicas reads again the replication state of the live replicas
-// of master id, after a probe of the master went unanswered: a replica's
-// link closes the moment the master's process exits, which may be while
-// the probe waited, and the forced failover should not wait a pass more
-// for it. A replica that does not answer now keeps what the pass saw.
-func refreshReplicas(ctx context.Context, pool *redisadmin.Pool, o *observation, id topology.NodeID) {
-	for i := range o.Pods {
-		p := &o.Pods[i]
-		if s := p.Self(); !p.live() || !s.IsReplica() || s.MasterID != id {
+// rereadReplicas reads the replication state of master id's live replicas
+// again into the snapshot, and returns a note naming those that did not
+// answer ("" when all did).
+func rereadReplicas(ctx context.Context, pool *redisadmin.Pool, o *heal.Observation, id topology.NodeID) string {
+	var failed []string
+	for _, m := range heal.ReplicasOf(o.Members, id) {
+		rep, err := pool.Node(m.Addr).InfoReplication(ctx)
+		if err != nil {
+			failed = append(failed, fmt.Sprintf("%s: %v", m.Name, err))
 			continue
 		}
-		if r, err := pool.Node(p.Addr()).InfoReplication(ctx); err == nil {
-			p.State.Replication = r
-		}
+		m.State.Replication = rep
 	}
+	if len(failed) == 0 {
+		return ""
+	}
+	return "; replicas not read again: " + strings.Join(failed, ", ")
 }
 
 // probeAddr tells a gone process (connection refused, no host holds the
 // address, another node answers there) from an unreachable one (timeout).
-func (r *Reconciler) probeAddr(ctx context.Context, pool *redisadmin.Pool, addr string, want topology.NodeID) probe {
+func (r *Reconciler) probeAddr(ctx context.Context, pool *redisadmin.Pool, addr string, want topology.NodeID) heal.Probe {
 	pctx, cancel := context.WithTimeout(ctx, r.ProbeTimeout)
 	defer cancel()
 	var d net.Dialer
@@ -327,19 +345,17 @@ func (r *Reconciler) probeAddr(ctx context.Context, pool *redisadmin.Pool, addr 
 	switch {
 	case err == nil:
 		_ = conn.Close()
-		if pool != nil {
-			id, err := pool.Node(addr).MyID(pctx)
-			if err == nil && id != want {
-				return probe{Gone: true, Detail: fmt.Sprintf("%s now answers as node %s", addr, id.Short())}
-			}
+		id, err := pool.Node(addr).MyID(pctx)
+		if err == nil && id != want {
+			return heal.Probe{Gone: true, Detail: fmt.Sprintf("%s now answers as node %s", addr, id.Short())}
 		}
-		return probe{Reached: true, Detail: fmt.Sprintf("%s accepts connections", addr)}
+		return heal.Probe{Reached: true, Detail: fmt.Sprintf("%s accepts connections", addr)}
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return probe{Gone: true, Detail: fmt.Sprintf("%s refuses connections", addr)}
+		return heal.Probe{Gone: true, Detail: fmt.Sprintf("%s refuses connections", addr)}
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
-		return probe{Gone: true, Detail: fmt.Sprintf("no host holds %s", addr)}
+		return heal.Probe{Gone: true, Detail: fmt.Sprintf("no host holds %s", addr)}
 	default:
-		return probe{Detail: fmt.Sprintf("%s: %v", addr, err)}
+		return heal.Probe{Detail: fmt.Sprintf("%s: %v", addr, err)}
 	}
 }
 
