@@ -1,20 +1,28 @@
 // Package controller is the RedisCluster controller: it turns one
 // RedisCluster object into the Kubernetes objects of internal/resources and
-// a healthy Redis Cluster, using the core engine (pkg/planner, pkg/executor,
-// pkg/redisadmin) for everything that talks to Redis.
+// a healthy Redis Cluster. It is a thin seam: the decisions are the core's
+// (pkg/heal, the same chain rcctl heal runs), the Redis work the executor's
+// (pkg/executor).
 //
-// Reconcile is a short list of named phases over one state struct:
+// Reconcile is a short list of named phases over one state struct, each
+// reading what the earlier ones wrote and changing none of it:
 //
-//	fetch → apply objects → observe pods → observe Redis → decide → act → status
+//	fetch → validate → password → apply objects → gather Kubernetes →
+//	gather Redis → decide (derive + heal chain) → act → status
 //
-// observe.go is the only seam between Kubernetes and Redis: it turns pods
-// into addresses (pod IP:6379), host labels (spec.nodeName) and zone labels
-// (the Node's topology label), and the password Secret into credentials.
-// decide.go is pure: an observation in, at most one topology action out,
-// table-tested without I/O. act.go runs that action through the executor.
-// One topology change per pass; Redis's own view is the source of truth, so
-// a crash between two passes is recovered by the next one. Reconcile never
-// sleeps: it returns RequeueAfter and observes again.
+// gather.go is the only seam between Kubernetes and Redis: it turns pods
+// into members (pod IP:6379, spec.nodeName, the Node's zone label, the pod's
+// template revision), the password Secret into credentials, and the old
+// status into the rules' explicit Memory; then it observes Redis in rounds
+// (every pod's node; probes of masters whose pod is gone; key holders of
+// open or uncovered slots). decide derives once and asks heal's chain for
+// at most one change. act.go carries it out within its budget (a slot
+// migration stops at a chunk boundary and the next pass plans the rest),
+// then deletes the pod or the drained shards the decision names, and
+// records an event whose reason is the change's kind. status.go and
+// conditions.go compute the status, pure, from the derived cluster. A crash
+// between two passes is recovered by the next one: Redis's own view is the
+// source of truth. Reconcile never sleeps: it returns RequeueAfter.
 //
 // # Errors
 //
@@ -22,5 +30,6 @@
 // back-off) for failed API or Redis calls, including a failed status write,
 // and reconcile.TerminalError for a spec that can never succeed (a missing
 // password Secret key is not terminal: the Secret may appear later).
-// Every topology action is recorded as an event on the RedisCluster.
+// Every topology change is recorded as an event on the RedisCluster, a
+// failed one as a TopologyActionFailed warning.
 package controller
