@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/redkube/redkube/internal/kubenet"
+	"github.com/redkube/redkube/internal/proc"
 )
 
 // Names of the entries Start creates in the state folder. Stop removes
@@ -64,7 +65,7 @@ type Cluster struct {
 	created bool // Start created StateDir
 
 	mu           sync.Mutex
-	procs        []*process // in start order
+	procs        []*proc.Process // in start order
 	stopping     bool
 	stoppedNodes map[string]bool
 
@@ -305,7 +306,7 @@ func (c *Cluster) NodeConfig(name string) (*rest.Config, error) {
 }
 
 // start launches one component and records it.
-func (c *Cluster) start(name, bin string, args []string) (*process, error) {
+func (c *Cluster) start(name, bin string, args []string) (*proc.Process, error) {
 	args = append(args, c.opts.ExtraArgs[name]...)
 	p, err := startProcess(name, filepath.Join(c.BinDir, bin), args, c.path(dirLogs, name+".log"), c.path(dirPIDs), c.log)
 	if err != nil {
@@ -318,43 +319,26 @@ func (c *Cluster) start(name, bin string, args []string) (*process, error) {
 }
 
 // waitReady polls check until it succeeds, the process exits or ctx ends.
-func (c *Cluster) waitReady(ctx context.Context, p *process, check func(context.Context) error) error {
+func (c *Cluster) waitReady(ctx context.Context, p *proc.Process, check func(context.Context) error) error {
 	began := time.Now()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	var last error
-	for {
-		if p.exited() {
-			return p.exitError()
-		}
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		last = check(cctx)
-		cancel()
-		if last == nil {
-			c.log.Info("component ready", "component", p.name, "after", time.Since(began))
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wait for %s to be ready: %w (last check: %w); last log lines:\n%s", p.name, ctx.Err(), last, tailFile(p.logPath, 20))
-		case <-p.done:
-			return p.exitError()
-		case <-tick.C:
-		}
+	if err := p.WaitReady(ctx, check); err != nil {
+		return err
 	}
+	c.log.Info("component ready", "component", p.Name(), "after", time.Since(began))
+	return nil
 }
 
 // monitor reports the first unexpected exit of a control-plane process
 // through Failed and Err.
 func (c *Cluster) monitor(ctx context.Context) {
 	c.mu.Lock()
-	procs := append([]*process(nil), c.procs...)
+	procs := append([]*proc.Process(nil), c.procs...)
 	c.mu.Unlock()
-	cases := make(chan *process, len(procs))
+	cases := make(chan *proc.Process, len(procs))
 	for _, p := range procs {
 		go func() {
 			select {
-			case <-p.done:
+			case <-p.Done():
 				cases <- p
 			case <-ctx.Done():
 			}
@@ -367,8 +351,8 @@ func (c *Cluster) monitor(ctx context.Context) {
 		stopping := c.stopping
 		c.mu.Unlock()
 		if !stopping {
-			err := p.exitError()
-			c.log.Error("component exited", "component", p.name, "err", err)
+			err := p.Err()
+			c.log.Error("component exited", "component", p.Name(), "err", err)
 			c.fail(err)
 		}
 	}
@@ -414,7 +398,7 @@ func (c *Cluster) Processes() map[string]int {
 	defer c.mu.Unlock()
 	m := make(map[string]int, len(c.procs))
 	for _, p := range c.procs {
-		m[p.name] = p.cmd.Process.Pid
+		m[p.Name()] = p.PID()
 	}
 	return m
 }
@@ -432,7 +416,7 @@ func (c *Cluster) Stop(ctx context.Context) error {
 func (c *Cluster) stop(ctx context.Context) error {
 	c.mu.Lock()
 	c.stopping = true
-	procs := append([]*process(nil), c.procs...)
+	procs := append([]*proc.Process(nil), c.procs...)
 	c.mu.Unlock()
 
 	var errs []error
@@ -448,8 +432,11 @@ func (c *Cluster) stop(ctx context.Context) error {
 	}
 	for i := len(procs) - 1; i >= 0; i-- {
 		p := procs[i]
-		p.stop(c.opts.StopTimeout)
-		c.log.Info("stopped process", "component", p.name, "pid", p.cmd.Process.Pid)
+		// The grace is Options.StopTimeout whatever is left of ctx.
+		if err := p.Stop(context.WithoutCancel(ctx), c.opts.StopTimeout); err != nil {
+			errs = append(errs, err)
+		}
+		c.log.Info("stopped process", "component", p.Name(), "pid", p.PID())
 	}
 	if c.StateDir != "" {
 		if err := c.removeState(); err != nil {

@@ -5,29 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
-)
 
-// process is one control-plane component started by this launcher.
-type process struct {
-	name    string
-	path    string
-	logPath string
-	cmd     *exec.Cmd
-	logFile *os.File
-	// done is closed once the process has exited and been reaped; waitErr
-	// is its exit status then.
-	done    chan struct{}
-	waitErr error
-}
+	"github.com/redkube/redkube/internal/proc"
+)
 
 // pidRecord is what the launcher writes to <StateDir>/pids/<name>.json for
 // every process it starts, so that `localkube down` can stop exactly those
@@ -42,81 +29,20 @@ type pidRecord struct {
 	Path string `json:"path"`
 }
 
-// startProcess starts bin with args, output appended to logPath. The child
-// gets its own process group (a Ctrl-C at the terminal reaches only the
-// launcher, which then stops the children in order) and is killed by the
-// kernel if the launcher dies.
-func startProcess(name, bin string, args []string, logPath, pidDir string, log *slog.Logger) (*process, error) {
-	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+// startProcess starts bin with args, output appended to logPath (see
+// proc.Start: own process group, killed by the kernel if the launcher dies,
+// so a Ctrl-C at the terminal reaches only the launcher, which then stops
+// the children in order), and records its PID in pidDir.
+func startProcess(name, bin string, args []string, logPath, pidDir string, log *slog.Logger) (*proc.Process, error) {
+	p, err := proc.Start(bin, args, proc.Options{Name: name, LogPath: logPath, Logger: log})
 	if err != nil {
-		return nil, fmt.Errorf("open log of %s: %w", name, err)
+		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout = lf
-	cmd.Stderr = lf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		_ = lf.Close()
-		return nil, fmt.Errorf("start %s (%s): %w", name, bin, err)
-	}
-	p := &process{name: name, path: bin, logPath: logPath, cmd: cmd, logFile: lf, done: make(chan struct{})}
-	go func() {
-		p.waitErr = cmd.Wait()
-		_ = lf.Close()
-		close(p.done)
-	}()
-	log.Info("started process", "component", name, "pid", cmd.Process.Pid, "log", logPath)
-	if err := writePIDRecord(pidDir, name, cmd.Process.Pid, bin); err != nil {
-		p.kill()
+	if err := writePIDRecord(pidDir, name, p.PID(), bin); err != nil {
+		p.Kill()
 		return nil, err
 	}
 	return p, nil
-}
-
-// exited reports whether the process has ended.
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// exitError describes how the process ended, with the tail of its log.
-func (p *process) exitError() error {
-	return fmt.Errorf("%s exited (%w); last log lines:\n%s", p.name, exitCause(p.waitErr), tailFile(p.logPath, 20))
-}
-
-// exitCause is a process's Wait error, or one that says it exited with
-// status 0 (a component that should keep running ended).
-func exitCause(waitErr error) error {
-	if waitErr == nil {
-		return errors.New("exit status 0")
-	}
-	return waitErr
-}
-
-// kill sends SIGKILL and waits for the process to be reaped.
-func (p *process) kill() {
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-}
-
-// stop sends SIGTERM, waits up to grace for the process to exit, then sends
-// SIGKILL. It returns once the process is reaped.
-func (p *process) stop(grace time.Duration) {
-	if p.exited() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case <-p.done:
-	case <-t.C:
-		p.kill()
-	}
 }
 
 func writePIDRecord(dir, name string, pid int, path string) error {
@@ -230,29 +156,4 @@ func (r pidRecord) terminate(grace time.Duration) (bool, error) {
 		return true, fmt.Errorf("%s (pid %d) still running after SIGKILL", r.Name, r.PID)
 	}
 	return true, nil
-}
-
-// tailFile returns the last n lines of path (or a note that it is
-// unreadable).
-func tailFile(path string, n int) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", path, err)
-	}
-	defer func() { _ = f.Close() }() // read-only
-	const maxTail = 64 << 10
-	if st, err := f.Stat(); err == nil && st.Size() > maxTail {
-		if _, err := f.Seek(st.Size()-maxTail, io.SeekStart); err != nil {
-			return fmt.Sprintf("(cannot read %s: %v)", path, err)
-		}
-	}
-	b, err := io.ReadAll(f)
-	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", path, err)
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -1,15 +1,14 @@
 package localkube
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redkube/redkube/internal/proc"
 )
 
 // ErrNoAgent is returned by StopNode and StartNode when the cluster runs no
@@ -70,16 +69,16 @@ func (c *Cluster) Status() Status {
 		StartDuration: c.StartDuration,
 	}
 	c.mu.Lock()
-	procs := append([]*process(nil), c.procs...)
+	procs := append([]*proc.Process(nil), c.procs...)
 	stopped := make(map[string]bool, len(c.stoppedNodes))
 	for n := range c.stoppedNodes {
 		stopped[n] = true
 	}
 	c.mu.Unlock()
 	for _, p := range procs {
-		cs := ComponentStatus{Name: p.name, PID: p.cmd.Process.Pid, Running: !p.exited(), Log: p.logPath}
+		cs := ComponentStatus{Name: p.Name(), PID: p.PID(), Running: !p.Exited(), Log: p.LogPath()}
 		if cs.Running {
-			if rss, err := processRSS(cs.PID); err == nil {
+			if rss, err := proc.Status(cs.PID, "VmRSS"); err == nil {
 				cs.RSSBytes = rss
 			}
 		}
@@ -102,7 +101,7 @@ func (c *Cluster) ControlPlaneRSS() (uint64, error) {
 		if !comp.Running {
 			return 0, fmt.Errorf("%s is not running", comp.Name)
 		}
-		rss, err := processRSS(comp.PID)
+		rss, err := proc.Status(comp.PID, "VmRSS")
 		if err != nil {
 			return 0, err
 		}
@@ -151,33 +150,4 @@ func (c *Cluster) checkNode(name string) error {
 		return ErrNoAgent
 	}
 	return nil
-}
-
-// processRSS reads VmRSS of pid from /proc/<pid>/status, in bytes.
-func processRSS(pid int) (uint64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, fmt.Errorf("read status of pid %d: %w", pid, err)
-	}
-	defer func() { _ = f.Close() }() // read-only; sc.Err reports read errors
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:")
-		if !ok {
-			continue
-		}
-		fields := strings.Fields(rest)
-		if len(fields) != 2 || fields[1] != "kB" {
-			return 0, fmt.Errorf("pid %d: malformed VmRSS line %q", pid, sc.Text())
-		}
-		kb, err := strconv.ParseUint(fields[0], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("pid %d: parse VmRSS: %w", pid, err)
-		}
-		return kb * 1024, nil
-	}
-	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("read status of pid %d: %w", pid, err)
-	}
-	return 0, fmt.Errorf("pid %d has no VmRSS (exited?)", pid)
 }

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/redkube/redkube/internal/proc"
 )
 
 // ServerBinary is the redis-server executable Start runs. Tests may override
@@ -353,11 +355,7 @@ func (nd *Node) Log() string {
 }
 
 func (nd *Node) logTail(n int) string {
-	lines := strings.Split(strings.TrimRight(nd.Log(), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return "\nlog tail:\n" + strings.Join(lines, "\n")
+	return "\nlog tail:\n" + proc.Tail(filepath.Join(nd.Dir, "redis.log"), n)
 }
 
 func (nd *Node) dumpLog() {

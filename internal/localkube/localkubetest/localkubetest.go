@@ -11,11 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/redkube/redkube/internal/localkube"
+	"github.com/redkube/redkube/internal/proc"
 )
 
 // SkipIfNoBinaries skips tb when the control-plane binaries cannot be found
@@ -43,7 +43,7 @@ func Start(tb testing.TB, opts localkube.Options) *localkube.Cluster {
 		opts.BinDir = SkipIfNoBinaries(tb)
 	}
 	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(tbWriter{tb}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		opts.Logger = Logger(tb)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -70,20 +70,14 @@ func DumpLogs(tb testing.TB, c *localkube.Cluster, n int) {
 	files, _ := filepath.Glob(filepath.Join(c.LogDir(), "*.log"))
 	sort.Strings(files)
 	for _, f := range files {
-		tb.Logf("--- last lines of %s ---\n%s", filepath.Base(f), tail(f, n))
+		tb.Logf("--- last lines of %s ---\n%s", filepath.Base(f), proc.Tail(f, n))
 	}
 }
 
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+// Logger returns a logger that writes its records (level Info and up) to
+// tb.Log, for a launcher started on behalf of the test.
+func Logger(tb testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tbWriter{tb}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
 // tbWriter sends slog output to tb.Log, one call per record.

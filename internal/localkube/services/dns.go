@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/redkube/redkube/internal/kubenet"
+	"github.com/redkube/redkube/internal/proc"
 )
 
 // Names of the DNS pieces.
@@ -111,7 +112,7 @@ type DNS struct {
 	LogPath string
 
 	cfg  DNSConfig
-	proc *process
+	proc *proc.Process
 }
 
 // StartDNS writes a Corefile serving cfg.Domain (and the reverse zones) from
@@ -142,27 +143,28 @@ func StartDNS(ctx context.Context, cfg DNSConfig) (*DNS, error) {
 		return nil, fmt.Errorf("dns: write Corefile: %w", err)
 	}
 	logPath := filepath.Join(cfg.Dir, ComponentDNS+".log")
-	p, err := startProcess(ComponentDNS, cfg.Binary, []string{"-conf", corefile}, logPath, cfg.Logger)
+	p, err := proc.Start(cfg.Binary, []string{"-conf", corefile}, proc.Options{Name: ComponentDNS, LogPath: logPath, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("dns: %w", err)
 	}
 	d := &DNS{Addr: cfg.Listen, Corefile: corefile, LogPath: logPath, cfg: cfg, proc: p}
 	began := time.Now()
-	if err := p.waitHTTPOK(ctx, "http://127.0.0.1:"+strconv.Itoa(ready)+"/ready"); err != nil {
-		p.stop(ctx, 0)
-		return nil, fmt.Errorf("dns: %w", err)
+	if err := p.WaitReady(ctx, proc.HTTPOK("http://127.0.0.1:"+strconv.Itoa(ready)+"/ready")); err != nil {
+		return nil, fmt.Errorf("dns: %w", errors.Join(err, p.Stop(ctx, 0)))
 	}
 	cfg.Logger.Info("dns ready", "addr", cfg.Listen.String(), "domain", cfg.Domain, "wait", time.Since(began))
 	return d, nil
 }
 
 // PID returns the CoreDNS process ID.
-func (d *DNS) PID() int { return d.proc.pid() }
+func (d *DNS) PID() int { return d.proc.PID() }
 
 // Stop stops CoreDNS (SIGTERM, then SIGKILL after the grace period) and
 // waits for it to exit. It is safe to call more than once.
 func (d *DNS) Stop(ctx context.Context) error {
-	d.proc.stop(ctx, d.cfg.StopTimeout)
+	if err := d.proc.Stop(ctx, d.cfg.StopTimeout); err != nil {
+		return fmt.Errorf("dns: %w", err)
+	}
 	d.cfg.Logger.Info("dns stopped", "addr", d.Addr.String())
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/redkube/redkube/internal/kubenet"
+	"github.com/redkube/redkube/internal/proc"
 )
 
 // Names of the proxy pieces.
@@ -123,7 +124,7 @@ type Proxy struct {
 	ConfigPath string
 
 	cfg   ProxyConfig
-	proc  *process
+	proc  *proc.Process
 	lock  *os.File
 	route *netlink.Route
 	// fwdPath and fwdWas restore the bridge's forwarding sysctl on Stop.
@@ -174,12 +175,12 @@ func StartProxy(ctx context.Context, cfg ProxyConfig) (_ *Proxy, err error) {
 		return nil, fmt.Errorf("proxy: write configuration: %w", err)
 	}
 	px.LogPath = filepath.Join(cfg.Dir, ComponentProxy+".log")
-	px.proc, err = startProcess(ComponentProxy, cfg.Binary, []string{"--config", px.ConfigPath, "--v=2"}, px.LogPath, cfg.Logger)
+	px.proc, err = proc.Start(cfg.Binary, []string{"--config", px.ConfigPath, "--v=2"}, proc.Options{Name: ComponentProxy, LogPath: px.LogPath, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	began := time.Now()
-	if err := px.proc.waitHTTPOK(ctx, "http://127.0.0.1:"+strconv.Itoa(ports[0])+"/healthz"); err != nil {
+	if err := px.proc.WaitReady(ctx, proc.HTTPOK("http://127.0.0.1:"+strconv.Itoa(ports[0])+"/healthz")); err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	cfg.Logger.Info("kube-proxy ready", "mode", "nftables", "nodePortAddresses", fmt.Sprint(cfg.NodePortAddresses), "wait", time.Since(began))
@@ -187,7 +188,7 @@ func StartProxy(ctx context.Context, cfg ProxyConfig) (_ *Proxy, err error) {
 }
 
 // PID returns the kube-proxy process ID.
-func (px *Proxy) PID() int { return px.proc.pid() }
+func (px *Proxy) PID() int { return px.proc.PID() }
 
 // Stop stops kube-proxy, removes its nftables tables (kube-proxy --cleanup)
 // and the service-CIDR route, and releases the host-wide lock.
@@ -200,7 +201,7 @@ func (px *Proxy) Stop(ctx context.Context) error {
 func (px *Proxy) teardown(ctx context.Context) error {
 	var errs []error
 	if px.proc != nil {
-		px.proc.stop(ctx, px.cfg.StopTimeout)
+		errs = append(errs, px.proc.Stop(ctx, px.cfg.StopTimeout))
 		px.proc = nil
 	}
 	if px.lock != nil {
