@@ -104,6 +104,7 @@ type lineReporter struct {
 	now   func() time.Time
 
 	mu    sync.Mutex
+	begun bool
 	what  string
 	start time.Time
 	last  time.Time
@@ -113,15 +114,21 @@ type lineReporter struct {
 func (l *lineReporter) Begin(what string, total int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.what, l.total = what, total
+	l.begun, l.what, l.total = true, what, total
 	l.start = l.now()
 	l.last = l.start
 	_, _ = fmt.Fprintf(l.w, "%s: %d slots to move\n", what, total) // best effort, see print
 }
 
+// Update prints a line when the last one is older than l.every. Before
+// Begin it prints nothing: the executor reports progress of plans that move
+// no slots too, which have no phase to show.
 func (l *lineReporter) Update(p progressState) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if !l.begun {
+		return
+	}
 	if n := l.now(); n.Sub(l.last) >= l.every {
 		l.last = n
 		l.print(p, n)

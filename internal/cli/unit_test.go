@@ -124,6 +124,16 @@ func TestLineReporterPrintsPeriodicallyAndAtEnd(t *testing.T) {
 	}
 }
 
+func TestLineReporterIsSilentBeforeBegin(t *testing.T) {
+	var b strings.Builder
+	l := &lineReporter{w: &b, every: 2 * time.Second, now: time.Now}
+	// What the executor reports at the end of a plan that moved no slots.
+	l.Update(progressState{})
+	if b.String() != "" {
+		t.Fatalf("printed %q before Begin", b.String())
+	}
+}
+
 func TestUsageErrorsExitTwoWithOneLine(t *testing.T) {
 	cases := []struct {
 		name string
