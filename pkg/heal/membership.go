@@ -97,8 +97,10 @@ func forget(c *Cluster) (Decision, string) {
 }
 
 // failedLongAgo reports whether node n does not answer, some answering node
-// flags it fail, and the last pong any answering node received from it is
-// older than ForgetAfter.
+// flags it fail, the last pong any answering node received from it is
+// older than ForgetAfter, and no answering node replicates it: Redis
+// refuses to forget a replica's own master ("Can't forget my master!"), so
+// the plan would fail on that replica pass after pass.
 func (c *Cluster) failedLongAgo(n *topology.Node) bool {
 	if _, answered := c.Snap.Nodes[n.ID]; answered {
 		return false
@@ -107,6 +109,9 @@ func (c *Cluster) failedLongAgo(n *topology.Node) bool {
 	for _, ns := range c.Snap.Nodes {
 		if ns.View == nil {
 			continue
+		}
+		if self := ns.View.Myself(); self != nil && self.IsReplica() && self.MasterID == n.ID {
+			return false
 		}
 		if line := ns.View.Node(n.ID); line != nil {
 			failed = failed || line.Flags.Has(topology.FlagFail)
@@ -168,7 +173,9 @@ func (c *Cluster) attachToGroups() ([]planner.Step, []string) {
 	return steps, names
 }
 
-// attachOrphans attaches the live empty masters of no group.
+// attachOrphans attaches the live empty masters of no group. A master
+// without slots that still holds keys is left alone: Redis refuses to make
+// it a replica, and doing so would drop its keys.
 func (c *Cluster) attachOrphans() ([]planner.Step, []string) {
 	load := map[topology.NodeID]int{}
 	var masters []*Member
@@ -183,7 +190,7 @@ func (c *Cluster) attachOrphans() ([]planner.Step, []string) {
 	for i := range c.Members {
 		m := &c.Members[i]
 		s := m.Self()
-		if m.Group >= 0 || !m.Live() || !s.IsMaster() || !s.Slots.IsEmpty() || c.Owns(s.ID) {
+		if m.Group >= 0 || !m.Live() || !s.IsMaster() || !s.Slots.IsEmpty() || c.Owns(s.ID) || m.State.Keys > 0 {
 			continue
 		}
 		var best *Member
