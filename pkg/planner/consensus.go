@@ -59,10 +59,14 @@ func Agree(snap *topology.Snapshot) *Consensus {
 		n.Slots = topology.SlotSet{}
 		c.View.Nodes = append(c.View.Nodes, n)
 	}
+	byID := make(map[topology.NodeID]*topology.Node, len(c.View.Nodes))
+	for _, n := range c.View.Nodes {
+		byID[n.ID] = n
+	}
 	for i, cl := range best {
 		c.Owners[i] = cl.node
 		if cl.node != "" {
-			c.View.Node(cl.node).Slots.Add(i)
+			byID[cl.node].Slots.Add(i)
 		}
 	}
 	c.Disputed = disputed(snap, c)
