@@ -66,11 +66,11 @@ func Derive(o Observation) *Cluster {
 	}
 	if o.Snap != nil {
 		c.Cons = planner.Agree(o.Snap)
-		for slot, id := range c.Cons.Owners {
-			if id != "" {
-				s := c.owned[id]
-				s.Add(slot)
-				c.owned[id] = s
+		// The consensus's lines carry the agreed slots (a slot set is
+		// 2 KiB: filling one per slot through a map took most of a pass).
+		for _, n := range c.Cons.View.Nodes {
+			if !n.Slots.IsEmpty() {
+				c.owned[n.ID] = n.Slots
 			}
 		}
 	}
