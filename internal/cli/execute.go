@@ -131,6 +131,15 @@ func (a *app) resumeInterrupted(ctx context.Context, s *session, mo migrationOpt
 // runPlan executes plan with progress on stderr, then waits until every
 // node agrees on the result.
 func (a *app) runPlan(ctx context.Context, s *session, title string, plan planner.Plan, mo migrationOptions, extra executor.Options) (runReport, error) {
+	return a.runPlanThen(ctx, s, title, plan, mo, extra, func(ctx context.Context) error {
+		return a.waitConsistent(ctx, s.pool, reachableAddrs(s, plan))
+	})
+}
+
+// runPlanThen is runPlan with settle in place of the wait for every node
+// to agree: rcctl heal runs plans while nodes it has not forgotten yet are
+// down, which that wait would never see agree.
+func (a *app) runPlanThen(ctx context.Context, s *session, title string, plan planner.Plan, mo migrationOptions, extra executor.Options, settle func(context.Context) error) (runReport, error) {
 	rep := runReport{planJSON: toPlanJSON(plan, false)}
 	total := 0
 	for _, st := range plan.Steps {
@@ -158,7 +167,7 @@ func (a *app) runPlan(ctx context.Context, s *session, title string, plan planne
 	if err != nil {
 		return rep, fmt.Errorf("%s: %w", title, err)
 	}
-	if err := a.waitConsistent(ctx, s.pool, reachableAddrs(s, plan)); err != nil {
+	if err := settle(ctx); err != nil {
 		return rep, err
 	}
 	rep.Seconds = time.Since(start).Seconds()

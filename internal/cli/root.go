@@ -67,6 +67,7 @@ Exit status: 0 ok, 1 a problem was found or an operation failed, 2 bad usage.`,
 		a.rebalanceCommand(),
 		a.failoverCommand(),
 		a.statusCommand(),
+		a.healCommand(),
 	)
 	return a
 }

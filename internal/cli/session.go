@@ -13,6 +13,9 @@ type session struct {
 	pool *redisadmin.Pool
 	seed string
 	snap *topology.Snapshot
+	// labels, when not nil, supplies the placement labels of each address
+	// observed (rcctl heal's --host-of hints).
+	labels func(addr string) topology.Labels
 }
 
 func (s *session) close() { _ = s.pool.Close() }
@@ -20,6 +23,12 @@ func (s *session) close() { _ = s.pool.Close() }
 // open checks the seed address, connects and observes the cluster it
 // belongs to.
 func (a *app) open(ctx context.Context, seed string) (*session, error) {
+	return a.openLabeled(ctx, seed, nil)
+}
+
+// openLabeled is open with placement labels for the observed addresses
+// (nil: none).
+func (a *app) openLabeled(ctx context.Context, seed string, labels func(addr string) topology.Labels) (*session, error) {
 	if _, _, err := parseAddr(seed); err != nil {
 		return nil, err
 	}
@@ -27,7 +36,7 @@ func (a *app) open(ctx context.Context, seed string) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &session{pool: p, seed: seed}
+	s := &session{pool: p, seed: seed, labels: labels}
 	if err := s.observe(ctx); err != nil {
 		s.close()
 		return nil, err
@@ -40,7 +49,7 @@ func (s *session) observe(ctx context.Context) error {
 	if err := s.pool.Node(s.seed).RequireClusterMode(ctx); err != nil {
 		return nodeError(s.seed, err)
 	}
-	snap, err := redisadmin.Discover(ctx, s.pool, []string{s.seed}, nil)
+	snap, err := redisadmin.Discover(ctx, s.pool, []string{s.seed}, s.labels)
 	if err != nil {
 		return fmt.Errorf("observe cluster through %s: %w", s.seed, err)
 	}
