@@ -63,11 +63,16 @@ func Agree(snap *topology.Snapshot) *Consensus {
 	for _, n := range c.View.Nodes {
 		byID[n.ID] = n
 	}
+	var owner *topology.Node
 	for i, cl := range best {
 		c.Owners[i] = cl.node
-		if cl.node != "" {
-			byID[cl.node].Slots.Add(i)
+		if cl.node == "" {
+			continue
 		}
+		if owner == nil || owner.ID != cl.node {
+			owner = byID[cl.node] // owners come in runs of slots
+		}
+		owner.Slots.Add(i)
 	}
 	c.Disputed = disputed(snap, c)
 	return c
