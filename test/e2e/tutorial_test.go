@@ -23,6 +23,7 @@ import (
 
 	"github.com/redkube/redkube/internal/cli"
 	"github.com/redkube/redkube/internal/kubenet"
+	"github.com/redkube/redkube/test/harness"
 )
 
 const (
@@ -62,19 +63,9 @@ func bootstrapCluster(t *testing.T, addrs, hosts []string) {
 // referee, until it passes or a minute has gone by.
 func clusterCheck(t *testing.T, addr string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	var out []byte
-	var err error
-	for ctx.Err() == nil {
-		out, err = exec.CommandContext(ctx, "redis-cli", "--cluster", "check", addr).CombinedOutput()
-		s := string(out)
-		if err == nil && strings.Contains(s, "[OK] All 16384 slots covered") && !strings.Contains(s, "[ERR]") && !strings.Contains(s, "[WARNING]") {
-			return
-		}
-		time.Sleep(time.Second)
-	}
-	t.Fatalf("redis-cli --cluster check %s: %v\n%s", addr, err, out)
+	waitT(t, time.Minute, time.Second, "redis-cli --cluster check "+addr, func(ctx context.Context) error {
+		return harness.ClusterCheck(ctx, addr)
+	})
 }
 
 func TestTutorial(t *testing.T) {
@@ -228,9 +219,7 @@ func TestTutorial(t *testing.T) {
 	// master would simply come back as master. To see the failover the
 	// tutorial shows (its pod took longer to return), the nodes are cordoned
 	// until the replica has been promoted.
-	for _, n := range e.Nodes {
-		e.kubectl(t, "cordon", n)
-	}
+	cordon(t, e.h, true)
 	deleted := time.Now()
 	e.kubectl(t, "delete", "pod", podName(0))
 	waitFor(t, time.Minute, "the replica of redis-app-0 is promoted", func(ctx context.Context) error {
@@ -248,9 +237,7 @@ func TestTutorial(t *testing.T) {
 		return fmt.Errorf("%s is not a master yet", replicaID)
 	})
 	t.Logf("timing: delete redis-app-0 -> its replica is promoted: %v", time.Since(deleted))
-	for _, n := range e.Nodes {
-		e.kubectl(t, "uncordon", n)
-	}
+	cordon(t, e.h, false)
 	newIP := waitPodReadyNewIP(t, e, podName(0), ips[0])
 	t.Logf("timing: delete redis-app-0 -> back Ready with IP %s (was %s): %v", newIP, ips[0], time.Since(deleted))
 
@@ -400,17 +387,7 @@ func waitOrderedReady(t *testing.T, w watch.Interface) []string {
 	return ips
 }
 
-func podReady(p *corev1.Pod) bool {
-	if p.DeletionTimestamp != nil || p.Status.PodIP == "" {
-		return false
-	}
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
+func podReady(p *corev1.Pod) bool { return harness.PodReady(p) }
 
 // waitPodReadyNewIP waits until a pod called name (a new one) is Ready with
 // an IP other than oldIP, and returns that IP.
@@ -485,25 +462,10 @@ func lookup(t *testing.T, server netip.AddrPort, name string) []string {
 	return got
 }
 
-// waitFor retries try until it returns nil or d has gone by.
+// waitFor retries try every 250 ms until it returns nil or d has gone by.
 func waitFor(t *testing.T, d time.Duration, what string, try func(ctx context.Context) error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), d)
-	defer cancel()
-	var err error
-	for {
-		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
-		err = try(actx)
-		acancel()
-		if err == nil {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s: not within %v: %v", what, d, err)
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
+	waitT(t, d, 250*time.Millisecond, what, try)
 }
 
 // testMissingStorageClass reproduces the tutorial's question 2.
