@@ -133,6 +133,7 @@ func (a *app) runHeal(ctx context.Context, seed string, hosts map[string]string,
 		}
 		if d.IsNone() {
 			rep.Blocked = d.Blocked
+			rep.Notes = append(rep.Notes, silentOwners(c)...)
 			if ok, why := c.ReplicasInSync(); !ok {
 				rep.Notes = append(rep.Notes, "replica placement and the master spread wait for every shard's replicas to be in sync: "+why)
 			}
@@ -143,6 +144,7 @@ func (a *app) runHeal(ctx context.Context, seed string, hosts map[string]string,
 		p.Steps, p.Notes = pj.Steps, pj.Notes
 		if a.g.dryRun {
 			rep.Passes = append(rep.Passes, p)
+			rep.Notes = append(rep.Notes, silentOwners(c)...)
 			return a.healDone(rep)
 		}
 		if last != nil && last.Kind == d.Kind && last.Plan.String() == d.Plan.String() {
@@ -184,6 +186,25 @@ func healDecide(ctx context.Context, s *session, forgetAfter time.Duration) (hea
 		return heal.Decision{}, nil, fmt.Errorf("heal: internal error: the rules asked for an operation on member %q (%s), which only a platform can do", d.Member, d.Kind)
 	}
 	return d, c, nil
+}
+
+// silentOwners returns a note for each master that serves slots by
+// consensus but does not answer: the rules promote no replica of it
+// without a platform's probe that its process is gone, so heal alone
+// cannot bring those slots back.
+func silentOwners(c *heal.Cluster) []string {
+	if c.Cons == nil {
+		return nil
+	}
+	var out []string
+	for _, n := range c.Cons.View.Nodes {
+		if _, answers := c.Snap.Nodes[n.ID]; answers || n.Slots.IsEmpty() {
+			continue
+		}
+		out = append(out, fmt.Sprintf("master %s (%s) serves %d slots and does not answer: heal fails over no master that is down "+
+			"(Redis does once one of its replicas wins the vote; else see rcctl failover --force)", n.ID.Short(), n.Addr, n.Slots.Count()))
+	}
+	return out
 }
 
 // unknownHints returns a note for each --host-of address no answering node

@@ -484,6 +484,39 @@ func TestHealRepointsAReplicaOnItsMastersHost(t *testing.T) {
 	verifyKeys(t, seed, 5000)
 }
 
+func TestHealSaysSoWhenADeadMasterServesSlots(t *testing.T) {
+	nodes := newCluster(t, 3, 0, healEnv...)
+	seed := nodes[0].Addr
+	dead := nodes[2]
+	deadID := self(t, dead.Addr).ID
+	dead.Kill()
+	live := addrs(nodes[:2])
+	before := clusterNodesWithoutTimes(t, live)
+	r := mustRcctl(t, "heal", seed)
+	for _, want := range []string{"heal: nothing to do", "note: master " + deadID.Short() + " (" + dead.Addr + ") serves 5461 slots and does not answer"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("heal printed %q, want %q", r.stdout, want)
+		}
+	}
+	after := clusterNodesWithoutTimes(t, live)
+	// The dead node's own line may go from fail? to fail meanwhile: the
+	// live nodes' lines must not change.
+	strip := func(listing string) string {
+		var keep []string
+		for _, l := range strings.Split(listing, "\n") {
+			if !strings.HasPrefix(l, string(deadID)) {
+				keep = append(keep, l)
+			}
+		}
+		return strings.Join(keep, "\n")
+	}
+	for _, a := range live {
+		if strip(before[a]) != strip(after[a]) {
+			t.Errorf("heal changed CLUSTER NODES of %s:\nbefore:\n%s\nafter:\n%s", a, before[a], after[a])
+		}
+	}
+}
+
 func TestHealRefusesBadFlagsWithUsageErrors(t *testing.T) {
 	for _, c := range []struct {
 		args []string
