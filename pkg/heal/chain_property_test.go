@@ -565,13 +565,14 @@ func failoverErrors(c *heal.Cluster, d heal.Decision) []string {
 			errs = append(errs, fmt.Sprintf("a forced decision plans a %s failover", f.Mode))
 		}
 		pr, probed := c.Probes[mid]
+		gone := probed && (pr.Gone || (!pr.Reached && c.LinksClosed(mid)))
 		_, answers := c.Snap.Nodes[mid]
 		switch {
 		case answers:
 			errs = append(errs, fmt.Sprintf("forced failover to %s while its master %s answers", rep.Name, mid.Short()))
 		case !c.Owns(mid):
 			errs = append(errs, fmt.Sprintf("forced failover to %s from %s, which owns no slot", rep.Name, mid.Short()))
-		case !probed || !(pr.Gone || (!pr.Reached && c.LinksClosed(mid))):
+		case !gone:
 			errs = append(errs, fmt.Sprintf("forced failover to %s while its master %s is not known gone (probe %+v, links closed %t)", rep.Name, mid.Short(), pr, c.LinksClosed(mid)))
 		}
 		if !c.Memory.LastInSync[f.Replica] {
