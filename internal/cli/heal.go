@@ -262,6 +262,8 @@ func (a *app) healDone(rep healReport) error {
 	case rep.DryRun && len(rep.Passes) > 0:
 		p := rep.Passes[0]
 		fmt.Fprintf(&b, "heal plan: %s: %s\n%s", p.Kind, p.Message, passLines(p))
+	case rep.DryRun && len(rep.Passes) == 0:
+		b.WriteString("heal plan: nothing to do\n")
 	case len(rep.Passes) == 0:
 		b.WriteString("heal: nothing to do\n")
 	default:

@@ -230,6 +230,7 @@ func TestHealClosesAStuckMigratingSlot(t *testing.T) {
 	if r := mustRcctl(t, "heal", seed); !strings.Contains(r.stdout, "heal: nothing to do") {
 		t.Errorf("a second heal printed %q, want nothing to do", r.stdout)
 	}
+	healDryRun(t, all, "heal plan: nothing to do", seed)
 }
 
 func TestHealCoversAnUncoveredSlot(t *testing.T) {
