@@ -93,11 +93,7 @@ func randomWorld(r *rand.Rand, rcctl bool) (*healtest.World, []string) {
 	}
 	w := healtest.Healthy(masters, replicas, hosts...)
 	var story []string
-	ps := perturbations
-	if rcctl {
-		ps = append(ps[:len(ps):len(ps)], rcctlPerturbations...)
-	}
-	for _, p := range ps {
+	for _, p := range perturbations {
 		if r.IntN(p.oneIn) == 0 {
 			if s := p.apply(r, w); s != "" {
 				story = append(story, s)
@@ -136,10 +132,6 @@ var perturbations = []perturbation{
 	{10, pending},
 	{3, unsettled},
 	{6, resharding},
-}
-
-// rcctlPerturbations apply only to worlds observed as rcctl heal does.
-var rcctlPerturbations = []perturbation{
 	{5, replicaOfStaleMaster},
 }
 

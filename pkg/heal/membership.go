@@ -79,7 +79,7 @@ func forget(c *Cluster) (Decision, string) {
 	var steps []planner.Step
 	var ids []string
 	for _, n := range c.Cons.View.Nodes {
-		if n.Flags.Has(topology.FlagHandshake) || c.Owns(n.ID) || !gone(n) {
+		if n.Flags.Has(topology.FlagHandshake) || c.Owns(n.ID) || c.followed(n.ID) || !gone(n) {
 			continue
 		}
 		steps = append(steps, planner.Forget{Node: n.ID})
@@ -96,11 +96,25 @@ func forget(c *Cluster) (Decision, string) {
 	}, ""
 }
 
+// followed reports whether an answering node replicates id: Redis refuses
+// to forget a replica's own master ("Can't forget my master!"), so a plan
+// forgetting it would fail on that replica pass after pass; the attach rule
+// re-points the replica first.
+func (c *Cluster) followed(id topology.NodeID) bool {
+	for _, ns := range c.Snap.Nodes {
+		if ns.View == nil {
+			continue
+		}
+		if self := ns.View.Myself(); self != nil && self.IsReplica() && self.MasterID == id {
+			return true
+		}
+	}
+	return false
+}
+
 // failedLongAgo reports whether node n does not answer, some answering node
-// flags it fail, the last pong any answering node received from it is
-// older than ForgetAfter, and no answering node replicates it: Redis
-// refuses to forget a replica's own master ("Can't forget my master!"), so
-// the plan would fail on that replica pass after pass.
+// flags it fail, and the last pong any answering node received from it is
+// older than ForgetAfter.
 func (c *Cluster) failedLongAgo(n *topology.Node) bool {
 	if _, answered := c.Snap.Nodes[n.ID]; answered {
 		return false
@@ -109,9 +123,6 @@ func (c *Cluster) failedLongAgo(n *topology.Node) bool {
 	for _, ns := range c.Snap.Nodes {
 		if ns.View == nil {
 			continue
-		}
-		if self := ns.View.Myself(); self != nil && self.IsReplica() && self.MasterID == n.ID {
-			return false
 		}
 		if line := ns.View.Node(n.ID); line != nil {
 			failed = failed || line.Flags.Has(topology.FlagFail)

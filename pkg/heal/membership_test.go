@@ -98,6 +98,17 @@ func TestForget(t *testing.T) {
 			},
 			kind: heal.None,
 		},
+		{
+			name: "never forgets a master a live replica still follows (Redis refuses); attaches the replica back first",
+			world: func() *healtest.World {
+				w := healtest.Healthy(3, 1, threeHosts...)
+				w.Stale = []*topology.Node{{ID: healtest.NodeID(99), Addr: "10.0.5.5:6379", BusPort: 16379, Flags: topology.FlagMaster | topology.FlagFail}}
+				p := w.Pod("rc-1-1")
+				p.Master, p.LinkUp = healtest.NodeID(99), false
+				return w
+			},
+			kind: heal.Attach,
+		},
 	})
 }
 
