@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
 	"github.com/redkube/redkube/internal/resources"
 )
 
@@ -19,33 +20,9 @@ import (
 // writes those whose spec-hash annotation differs from the live object's.
 func (r *Reconciler) applyObjects(ctx context.Context, st *state) error {
 	rc := st.rc
-	var desired []client.Object
-	cm, err := resources.ConfigMap(rc)
+	desired, err := desiredObjects(rc)
 	if err != nil {
-		return fmt.Errorf("render ConfigMap: %w", err)
-	}
-	headless, err := resources.HeadlessService(rc)
-	if err != nil {
-		return fmt.Errorf("render headless Service: %w", err)
-	}
-	access, err := resources.AccessService(rc)
-	if err != nil {
-		return fmt.Errorf("render access Service: %w", err)
-	}
-	desired = append(desired, cm, headless, access)
-	for shard := range int(rc.Spec.Masters) {
-		sts, err := resources.ShardStatefulSet(rc, shard)
-		if err != nil {
-			return fmt.Errorf("render StatefulSet of shard %d: %w", shard, err)
-		}
-		desired = append(desired, sts)
-		if rc.Spec.PodDisruptionBudget.IsEnabled() {
-			pdb, err := resources.PodDisruptionBudget(rc, shard)
-			if err != nil {
-				return fmt.Errorf("render PodDisruptionBudget of shard %d: %w", shard, err)
-			}
-			desired = append(desired, pdb)
-		}
+		return err
 	}
 	for _, obj := range desired {
 		changed, err := r.apply(ctx, obj)
@@ -57,20 +34,62 @@ func (r *Reconciler) applyObjects(ctx context.Context, st *state) error {
 		}
 	}
 	if !rc.Spec.PodDisruptionBudget.IsEnabled() {
-		for shard := range int(rc.Spec.Masters) {
-			pdb := &policyv1.PodDisruptionBudget{}
-			pdb.Namespace, pdb.Name = rc.Namespace, resources.PodDisruptionBudgetName(rc, shard)
-			err := r.Client.Delete(ctx, pdb)
-			switch {
-			case err == nil:
-				st.changed = append(st.changed, "PodDisruptionBudget "+pdb.Name+" (deleted)")
-			case !apierrors.IsNotFound(err):
-				return fmt.Errorf("delete PodDisruptionBudget %s: %w", pdb.Name, err)
-			}
+		if err := r.deleteBudgets(ctx, st); err != nil {
+			return err
 		}
 	}
 	if len(st.changed) > 0 && r.Recorder != nil {
 		r.Recorder.Eventf(rc, nil, corev1.EventTypeNormal, EventObjectsUpdated, "Apply", "wrote %s", strings.Join(st.changed, ", "))
+	}
+	return nil
+}
+
+// desiredObjects renders the ConfigMap, the Services, and each shard's
+// StatefulSet and (when enabled) PodDisruptionBudget.
+func desiredObjects(rc *redisv1alpha1.RedisCluster) ([]client.Object, error) {
+	cm, err := resources.ConfigMap(rc)
+	if err != nil {
+		return nil, fmt.Errorf("render ConfigMap: %w", err)
+	}
+	headless, err := resources.HeadlessService(rc)
+	if err != nil {
+		return nil, fmt.Errorf("render headless Service: %w", err)
+	}
+	access, err := resources.AccessService(rc)
+	if err != nil {
+		return nil, fmt.Errorf("render access Service: %w", err)
+	}
+	desired := []client.Object{cm, headless, access}
+	for shard := range int(rc.Spec.Masters) {
+		sts, err := resources.ShardStatefulSet(rc, shard)
+		if err != nil {
+			return nil, fmt.Errorf("render StatefulSet of shard %d: %w", shard, err)
+		}
+		desired = append(desired, sts)
+		if !rc.Spec.PodDisruptionBudget.IsEnabled() {
+			continue
+		}
+		pdb, err := resources.PodDisruptionBudget(rc, shard)
+		if err != nil {
+			return nil, fmt.Errorf("render PodDisruptionBudget of shard %d: %w", shard, err)
+		}
+		desired = append(desired, pdb)
+	}
+	return desired, nil
+}
+
+// deleteBudgets deletes the shards' PodDisruptionBudgets (turned off).
+func (r *Reconciler) deleteBudgets(ctx context.Context, st *state) error {
+	for shard := range int(st.rc.Spec.Masters) {
+		pdb := &policyv1.PodDisruptionBudget{}
+		pdb.Namespace, pdb.Name = st.rc.Namespace, resources.PodDisruptionBudgetName(st.rc, shard)
+		err := r.Client.Delete(ctx, pdb)
+		switch {
+		case err == nil:
+			st.changed = append(st.changed, "PodDisruptionBudget "+pdb.Name+" (deleted)")
+		case !apierrors.IsNotFound(err):
+			return fmt.Errorf("delete PodDisruptionBudget %s: %w", pdb.Name, err)
+		}
 	}
 	return nil
 }

@@ -58,7 +58,8 @@ type storageFinding struct {
 	Class string
 }
 
-// gatherKube lists the cluster's pods and claims and the Kubernetes nodes.
+// gatherKube lists the cluster's pods, StatefulSets and claims and the
+// Kubernetes nodes.
 func (r *Reconciler) gatherKube(ctx context.Context, st *state) error {
 	rc := st.rc
 	pods := &corev1.PodList{}
@@ -70,22 +71,48 @@ func (r *Reconciler) gatherKube(ctx context.Context, st *state) error {
 			st.kube.pods = append(st.kube.pods, p)
 		}
 	}
+	if err := r.gatherNodes(ctx, st); err != nil {
+		return err
+	}
+	if err := r.gatherSets(ctx, st); err != nil {
+		return err
+	}
+	f, err := r.observeClaims(ctx, rc)
+	if err != nil {
+		return err
+	}
+	st.kube.storage = f
+	return nil
+}
+
+// gatherNodes records each Kubernetes node's zone and the nodes pods can be
+// scheduled on (Ready, not cordoned, matching the placement's selector).
+func (r *Reconciler) gatherNodes(ctx context.Context, st *state) error {
 	nodes := &corev1.NodeList{}
 	if err := r.Client.List(ctx, nodes); err != nil {
 		return fmt.Errorf("list nodes: %w", err)
 	}
-	zoneKey := rc.Spec.Placement.ZoneTopologyKey
+	placement := st.rc.Spec.Placement
+	zoneKey := placement.ZoneTopologyKey
 	if zoneKey == "" {
 		zoneKey = redisv1alpha1.DefaultZoneTopologyKey
 	}
 	st.kube.zones = map[string]string{}
 	for _, n := range nodes.Items {
 		st.kube.zones[n.Name] = n.Labels[zoneKey]
-		if !n.Spec.Unschedulable && nodeReady(&n) && matchesSelector(n.Labels, rc.Spec.Placement.NodeSelector) {
+		if !n.Spec.Unschedulable && nodeReady(&n) && matchesSelector(n.Labels, placement.NodeSelector) {
 			st.kube.hosts = append(st.kube.hosts, n.Name)
 		}
 	}
 	sort.Strings(st.kube.hosts)
+	return nil
+}
+
+// gatherSets records the shards' update revisions (once the StatefulSet
+// controller has observed their latest generation) and the retiring
+// shards that still have a StatefulSet.
+func (r *Reconciler) gatherSets(ctx context.Context, st *state) error {
+	rc := st.rc
 	sets := &appsv1.StatefulSetList{}
 	if err := r.Client.List(ctx, sets, client.InNamespace(rc.Namespace), client.MatchingLabelsSelector{Selector: resources.ClusterSelector(rc)}); err != nil {
 		return fmt.Errorf("list StatefulSets: %w", err)
@@ -99,18 +126,14 @@ func (r *Reconciler) gatherKube(ctx context.Context, st *state) error {
 		if shard >= int(rc.Spec.Masters) {
 			st.kube.retiringSets = append(st.kube.retiringSets, shard)
 		}
-		if s.Status.ObservedGeneration == s.Generation {
+		switch {
+		case s.Status.ObservedGeneration == s.Generation:
 			st.kube.updateRevision[shard] = s.Status.UpdateRevision
-		} else if shard < int(rc.Spec.Masters) {
+		case shard < int(rc.Spec.Masters):
 			st.kube.setsPending = true
 		}
 	}
 	sort.Ints(st.kube.retiringSets)
-	f, err := r.observeClaims(ctx, rc)
-	if err != nil {
-		return err
-	}
-	st.kube.storage = f
 	return nil
 }
 

@@ -37,32 +37,42 @@ func placement(c *Cluster) (Decision, string) {
 		if sh.Master == nil {
 			continue
 		}
-		hosts := map[string]int{}
-		for i := range c.Members {
-			if m := &c.Members[i]; m.Group == sh.Index && m.Host != "" {
-				hosts[m.Host]++
-			}
+		if d, blocked := c.recreateSharing(sh); !d.IsNone() || blocked != "" {
+			return d, blocked
 		}
-		free := false
-		for _, h := range c.Hosts {
-			free = free || hosts[h] == 0
+	}
+	return Decision{}, ""
+}
+
+// recreateSharing recreates the first replica of sh that shares a host with
+// another member of its group, when a host without a member of the group
+// exists; otherwise it says why not.
+func (c *Cluster) recreateSharing(sh Shard) (Decision, string) {
+	hosts := map[string]int{}
+	for i := range c.Members {
+		if m := &c.Members[i]; m.Group == sh.Index && m.Host != "" {
+			hosts[m.Host]++
 		}
-		for _, r := range sh.Replicas {
-			m := r.Member
-			if m.Group != sh.Index || hosts[m.Host] < 2 {
-				continue
-			}
-			if !free {
-				return Decision{}, fmt.Sprintf("shard %d has two members on node %s and no free node to move one to", sh.Index, m.Host)
-			}
-			return Decision{
-				Kind:     MoveReplica,
-				Reason:   ReasonMovingReplicas,
-				Message:  fmt.Sprintf("replica pod %s shares node %s with another member of shard %d: recreating it (and its claim) elsewhere", m.Name, m.Host, sh.Index),
-				Member:   m.Name,
-				MemberOp: RecreateMember,
-			}, ""
+	}
+	free := false
+	for _, h := range c.Hosts {
+		free = free || hosts[h] == 0
+	}
+	for _, r := range sh.Replicas {
+		m := r.Member
+		if m.Group != sh.Index || hosts[m.Host] < 2 {
+			continue
 		}
+		if !free {
+			return Decision{}, fmt.Sprintf("shard %d has two members on node %s and no free node to move one to", sh.Index, m.Host)
+		}
+		return Decision{
+			Kind:     MoveReplica,
+			Reason:   ReasonMovingReplicas,
+			Message:  fmt.Sprintf("replica pod %s shares node %s with another member of shard %d: recreating it (and its claim) elsewhere", m.Name, m.Host, sh.Index),
+			Member:   m.Name,
+			MemberOp: RecreateMember,
+		}, ""
 	}
 	return Decision{}, ""
 }

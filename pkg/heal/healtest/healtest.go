@@ -178,26 +178,7 @@ func (w *World) state(i int, p *Pod) *topology.NodeState {
 	self.Flags |= topology.FlagMyself
 	v.Nodes = append(v.Nodes, self)
 	if !p.Fresh {
-		for j, q := range w.Pods {
-			if j == i || q.Fresh {
-				continue
-			}
-			addr := q.Addr
-			if q.KnownAt != nil {
-				a, ok := q.KnownAt[i]
-				if !ok {
-					a = addr
-				}
-				if a == "" {
-					continue
-				}
-				addr = a
-			}
-			v.Nodes = append(v.Nodes, q.Line(addr))
-		}
-		for _, n := range append(append([]*topology.Node{}, w.Stale...), w.Gone...) {
-			v.Nodes = append(v.Nodes, n.Clone())
-		}
+		v.Nodes = append(v.Nodes, w.peerLines(i)...)
 	}
 	role := "master"
 	if p.Master != "" {
@@ -208,4 +189,27 @@ func (w *World) state(i int, p *Pod) *topology.NodeState {
 		Replication: topology.Replication{Role: role, MasterLinkUp: p.LinkUp, MasterSyncInProgress: p.Syncing, Offset: p.Offset},
 		Labels:      topology.Labels{Host: p.Host},
 	}
+}
+
+// peerLines are the lines pod i's node reports for the other nodes: every
+// pod that is not fresh, at the address KnownAt gives (none when it gives
+// ""), then the stale and gone nodes.
+func (w *World) peerLines(i int) []*topology.Node {
+	var out []*topology.Node
+	for j, q := range w.Pods {
+		if j == i || q.Fresh {
+			continue
+		}
+		addr, ok := q.KnownAt[i]
+		if !ok {
+			addr = q.Addr
+		}
+		if addr != "" {
+			out = append(out, q.Line(addr))
+		}
+	}
+	for _, n := range append(append([]*topology.Node{}, w.Stale...), w.Gone...) {
+		out = append(out, n.Clone())
+	}
+	return out
 }
