@@ -21,6 +21,7 @@ import (
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
 	"github.com/redkube/redkube/internal/controller"
 	"github.com/redkube/redkube/internal/resources"
+	"github.com/redkube/redkube/pkg/heal"
 	"github.com/redkube/redkube/pkg/topology"
 )
 
@@ -320,6 +321,8 @@ func TestOperator(t *testing.T) {
 			t.Fatalf("%d pods answer after scale out, want 8", len(addrs))
 		}
 		referee(t, addrs[0])
+		wantEvent(t, e, name, heal.Attach.EventReason(), resources.PodName(rc, 3, 1)+" (of shard 3's master "+resources.PodName(rc, 3, 0))
+		wantEvent(t, e, name, heal.Reshard.EventReason(), "spreading the slots over 4 shards", "shard 3 +")
 
 		mark = setMasters(3)
 		in := e.waitReady(t, name, mark, 3*time.Minute)
@@ -346,6 +349,8 @@ func TestOperator(t *testing.T) {
 			}
 		}
 		referee(t, addrs[0])
+		wantEvent(t, e, name, heal.Reshard.EventReason(), "spreading the slots over 3 shards")
+		wantEvent(t, e, name, heal.RemoveShards.EventReason(), "removing drained shards 3 ")
 
 		time.Sleep(500 * time.Millisecond)
 		res := w.finish()
@@ -401,6 +406,12 @@ func TestOperator(t *testing.T) {
 			if err != nil || got["slowlog-log-slower-than"] != "20000" {
 				t.Errorf("%s: slowlog-log-slower-than = %v, %v; want 20000 (pod not replaced)", a, got, err)
 			}
+		}
+		for shard := range 3 {
+			for ordinal := range 2 {
+				wantEvent(t, e, name, heal.UpdateMember.EventReason(), "rolling update: recreating", "pod "+resources.PodName(rc, shard, ordinal)+" ")
+			}
+			wantEvent(t, e, name, heal.Failover.EventReason(), fmt.Sprintf("rolling update: handing shard %d's master role", shard))
 		}
 		sets := &appsv1.StatefulSetList{}
 		if err := e.cl.List(t.Context(), sets, client.InNamespace(opNS), client.MatchingLabels{resources.LabelInstance: name}); err != nil {
@@ -622,13 +633,40 @@ func testOperatorPassword(t *testing.T, e *opEnv) {
 // failoverEvents lists the FailedOver events of the RedisCluster name.
 func failoverEvents(t *testing.T, e *opEnv, name string) *corev1.EventList {
 	t.Helper()
+	return clusterEvents(t, e, name, controller.EventFailedOver)
+}
+
+// clusterEvents lists the events of the RedisCluster name with reason.
+func clusterEvents(t *testing.T, e *opEnv, name, reason string) *corev1.EventList {
+	t.Helper()
 	evs := &corev1.EventList{}
 	if err := e.cl.List(t.Context(), evs, client.InNamespace(opNS), client.MatchingFieldsSelector{Selector: fields.AndSelectors(
 		fields.OneTermEqualSelector("involvedObject.kind", "RedisCluster"),
 		fields.OneTermEqualSelector("involvedObject.name", name),
-		fields.OneTermEqualSelector("reason", controller.EventFailedOver),
+		fields.OneTermEqualSelector("reason", reason),
 	)}); err != nil {
 		t.Fatal(err)
 	}
 	return evs
+}
+
+// wantEvent fails the test unless the RedisCluster name has a Normal event
+// with reason whose message contains each of parts.
+func wantEvent(t *testing.T, e *opEnv, name, reason string, parts ...string) {
+	t.Helper()
+	evs := clusterEvents(t, e, name, reason)
+	for _, ev := range evs.Items {
+		ok := ev.Type == corev1.EventTypeNormal
+		for _, p := range parts {
+			ok = ok && strings.Contains(ev.Message, p)
+		}
+		if ok {
+			return
+		}
+	}
+	var msgs []string
+	for _, ev := range evs.Items {
+		msgs = append(msgs, ev.Message)
+	}
+	t.Errorf("no %s event mentioning %q among %d: %q", reason, parts, len(evs.Items), msgs)
 }
