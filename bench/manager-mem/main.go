@@ -8,7 +8,8 @@
 // idles. It samples VmRSS every 500 ms and prints the peak of each phase,
 // the RSS at the end, VmHWM and the Go runtime's own figures from the
 // manager's /metrics. bench/manager-mem.sh builds and runs it; the numbers
-// are in docs/design/2026-11-25-manager-memory.md.
+// are in docs/design/2026-11-25-manager-memory.md. The environment is
+// test/harness's, the one the end-to-end tests use.
 //
 // Run as root; everything it starts is stopped on exit. Only one local
 // Kubernetes can run on a machine at a time.
@@ -34,10 +35,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
-	"github.com/redkube/redkube/bench/internal/benchenv"
 	"github.com/redkube/redkube/internal/localkube"
 	"github.com/redkube/redkube/internal/podexec"
 	"github.com/redkube/redkube/internal/resources"
+	"github.com/redkube/redkube/test/harness"
 )
 
 // config is the command line.
@@ -86,11 +87,11 @@ type phase struct {
 
 func run(ctx context.Context, cfg config) (err error) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	e, err := benchenv.Start(ctx, benchenv.Options{
+	e, err := harness.Start(ctx, harness.Options{
 		Name:    "manager-mem",
 		BinDir:  cfg.binDir,
 		CRDDir:  cfg.crdDir,
-		Network: benchenv.Network("rkmem", 249),
+		Network: harness.Network("rkmem", 249),
 		Logger:  log,
 	})
 	if err != nil {
@@ -102,7 +103,7 @@ func run(ctx context.Context, cfg config) (err error) {
 		}
 	}()
 	cl := e.Client
-	m, err := e.StartManager(ctx, benchenv.ManagerOptions{
+	m, err := e.StartOperator(ctx, harness.OperatorOptions{
 		Binary:  cfg.manager,
 		LogPath: cfg.logPath,
 		Pprof:   cfg.heapOut != "",
@@ -123,7 +124,7 @@ func run(ctx context.Context, cfg config) (err error) {
 		log.Info("phase done", "phase", name, "took", time.Since(t0).Round(time.Millisecond))
 		return nil
 	}
-	if err := measure("manager started, no RedisCluster (5 s)", func() error { return benchenv.Sleep(ctx, 5*time.Second) }); err != nil {
+	if err := measure("manager started, no RedisCluster (5 s)", func() error { return harness.Sleep(ctx, 5*time.Second) }); err != nil {
 		return err
 	}
 	var names []string
@@ -157,7 +158,7 @@ func run(ctx context.Context, cfg config) (err error) {
 	}); err != nil {
 		return err
 	}
-	if err := measure(fmt.Sprintf("idle %v", cfg.idle), func() error { return benchenv.Sleep(ctx, cfg.idle) }); err != nil {
+	if err := measure(fmt.Sprintf("idle %v", cfg.idle), func() error { return harness.Sleep(ctx, cfg.idle) }); err != nil {
 		return err
 	}
 
@@ -189,19 +190,19 @@ func run(ctx context.Context, cfg config) (err error) {
 
 	fmt.Printf("manager: %s %s   GOMEMLIMIT=%q GOGC=%q\n", cfg.manager, cfg.extraArgs, os.Getenv("GOMEMLIMIT"), os.Getenv("GOGC"))
 	for _, p := range phases {
-		fmt.Printf("  %-55s %8s  peak RSS %6.1f MiB\n", p.name, p.took.Round(100*time.Millisecond), benchenv.MiB(p.peak))
+		fmt.Printf("  %-55s %8s  peak RSS %6.1f MiB\n", p.name, p.took.Round(100*time.Millisecond), harness.MiB(p.peak))
 	}
-	fmt.Printf("  %-55s %6.1f MiB\n", "RSS at the end", benchenv.MiB(rss))
-	fmt.Printf("  %-55s %6.1f MiB\n", "VmHWM (peak RSS of the whole run)", benchenv.MiB(hwm))
+	fmt.Printf("  %-55s %6.1f MiB\n", "RSS at the end", harness.MiB(rss))
+	fmt.Printf("  %-55s %6.1f MiB\n", "VmHWM (peak RSS of the whole run)", harness.MiB(hwm))
 	for _, field := range []string{"RssAnon", "RssFile"} {
 		v, err := m.Status(field)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("  %-55s %6.1f MiB\n", field+" at the end", benchenv.MiB(v))
+		fmt.Printf("  %-55s %6.1f MiB\n", field+" at the end", harness.MiB(v))
 	}
 	for _, mp := range mappings {
-		fmt.Printf("  %-55s %6.1f MiB of %.1f MiB mapped\n", "RSS of the binary's "+mp.perms+" mapping", benchenv.MiB(mp.rss), benchenv.MiB(mp.size))
+		fmt.Printf("  %-55s %6.1f MiB of %.1f MiB mapped\n", "RSS of the binary's "+mp.perms+" mapping", harness.MiB(mp.rss), harness.MiB(mp.size))
 	}
 	values := unlabelled(metrics)
 	for _, name := range []string{
@@ -234,7 +235,7 @@ func redisCluster(name string) *redisv1alpha1.RedisCluster {
 // Ready with six ready nodes and, for each pod in replaced, a pod of that
 // name with another UID exists.
 func waitReady(ctx context.Context, cl client.Client, names []string, replaced map[string]types.UID) error {
-	_, err := benchenv.Poll(ctx, 5*time.Minute, 250*time.Millisecond, "every RedisCluster Ready", func(ctx context.Context) (bool, error) {
+	_, err := harness.Poll(ctx, 5*time.Minute, 250*time.Millisecond, "every RedisCluster Ready", func(ctx context.Context) (bool, error) {
 		pending, err := notReady(ctx, cl, names, replaced)
 		if err != nil {
 			return false, err
@@ -319,7 +320,7 @@ func binaryMappings(pid int) ([]mapping, error) {
 // Prometheus text, by name.
 func unlabelled(text string) map[string]float64 {
 	out := map[string]float64{}
-	for _, s := range benchenv.ParseMetrics(text) {
+	for _, s := range harness.ParseMetrics(text) {
 		if len(s.Labels) == 0 {
 			out[s.Name] = s.Value
 		}

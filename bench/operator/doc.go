@@ -34,7 +34,9 @@
 //     Redis write/admin commands (INFO commandstats on every node) per
 //     reconcile of healthy clusters over an idle period.
 //
-// The writers are test/writeload's, the same the end-to-end tests use.
+// The environment (local cluster, CRD, manager process, kubectl, polling,
+// disruptions) is test/harness's and the writers are test/writeload's, the
+// same the end-to-end tests use.
 //
 // It is a measurement, not a test: it prints numbers and targets and exits
 // 0 when every scenario ran, whether or not a target was met. Everything it

@@ -7,13 +7,13 @@ import (
 	"log/slog"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
-	"github.com/redkube/redkube/bench/internal/benchenv"
+	"github.com/redkube/redkube/test/harness"
 )
 
 // env is the local cluster, the API clients and the manager process.
 type env struct {
-	*benchenv.Env
-	mgr *benchenv.Manager
+	*harness.Env
+	mgr *harness.Operator
 }
 
 // startEnv starts a 3-node local cluster with the node agent on a pod
@@ -21,21 +21,21 @@ type env struct {
 // manager binary against it. The caller stops it with Stop; on error,
 // startEnv has stopped what it started.
 func startEnv(ctx context.Context, cfg config, log *slog.Logger) (*env, error) {
-	be, err := benchenv.Start(ctx, benchenv.Options{
+	he, err := harness.Start(ctx, harness.Options{
 		Name:    "operator-bench",
 		BinDir:  cfg.binDir,
 		CRDDir:  cfg.crdDir,
-		Network: benchenv.Network("rkbench", 248),
+		Network: harness.Network("rkbench", 248),
 		Logger:  log,
 	})
 	if err != nil {
 		return nil, err
 	}
-	mgr, err := be.StartManager(ctx, benchenv.ManagerOptions{Binary: cfg.manager, LogPath: cfg.managerLog})
+	mgr, err := he.StartOperator(ctx, harness.OperatorOptions{Binary: cfg.manager, LogPath: cfg.managerLog})
 	if err != nil {
-		return nil, errors.Join(err, be.Stop())
+		return nil, errors.Join(err, he.Stop())
 	}
-	return &env{Env: be, mgr: mgr}, nil
+	return &env{Env: he, mgr: mgr}, nil
 }
 
 // redisClusterYAML is a 3x1 RedisCluster with the operator's defaults

@@ -13,7 +13,6 @@ import (
 
 	"github.com/redkube/redkube/internal/localkube"
 	"github.com/redkube/redkube/internal/podexec"
-	"github.com/redkube/redkube/pkg/redisadmin"
 )
 
 // config is the command line.
@@ -55,7 +54,6 @@ func run(cfg config) (err error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	redisadmin.SilenceGoRedis()
 
 	clusterLog := slog.New(slog.DiscardHandler)
 	if cfg.verbose {

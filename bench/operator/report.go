@@ -10,8 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/redkube/redkube/bench/internal/benchenv"
 	"github.com/redkube/redkube/internal/textout"
+	"github.com/redkube/redkube/test/harness"
 )
 
 // Columns of the report.
@@ -31,7 +31,7 @@ type measured struct {
 func dur(d time.Duration) measured { return measured{d.Seconds(), true, fmtDur(d)} }
 
 func mib(b uint64) measured {
-	v := benchenv.MiB(b)
+	v := harness.MiB(b)
 	return measured{v, true, fmt.Sprintf("%.1f MiB", v)}
 }
 

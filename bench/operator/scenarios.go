@@ -11,15 +11,14 @@ import (
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
-	"github.com/redkube/redkube/bench/internal/benchenv"
 	"github.com/redkube/redkube/internal/cli"
 	"github.com/redkube/redkube/internal/resources"
 	"github.com/redkube/redkube/pkg/topology"
+	"github.com/redkube/redkube/test/harness"
 	"github.com/redkube/redkube/test/writeload"
 )
 
@@ -42,7 +41,7 @@ func watchHealth(ctx context.Context, t *target, d time.Duration) <-chan timeOrE
 	ch := make(chan timeOrErr, 1)
 	go func() {
 		var why string
-		at, err := benchenv.Poll(ctx, d, 100*time.Millisecond, t.label+" healthy", func(ctx context.Context) (bool, error) {
+		at, err := harness.Poll(ctx, d, 100*time.Millisecond, t.label+" healthy", func(ctx context.Context) (bool, error) {
 			w, err := t.health(ctx, true)
 			if err != nil {
 				return false, err
@@ -73,7 +72,7 @@ func (b *bench) createOperator(ctx context.Context) error {
 		_, _, _ = mon.stop(0)
 		return err
 	}
-	ready, err := benchenv.Poll(ctx, 4*time.Minute, 50*time.Millisecond, "RedisCluster Ready", func(ctx context.Context) (bool, error) {
+	ready, err := harness.Poll(ctx, 4*time.Minute, 50*time.Millisecond, "RedisCluster Ready", func(ctx context.Context) (bool, error) {
 		return b.op.readySince(ctx, t0)
 	})
 	h := <-health
@@ -117,7 +116,7 @@ func (b *bench) createTutorial(ctx context.Context) error {
 		_, _, _ = mon.stop(0)
 		return err
 	}
-	podsUp, err := benchenv.Poll(ctx, 4*time.Minute, 100*time.Millisecond, "tutorial pods Ready", func(ctx context.Context) (bool, error) {
+	podsUp, err := harness.Poll(ctx, 4*time.Minute, 100*time.Millisecond, "tutorial pods Ready", func(ctx context.Context) (bool, error) {
 		pods, err := b.tut.livePods(ctx)
 		if err != nil {
 			return false, err
@@ -141,7 +140,7 @@ func (b *bench) createTutorial(ctx context.Context) error {
 	}
 	// The tutorial's pods have no readiness probe: Ready comes as the
 	// process starts, a moment before Redis listens. Wait for every PING.
-	if _, err := benchenv.Poll(ctx, time.Minute, 50*time.Millisecond, "tutorial pods answer PING", func(ctx context.Context) (bool, error) {
+	if _, err := harness.Poll(ctx, time.Minute, 50*time.Millisecond, "tutorial pods answer PING", func(ctx context.Context) (bool, error) {
 		for _, p := range pods {
 			if err := b.tut.pool.get(p.addr()).Ping(ctx).Err(); err != nil {
 				return false, err
@@ -251,19 +250,13 @@ func (b *bench) deletePod(ctx context.Context, t *target, d podDisruption) error
 	time.Sleep(time.Second)
 	// The delete goes through the API client, as kubectl delete [--force
 	// --grace-period=0] sends it, so kubectl's own start-up is not timed.
-	pod := &corev1.Pod{}
-	pod.Namespace, pod.Name = namespace, victim
-	var opts []client.DeleteOption
-	if d.force {
-		opts = append(opts, client.GracePeriodSeconds(0))
-	}
 	t0 := time.Now()
-	if err := b.e.Client.Delete(ctx, pod, opts...); err != nil {
+	if err := b.e.DeletePod(ctx, namespace, victim, d.force); err != nil {
 		w.Stop()
-		return fmt.Errorf("delete pod %s: %w", victim, err)
+		return err
 	}
 	var owner topology.NodeID
-	served, servedErr := benchenv.Poll(ctx, 90*time.Second, 50*time.Millisecond, "shard served again", func(ctx context.Context) (bool, error) {
+	served, servedErr := harness.Poll(ctx, 90*time.Second, 50*time.Millisecond, "shard served again", func(ctx context.Context) (bool, error) {
 		live, err := t.liveIPs(ctx)
 		if err != nil {
 			return false, err
@@ -350,7 +343,7 @@ func (b *bench) waitQuiet(ctx context.Context, t *target) error {
 		return nil
 	}
 	var calm time.Time
-	_, err := benchenv.Poll(ctx, 2*time.Minute, 200*time.Millisecond, "operator quiet (Ready, one master per node, for 2 s)", func(ctx context.Context) (bool, error) {
+	_, err := harness.Poll(ctx, 2*time.Minute, 200*time.Millisecond, "operator quiet (Ready, one master per node, for 2 s)", func(ctx context.Context) (bool, error) {
 		ready, err := t.readySince(ctx, time.Time{})
 		if err != nil {
 			return false, err
@@ -376,7 +369,7 @@ func (b *bench) waitQuiet(ctx context.Context, t *target) error {
 // after since. It returns when each first held.
 func (b *bench) waitRecovered(ctx context.Context, t *target, since time.Time, d time.Duration) (healthy, ready time.Time, err error) {
 	var why string
-	_, err = benchenv.Poll(ctx, d, 100*time.Millisecond, t.label+" recovered", func(ctx context.Context) (bool, error) {
+	_, err = harness.Poll(ctx, d, 100*time.Millisecond, t.label+" recovered", func(ctx context.Context) (bool, error) {
 		if healthy.IsZero() {
 			w, err := t.health(ctx, false)
 			if err != nil {
@@ -464,7 +457,7 @@ func (b *bench) stopNode(ctx context.Context) error {
 	// The failovers above pile masters up; the operator spreads them again
 	// (a node holding a majority of masters would leave Redis unable to
 	// fail over). Wait for that, so that every node holds one of its masters.
-	if _, err := benchenv.Poll(ctx, 2*time.Minute, 200*time.Millisecond, "operator masters spread", func(ctx context.Context) (bool, error) {
+	if _, err := harness.Poll(ctx, 2*time.Minute, 200*time.Millisecond, "operator masters spread", func(ctx context.Context) (bool, error) {
 		worst, err := b.op.mastersPerNode(ctx)
 		return worst == 1, err
 	}); err != nil {
@@ -506,7 +499,7 @@ func (b *bench) stopNode(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			at, err := benchenv.Poll(ctx, 90*time.Second, 50*time.Millisecond, "lost shards served", func(ctx context.Context) (bool, error) {
+			at, err := harness.Poll(ctx, 90*time.Second, 50*time.Millisecond, "lost shards served", func(ctx context.Context) (bool, error) {
 				live, err := ls.t.liveIPs(ctx)
 				if err != nil {
 					return false, err
@@ -587,7 +580,7 @@ func (b *bench) stopNode(ctx context.Context) error {
 			b.rep.setText(section, "node start → masters one per node again", col, fmt.Sprintf("not done (nobody moves them; %d masters on one node)", worst))
 			continue
 		}
-		at, err := benchenv.Poll(ctx, 2*time.Minute, 100*time.Millisecond, "masters spread", func(ctx context.Context) (bool, error) {
+		at, err := harness.Poll(ctx, 2*time.Minute, 100*time.Millisecond, "masters spread", func(ctx context.Context) (bool, error) {
 			worst, err := t.mastersPerNode(ctx)
 			return worst == 1, err
 		})
@@ -625,7 +618,7 @@ func (b *bench) idle(ctx context.Context) error {
 	// share a node, which preferred anti-affinity allows.
 	spread := 0
 	for _, t := range targets {
-		if _, err := benchenv.Poll(ctx, time.Minute, 200*time.Millisecond, "masters spread", func(ctx context.Context) (bool, error) {
+		if _, err := harness.Poll(ctx, time.Minute, 200*time.Millisecond, "masters spread", func(ctx context.Context) (bool, error) {
 			worst, err := t.mastersPerNode(ctx)
 			return worst == 1, err
 		}); err == nil {
@@ -663,7 +656,7 @@ func (b *bench) idle(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := benchenv.Sleep(ctx, b.cfg.idle); err != nil {
+	if err := harness.Sleep(ctx, b.cfg.idle); err != nil {
 		return err
 	}
 	c1, err := readCounters(ctx, b.e.mgr)
@@ -683,7 +676,7 @@ func (b *bench) idle(ctx context.Context) error {
 	apiByMethod, api := c0.writes(c1)
 	redisByCmd, rw := redisWrites(s0, s1)
 	b.rep.setTarget(section, "manager RSS managing 3 clusters (end of the idle period)", colOp, mib(rss), "≤ 50 MiB")
-	b.rep.setText(section, "manager RSS peak over the whole run (sampled 2/s; VmHWM)", colOp, fmt.Sprintf("%.1f MiB (%.1f MiB)", benchenv.MiB(b.e.mgr.PeakRSS()), benchenv.MiB(hwm)))
+	b.rep.setText(section, "manager RSS peak over the whole run (sampled 2/s; VmHWM)", colOp, fmt.Sprintf("%.1f MiB (%.1f MiB)", harness.MiB(b.e.mgr.PeakRSS()), harness.MiB(hwm)))
 	b.rep.setText(section, fmt.Sprintf("reconcile passes in %v idle (3 healthy clusters)", b.cfg.idle), colOp, fmt.Sprintf("%v", passes))
 	b.rep.setText(section, "Kubernetes API writes (non-GET requests): total, by method", colOp, fmt.Sprintf("%v (%s); GETs %v", api, formatCounts(apiByMethod), c1.requests["GET"]-c0.requests["GET"]))
 	b.rep.setText(section, "Redis write/admin commands on the 18 nodes: total, by command", colOp, fmt.Sprintf("%d (%s)", rw, formatCounts(redisByCmd)))
@@ -702,14 +695,7 @@ func colFor(t *target) int {
 }
 
 // cordon cordons (or uncordons) every Kubernetes node.
-func (b *bench) cordon(ctx context.Context, on bool) error {
-	verb := "uncordon"
-	if on {
-		verb = "cordon"
-	}
-	_, err := b.e.Kubectl(ctx, append([]string{verb}, b.e.Cluster.Nodes...)...)
-	return err
-}
+func (b *bench) cordon(ctx context.Context, on bool) error { return b.e.Cordon(ctx, on) }
 
 func staleText(s []string) string {
 	if len(s) == 0 {
@@ -736,7 +722,7 @@ func (b *bench) placement(ctx context.Context, section string, t *target, t0 tim
 		return
 	}
 	var why string
-	at, err := benchenv.Poll(ctx, time.Minute, 100*time.Millisecond, "placement", func(ctx context.Context) (bool, error) {
+	at, err := harness.Poll(ctx, time.Minute, 100*time.Millisecond, "placement", func(ctx context.Context) (bool, error) {
 		w, err := t.health(ctx, true)
 		why = w
 		return err == nil && w == "", err
@@ -784,7 +770,7 @@ func (b *bench) scale(ctx context.Context) error {
 			w.Stop()
 			return fmt.Errorf("set spec.masters to %d: %w", step.masters, err)
 		}
-		at, err := benchenv.Poll(ctx, 5*time.Minute, 100*time.Millisecond, "Ready after the scale", func(ctx context.Context) (bool, error) {
+		at, err := harness.Poll(ctx, 5*time.Minute, 100*time.Millisecond, "Ready after the scale", func(ctx context.Context) (bool, error) {
 			return t.readySince(ctx, t0)
 		})
 		if err != nil {

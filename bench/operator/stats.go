@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/redkube/redkube/bench/internal/benchenv"
+	"github.com/redkube/redkube/test/harness"
 )
 
 // managerCounters are the manager's counters the benchmark compares
@@ -19,13 +19,13 @@ type managerCounters struct {
 	failovers  map[string]float64 // redkube_failovers_total by mode
 }
 
-func readCounters(ctx context.Context, m *benchenv.Manager) (managerCounters, error) {
+func readCounters(ctx context.Context, m *harness.Operator) (managerCounters, error) {
 	text, err := m.Metrics(ctx)
 	if err != nil {
 		return managerCounters{}, err
 	}
 	c := managerCounters{requests: map[string]float64{}, failovers: map[string]float64{}}
-	for _, s := range benchenv.ParseMetrics(text) {
+	for _, s := range harness.ParseMetrics(text) {
 		switch s.Name {
 		case "rest_client_requests_total":
 			c.requests[s.Labels["method"]] += s.Value

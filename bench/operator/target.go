@@ -2,28 +2,23 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
-	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
 	"github.com/redkube/redkube/pkg/topology"
+	"github.com/redkube/redkube/test/harness"
 )
 
 // namespace holds every object of the benchmark.
 const namespace = "default"
-
-// redisPort is the client port of every Redis pod.
-const redisPort = "6379"
 
 // target is one Redis Cluster under test: a RedisCluster managed by the
 // operator, or the tutorial's StatefulSet.
@@ -42,35 +37,19 @@ type podInfo struct {
 	ready          bool
 }
 
-func (p podInfo) addr() string { return net.JoinHostPort(p.ip, redisPort) }
+func (p podInfo) addr() string { return net.JoinHostPort(p.ip, harness.RedisPort) }
 
-// livePods lists the target's pods that are not being deleted.
+// livePods lists the target's pods that are not being deleted, by name.
 func (t *target) livePods(ctx context.Context) ([]podInfo, error) {
-	list, err := t.e.Clientset.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: t.selector})
+	pods, err := t.e.LivePods(ctx, namespace, t.selector)
 	if err != nil {
-		return nil, fmt.Errorf("list pods of %s: %w", t.label, err)
+		return nil, fmt.Errorf("pods of %s: %w", t.label, err)
 	}
-	var out []podInfo
-	for _, p := range list.Items {
-		if p.DeletionTimestamp != nil {
-			continue
-		}
-		out = append(out, podInfo{name: p.Name, ip: p.Status.PodIP, node: p.Spec.NodeName, ready: podReady(&p)})
+	out := make([]podInfo, 0, len(pods))
+	for _, p := range pods {
+		out = append(out, podInfo{name: p.Name, ip: p.Status.PodIP, node: p.Spec.NodeName, ready: harness.PodReady(&p)})
 	}
-	slices.SortFunc(out, func(a, b podInfo) int { return strings.Compare(a.name, b.name) })
 	return out, nil
-}
-
-func podReady(p *corev1.Pod) bool {
-	if p.Status.PodIP == "" {
-		return false
-	}
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // addrs returns the Redis addresses of the target's ready pods.
@@ -92,18 +71,13 @@ func (t *target) addrs(ctx context.Context) ([]string, error) {
 }
 
 // readySince reports whether the RedisCluster's Ready condition is True
-// for its generation and became True at or after since (to the second, the
-// resolution of lastTransitionTime).
+// for its generation and became True at or after since (harness.Env.Ready).
 func (t *target) readySince(ctx context.Context, since time.Time) (bool, error) {
-	rc := &redisv1alpha1.RedisCluster{}
-	if err := t.e.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: t.rc}, rc); err != nil {
-		return false, fmt.Errorf("get RedisCluster %s: %w", t.rc, err)
-	}
-	c := meta.FindStatusCondition(rc.Status.Conditions, string(redisv1alpha1.ConditionReady))
-	if c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != rc.Generation {
+	_, err := t.e.Ready(ctx, namespace, t.rc, since)
+	if errors.Is(err, harness.ErrNotReady) {
 		return false, nil
 	}
-	return !c.LastTransitionTime.Time.Before(since.Truncate(time.Second)), nil
+	return err == nil, err
 }
 
 // pool keeps one plain client per Redis address, with short timeouts and

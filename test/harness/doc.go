@@ -23,7 +23,9 @@
 // Errors are returned wrapped (%w) with what was being done. Poll's and
 // Wait's errors wrap the context's (context.DeadlineExceeded when their time
 // ran out) and the last error of the polled function, if any. Ready's error
-// wraps ErrNotReady when the RedisCluster could be read but is not Ready.
+// wraps ErrNotReady when the RedisCluster could be read but is not Ready;
+// ClusterCheck's wraps ErrCheckFailed when redis-cli ran and found a
+// problem.
 //
 // The package needs root, as the local cluster's pod network does, and
 // only one local Kubernetes on the default pod network (Options.Network
