@@ -11,7 +11,10 @@ import (
 // node cannot move between them), and the placement it chose: each group's
 // master is the member on the host holding the fewest masters chosen so
 // far, then in the zone holding the fewest, then first in the group's
-// order; the group's other members become its replicas; slots are split
+// order; where that greedy choice leaves a host more than its share of
+// masters (ceil(groups / hosts)), SpreadMasters' handovers move them while
+// some chain of them helps, so the masters start spread whenever the
+// groups allow it; the group's other members become its replicas; slots are split
 // evenly in group order (SplitEvenly). The plan sets a distinct config
 // epoch per node in group order, assigns the slots, has the first master
 // MEET every other node and makes the replicas replicate. Plan.Notes name
@@ -33,6 +36,7 @@ func GroupLayout(groups [][]Member) (Plan, Placement, error) {
 				best = i + 1
 			}
 		}
+		pl.Shards = append(pl.Shards, Shard{Master: members[best]})
 		master := members[best]
 		if master.Labels.Host != "" {
 			hostMasters[master.Labels.Host]++
@@ -40,15 +44,55 @@ func GroupLayout(groups [][]Member) (Plan, Placement, error) {
 		if master.Labels.Zone != "" {
 			zoneMasters[master.Labels.Zone]++
 		}
-		sh := Shard{Master: master, Slots: topology.RangeSet(ranges[g].Start, ranges[g].End)}
-		for i, m := range members {
-			if i != best {
+	}
+	spreadGroupMasters(groups, &pl)
+	for g, members := range groups {
+		sh := &pl.Shards[g]
+		sh.Slots = topology.RangeSet(ranges[g].Start, ranges[g].End)
+		for _, m := range members {
+			if m.ID != sh.Master.ID {
 				sh.Replicas = append(sh.Replicas, m)
 			}
 		}
-		pl.Shards = append(pl.Shards, sh)
 	}
 	return groupLayoutPlan(groups, pl), pl, nil
+}
+
+// spreadGroupMasters moves the chosen masters of pl to other members of
+// their groups along SpreadMasters' handovers until no host holds more
+// than its share, or no chain of handovers helps. Each handover lowers an
+// overfull host and raises none above its share, so it ends.
+func spreadGroupMasters(groups [][]Member, pl *Placement) {
+	hosts := map[string]bool{}
+	for _, members := range groups {
+		for _, m := range members {
+			if m.Labels.Host != "" {
+				hosts[m.Labels.Host] = true
+			}
+		}
+	}
+	for {
+		shards := make([]SpreadShard, len(groups))
+		for g, members := range groups {
+			shards[g].MasterHost = pl.Shards[g].Master.Labels.Host
+			for _, m := range members {
+				if m.ID != pl.Shards[g].Master.ID {
+					shards[g].Candidates = append(shards[g].Candidates, SpreadCandidate{ID: m.ID, Host: m.Labels.Host})
+				}
+			}
+		}
+		sp := SpreadMasters(shards, len(hosts))
+		if len(sp.Path) == 0 {
+			return
+		}
+		for _, h := range sp.Path {
+			for _, m := range groups[h.Shard] {
+				if m.ID == h.To {
+					pl.Shards[h.Shard].Master = m
+				}
+			}
+		}
+	}
 }
 
 // groupLayoutPlan renders the placement of GroupLayout as steps.

@@ -44,6 +44,11 @@ func TestGroupLayout(t *testing.T) {
 			want:   "a:b b:a a:b",
 		},
 		{
+			name:   "moves masters along a chain when the greedy choice leaves two on one host",
+			groups: groupsOf("a b", "a c", "a c"),
+			want:   "b:a c:a a:c",
+		},
+		{
 			name:   "breaks a tie between hosts by the zone holding fewer masters",
 			groups: groupsOf("a/z1 b/z1", "c/z1 d/z2"),
 			want:   "a:b d:c",
@@ -213,5 +218,50 @@ func checkGroupLayout(t *testing.T, groups [][]Member, plan Plan, pl Placement) 
 	}
 	if len(plan.Notes) != shared {
 		t.Errorf("%d notes for %d replicas on their master's host: %q", len(plan.Notes), shared, plan.Notes)
+	}
+}
+
+// Over every placement of three groups of two on three hosts (each group on
+// two hosts, as anti-affinity places them), the masters start one per host
+// whenever some choice allows it: only the placements where all three
+// groups live on the same two hosts leave a host two masters.
+func TestGroupLayoutSpreadsMastersWheneverTheGroupsAllow(t *testing.T) {
+	hosts := []string{"a", "b", "c"}
+	var pairs []string
+	for _, x := range hosts {
+		for _, y := range hosts {
+			if x != y {
+				pairs = append(pairs, x+" "+y)
+			}
+		}
+	}
+	piled, impossible := 0, 0
+	for _, p0 := range pairs {
+		for _, p1 := range pairs {
+			for _, p2 := range pairs {
+				_, pl, err := GroupLayout(groupsOf(p0, p1, p2))
+				if err != nil {
+					t.Fatal(err)
+				}
+				seen := map[string]bool{}
+				for _, sh := range pl.Shards {
+					if seen[sh.Master.Labels.Host] {
+						piled++
+						break
+					}
+					seen[sh.Master.Labels.Host] = true
+				}
+				used := map[string]bool{}
+				for _, f := range strings.Fields(p0 + " " + p1 + " " + p2) {
+					used[f] = true
+				}
+				if len(used) < 3 {
+					impossible++
+				}
+			}
+		}
+	}
+	if piled != impossible {
+		t.Errorf("%d of %d placements leave a host two masters; only the %d on two hosts must", piled, len(pairs)*len(pairs)*len(pairs), impossible)
 	}
 }
