@@ -2,6 +2,7 @@ package nodeagent_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -192,12 +193,26 @@ func TestAgentRunsPodsOnALocalCluster(t *testing.T) {
 		}
 	})
 
-	t.Run("force delete kills at once", func(t *testing.T) {
+	t.Run("force delete kills at once, and the process's connections close before its network goes", func(t *testing.T) {
 		ip := e.waitPod("redis-0", "Ready", ready).Status.PodIP
+		// A peer's connection: it must see the close (as a Redis replica
+		// sees its master's link go down), not hang because the pod's
+		// network vanished before the process exited.
+		conn, err := net.DialTimeout("tcp", net.JoinHostPort(ip, "6379"), 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = conn.Close() }()
 		if err := e.client.CoreV1().Pods(e.ns).Delete(ctx, "redis-0", metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))}); err != nil {
 			t.Fatal(err)
 		}
-		err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("a connection to the force-deleted pod: read = %v; want it closed by the dying process", err)
+		}
+		err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
 			return !dialable(ip), nil
 		})
 		if err != nil {

@@ -263,8 +263,16 @@ func (w *podWorker) sync(ctx context.Context) bool {
 	pod := w.currentPod()
 	if pod == nil {
 		// Deleted from the API (force deletion, or our own final delete):
-		// nothing may run any more.
+		// nothing may run any more. The processes die before the network
+		// goes, as a kubelet stops the containers before the sandbox: a
+		// process that exits closes its connections and its peers see
+		// them close at once, while one whose network vanished first
+		// leaves them hanging until a timeout (a Redis replica then keeps
+		// its link to a dead master "up" for repl-timeout).
 		w.killAll()
+		if !w.awaitExit(killWait) {
+			w.a.log.Warn("processes still running after SIGKILL; removing the sandbox anyway", "pod", w.key(), "waited", killWait)
+		}
 		w.teardown()
 		return true
 	}
@@ -436,7 +444,24 @@ func (w *podWorker) shutdown() {
 			_ = podexec.Signal(c.proc.pid, c.proc.ticks, 15)
 		}
 	}
-	deadline := time.After(w.a.cfg.ShutdownGrace)
+	if !w.awaitExit(w.a.cfg.ShutdownGrace) {
+		w.killAll()
+		for _, c := range w.ctrs {
+			c.proc = nil
+		}
+	}
+	w.teardown()
+}
+
+// killWait bounds how long a deleted pod's SIGKILLed processes are waited
+// for before its sandbox is removed.
+const killWait = 2 * time.Second
+
+// awaitExit waits, for at most d, until no container process runs (their
+// exit events arrive on the worker's channel; other events are dropped:
+// the pod is going away). It reports whether they all exited.
+func (w *podWorker) awaitExit(d time.Duration) bool {
+	deadline := time.After(d)
 	for w.anyRunning() {
 		select {
 		case ev := <-w.evCh:
@@ -446,13 +471,10 @@ func (w *podWorker) shutdown() {
 				}
 			}
 		case <-deadline:
-			w.killAll()
-			for _, c := range w.ctrs {
-				c.proc = nil
-			}
+			return false
 		}
 	}
-	w.teardown()
+	return true
 }
 
 func (w *podWorker) handleControl(m ctlMsg) {
