@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -58,28 +59,51 @@ func startOperatorEnv(t *testing.T) *opEnv {
 	return &opEnv{Cluster: h.Cluster, h: h, op: op, cl: h.Client}
 }
 
-// logMark returns the operator log's current size, for logActions.
-func (e *opEnv) logMark() int64 { return e.op.LogMark() }
+// logMark returns the operator log's current end, for logActions.
+func (e *opEnv) logMark() harness.LogMark { return e.op.LogMark() }
 
 // logActions logs the topology actions and probes the operator logged
 // since mark: what it did about a disruption.
-func (e *opEnv) logActions(t *testing.T, mark int64, at *time.Time) {
+func (e *opEnv) logActions(t *testing.T, mark harness.LogMark, at *time.Time) {
 	t.Helper()
 	text, err := e.op.LogSince(mark)
 	if err != nil {
+		t.Logf("operator actions after the disruption: %v", err)
 		return
 	}
 	var lines []string
 	for _, l := range strings.Split(text, "\n") {
-		if i := strings.Index(l, `msg="topology action"`); i >= 0 {
-			if j := strings.Index(l, "action="); j >= 0 {
-				lines = append(lines, l[len("time="):len("time=")+23]+" "+l[j:])
-			}
-		} else if strings.Contains(l, `msg="probed silent master"`) {
-			lines = append(lines, l)
+		if line, ok := actionLine(l); ok {
+			lines = append(lines, line)
 		}
 	}
 	t.Logf("operator actions after the disruption at %s:\n%s", at.UTC().Format("15:04:05.000"), strings.Join(lines, "\n"))
+}
+
+// actionLine shortens a manager log line (JSON from a manager pod, slog
+// text from one in this process) about a topology action or a probe.
+func actionLine(l string) (string, bool) {
+	var rec map[string]any
+	if json.Unmarshal([]byte(l), &rec) == nil {
+		msg, _ := rec["msg"].(string)
+		if msg != "topology action" && msg != "probed silent master" {
+			return "", false
+		}
+		at, _ := rec["time"].(string)
+		delete(rec, "time")
+		delete(rec, "level")
+		rest, _ := json.Marshal(rec)
+		return at + " " + string(rest), true
+	}
+	if i := strings.Index(l, `msg="topology action"`); i >= 0 {
+		if j := strings.Index(l, "action="); j >= 0 && len(l) > len("time=")+23 {
+			return l[len("time="):len("time=")+23] + " " + l[j:], true
+		}
+	}
+	if strings.Contains(l, `msg="probed silent master"`) {
+		return l, true
+	}
+	return "", false
 }
 
 // kubectl runs the cluster's kubectl.

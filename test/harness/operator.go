@@ -56,6 +56,7 @@ type Operator struct {
 
 	proc *proc.Process // the manager binary; nil in this process
 	rss  *rssSampler   // nil in this process
+	pods *inCluster    // installed with the chart; nil otherwise
 
 	// A manager in this process: cancel stops it, done is closed once it
 	// has, logFile is its log.
@@ -154,8 +155,12 @@ func (o *Operator) startInProcess(e *Env) error {
 	return nil
 }
 
-// Pid is the manager's process id (this process's for a manager in it).
+// Pid is the manager's process id (this process's for a manager in it,
+// 0 for one installed with the chart).
 func (o *Operator) Pid() int {
+	if o.pods != nil {
+		return 0
+	}
 	if o.proc == nil {
 		return os.Getpid()
 	}
@@ -165,8 +170,12 @@ func (o *Operator) Pid() int {
 // Stop stops the manager: the binary's process group (SIGTERM, then
 // SIGKILL after 10 s) and the RSS sampler, or the manager in this process
 // (its context cancelled, waiting until it returned). Later calls return
-// the first call's error.
+// the first call's error. An operator installed with the chart stays: it
+// goes with the local cluster.
 func (o *Operator) Stop() error {
+	if o.pods != nil {
+		return nil
+	}
 	if o.proc != nil {
 		o.rss.stop()
 		return o.proc.Stop(context.Background(), 10*time.Second)
@@ -195,6 +204,11 @@ func (o *Operator) Status(field string) (uint64, error) { return proc.Status(o.P
 
 // Metrics returns the manager's /metrics text (within 10 s).
 func (o *Operator) Metrics(ctx context.Context) (string, error) {
+	if o.pods != nil {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return o.pods.metrics(ctx, o)
+	}
 	if o.MetricsAddr == "" {
 		return "", errors.New("metrics: the manager was started without them")
 	}
@@ -215,30 +229,46 @@ func (o *Operator) HeapProfile(ctx context.Context) ([]byte, error) {
 	return proc.HTTPGet(ctx, "http://"+o.PprofAddr+"/debug/pprof/heap")
 }
 
-// LogTail returns the last n lines of the manager's log, or why it could
-// not be read.
-func (o *Operator) LogTail(n int) string { return proc.Tail(o.LogPath, n) }
-
-// LogMark returns the log's current size, for LogSince (0 when it cannot
-// be read).
-func (o *Operator) LogMark() int64 {
-	fi, err := os.Stat(o.LogPath)
-	if err != nil {
-		return 0
+// LogTail returns the last n lines of the manager's log (of every manager
+// pod's, for an operator installed with the chart), or why it could not be
+// read.
+func (o *Operator) LogTail(n int) string {
+	if o.pods != nil {
+		return o.pods.logTail(context.Background(), n)
 	}
-	return fi.Size()
+	return proc.Tail(o.LogPath, n)
 }
 
-// LogSince returns what the manager logged after mark (a LogMark).
-func (o *Operator) LogSince(mark int64) (string, error) {
+// LogMark is a point in the manager's log, for LogSince.
+type LogMark struct {
+	size int64     // the log file's size
+	at   time.Time // for the pods' logs, read through the API
+}
+
+// LogMark returns the log's current end, for LogSince.
+func (o *Operator) LogMark() LogMark {
+	m := LogMark{at: time.Now()}
+	if fi, err := os.Stat(o.LogPath); err == nil {
+		m.size = fi.Size()
+	}
+	return m
+}
+
+// LogSince returns what the manager logged after mark (a LogMark); for an
+// operator installed with the chart, what its pods logged from mark's
+// second on.
+func (o *Operator) LogSince(mark LogMark) (string, error) {
+	if o.pods != nil {
+		return o.pods.logSince(context.Background(), mark.at)
+	}
 	b, err := os.ReadFile(o.LogPath)
 	if err != nil {
 		return "", fmt.Errorf("read the manager log: %w", err)
 	}
-	if int64(len(b)) < mark {
-		return "", fmt.Errorf("the manager log is shorter (%d bytes) than the mark %d", len(b), mark)
+	if int64(len(b)) < mark.size {
+		return "", fmt.Errorf("the manager log is shorter (%d bytes) than the mark %d", len(b), mark.size)
 	}
-	return string(b[mark:]), nil
+	return string(b[mark.size:]), nil
 }
 
 // freeAddr returns a loopback host:port nothing listens on at the moment.
