@@ -285,7 +285,7 @@ func TestOperator(t *testing.T) {
 		t.FailNow()
 	}
 
-	if !t.Run("scaling out to 4 shards and back to 3 moves the slots under a writer and loses nothing", func(t *testing.T) {
+	if !t.Run("scaling out to 4 shards (the leader killed on the way) and back to 3 moves the slots under a writer and loses nothing", func(t *testing.T) {
 		setMasters := func(n int32) time.Time {
 			t.Helper()
 			cur, err := e.get(t.Context(), name)
@@ -306,8 +306,11 @@ func TestOperator(t *testing.T) {
 		time.Sleep(time.Second)
 
 		mark = setMasters(4)
+		// Two managers, one leader: the leader is killed while the slots
+		// move, and the other one finishes the reshard.
+		killLeaderDuringReshard(t, e, name)
 		out := e.waitReady(t, name, mark, 3*time.Minute)
-		t.Logf("timing: spec.masters 3 -> 4 applied -> Ready: %v", time.Since(mark))
+		t.Logf("timing: spec.masters 3 -> 4 applied (leader killed on the way) -> Ready: %v", time.Since(mark))
 		if len(out.Status.Shards) != 4 || out.Status.SlotsOK != 16384 || out.Status.Resharding != nil {
 			t.Fatalf("after scale out: %d shards, %d slots ok, resharding %+v", len(out.Status.Shards), out.Status.SlotsOK, out.Status.Resharding)
 		}
@@ -368,6 +371,12 @@ func TestOperator(t *testing.T) {
 				break
 			}
 		}
+	}) {
+		t.FailNow()
+	}
+
+	if !t.Run("helm upgrade of the operator restarts no Redis pod, takes no action, and the writer sees no error", func(t *testing.T) {
+		testOperatorUpgrade(t, e, name)
 	}) {
 		t.FailNow()
 	}
