@@ -5,6 +5,13 @@
 #   - config/rbac/role.yaml                (controller-gen rbac, from the
 #                                           +kubebuilder:rbac markers in
 #                                           internal/controller)
+#   - charts/redkube/crds/                 (a copy of config/crd/bases)
+#   - charts/redkube/files/manager-rules.yaml
+#                                          (role.yaml's rules split into
+#                                           namespaced and cluster-scoped,
+#                                           hack/chartrules)
+#   - the version: charts/redkube/Chart.yaml's version and appVersion, and
+#     the image tag of config/manager/kustomization.yaml, from VERSION
 # Usage: hack/generate.sh [output-root]   (default: the repository root;
 # hack/verify-generated.sh passes a temporary copy).
 set -euo pipefail
@@ -25,3 +32,21 @@ done
 if ((${#rbac_paths[@]})); then
 	cg rbac:roleName=redkube-manager-role "${rbac_paths[@]}" output:rbac:artifacts:config=config/rbac
 fi
+
+# The Helm chart: the CRDs, the manager's rules split by scope, and the
+# version.
+chart=charts/redkube
+rm -f "$chart"/crds/*.yaml
+mkdir -p "$chart/crds" "$chart/files"
+cp config/crd/bases/*.yaml "$chart/crds/"
+go run ./hack/chartrules -role config/rbac/role.yaml -crds config/crd/bases -out "$chart/files/manager-rules.yaml"
+
+version=$(tr -d '[:space:]' <VERSION)
+# The chart's version must be SemVer 2 and the image tag is the same string,
+# so no build metadata ("+" is not allowed in an image tag).
+if ! [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]]; then
+	echo "VERSION \"$version\" is not a SemVer 2 version without build metadata" >&2
+	exit 1
+fi
+sed -i -E "s/^version: .*/version: $version/; s/^appVersion: .*/appVersion: \"$version\"/" "$chart/Chart.yaml"
+sed -i -E "s/^(  newTag: ).*/\1\"$version\"/" config/manager/kustomization.yaml

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Fails when the generated deepcopy code, CRDs or RBAC role are stale: copies
-# the inputs to a temporary tree, regenerates there with hack/generate.sh and
-# diffs against the committed files.
+# Fails when the generated deepcopy code, CRDs, RBAC role, the chart's
+# generated files (CRDs, split rules) or the version stamped into the chart
+# and config/manager are stale: copies the inputs to a temporary tree,
+# regenerates there with hack/generate.sh and diffs against the committed
+# files.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -10,12 +12,12 @@ trap 'rm -rf "$tmp"' EXIT
 
 # Copy the working tree (without caches and build output) so generation in
 # the copy sees exactly the sources it would see here.
-(cd "$repo" && tar --exclude=./.cache --exclude=./.git --exclude=./bin -cf - .) | tar -xf - -C "$tmp"
+(cd "$repo" && tar --exclude=./.cache --exclude=./.git --exclude=./bin --exclude=./dist -cf - .) | tar -xf - -C "$tmp"
 
 "$repo/hack/generate.sh" "$tmp"
 
 status=0
-for d in api config; do
+for d in api config charts; do
 	if ! diff -ru "$repo/$d" "$tmp/$d"; then status=1; fi
 done
 if ((status)); then
