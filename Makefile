@@ -9,6 +9,12 @@ GOLANGCI_LINT_VERSION := v2.15.0
 # hack/k8s-build's go.sum; hack/build-k8s.sh builds them once and prints the
 # folder on its last line.
 WITH_K8S := set -o pipefail; k8s_bin=$$(hack/build-k8s.sh | tail -n1) && export REDKUBE_K8S_BIN="$$k8s_bin" &&
+# The pinned developer tools (helm, promtool) live in a cache keyed by
+# hack/tools-build's go.sum; hack/build-tools.sh builds them once and prints
+# the folder on its last line. Tests that need helm skip without it.
+WITH_TOOLS := set -o pipefail; tools_bin=$$(hack/build-tools.sh | tail -n1) && export REDKUBE_TOOLS_BIN="$$tools_bin" &&
+VERSION := $(shell tr -d '[:space:]' <VERSION)
+CHART := charts/redkube
 
 .DEFAULT_GOAL := help
 
@@ -26,7 +32,7 @@ k8s: ## Build the local Kubernetes control plane once (cached; ~15 min cold).
 
 .PHONY: test
 test: ## Run every test: unit, property, integration (real redis-server) and end-to-end (real Kubernetes).
-	$(WITH_K8S) $(GO) test -count=1 -timeout 60m ./...
+	$(WITH_K8S) { $(WITH_TOOLS) $(GO) test -count=1 -timeout 60m ./...; }
 
 .PHONY: test-short
 test-short: ## Run the fast tests only (no Kubernetes control plane).
@@ -39,6 +45,19 @@ generate: ## Regenerate deepcopy code, the CRD and the RBAC role from kubebuilde
 .PHONY: verify-generated
 verify-generated: ## Fail when generated code or manifests are stale (regenerates into a temp copy and diffs).
 	hack/verify-generated.sh
+
+.PHONY: chart-lint
+chart-lint: ## Lint the Helm chart (strict) and render it in both watch modes (cluster, namespaces).
+	$(WITH_TOOLS) helm="$$REDKUBE_TOOLS_BIN/helm" && \
+	"$$helm" lint --strict $(CHART) && \
+	"$$helm" lint --strict $(CHART) --set watch.mode=namespaces --set 'watch.namespaces={team-a,team-b}' && \
+	"$$helm" template redkube $(CHART) --namespace redkube-system --include-crds >/dev/null && \
+	"$$helm" template redkube $(CHART) --namespace redkube-system --include-crds \
+		--set watch.mode=namespaces --set 'watch.namespaces={team-a,team-b}' >/dev/null
+
+.PHONY: release
+release: ## Write dist/redkube-<VERSION>.yaml (namespace, CRDs, RBAC, Deployment, Service) and the packaged chart dist/redkube-<VERSION>.tgz.
+	$(WITH_TOOLS) hack/release.sh dist
 
 .PHONY: golden
 golden: ## Rewrite the builders' golden files (internal/resources/testdata) after an intended change.
@@ -59,5 +78,5 @@ bench: build ## Run rcctl side by side with redis-cli --cluster and print the ra
 	bench/rcctl-vs-redis-cli.sh
 
 .PHONY: clean
-clean: ## Remove build output (keeps the control-plane cache in .cache).
-	rm -rf $(BIN)
+clean: ## Remove build and release output (keeps the control-plane and tools caches in .cache).
+	rm -rf $(BIN) dist
