@@ -60,8 +60,9 @@ release: ## Write dist/redkube-<VERSION>.yaml (namespace, CRDs, RBAC, Deployment
 	$(WITH_TOOLS) hack/release.sh dist
 
 .PHONY: golden
-golden: ## Rewrite the builders' golden files (internal/resources/testdata) after an intended change.
+golden: ## Rewrite the golden files (the builders' internal/resources/testdata, the rendered chart's test/chart/testdata) after an intended change.
 	$(GO) test -count=1 -timeout 5m ./internal/resources -update
+	$(WITH_TOOLS) $(GO) test -count=1 -timeout 5m -run TestChartMatchesGoldenFiles ./test/chart -update
 
 .PHONY: lint
 lint: verify-generated ## Run gofmt, go vet and golangci-lint (depguard keeps Kubernetes out of pkg/).
