@@ -34,8 +34,9 @@ func (s Scope) String() string {
 	return "namespaced"
 }
 
-// builtinGroups are the API groups Kubernetes itself serves (v1.37). Every
-// resource of these groups is namespaced unless clusterScoped lists it.
+// builtinGroups are the API groups Kubernetes itself serves (v1.37, with
+// the alpha internal.apiserver.k8s.io). Every resource of these groups is
+// namespaced unless clusterScoped lists it.
 var builtinGroups = []string{
 	"", "admissionregistration.k8s.io", "apiextensions.k8s.io", "apiregistration.k8s.io",
 	"apps", "authentication.k8s.io", "authorization.k8s.io", "autoscaling", "batch",
@@ -45,10 +46,10 @@ var builtinGroups = []string{
 	"scheduling.k8s.io", "storage.k8s.io", "storagemigration.k8s.io",
 }
 
-// clusterScoped are the cluster-scoped resources of builtinGroups, as the
-// API server of v1.37 reports them (`kubectl api-resources
-// --namespaced=false`, alpha APIs included). test/chart compares the
-// generated rules with a real API server's discovery.
+// clusterScoped are the cluster-scoped resources of builtinGroups: those
+// the API server of v1.37 serves by default (TestTableMatchesDiscovery
+// compares them with a real one's discovery) and storageversions of the
+// alpha group internal.apiserver.k8s.io.
 var clusterScoped = map[schema.GroupResource]bool{
 	{Group: "", Resource: "componentstatuses"}:                                             true,
 	{Group: "", Resource: "namespaces"}:                                                    true,
@@ -79,6 +80,7 @@ var clusterScoped = map[schema.GroupResource]bool{
 	{Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings"}:                  true,
 	{Group: "rbac.authorization.k8s.io", Resource: "clusterroles"}:                         true,
 	{Group: "resource.k8s.io", Resource: "deviceclasses"}:                                  true,
+	{Group: "resource.k8s.io", Resource: "devicetaintrules"}:                               true,
 	{Group: "resource.k8s.io", Resource: "resourceslices"}:                                 true,
 	{Group: "scheduling.k8s.io", Resource: "priorityclasses"}:                              true,
 	{Group: "storage.k8s.io", Resource: "csidrivers"}:                                      true,
