@@ -327,6 +327,7 @@ func TestChartRendersTheImageAndFlagsFromValues(t *testing.T) {
 		set       []string
 		wantImage string
 		wantArgs  []string
+		wantPod   map[string]string // annotations and labels
 	}{
 		{name: "takes the tag given", set: []string{"image.tag=0.1.0-e2e"}, wantImage: "ghcr.io/redkube/redkube-operator:0.1.0-e2e"},
 		{name: "takes a numeric tag as a string", set: []string{"image.tag=20261204"}, wantImage: "ghcr.io/redkube/redkube-operator:20261204"},
@@ -335,6 +336,11 @@ func TestChartRendersTheImageAndFlagsFromValues(t *testing.T) {
 		{name: "takes another repository", set: []string{"image.repository=registry.local/redkube"}, wantImage: "registry.local/redkube:" + readVersion(t)},
 		{name: "logs debug messages with -v", set: []string{"logLevel=debug"}, wantArgs: []string{"-v"}},
 		{name: "adds extra arguments after its own", set: []string{"extraArgs={--memory-limit=64Mi}"}, wantArgs: []string{"--memory-limit=64Mi"}},
+		{
+			name:    "renders pod annotations and labels given as numbers or booleans as strings",
+			set:     []string{`podAnnotations.redkube\.io/e2e-upgrade=1`, "podLabels.canary=true"},
+			wantPod: map[string]string{"redkube.io/e2e-upgrade": "1", "canary": "true"},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var d appsv1.Deployment
@@ -345,6 +351,12 @@ func TestChartRendersTheImageAndFlagsFromValues(t *testing.T) {
 			}
 			if n := len(tc.wantArgs); n > 0 && (len(c.Args) < n || !reflect.DeepEqual(c.Args[len(c.Args)-n:], tc.wantArgs)) {
 				t.Errorf("args %v, want them to end with %v", c.Args, tc.wantArgs)
+			}
+			meta := d.Spec.Template.ObjectMeta
+			for k, v := range tc.wantPod {
+				if meta.Annotations[k] != v && meta.Labels[k] != v {
+					t.Errorf("pod annotations %v and labels %v lack %s=%q", meta.Annotations, meta.Labels, k, v)
+				}
 			}
 		})
 	}

@@ -78,3 +78,15 @@ hack/generate.sh into files/manager-rules.yaml: a dict with "namespaced" and
 {{- end }}
 {{- toYaml $rules }}
 {{- end }}
+
+{{/*
+A map of labels or annotations with every value a string: helm --set reads
+podAnnotations.a=1 as a number, which Kubernetes refuses in metadata.
+*/}}
+{{- define "redkube.stringMap" -}}
+{{- $out := dict }}
+{{- range $k, $v := . }}
+{{- $_ := set $out $k (toString $v) }}
+{{- end }}
+{{- toYaml $out }}
+{{- end }}
