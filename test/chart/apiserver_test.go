@@ -6,12 +6,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -40,10 +42,12 @@ func k8sBin(t *testing.T) string {
 // without controllers, scheduler or nodes, the cheapest real API server)
 // and what the tests ask it through.
 type apiServer struct {
-	dyn      dynamic.Interface
-	mapper   *restmapper.DeferredDiscoveryRESTMapper
-	disc     discovery.DiscoveryInterface
-	warnings *warnings
+	// kubeconfig is an admin's (system:masters), for helm.
+	kubeconfig string
+	dyn        dynamic.Interface
+	mapper     *restmapper.DeferredDiscoveryRESTMapper
+	disc       discovery.DiscoveryInterface
+	warnings   *warnings
 }
 
 // warnings records the warnings the API server returns (deprecations, Pod
@@ -85,6 +89,18 @@ func startAPIServer(t *testing.T, bin string) *apiServer {
 			t.Errorf("stop envtest: %v", err)
 		}
 	})
+	admin, err := env.ControlPlane.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatalf("add an admin user: %v", err)
+	}
+	kc, err := admin.KubeConfig()
+	if err != nil {
+		t.Fatalf("admin kubeconfig: %v", err)
+	}
+	kubeconfig := filepath.Join(t.TempDir(), "admin.kubeconfig")
+	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg = rest.CopyConfig(cfg)
 	w := &warnings{}
 	cfg.WarningHandler = w
@@ -96,7 +112,7 @@ func startAPIServer(t *testing.T, bin string) *apiServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &apiServer{dyn: dyn, disc: disc, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)), warnings: w}
+	return &apiServer{kubeconfig: kubeconfig, dyn: dyn, disc: disc, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)), warnings: w}
 }
 
 // create creates u (for real, or a server-side dry run) with strict field
@@ -339,4 +355,87 @@ func TestChartAppliesToAPIServer(t *testing.T) {
 			t.Errorf("no packaged chart: %v", err)
 		}
 	})
+}
+
+// helm installs the chart on an empty API server as the e2e harness does
+// (helm install --create-namespace, but without --wait: no pod runs on
+// envtest), CRD included; upgrades it to watch two namespaces, which moves
+// the namespaced rules from the ClusterRole into Roles there; and
+// uninstalls it, keeping the CRD.
+func TestHelmInstallsUpgradesAndUninstallsTheChart(t *testing.T) {
+	h := newHelm(t)
+	s := startAPIServer(t, k8sBin(t))
+	for _, name := range []string{"team-a", "team-b"} {
+		ns := &unstructured.Unstructured{}
+		ns.SetAPIVersion("v1")
+		ns.SetKind("Namespace")
+		ns.SetName(name)
+		if err := s.create(t.Context(), ns, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	helmDo := func(args ...string) {
+		t.Helper()
+		began := time.Now()
+		if _, err := h.run(t.Context(), append(args, "--kubeconfig", s.kubeconfig)...); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("measured: helm %s took %v", args[0], time.Since(began).Round(time.Millisecond))
+	}
+	r := defaultRelease()
+	get := func(resource schema.GroupVersionResource, ns, name string) (*unstructured.Unstructured, error) {
+		return s.dyn.Resource(resource).Namespace(ns).Get(t.Context(), name, metav1.GetOptions{})
+	}
+	deployments := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+	roles := schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "roles"}
+	clusterRoles := schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterroles"}
+
+	helmDo(append([]string{"install", "--create-namespace"}, r.args()...)...)
+	if _, err := get(deployments, "redkube-system", "redkube"); err != nil {
+		t.Fatalf("after helm install: %v", err)
+	}
+	grantsPods := func() bool {
+		u, err := get(clusterRoles, "", "redkube-manager")
+		if err != nil {
+			t.Fatalf("manager ClusterRole: %v", err)
+		}
+		var cr rbacv1.ClusterRole
+		convert(t, u, &cr)
+		return slices.ContainsFunc(cr.Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Resources, "pods") })
+	}
+	if !grantsPods() {
+		t.Error("the cluster watch mode's ClusterRole does not grant pods")
+	}
+
+	ns := namespacesRelease()
+	helmDo(append([]string{"upgrade"}, ns.args()...)...)
+	for _, wns := range []string{"team-a", "team-b"} {
+		if _, err := get(roles, wns, "redkube-manager"); err != nil {
+			t.Errorf("after switching to the namespaces watch mode: %v", err)
+		}
+	}
+	if grantsPods() {
+		t.Error("after switching to the namespaces watch mode, the ClusterRole still grants pods")
+	}
+	d, err := get(deployments, "redkube-system", "redkube")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if args, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers"); !strings.Contains(fmt.Sprint(args), "--watch-namespaces=team-a,team-b") {
+		t.Errorf("the upgraded Deployment's containers %v lack --watch-namespaces", args)
+	}
+
+	helmDo("uninstall", r.name, "--namespace", r.namespace, "--wait")
+	for _, o := range []struct {
+		gvr      schema.GroupVersionResource
+		ns, name string
+	}{{deployments, "redkube-system", "redkube"}, {clusterRoles, "", "redkube-manager"}, {roles, "team-a", "redkube-manager"}} {
+		if _, err := get(o.gvr, o.ns, o.name); !apierrors.IsNotFound(err) {
+			t.Errorf("%s %s/%s after helm uninstall: %v, want not found", o.gvr.Resource, o.ns, o.name, err)
+		}
+	}
+	crds := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	if _, err := get(crds, "", "redisclusters.redis.redkube.io"); err != nil {
+		t.Errorf("the CRD after helm uninstall: %v; helm keeps the CRDs of crds/, and so the RedisClusters", err)
+	}
 }

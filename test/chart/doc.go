@@ -8,8 +8,9 @@
 // them; the packaged chart; and, against a real kube-apiserver (envtest
 // with the binaries of hack/build-k8s.sh), the CRDs created and every other
 // rendered object accepted by a server-side dry run in both modes, the
-// release manifest of make release too, and the kustomize manifests of
-// config/ agreeing with the chart.
+// release manifest of make release too; helm install, an upgrade to the
+// namespaces watch mode and helm uninstall on an empty API server; and the
+// kustomize manifests of config/ agreeing with the chart.
 //
 // The tests need helm from hack/build-tools.sh ($REDKUBE_TOOLS_BIN) and
 // skip without it or under -short; the API-server tests also need
