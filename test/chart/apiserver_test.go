@@ -48,6 +48,8 @@ type apiServer struct {
 	mapper     *restmapper.DeferredDiscoveryRESTMapper
 	disc       discovery.DiscoveryInterface
 	warnings   *warnings
+	// cfg is the admin's REST configuration.
+	cfg *rest.Config
 }
 
 // warnings records the warnings the API server returns (deprecations, Pod
@@ -112,7 +114,7 @@ func startAPIServer(t *testing.T, bin string) *apiServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &apiServer{kubeconfig: kubeconfig, dyn: dyn, disc: disc, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)), warnings: w}
+	return &apiServer{cfg: cfg, kubeconfig: kubeconfig, dyn: dyn, disc: disc, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)), warnings: w}
 }
 
 // create creates u (for real, or a server-side dry run) with strict field
