@@ -72,7 +72,7 @@ lint: verify-generated ## Run gofmt, go vet and golangci-lint (depguard keeps Ku
 
 .PHONY: run
 run: build ## The whole demo: local Kubernetes, the operator, the tutorial's cluster as one RedisCluster; Ctrl-C stops it.
-	$(WITH_K8S) hack/demo.sh
+	$(WITH_K8S) { $(WITH_TOOLS) hack/demo.sh; }
 
 .PHONY: bench
 bench: build ## Run rcctl side by side with redis-cli --cluster and print the ratios.

@@ -3,21 +3,26 @@
 #
 #   1. starts the local Kubernetes (bin/localkube up: real etcd, API server,
 #      controller manager, scheduler; pods run as processes),
-#   2. installs the RedisCluster CRD and runs the operator (bin/manager),
+#   2. installs the operator with its Helm chart (charts/redkube: CRD, RBAC,
+#      two manager pods with leader election; the node agent runs the
+#      operator image as bin/manager),
 #   3. applies config/samples (the tutorial's 3 masters x 1 replica),
 #   4. waits for Ready, prints `kubectl get redisclusters` and how to reach
 #      the cluster with redis-cli,
 #   5. leaves everything running until Ctrl-C, then stops and removes it all.
 #
-# Expects bin/ to be built (make build) and REDKUBE_K8S_BIN to point at the
-# control-plane binaries (make run does both).
+# Expects bin/ to be built (make build), REDKUBE_K8S_BIN to point at the
+# control-plane binaries and REDKUBE_TOOLS_BIN at helm's folder (make run
+# does all three).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 : "${REDKUBE_K8S_BIN:?set REDKUBE_K8S_BIN (make run does)}"
+: "${REDKUBE_TOOLS_BIN:?set REDKUBE_TOOLS_BIN (make run does)}"
 state=${REDKUBE_DEMO_STATE:-$(mktemp -d /tmp/redkube-demo.XXXXXX)}
 kubectl="$REDKUBE_K8S_BIN/kubectl"
+helm="$REDKUBE_TOOLS_BIN/helm"
 sample=config/samples/redis_v1alpha1_rediscluster.yaml
 name=$(awk '/^  name:/ {print $2; exit}' "$sample")
 pids=()
@@ -47,19 +52,24 @@ done
 export KUBECONFIG="$state/cluster/admin.kubeconfig"
 "$kubectl" get nodes
 
-say "installing the RedisCluster CRD and starting the operator (logs: $state/manager.log)"
-"$kubectl" apply --server-side -f config/crd/bases/ >/dev/null
-"$kubectl" wait --for=condition=Established crd/redisclusters.redis.redkube.io --timeout=60s >/dev/null
-bin/manager --kubeconfig "$KUBECONFIG" --metrics-bind-address 127.0.0.1:18080 \
-	--health-probe-bind-address 127.0.0.1:18081 >"$state/manager.log" 2>&1 &
-pids+=($!)
+say "installing the operator with its Helm chart (charts/redkube)"
+export HELM_CACHE_HOME="$state/helm/cache" HELM_CONFIG_HOME="$state/helm/config" HELM_DATA_HOME="$state/helm/data"
+start=$(date +%s%N)
+if ! "$helm" upgrade --install redkube charts/redkube --namespace redkube-system --create-namespace --wait --timeout 3m; then
+	"$kubectl" -n redkube-system get pods -o wide
+	"$kubectl" -n redkube-system logs -l app.kubernetes.io/component=operator --tail=30 || true
+	exit 1
+fi
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+printf 'operator Ready %d.%03ds after helm install\n' $((ms / 1000)) $((ms % 1000))
+"$kubectl" -n redkube-system get pods -o wide
 
 say "applying $sample"
 start=$(date +%s%N)
 "$kubectl" apply -f "$sample"
 if ! "$kubectl" wait --for=condition=Ready "rediscluster/$name" --timeout=300s; then
 	"$kubectl" describe "rediscluster/$name"
-	tail -n 50 "$state/manager.log"
+	"$kubectl" -n redkube-system logs -l app.kubernetes.io/component=operator --tail=50
 	exit 1
 fi
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
@@ -79,6 +89,7 @@ The cluster is up. Reach it from this machine:
   export KUBECONFIG=$KUBECONFIG
   $kubectl logs $name-0-0 --tail=20   # Redis's own log (-f, --previous, --timestamps work too)
   $kubectl delete pod $name-0-0       # the tutorial's failover test, healed by the operator
+  $kubectl -n redkube-system logs -l app.kubernetes.io/component=operator -f   # the operator's log
 
 Press Ctrl-C to stop everything.
 TXT
