@@ -194,7 +194,8 @@ func imageBase(image string) string {
 	return base
 }
 
-// errImageNotMapped says an image has no host binary.
+// errImageNotMapped says an image has no host binary, or its binary is
+// missing on the node.
 var errImageNotMapped = errors.New("image not mapped to a host binary")
 
 // resolveImage returns the host binary an image runs when the container has
@@ -212,17 +213,26 @@ func (c Config) resolveImage(image string) (string, error) {
 	}
 	p, err := exec.LookPath(bin)
 	if err != nil {
-		return "", fmt.Errorf("%w: image %q maps to %q: %w", errImageNotMapped, image, bin, err)
+		return "", fmt.Errorf("%w: image %q maps to the host binary %q, which is missing or not executable: %w", errImageNotMapped, image, bin, err)
 	}
 	return p, nil
 }
 
-// resolveCommand returns the host binary for a container's command[0].
+// resolveCommand returns the host binary for a container's command[0]. A
+// name in Config.Commands (whole or by base name) runs the mapped binary
+// and nothing else: when that is missing the container fails, instead of
+// running whatever the PATH holds under the same name.
 func (c Config) resolveCommand(name string) (string, error) {
-	if bin, ok := c.Commands[name]; ok {
-		name = bin
-	} else if bin, ok := c.Commands[path.Base(name)]; ok {
-		name = bin
+	mapped, ok := c.Commands[name]
+	if !ok {
+		mapped, ok = c.Commands[path.Base(name)]
+	}
+	if ok {
+		p, err := exec.LookPath(mapped)
+		if err != nil {
+			return "", fmt.Errorf("exec: %q maps to the host binary %q, which is missing or not executable: %w", name, mapped, err)
+		}
+		return p, nil
 	}
 	if p, err := exec.LookPath(name); err == nil {
 		return p, nil

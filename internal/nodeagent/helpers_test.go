@@ -2,6 +2,8 @@ package nodeagent
 
 import (
 	"errors"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,6 +75,31 @@ func TestCommandFor(t *testing.T) {
 	t.Run("an unmapped image is ImageNotMapped", func(t *testing.T) {
 		_, _, reason, err := cfg.commandFor(corev1.Container{Image: "nginx:1"})
 		if reason != waitingImageNotMapped || !errors.Is(err, errImageNotMapped) {
+			t.Errorf("reason=%q err=%v", reason, err)
+		}
+	})
+	t.Run("an image mapped to a missing binary is ImageNotMapped naming the binary", func(t *testing.T) {
+		cfg := Config{Images: map[string]string{"redkube-operator": "/nonexistent/bin/manager"}}
+		_, _, reason, err := cfg.commandFor(corev1.Container{Image: "ghcr.io/redkube/redkube-operator:v1@sha256:abc"})
+		if reason != waitingImageNotMapped || !errors.Is(err, errImageNotMapped) || !strings.Contains(err.Error(), "/nonexistent/bin/manager") {
+			t.Errorf("reason=%q err=%v", reason, err)
+		}
+	})
+	t.Run("a mapped command runs the mapped binary, by its base name too", func(t *testing.T) {
+		want, err := exec.LookPath("true")
+		if err != nil {
+			t.Skip("no true on the host")
+		}
+		cfg := Config{Commands: map[string]string{"redkube-exporter": want}}
+		bin, argv, _, err := cfg.commandFor(corev1.Container{Command: []string{"/redkube-exporter"}, Args: []string{"--x"}})
+		if err != nil || bin != want || len(argv) != 2 || argv[0] != "/redkube-exporter" {
+			t.Errorf("bin=%s argv=%v err=%v", bin, argv, err)
+		}
+	})
+	t.Run("a mapped command whose binary is missing fails instead of using the PATH", func(t *testing.T) {
+		cfg := Config{Commands: map[string]string{"sh": "/nonexistent/sh"}}
+		_, _, reason, err := cfg.commandFor(corev1.Container{Command: []string{"/bin/sh"}})
+		if reason != waitingRunError || err == nil || !strings.Contains(err.Error(), "/nonexistent/sh") {
 			t.Errorf("reason=%q err=%v", reason, err)
 		}
 	})
