@@ -52,6 +52,10 @@ type AgentEnv struct {
 	// Kubelet is what the agent needs to serve kubelet endpoints (pod logs)
 	// the API server can reach.
 	Kubelet KubeletTLS
+	// Images and Commands map the project's images and image commands to
+	// host binaries (ProjectImages of Options.Binaries); nil when it is
+	// empty.
+	Images, Commands map[string]string
 }
 
 // KubeletTLS are the PEM files of the kubelet endpoints: per node a serving

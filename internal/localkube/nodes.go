@@ -124,6 +124,9 @@ func (c *Cluster) startAgent(ctx, bgCtx context.Context) error {
 		Logger:            c.log.With("part", "nodeagent"),
 		Kubelet:           c.KubeletTLS(),
 	}
+	if c.opts.Binaries != "" {
+		env.Images, env.Commands = ProjectImages(c.opts.Binaries)
+	}
 	for _, n := range c.Nodes {
 		cfg, err := c.NodeConfig(n)
 		if err != nil {

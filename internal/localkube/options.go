@@ -80,6 +80,13 @@ type Options struct {
 	NotReadyTolerationSeconds    int64
 	UnreachableTolerationSeconds int64
 
+	// Binaries is the folder holding the project's own binaries (manager,
+	// redkube-exporter; `make build` writes them to ./bin). When set, the
+	// node agent runs the operator image and the exporter command from
+	// it (ProjectImages); entries of the agent's own image and command
+	// maps win. Empty maps none of them.
+	Binaries string
+
 	// NodeAgent, when set, is started once the nodes are registered and
 	// stopped first by Stop. It plays kubelet for the nodes (leases, Ready,
 	// pods). Nil means no agent runs: the nodes stay Ready only until the
@@ -129,6 +136,11 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("resolve binary folder: %w", err)
 	}
 	o.BinDir = abs
+	if o.Binaries != "" {
+		if o.Binaries, err = filepath.Abs(o.Binaries); err != nil {
+			return o, fmt.Errorf("resolve the project's binary folder: %w", err)
+		}
+	}
 	for _, b := range []string{binEtcd, binAPIServer, binControllerManager, binScheduler} {
 		if err := checkExecutable(filepath.Join(o.BinDir, b)); err != nil {
 			return o, err

@@ -13,7 +13,8 @@ import (
 // timings, network); the launcher fills in the nodes, their identities, the
 // admin configuration, the agent's state folder, the heartbeat interval,
 // the kubelet endpoints' certificates and the logger when base leaves them
-// empty.
+// empty, and adds the project's images and commands (Options.Binaries)
+// that base does not map.
 //
 // A binary or test that uses it must call podexec.MaybeInit first thing in
 // main (or TestMain), and must run as root (network namespaces, mounts).
@@ -38,6 +39,8 @@ func PodAgent(base nodeagent.Config) NodeAgentFactory {
 		if cfg.Logger == nil {
 			cfg.Logger = env.Logger
 		}
+		cfg.Images = mergeMissing(cfg.Images, env.Images)
+		cfg.Commands = mergeMissing(cfg.Commands, env.Commands)
 		if cfg.Kubelet.Serving == nil && len(env.Kubelet.Serving) > 0 {
 			cfg.Kubelet = nodeagent.KubeletConfig{
 				Serving:    make(map[string]nodeagent.TLSFiles, len(env.Kubelet.Serving)),

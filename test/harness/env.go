@@ -44,6 +44,14 @@ type Options struct {
 	// CRDDir holds the RedisCluster CRD manifests (config/crd/bases);
 	// empty installs no CRD.
 	CRDDir string
+	// Binaries is the folder of the project's binaries (manager,
+	// redkube-exporter) the node agent runs for the operator image and
+	// the exporter command (localkube.Options.Binaries); tests `go build`
+	// them into a folder of their own. Empty maps neither.
+	Binaries string
+	// Images and Commands add to the node agent's image and command maps
+	// (nodeagent.Config); they win over Binaries' entries.
+	Images, Commands map[string]string
 	// Logger receives the local cluster's messages and the Env's own;
 	// nil discards them.
 	Logger *slog.Logger
@@ -117,10 +125,12 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 	defer cancel()
 	began := time.Now()
 	c, err := localkube.Start(sctx, localkube.Options{
-		BinDir: opts.BinDir,
-		Nodes:  3,
+		BinDir:   opts.BinDir,
+		Nodes:    3,
+		Binaries: opts.Binaries,
 		NodeAgent: localkube.PodAgent(nodeagent.Config{
 			Network: opts.Network, DeleteBridgeOnExit: true,
+			Images: opts.Images, Commands: opts.Commands,
 		}),
 		Logger: log,
 	})

@@ -102,6 +102,8 @@ type upOptions struct {
 	nodes                 int
 	agent                 string
 	images                []string
+	commands              []string
+	binaries              string
 	gracePeriod           time.Duration
 	monitorPeriod         time.Duration
 	notReadyToleration    time.Duration
@@ -129,7 +131,9 @@ func newUpCommand(stateDir *string) *cobra.Command {
 	f.StringVar(&o.binDir, "bin-dir", "", "folder with etcd, kube-apiserver, kube-controller-manager, kube-scheduler (default $"+localkube.EnvBinDir+", then the hack/build-k8s.sh cache)")
 	f.IntVar(&o.nodes, "nodes", localkube.DefaultNodes, "number of nodes")
 	f.StringVar(&o.agent, "agent", agentPods, "node agent: pods (run pods as processes; needs root), heartbeat (nodes stay Ready, no pods), none")
-	f.StringSliceVar(&o.images, "image", nil, "map an image to a host binary, image=binary (repeatable; redis=redis-server is built in)")
+	f.StringArrayVar(&o.images, "image", nil, "map an image (its repository base name, or the whole reference) to a host binary, NAME=PATH (repeatable; redis=redis-server is built in)")
+	f.StringArrayVar(&o.commands, "command", nil, "map a container command (command[0] or its base name) to a host binary, NAME=PATH (repeatable)")
+	f.StringVar(&o.binaries, "binaries", executableDir(), "folder of the project's binaries: the operator image ("+localkube.OperatorImage+") runs "+localkube.ManagerBinary+" from it, the command "+localkube.ExporterCommand+" runs "+localkube.ExporterBinary+" (--image and --command override; empty: none)")
 	f.DurationVar(&o.gracePeriod, "node-monitor-grace-period", 0, "time without heartbeats before a node is NotReady (0: Kubernetes default, 50s)")
 	f.DurationVar(&o.monitorPeriod, "node-monitor-period", 0, "how often the node controller checks nodes (0: Kubernetes default, 5s)")
 	f.DurationVar(&o.notReadyToleration, "not-ready-toleration", 0, "how long pods stay on a NotReady node before eviction (0: Kubernetes default, 300s)")
@@ -158,6 +162,7 @@ func runUp(cmd *cobra.Command, stateDir string, o upOptions) error {
 		NotReadyTolerationSeconds:    int64(o.notReadyToleration / time.Second),
 		UnreachableTolerationSeconds: int64(o.unreachableToleration / time.Second),
 		StopTimeout:                  o.stopTimeout,
+		Binaries:                     o.binaries,
 		Logger:                       log,
 	}
 	switch o.agent {
@@ -165,11 +170,15 @@ func runUp(cmd *cobra.Command, stateDir string, o upOptions) error {
 		if os.Geteuid() != 0 {
 			return errors.New("--agent=pods needs root (network namespaces and mounts); use --agent=heartbeat for a control plane without pods")
 		}
-		images, err := parseImages(o.images)
+		images, err := parseMap("--image", o.images)
 		if err != nil {
 			return err
 		}
-		opts.NodeAgent = localkube.PodAgent(nodeagent.Config{Images: images, DeleteBridgeOnExit: true})
+		commands, err := parseMap("--command", o.commands)
+		if err != nil {
+			return err
+		}
+		opts.NodeAgent = localkube.PodAgent(nodeagent.Config{Images: images, Commands: commands, DeleteBridgeOnExit: true})
 	case agentHeartbeat:
 		opts.NodeAgent = localkube.HeartbeatAgent
 	case agentNone:
@@ -249,19 +258,34 @@ func runUp(cmd *cobra.Command, stateDir string, o upOptions) error {
 	return runErr
 }
 
-func parseImages(specs []string) (map[string]string, error) {
+// parseMap parses the NAME=PATH values of a repeatable flag.
+func parseMap(flag string, specs []string) (map[string]string, error) {
 	if len(specs) == 0 {
 		return nil, nil
 	}
 	m := make(map[string]string, len(specs))
 	for _, s := range specs {
-		img, bin, ok := strings.Cut(s, "=")
-		if !ok || img == "" || bin == "" {
-			return nil, fmt.Errorf("--image %q: want image=binary", s)
+		name, bin, ok := strings.Cut(s, "=")
+		if !ok || name == "" || bin == "" {
+			return nil, fmt.Errorf("%s %q: want NAME=PATH", flag, s)
 		}
-		m[img] = bin
+		m[name] = bin
 	}
 	return m, nil
+}
+
+// executableDir is the folder of the running executable, where `make
+// build` puts localkube next to manager and rcctl; "" when it cannot be
+// told.
+func executableDir() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	if real, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = real
+	}
+	return filepath.Dir(exe)
 }
 
 func printUsage(w io.Writer, c *localkube.Cluster, svcs *services.Services) error {

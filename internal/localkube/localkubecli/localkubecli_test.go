@@ -109,3 +109,20 @@ func TestUpStatusNodeAndStop(t *testing.T) {
 		t.Errorf("status of a stopped cluster: exit %d: %s", code, out)
 	}
 }
+
+func TestUpRefusesAMalformedImageOrCommandMapping(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the pod agent's flags are read only as root")
+	}
+	for _, c := range []struct{ name, flag, value, want string }{
+		{"an image without a binary", "--image", "redkube-operator", `--image "redkube-operator": want NAME=PATH`},
+		{"a command without a name", "--command", "=/bin/true", `--command "=/bin/true": want NAME=PATH`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out, code := run(t, "--state-dir", filepath.Join(t.TempDir(), "lk"), "up", "--agent", "pods", c.flag, c.value)
+			if code != 1 || !strings.Contains(out, c.want) {
+				t.Errorf("exit %d, output %q; want 1 and %q", code, out, c.want)
+			}
+		})
+	}
+}
