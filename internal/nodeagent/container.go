@@ -216,7 +216,17 @@ func (w *podWorker) startContainer(ctx context.Context, c *ctr) (string, error) 
 	if err != nil {
 		return reason, err
 	}
-	env, err := w.buildEnv(ctx, spec)
+	user, err := containerUser(w.pod, &spec)
+	if err != nil {
+		return waitingConfigError, err
+	}
+	home := "/root"
+	if user != nil && user.UID != 0 {
+		// The runtime takes HOME from the image's /etc/passwd, and uses
+		// "/" for a user it does not list.
+		home = "/"
+	}
+	env, err := w.buildEnv(ctx, spec, home)
 	if err != nil {
 		return waitingConfigError, err
 	}
@@ -240,10 +250,17 @@ func (w *podWorker) startContainer(ctx context.Context, c *ctr) (string, error) 
 			return waitingRunError, fmt.Errorf("create container folder: %w", err)
 		}
 	}
+	if user != nil && spec.WorkingDir == "" {
+		// The private working folder stands in for the image's WORKDIR:
+		// the container's user may write there.
+		if err := os.Chown(workdir, int(user.UID), int(user.GID)); err != nil {
+			return waitingRunError, fmt.Errorf("give the working folder to user %d: %w", user.UID, err)
+		}
+	}
 	cmd, err := podexec.Command(podexec.Spec{
 		Path: bin, Args: argv, Env: env, Dir: workdir,
 		NetnsPath: w.sandbox.NetnsPath, Hostname: podHostname(w.pod),
-		Mounts: mounts, ScratchDir: scratch,
+		Mounts: mounts, ScratchDir: scratch, User: user,
 		DieWithParent: !w.a.cfg.KeepPodsOnExit,
 	})
 	if err != nil {

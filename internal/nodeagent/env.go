@@ -16,9 +16,10 @@ import (
 // defaultPath is the PATH a container gets unless its env sets one.
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// buildEnv returns the container's environment as kubelet would: defaults,
-// envFrom, then env with $(VAR) expansion and valueFrom sources.
-func (w *podWorker) buildEnv(ctx context.Context, spec corev1.Container) ([]string, error) {
+// buildEnv returns the container's environment as kubelet would: defaults
+// (home is the container user's HOME), envFrom, then env with $(VAR)
+// expansion and valueFrom sources.
+func (w *podWorker) buildEnv(ctx context.Context, spec corev1.Container, home string) ([]string, error) {
 	pod := w.pod
 	var order []string
 	vals := map[string]string{}
@@ -30,7 +31,7 @@ func (w *podWorker) buildEnv(ctx context.Context, spec corev1.Container) ([]stri
 	}
 	set("PATH", defaultPath)
 	set("HOSTNAME", podHostname(pod))
-	set("HOME", "/root")
+	set("HOME", home)
 	api := w.a.cfg.APIServer
 	set("KUBERNETES_SERVICE_HOST", api.Addr().String())
 	set("KUBERNETES_SERVICE_PORT", strconv.Itoa(int(api.Port())))

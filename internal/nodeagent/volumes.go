@@ -57,6 +57,9 @@ func (w *podWorker) refreshVolumes(ctx context.Context) {
 		if err == nil {
 			err = writeFiles(w.volumeDir(v.Name), files, mode)
 		}
+		if err == nil {
+			err = w.applyFSGroup(w.volumeDir(v.Name), true)
+		}
 		if err != nil {
 			w.a.log.Warn("volume refresh failed", "pod", w.key(), "volume", v.Name, "err", err)
 		}
@@ -75,7 +78,7 @@ func (w *podWorker) setUpVolume(ctx context.Context, v corev1.Volume) (string, e
 		if err := os.MkdirAll(dir, 0o777); err != nil {
 			return "", fmt.Errorf("create emptyDir: %w", err)
 		}
-		return dir, nil
+		return dir, w.applyFSGroup(dir, false)
 	case v.HostPath != nil:
 		t := corev1.HostPathUnset
 		if v.HostPath.Type != nil {
@@ -90,7 +93,16 @@ func (w *podWorker) setUpVolume(ctx context.Context, v corev1.Volume) (string, e
 		}
 		return v.HostPath.Path, nil
 	case v.PersistentVolumeClaim != nil:
-		return w.pvcPath(ctx, v.PersistentVolumeClaim.ClaimName)
+		p, local, err := w.pvcPath(ctx, v.PersistentVolumeClaim.ClaimName)
+		if err != nil {
+			return "", err
+		}
+		// Kubelet's local volume plugin applies the fsGroup (unless the
+		// volume is read-only); its hostPath plugin does not.
+		if local && !v.PersistentVolumeClaim.ReadOnly {
+			return p, w.applyFSGroup(p, false)
+		}
+		return p, nil
 	case v.ConfigMap != nil, v.Secret != nil, v.DownwardAPI != nil, v.Projected != nil:
 		files, mode, err := w.volumeFiles(ctx, v)
 		if err != nil {
@@ -99,51 +111,63 @@ func (w *podWorker) setUpVolume(ctx context.Context, v corev1.Volume) (string, e
 		if err := writeFiles(dir, files, mode); err != nil {
 			return "", err
 		}
-		return dir, nil
+		return dir, w.applyFSGroup(dir, true)
 	}
 	return "", fmt.Errorf("volume type not supported by the redkube node agent")
 }
 
-// pvcPath resolves a claim to its bound PV's directory.
-func (w *podWorker) pvcPath(ctx context.Context, claim string) (string, error) {
+// applyFSGroup gives the volume folder dir to the pod's fsGroup, if it has
+// one (setVolumeOwnership).
+func (w *podWorker) applyFSGroup(dir string, readOnly bool) error {
+	g := fsGroup(w.pod)
+	if g == nil {
+		return nil
+	}
+	return setVolumeOwnership(dir, *g, readOnly)
+}
+
+// pvcPath resolves a claim to its bound PV's directory; local says the PV
+// is a local volume (not a hostPath one).
+func (w *podWorker) pvcPath(ctx context.Context, claim string) (path string, local bool, err error) {
 	pvc, err := w.node.client.CoreV1().PersistentVolumeClaims(w.ns).Get(ctx, claim, metav1.GetOptions{})
 	if err != nil {
-		return "", fmt.Errorf("get persistentvolumeclaim %q: %w", claim, err)
+		return "", false, fmt.Errorf("get persistentvolumeclaim %q: %w", claim, err)
 	}
 	if pvc.Spec.VolumeName == "" || pvc.Status.Phase != corev1.ClaimBound {
-		return "", fmt.Errorf("persistentvolumeclaim %q is not bound (phase %s)", claim, pvc.Status.Phase)
+		return "", false, fmt.Errorf("persistentvolumeclaim %q is not bound (phase %s)", claim, pvc.Status.Phase)
 	}
 	pv, err := w.node.client.CoreV1().PersistentVolumes().Get(ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
 	if err != nil {
-		return "", fmt.Errorf("get persistentvolume %q: %w", pvc.Spec.VolumeName, err)
+		return "", false, fmt.Errorf("get persistentvolume %q: %w", pvc.Spec.VolumeName, err)
 	}
-	var path string
 	switch {
 	case pv.Spec.HostPath != nil:
 		path = pv.Spec.HostPath.Path
 		if t := pv.Spec.HostPath.Type; t != nil && *t == corev1.HostPathDirectoryOrCreate {
 			if err := os.MkdirAll(path, 0o755); err != nil {
-				return "", fmt.Errorf("create hostPath %s of persistentvolume %q: %w", path, pv.Name, err)
+				return "", false, fmt.Errorf("create hostPath %s of persistentvolume %q: %w", path, pv.Name, err)
 			}
 		}
 	case pv.Spec.Local != nil:
-		path = pv.Spec.Local.Path
+		path, local = pv.Spec.Local.Path, true
 	default:
-		return "", fmt.Errorf("persistentvolume %q has no hostPath or local source", pv.Name)
+		return "", false, fmt.Errorf("persistentvolume %q has no hostPath or local source", pv.Name)
 	}
 	st, err := os.Stat(path)
 	if err != nil {
-		return "", fmt.Errorf("directory of persistentvolume %q: %w", pv.Name, err)
+		return "", false, fmt.Errorf("directory of persistentvolume %q: %w", pv.Name, err)
 	}
 	if !st.IsDir() {
-		return "", fmt.Errorf("persistentvolume %q path %s is not a directory", pv.Name, path)
+		return "", false, fmt.Errorf("persistentvolume %q path %s is not a directory", pv.Name, path)
 	}
-	return path, nil
+	return path, local, nil
 }
 
 type volFile struct {
 	data []byte
 	mode *int32
+	// uid, when set, owns the file (a token of the pod's fsUser).
+	uid *int64
 }
 
 // volumeFiles collects the files of a ConfigMap, Secret, downward API or
@@ -180,7 +204,7 @@ func (w *podWorker) volumeFiles(ctx context.Context, v corev1.Volume) (map[strin
 		case s.DownwardAPI != nil:
 			err = w.downwardFiles(files, s.DownwardAPI.Items)
 		case s.ServiceAccountToken != nil:
-			err = w.tokenFile(ctx, files, s.ServiceAccountToken)
+			err = w.tokenFile(ctx, files, s.ServiceAccountToken, modeOr(p.DefaultMode, 0o644))
 		}
 		if err != nil {
 			return nil, 0, err
@@ -290,11 +314,20 @@ func formatMap(m map[string]string) string {
 	return strings.Join(lines, "\n")
 }
 
-// tokenFile requests a bound service account token for the pod.
-func (w *podWorker) tokenFile(ctx context.Context, files map[string]volFile, src *corev1.ServiceAccountTokenProjection) error {
+// tokenFile requests a bound service account token for the pod. As with
+// kubelet, the file has the volume's defaultMode, unless the pod's
+// containers share one runAsUser (the file is then that user's, mode
+// 0600) or the pod has an fsGroup (mode 0600, which the fsGroup ownership
+// opens to the group).
+func (w *podWorker) tokenFile(ctx context.Context, files map[string]volFile, src *corev1.ServiceAccountTokenProjection, defaultMode int32) error {
+	owner := fsUser(w.pod)
+	mode := defaultMode
+	if owner != nil || fsGroup(w.pod) != nil {
+		mode = 0o600
+	}
 	// Tokens live for an hour or more; a new one every refresh is waste.
-	if tok, ok := w.tokens[src.Path]; ok && time.Since(tok.at) < tokenRefresh {
-		files[src.Path] = volFile{data: tok.data, mode: ptrInt32(0o600)}
+	if tok, ok := w.tokens[src.Path]; ok && !tok.needsRefresh(time.Now()) {
+		files[src.Path] = volFile{data: tok.data, mode: &mode, uid: owner}
 		return nil
 	}
 	sa := w.pod.Spec.ServiceAccountName
@@ -312,25 +345,33 @@ func (w *podWorker) tokenFile(ctx context.Context, files map[string]volFile, src
 	if err != nil {
 		return fmt.Errorf("request token for service account %q: %w", sa, err)
 	}
-	files[src.Path] = volFile{data: []byte(got.Status.Token), mode: ptrInt32(0o600)}
+	files[src.Path] = volFile{data: []byte(got.Status.Token), mode: &mode, uid: owner}
 	if w.tokens == nil {
 		w.tokens = map[string]cachedToken{}
 	}
-	w.tokens[src.Path] = cachedToken{data: []byte(got.Status.Token), at: time.Now()}
+	w.tokens[src.Path] = cachedToken{data: []byte(got.Status.Token), at: time.Now(), expires: got.Status.ExpirationTimestamp.Time}
 	return nil
 }
 
-// tokenRefresh is how long a projected service account token is reused.
-const tokenRefresh = 10 * time.Minute
+// tokenMaxAge is the age at which a projected service account token is
+// replaced even if it is valid for longer (kubelet's 24 hours).
+const tokenMaxAge = 24 * time.Hour
 
+// cachedToken is a service account token written to a projected volume.
 type cachedToken struct {
-	data []byte
-	at   time.Time
+	data    []byte
+	at      time.Time // requested then
+	expires time.Time // the API server's expirationTimestamp
+}
+
+// needsRefresh applies kubelet's rule: a token is replaced once 80 % of
+// its lifetime has passed, or when it is older than tokenMaxAge.
+func (t cachedToken) needsRefresh(now time.Time) bool {
+	age := now.Sub(t.at)
+	return age > tokenMaxAge || age > t.expires.Sub(t.at)*8/10
 }
 
 func sortStrings(s []string) { slices.Sort(s) }
-
-func ptrInt32(v int32) *int32 { return &v }
 
 // writeFiles makes dir hold exactly files. The folder itself is kept (a
 // running container may have it bind-mounted); stale entries are removed.
@@ -374,6 +415,11 @@ func writeFiles(dir string, files map[string]volFile, mode int32) error {
 		}
 		if err := os.Chmod(tmp, os.FileMode(m)&0o777); err != nil {
 			return fmt.Errorf("chmod %s: %w", rel, err)
+		}
+		if f.uid != nil {
+			if err := os.Lchown(tmp, int(*f.uid), -1); err != nil {
+				return fmt.Errorf("give %s to user %d: %w", rel, *f.uid, err)
+			}
 		}
 		if err := os.Rename(tmp, p); err != nil {
 			return fmt.Errorf("replace %s: %w", rel, err)

@@ -54,8 +54,34 @@ func runInit() error {
 	if err := unix.Chdir(dir); err != nil {
 		return fmt.Errorf("change directory to %s: %w", dir, err)
 	}
+	if spec.User != nil && spec.JoinPID == 0 {
+		if err := becomeUser(*spec.User); err != nil {
+			return err
+		}
+	}
 	if err := syscall.Exec(spec.Path, spec.Args, spec.Env); err != nil {
 		return fmt.Errorf("exec %s: %w", spec.Path, err)
+	}
+	return nil
+}
+
+// becomeUser gives up root for u: supplementary groups, group, then user
+// (the order in which each step is still permitted). The syscall package
+// applies each to every thread of the process, so the exec that follows
+// runs as u whichever thread makes it.
+func becomeUser(u User) error {
+	groups := make([]int, len(u.Groups))
+	for i, g := range u.Groups {
+		groups[i] = int(g)
+	}
+	if err := syscall.Setgroups(groups); err != nil {
+		return fmt.Errorf("set supplementary groups %v: %w", u.Groups, err)
+	}
+	if err := syscall.Setgid(int(u.GID)); err != nil {
+		return fmt.Errorf("set group %d: %w", u.GID, err)
+	}
+	if err := syscall.Setuid(int(u.UID)); err != nil {
+		return fmt.Errorf("set user %d: %w", u.UID, err)
 	}
 	return nil
 }

@@ -283,3 +283,40 @@ func TestRedisInPodNamespaceReachableFromHostAndPeer(t *testing.T) {
 		t.Error("Alive after exit")
 	}
 }
+
+func TestUserRunsTheProgramWithTheGivenIdentityAndNoOtherGroups(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for mount namespaces and to change identity")
+	}
+	id, err := exec.LookPath("id")
+	if err != nil {
+		t.Skip("no id command")
+	}
+	cases := []struct {
+		name string
+		user *podexec.User
+		want string
+	}{
+		{"a user, its group and a supplementary group", &podexec.User{UID: 4242, GID: 4343, Groups: []uint32{4444}}, "4242 4343 4343 4444"},
+		{"a user whose only group is its own", &podexec.User{UID: 4242, GID: 4242}, "4242 4242 4242"},
+		{"root's own groups are dropped with an empty list", &podexec.User{UID: 0, GID: 4343}, "0 4343 4343"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cmd, err := podexec.Command(podexec.Spec{
+				Path: "/bin/sh", Args: []string{"sh", "-c", id + " -u; " + id + " -g; " + id + " -G"},
+				Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/", User: c.user,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			if got := strings.Join(strings.Fields(string(out)), " "); got != c.want {
+				t.Errorf("id -u, -g, -G = %q, want %q", got, c.want)
+			}
+		})
+	}
+}

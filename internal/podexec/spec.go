@@ -43,6 +43,12 @@ type Spec struct {
 	// filesystem.
 	ScratchDir string `json:"scratchDir,omitempty"`
 
+	// User, when set, is who the program runs as (run mode): after the
+	// mounts and the change of directory, which need root, the init sets
+	// the supplementary groups, the group and the user, then execs. Nil
+	// keeps the starting process's identity (the agent's: root).
+	User *User `json:"user,omitempty"`
+
 	// DieWithParent makes the kernel SIGKILL the process when the thread
 	// that started it (in Go: the starting process) dies, so pods do not
 	// outlive a crashed agent that was not meant to leave them running.
@@ -51,4 +57,15 @@ type Spec struct {
 	// JoinPID, when non-zero, selects join mode: enter the mount, network
 	// and UTS namespaces of this process instead of creating new ones.
 	JoinPID int `json:"joinPID,omitempty"`
+}
+
+// User is a numeric process identity, as a container's securityContext
+// gives it.
+type User struct {
+	// UID and GID are the user and primary group.
+	UID uint32 `json:"uid"`
+	GID uint32 `json:"gid"`
+	// Groups are the supplementary groups; empty means none (root's own
+	// are dropped too).
+	Groups []uint32 `json:"groups,omitempty"`
 }
