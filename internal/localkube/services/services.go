@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/redkube/redkube/internal/kubenet"
 	"github.com/redkube/redkube/internal/podnet"
@@ -46,6 +47,11 @@ type Services struct {
 	DNS *DNS
 	// Proxy is kube-proxy; nil when Config.DisableProxy.
 	Proxy *Proxy
+	// API relays the default/kubernetes Service's endpoint on the gateway
+	// to the API server, so pods reach it at its ClusterIP
+	// (kubenet.APIServiceIP) through kube-proxy, and in-cluster clients
+	// work; nil when Config.DisableProxy.
+	API *APIForwarder
 	// DNSServiceIP is the kube-dns ClusterIP pods use as nameserver.
 	DNSServiceIP netip.Addr
 
@@ -57,8 +63,9 @@ type Services struct {
 // Start gives a running cluster its DNS and Service routing: it makes sure
 // the pod bridge exists (the node agent creates it too; whichever comes
 // first), starts CoreDNS on the gateway, publishes it as the kube-dns
-// Service, and starts kube-proxy. On error what was started is stopped
-// again. ctx bounds the start only.
+// Service, relays a gateway port to the API server and publishes it as the
+// endpoint of the default/kubernetes Service, and starts kube-proxy. On
+// error what was started is stopped again. ctx bounds the start only.
 func Start(ctx context.Context, cfg Config) (_ *Services, err error) {
 	if cfg.Network.Bridge == "" {
 		cfg.Network = podnet.DefaultConfig()
@@ -95,6 +102,9 @@ func Start(ctx context.Context, cfg Config) (_ *Services, err error) {
 		return nil, err
 	}
 	if !cfg.DisableProxy {
+		if err := s.startAPIForwarder(ctx, cfg, gw); err != nil {
+			return nil, err
+		}
 		s.Proxy, err = StartProxy(ctx, ProxyConfig{
 			Binary:     filepath.Join(cfg.BinDir, BinKubeProxy),
 			Kubeconfig: cfg.Kubeconfig,
@@ -113,6 +123,27 @@ func Start(ctx context.Context, cfg Config) (_ *Services, err error) {
 	return s, nil
 }
 
+// startAPIForwarder relays a free port of the gateway to the API server
+// of cfg.Kubeconfig and makes it the kubernetes Service's endpoint.
+func (s *Services) startAPIForwarder(ctx context.Context, cfg Config, gw netip.Addr) error {
+	rc, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
+	if err != nil {
+		return fmt.Errorf("api service: read %s: %w", cfg.Kubeconfig, err)
+	}
+	target, err := hostPort(rc.Host)
+	if err != nil {
+		return fmt.Errorf("api service: %w", err)
+	}
+	if s.API, err = StartAPIForwarder(netip.AddrPortFrom(gw, 0), target, cfg.Logger); err != nil {
+		return err
+	}
+	if err := EnsureAPIServiceEndpoints(ctx, cfg.Client, s.API.Addr); err != nil {
+		return err
+	}
+	cfg.Logger.Info("API server relayed for pods", "listen", s.API.Addr.String(), "apiserver", target)
+	return nil
+}
+
 // Stop stops kube-proxy (removing its rules) and CoreDNS, and removes the
 // bridge if Start created it and it is still there. Safe on a partly
 // started Services.
@@ -121,6 +152,10 @@ func (s *Services) Stop(ctx context.Context) error {
 	if s.Proxy != nil {
 		errs = append(errs, s.Proxy.Stop(ctx))
 		s.Proxy = nil
+	}
+	if s.API != nil {
+		errs = append(errs, s.API.Stop())
+		s.API = nil
 	}
 	if s.DNS != nil {
 		errs = append(errs, s.DNS.Stop(ctx))

@@ -347,6 +347,34 @@ func TestProxyServesClusterIPsAndNodePortsAndCleansUp(t *testing.T) {
 	kubeDNS := netip.AddrPortFrom(kubenet.MustAddr(kubenet.DNSServiceIP), services.DNSPort)
 	waitLookup(t, kubeDNS, "access.default.svc.cluster.local.", clusterIP)
 
+	// The API server, on loopback only, at the kubernetes Service's
+	// ClusterIP from a pod: its certificate checks out for that address
+	// against the cluster CA, as an in-cluster client's does.
+	api, err := services.StartAPIForwarder(netip.AddrPortFrom(gw, 0), strings.TrimPrefix(c.APIServerURL, "https://"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := api.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := services.EnsureAPIServiceEndpoints(t.Context(), c.Client, api.Addr); err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(ca, c.Config.CAData, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitPong(t, "pod -> kubernetes Service ClusterIP -> API server", func(ctx context.Context) (string, error) {
+		out, err := exec.CommandContext(ctx, "ip", "netns", "exec", "rksvct-cli", "curl", "-sS", "--max-time", "2", "--cacert", ca, "https://"+kubenet.APIServiceIP+"/version").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), `"gitVersion"`) {
+			return string(out), err
+		}
+		return "+PONG", nil
+	})
+	waitLookup(t, kubeDNS, "kubernetes.default.svc.cluster.local.", kubenet.APIServiceIP)
+
 	if out, err := exec.Command("nft", "list", "table", "ip", "kube-proxy").Output(); err == nil {
 		t.Logf("nftables table ip kube-proxy with 3 Services: %d lines", strings.Count(string(out), "\n"))
 	}
