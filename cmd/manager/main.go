@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/redkube/redkube/internal/controller"
@@ -27,8 +30,10 @@ func main() {
 func run() error {
 	var o controller.ManagerOptions
 	var verbose bool
-	var memLimit string
-	flag.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", `address of the /metrics endpoint ("0" disables it)`)
+	var memLimit, watch string
+	flag.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", `address of the /metrics endpoint ("0" disables it; the in-cluster manifests use ":8443" with --metrics-secure)`)
+	flag.BoolVar(&o.MetricsSecure, "metrics-secure", true, "serve /metrics over HTTPS (self-signed certificate) to clients whose token is authenticated and authorized for GET /metrics (needs create on tokenreviews and subjectaccessreviews); false serves plain HTTP to anyone")
+	flag.StringVar(&watch, "watch-namespaces", "", "comma-separated namespaces whose RedisClusters the operator manages (empty: all namespaces); Nodes and StorageClasses are read cluster-wide either way")
 	flag.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", `address of /healthz and /readyz ("0" disables them)`)
 	flag.StringVar(&o.PprofBindAddress, "pprof-bind-address", "0", `address of /debug/pprof ("0" disables it)`)
 	flag.BoolVar(&o.LeaderElection, "leader-elect", false, "run as one of several replicas, one active at a time")
@@ -53,6 +58,9 @@ func run() error {
 		return err
 	}
 
+	o.WatchNamespaces = splitNamespaces(watch)
+	o.Pod, o.PodUID = ownPod()
+
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		return fmt.Errorf("load kubeconfig: %w", err)
@@ -61,9 +69,33 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	o.Logger.Info("starting manager", "metrics", o.MetricsBindAddress, "health", o.HealthProbeBindAddress, "leaderElection", o.LeaderElection, "memoryLimit", limit)
+	o.Logger.Info("starting manager", "metrics", o.MetricsBindAddress, "metricsSecure", o.MetricsSecure, "health", o.HealthProbeBindAddress,
+		"leaderElection", o.LeaderElection, "watchNamespaces", o.WatchNamespaces, "memoryLimit", limit)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		return fmt.Errorf("run manager: %w", err)
 	}
 	return nil
+}
+
+// splitNamespaces parses --watch-namespaces: names separated by commas,
+// blanks and empty items ignored, duplicates dropped.
+func splitNamespaces(s string) []string {
+	var out []string
+	for _, ns := range strings.Split(s, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" && !slices.Contains(out, ns) {
+			out = append(out, ns)
+		}
+	}
+	return out
+}
+
+// ownPod returns the manager's own Pod from the downward API variables
+// POD_NAME, POD_NAMESPACE and POD_UID (the in-cluster manifests set them),
+// nil when the first two are unset (out of cluster).
+func ownPod() (*types.NamespacedName, types.UID) {
+	name, ns := os.Getenv("POD_NAME"), os.Getenv("POD_NAMESPACE")
+	if name == "" || ns == "" {
+		return nil, ""
+	}
+	return &types.NamespacedName{Namespace: ns, Name: name}, types.UID(os.Getenv("POD_UID"))
 }

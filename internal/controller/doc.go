@@ -24,6 +24,20 @@
 // between two passes is recovered by the next one: Redis's own view is the
 // source of truth. Reconcile never sleeps: it returns RequeueAfter.
 //
+// # Permissions
+//
+// NewManager registers the controller only once the manager's identity
+// holds every permission in ControllerPermissions (the +kubebuilder:rbac
+// markers, row for row; a test keeps the table equal to the generated
+// config/rbac/role.yaml) in each watched namespace, plus the lease's with
+// leader election and the token and access reviews with secure metrics.
+// It asks with SelfSubjectAccessReviews (permissions.go) every
+// PermissionCheckInterval until all are granted; meanwhile one log line,
+// the readiness check "permissions" (GET /readyz/permissions) and a
+// MissingPermissions event on the manager's own Pod name what is missing
+// and for whom (permission_gate.go), where otherwise the informers would
+// fail their list calls until the cache sync timed out.
+//
 // # Errors
 //
 // Reconcile returns wrapped errors (controller-runtime requeues with

@@ -1,14 +1,21 @@
 package controller
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -16,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
@@ -42,6 +50,27 @@ type ManagerOptions struct {
 	// Controller names are otherwise unique per process, because they label
 	// the controller's metrics.
 	SkipControllerNameValidation bool
+
+	// WatchNamespaces limits the operator to the RedisClusters, and the
+	// objects it makes for them, in these namespaces (the cache's
+	// DefaultNamespaces). Empty watches the whole cluster. Nodes and
+	// StorageClasses are read cluster-wide either way.
+	WatchNamespaces []string
+	// MetricsSecure serves /metrics over HTTPS with a self-signed
+	// certificate, to clients whose bearer token the API server
+	// authenticates (TokenReview) and authorizes for GET on /metrics
+	// (SubjectAccessReview), as kubebuilder's scaffold does. False serves
+	// plain HTTP to anyone.
+	MetricsSecure bool
+	// Pod is the manager's own Pod (name, namespace and, if known, UID,
+	// from the downward API), where missing permissions are recorded as
+	// an event; nil out of cluster.
+	Pod *types.NamespacedName
+	// PodUID is the UID of Pod, so `kubectl describe pod` lists the event.
+	PodUID types.UID
+	// PermissionCheckInterval is how often missing permissions are
+	// checked again (DefaultPermissionCheckInterval when zero).
+	PermissionCheckInterval time.Duration
 }
 
 // LeaderElectionID names the leader-election lease.
@@ -102,16 +131,26 @@ func stripNode(in any) (any, error) {
 }
 
 // NewManager returns a manager running the RedisCluster controller, with
-// health and readiness checks.
+// health and readiness checks. The controller is registered once the
+// manager's identity has every permission it needs (see permissionGate);
+// until then the readiness check "permissions" fails naming what is
+// missing.
 func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 	scheme, err := Scheme()
 	if err != nil {
 		return nil, err
 	}
+	cacheOpts := CacheOptions()
+	if len(o.WatchNamespaces) > 0 {
+		cacheOpts.DefaultNamespaces = make(map[string]cache.Config, len(o.WatchNamespaces))
+		for _, ns := range o.WatchNamespaces {
+			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
-		Cache:                   CacheOptions(),
-		Metrics:                 metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		Cache:                   cacheOpts,
+		Metrics:                 metricsOptions(o),
 		HealthProbeBindAddress:  o.HealthProbeBindAddress,
 		PprofBindAddress:        o.PprofBindAddress,
 		LeaderElection:          o.LeaderElection,
@@ -128,17 +167,96 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 	r := &Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
-		Recorder:  mgr.GetEventRecorder("redkube-operator"),
+		Recorder:  mgr.GetEventRecorder(EventSource),
 		Logger:    o.Logger,
 	}
-	if err := r.SetupWithManager(mgr); err != nil {
+	gate, err := newPermissionGate(mgr, o, func() error { return r.SetupWithManager(mgr) })
+	if err != nil {
 		return nil, err
+	}
+	if err := mgr.Add(gate); err != nil {
+		return nil, fmt.Errorf("add the permission check: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("add health check: %w", err)
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	if err := mgr.AddReadyzCheck(PermissionsCheckName, gate.Ready); err != nil {
 		return nil, fmt.Errorf("add readiness check: %w", err)
 	}
 	return mgr, nil
+}
+
+// EventSource is the reporting controller of the operator's events.
+const EventSource = "redkube-operator"
+
+// metricsOptions serves /metrics in plain HTTP, or with MetricsSecure
+// over HTTPS behind authentication and authorization, without HTTP/2
+// (kubebuilder's scaffold disables it against the HTTP/2 Rapid Reset and
+// Stream Cancellation vulnerabilities, CVE-2023-44487 and CVE-2023-39325).
+func metricsOptions(o ManagerOptions) metricsserver.Options {
+	m := metricsserver.Options{BindAddress: o.MetricsBindAddress}
+	if o.MetricsSecure {
+		m.SecureServing = true
+		m.FilterProvider = filters.WithAuthenticationAndAuthorization
+		m.TLSOpts = []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}
+	}
+	return m
+}
+
+// newPermissionGate builds the check of everything the manager needs: the
+// controller's permissions in the watched namespaces, the lease's when it
+// elects a leader, the token and access reviews when /metrics is secure.
+func newPermissionGate(mgr ctrl.Manager, o ManagerOptions, start func() error) (*permissionGate, error) {
+	required := RequiredPermissions(ControllerPermissions, o.WatchNamespaces)
+	if o.LeaderElection {
+		if ns := leaderElectionNamespace(o.LeaderElectionNamespace); ns != "" {
+			required = append(required, RequiredPermissions(LeaderElectionPermissions, []string{ns})...)
+		}
+	}
+	if o.MetricsSecure && o.MetricsBindAddress != "0" {
+		required = append(required, RequiredPermissions(MetricsAuthPermissions, nil)...)
+	}
+	// Reviews are cheap for the API server (no storage); the manager's own
+	// client limits (20 per second) would make a start wait seconds.
+	rc := rest.CopyConfig(mgr.GetConfig())
+	rc.QPS, rc.Burst = 200, 400
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("client for the permission check: %w", err)
+	}
+	g := &permissionGate{
+		client: cs, required: required, start: start,
+		interval: o.PermissionCheckInterval, recorder: mgr.GetEventRecorder(EventSource),
+		log: o.Logger, status: errNotChecked,
+	}
+	if g.interval <= 0 {
+		g.interval = DefaultPermissionCheckInterval
+	}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	if o.Pod != nil {
+		g.pod = &corev1.Pod{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: o.Pod.Namespace, Name: o.Pod.Name, UID: o.PodUID},
+		}
+	}
+	return g, nil
+}
+
+// serviceAccountNamespaceFile holds the namespace of an in-cluster pod.
+const serviceAccountNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// leaderElectionNamespace is the lease's namespace as controller-runtime
+// picks it: the option, else the pod's own namespace; "" when neither is
+// known (out of cluster without the option, which the manager refuses).
+func leaderElectionNamespace(ns string) string {
+	if ns != "" {
+		return ns
+	}
+	b, err := os.ReadFile(serviceAccountNamespaceFile)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }

@@ -102,8 +102,9 @@ func (e *Env) StartOperator(ctx context.Context, opts OperatorOptions) (*Operato
 }
 
 func (o *Operator) startProcess(ctx context.Context, e *Env, opts OperatorOptions) error {
+	// Plain HTTP /metrics: the harness scrapes them without a token.
 	args := []string{"--kubeconfig", e.Cluster.Kubeconfig,
-		"--metrics-bind-address", o.MetricsAddr, "--health-probe-bind-address", "0"}
+		"--metrics-bind-address", o.MetricsAddr, "--metrics-secure=false", "--health-probe-bind-address", "0"}
 	if o.PprofAddr != "" {
 		args = append(args, "--pprof-bind-address", o.PprofAddr)
 	}

@@ -1,0 +1,133 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+)
+
+// Event reason and readiness check of missing permissions.
+const (
+	// EventMissingPermissions is the Warning event on the manager's own
+	// Pod naming the RBAC permissions it lacks.
+	EventMissingPermissions = "MissingPermissions"
+	// PermissionsCheckName is the readiness check that fails while
+	// permissions are missing: GET /readyz/permissions answers 500 with
+	// the message (the aggregated /readyz withholds reasons).
+	PermissionsCheckName = "permissions"
+	// DefaultPermissionCheckInterval is how often missing permissions
+	// are checked again.
+	DefaultPermissionCheckInterval = 10 * time.Second
+	// maxEventNote is the longest note an events.k8s.io Event takes.
+	maxEventNote = 1024
+)
+
+// errNotChecked is the readiness state before the first check.
+var errNotChecked = errors.New("RBAC permissions not checked yet")
+
+// permissionGate keeps the controller from starting until the manager's
+// identity has every permission it needs, instead of letting informers
+// fail their list calls until the cache sync times out and the manager
+// exits without saying why. While something is missing it says what, in
+// one log line, in its readiness check and as an event on the manager's
+// own Pod, and checks again every interval. Once all is granted it
+// registers the controller (start) and ends. It runs on every replica,
+// leader or not.
+type permissionGate struct {
+	client   kubernetes.Interface
+	required []Permission
+	interval time.Duration
+	start    func() error
+	recorder recorder.EventRecorder
+	pod      *corev1.Pod // nil out of cluster: no event
+	log      *slog.Logger
+
+	mu     sync.Mutex
+	status error
+}
+
+// Start checks until every permission is granted, then registers the
+// controller; it returns when that is done or ctx ends.
+func (g *permissionGate) Start(ctx context.Context) error {
+	var last string
+	for {
+		err := g.check(ctx)
+		if err == nil {
+			break
+		}
+		g.setStatus(err)
+		if msg := err.Error(); msg != last {
+			last = msg
+			g.report(err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(g.interval):
+		}
+	}
+	if err := g.start(); err != nil {
+		return fmt.Errorf("start the controller: %w", err)
+	}
+	g.setStatus(nil)
+	g.log.Info("RBAC permissions granted; controller registered", "checked", len(g.required))
+	return nil
+}
+
+// NeedLeaderElection is false: a standby replica reports too.
+func (g *permissionGate) NeedLeaderElection() bool { return false }
+
+// check returns a *MissingPermissionsError naming what is missing, or
+// the error that kept it from asking.
+func (g *permissionGate) check(ctx context.Context) error {
+	user, err := WhoAmI(ctx, g.client.AuthenticationV1())
+	if err != nil {
+		return fmt.Errorf("check RBAC permissions: %w", err)
+	}
+	missing, err := CheckPermissions(ctx, g.client.AuthorizationV1(), g.required)
+	if err != nil {
+		return fmt.Errorf("check RBAC permissions of %s: %w", user, err)
+	}
+	if len(missing) > 0 {
+		return &MissingPermissionsError{User: user, Missing: missing, Required: g.required}
+	}
+	return nil
+}
+
+// report logs err in one line and records it on the manager's Pod.
+func (g *permissionGate) report(err error) {
+	var missing *MissingPermissionsError
+	if !errors.As(err, &missing) {
+		g.log.Error("cannot check RBAC permissions; retrying", "err", err, "retryIn", g.interval)
+		return
+	}
+	g.log.Error("missing RBAC permissions; the controller starts once they are granted", "err", err, "user", missing.User, "missing", len(missing.Missing))
+	if g.pod != nil {
+		note := err.Error()
+		if len(note) > maxEventNote {
+			note = note[:maxEventNote-3] + "..."
+		}
+		g.recorder.Eventf(g.pod, nil, corev1.EventTypeWarning, EventMissingPermissions, "CheckPermissions", "%s", note)
+	}
+}
+
+func (g *permissionGate) setStatus(err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.status = err
+}
+
+// Ready is the readiness check: nil once every permission is granted.
+func (g *permissionGate) Ready(_ *http.Request) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.status
+}
