@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/redkube/redkube/internal/controller"
+	"github.com/redkube/redkube/internal/kubenet"
 	"github.com/redkube/redkube/internal/localkube"
 	"github.com/redkube/redkube/internal/localkube/services"
 	"github.com/redkube/redkube/internal/nodeagent"
@@ -86,13 +87,17 @@ type Env struct {
 // <bridgePrefix><pid mod 100000> (the prefix at most 10 bytes, for
 // Linux's 15-byte interface names) and CIDR 10.<secondOctet>.<n>.0/24
 // with n from the pid, so that two runs given different prefixes and
-// octets never share a bridge or addresses.
+// octets never share a bridge or addresses. Pods route the Service CIDR
+// to the gateway, as on the default network, so that with
+// Options.Services they reach ClusterIPs: the cluster DNS and the API
+// server's kubernetes Service.
 func Network(bridgePrefix string, secondOctet uint8) podnet.Config {
 	pid := os.Getpid()
 	return podnet.Config{
 		Bridge:   fmt.Sprintf("%s%d", bridgePrefix, pid%100000),
 		CIDR:     netip.PrefixFrom(netip.AddrFrom4([4]byte{10, secondOctet, byte(pid%200 + 20), 0}), 24),
 		NetnsDir: podnet.DefaultNetnsDir,
+		Routes:   []netip.Prefix{kubenet.MustPrefix(kubenet.ServiceCIDR)},
 	}
 }
 
