@@ -15,18 +15,19 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	authenticationv1client "k8s.io/client-go/kubernetes/typed/authentication/v1"
+	authorizationv1client "k8s.io/client-go/kubernetes/typed/authorization/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+	"github.com/redkube/redkube/internal/metricsauth"
 	"github.com/redkube/redkube/internal/resources"
 )
 
@@ -190,14 +191,16 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 const EventSource = "redkube-operator"
 
 // metricsOptions serves /metrics in plain HTTP, or with MetricsSecure
-// over HTTPS behind authentication and authorization, without HTTP/2
-// (kubebuilder's scaffold disables it against the HTTP/2 Rapid Reset and
-// Stream Cancellation vulnerabilities, CVE-2023-44487 and CVE-2023-39325).
+// over HTTPS behind authentication and authorization (internal/metricsauth,
+// which does what controller-runtime's metrics/filters does without
+// linking k8s.io/apiserver), without HTTP/2 (kubebuilder's scaffold
+// disables it against the HTTP/2 Rapid Reset and Stream Cancellation
+// vulnerabilities, CVE-2023-44487 and CVE-2023-39325).
 func metricsOptions(o ManagerOptions) metricsserver.Options {
 	m := metricsserver.Options{BindAddress: o.MetricsBindAddress}
 	if o.MetricsSecure {
 		m.SecureServing = true
-		m.FilterProvider = filters.WithAuthenticationAndAuthorization
+		m.FilterProvider = metricsauth.FilterProvider
 		m.TLSOpts = []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}
 	}
 	return m
@@ -220,12 +223,16 @@ func newPermissionGate(mgr ctrl.Manager, o ManagerOptions, start func() error) (
 	// client limits (20 per second) would make a start wait seconds.
 	rc := rest.CopyConfig(mgr.GetConfig())
 	rc.QPS, rc.Burst = 200, 400
-	cs, err := kubernetes.NewForConfig(rc)
+	authn, err := authenticationv1client.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("client for the permission check: %w", err)
+	}
+	authz, err := authorizationv1client.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("client for the permission check: %w", err)
 	}
 	g := &permissionGate{
-		client: cs, required: required, start: start,
+		authn: authn, authz: authz, required: required, start: start,
 		interval: o.PermissionCheckInterval, recorder: mgr.GetEventRecorder(EventSource),
 		log: o.Logger, status: errNotChecked,
 	}

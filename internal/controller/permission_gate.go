@@ -10,7 +10,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes"
+	authenticationv1client "k8s.io/client-go/kubernetes/typed/authentication/v1"
+	authorizationv1client "k8s.io/client-go/kubernetes/typed/authorization/v1"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 )
 
@@ -42,7 +43,8 @@ var errNotChecked = errors.New("RBAC permissions not checked yet")
 // registers the controller (start) and ends. It runs on every replica,
 // leader or not.
 type permissionGate struct {
-	client   kubernetes.Interface
+	authn    authenticationv1client.SelfSubjectReviewsGetter
+	authz    authorizationv1client.SelfSubjectAccessReviewsGetter
 	required []Permission
 	interval time.Duration
 	start    func() error
@@ -88,11 +90,11 @@ func (g *permissionGate) NeedLeaderElection() bool { return false }
 // check returns a *MissingPermissionsError naming what is missing, or
 // the error that kept it from asking.
 func (g *permissionGate) check(ctx context.Context) error {
-	user, err := WhoAmI(ctx, g.client.AuthenticationV1())
+	user, err := WhoAmI(ctx, g.authn)
 	if err != nil {
 		return fmt.Errorf("check RBAC permissions: %w", err)
 	}
-	missing, err := CheckPermissions(ctx, g.client.AuthorizationV1(), g.required)
+	missing, err := CheckPermissions(ctx, g.authz, g.required)
 	if err != nil {
 		return fmt.Errorf("check RBAC permissions of %s: %w", user, err)
 	}
