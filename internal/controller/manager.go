@@ -67,7 +67,9 @@ type ManagerOptions struct {
 	// from the downward API), where missing permissions are recorded as
 	// an event; nil out of cluster.
 	Pod *types.NamespacedName
-	// PodUID is the UID of Pod, so `kubectl describe pod` lists the event.
+	// PodUID is the UID of Pod, so `kubectl describe pod` lists the
+	// event; when empty the manager reads it from the API (if its
+	// identity may get pods in its namespace).
 	PodUID types.UID
 	// PermissionCheckInterval is how often missing permissions are
 	// checked again (DefaultPermissionCheckInterval when zero).
@@ -243,6 +245,7 @@ func newPermissionGate(mgr ctrl.Manager, o ManagerOptions, start func() error) (
 		g.log = slog.New(slog.DiscardHandler)
 	}
 	if o.Pod != nil {
+		g.reader = mgr.GetAPIReader()
 		g.pod = &corev1.Pod{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 			ObjectMeta: metav1.ObjectMeta{Namespace: o.Pod.Namespace, Name: o.Pod.Name, UID: o.PodUID},

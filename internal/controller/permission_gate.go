@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	authenticationv1client "k8s.io/client-go/kubernetes/typed/authentication/v1"
 	authorizationv1client "k8s.io/client-go/kubernetes/typed/authorization/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 )
 
@@ -50,7 +51,10 @@ type permissionGate struct {
 	start    func() error
 	recorder recorder.EventRecorder
 	pod      *corev1.Pod // nil out of cluster: no event
-	log      *slog.Logger
+	// reader looks the pod's UID up when the downward API gave none, so
+	// that `kubectl describe pod` lists the event.
+	reader client.Reader
+	log    *slog.Logger
 
 	mu     sync.Mutex
 	status error
@@ -113,12 +117,31 @@ func (g *permissionGate) report(err error) {
 	}
 	g.log.Error("missing RBAC permissions; the controller starts once they are granted", "err", err, "user", missing.User, "missing", len(missing.Missing))
 	if g.pod != nil {
+		g.lookUpPodUID()
 		note := err.Error()
 		if len(note) > maxEventNote {
 			note = note[:maxEventNote-3] + "..."
 		}
 		g.recorder.Eventf(g.pod, nil, corev1.EventTypeWarning, EventMissingPermissions, "CheckPermissions", "%s", note)
 	}
+}
+
+// lookUpPodUID fills in the pod's UID from the API once, if it can (its
+// identity may not read pods in its own namespace; the event then has no
+// UID).
+func (g *permissionGate) lookUpPodUID() {
+	if g.pod.UID != "" || g.reader == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	p := &corev1.Pod{}
+	if err := g.reader.Get(ctx, client.ObjectKeyFromObject(g.pod), p); err != nil {
+		g.log.Debug("cannot read the manager's own pod for its UID", "pod", g.pod.Namespace+"/"+g.pod.Name, "err", err)
+		g.reader = nil
+		return
+	}
+	g.pod.UID = p.UID
 }
 
 func (g *permissionGate) setStatus(err error) {

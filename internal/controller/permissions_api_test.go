@@ -249,9 +249,18 @@ func TestManagerWaitsForItsPermissionsAndNamesTheMissingOnes(t *testing.T) {
 	}
 	var logs syncBuffer
 	pod := types.NamespacedName{Namespace: f.op, Name: "redkube-controller-manager-0"}
+	// The manager's pod object (no kubelet runs it here); the manager is
+	// given no UID and looks it up.
+	podObj := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "manager", Image: "ghcr.io/redkube/redkube-operator:test"}}},
+	}
+	if err := apiClient.Create(context.Background(), podObj); err != nil {
+		t.Fatal(err)
+	}
 	mgr, err := NewManager(f.cfg, ManagerOptions{
 		MetricsBindAddress: "0", HealthProbeBindAddress: health,
-		WatchNamespaces: []string{a, b}, Pod: &pod, PodUID: "pod-uid-1",
+		WatchNamespaces: []string{a, b}, Pod: &pod,
 		PermissionCheckInterval: 300 * time.Millisecond, SkipControllerNameValidation: true,
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
 	})
@@ -309,7 +318,7 @@ func TestManagerWaitsForItsPermissionsAndNamesTheMissingOnes(t *testing.T) {
 			}
 			for _, ev := range evs.Items {
 				o := ev.InvolvedObject
-				if o.Kind == "Pod" && o.Namespace == pod.Namespace && o.Name == pod.Name && o.UID == "pod-uid-1" &&
+				if o.Kind == "Pod" && o.Namespace == pod.Namespace && o.Name == pod.Name && o.UID == podObj.UID &&
 					ev.Type == corev1.EventTypeWarning && ev.Reason == EventMissingPermissions && strings.Contains(ev.Message, wantWhere) {
 					return true
 				}
