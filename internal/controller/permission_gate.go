@@ -64,8 +64,11 @@ type permissionGate struct {
 // controller; it returns when that is done or ctx ends.
 func (g *permissionGate) Start(ctx context.Context) error {
 	var last string
+	var took time.Duration
 	for {
+		began := time.Now()
 		err := g.check(ctx)
+		took = time.Since(began)
 		if err == nil {
 			break
 		}
@@ -84,7 +87,7 @@ func (g *permissionGate) Start(ctx context.Context) error {
 		return fmt.Errorf("start the controller: %w", err)
 	}
 	g.setStatus(nil)
-	g.log.Info("RBAC permissions granted; controller registered", "checked", len(g.required))
+	g.log.Info("RBAC permissions granted; controller registered", "checked", len(g.required), "took", took)
 	return nil
 }
 

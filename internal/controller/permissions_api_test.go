@@ -145,15 +145,18 @@ func (f *rbacFixture) waitMissing(namespaces []string, want []string) {
 	var got []string
 	deadline := time.Now().Add(10 * time.Second)
 	for {
+		began := time.Now()
 		missing, err := CheckPermissions(context.Background(), cs.AuthorizationV1(), required)
 		if err != nil {
 			f.t.Fatal(err)
 		}
+		took := time.Since(began)
 		got = got[:0]
 		for _, p := range missing {
 			got = append(got, p.String())
 		}
 		if slices.Equal(got, want) {
+			f.t.Logf("timing: %d SelfSubjectAccessReviews (client QPS %v): %v", len(required), cs.AuthorizationV1().RESTClient().GetRateLimiter().QPS(), took)
 			return
 		}
 		if time.Now().After(deadline) {

@@ -491,6 +491,13 @@ func testManagerPod(t *testing.T, h *harness.Env) {
 		return nil
 	})
 	t.Logf("timing: ClusterRoleBinding applied -> manager pod Ready: %v (checks every %v)", time.Since(bound), controller.DefaultPermissionCheckInterval)
+	if logs, err := h.Clientset.CoreV1().Pods(operatorNS).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(t.Context()); err == nil {
+		for l := range strings.Lines(string(logs)) {
+			if strings.Contains(l, "RBAC permissions granted") {
+				t.Logf("measured: the manager's permission check: %s", strings.TrimSpace(l))
+			}
+		}
+	}
 
 	t.Run("the Ready manager holds the leader lease", func(t *testing.T) {
 		waitT(t, 30*time.Second, 200*time.Millisecond, "the lease held by "+pod.Name, func(ctx context.Context) error {
