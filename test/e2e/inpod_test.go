@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,6 +27,7 @@ import (
 	"github.com/redkube/redkube/internal/controller"
 	"github.com/redkube/redkube/internal/kubenet"
 	"github.com/redkube/redkube/internal/localkube"
+	"github.com/redkube/redkube/internal/podnet"
 	"github.com/redkube/redkube/test/harness"
 )
 
@@ -78,9 +81,10 @@ func TestManagerRunsAsAPod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	network := harness.Network("rkp", 248)
 	h := startHarness(t, harness.Options{
 		Name: "e2e-inpod", CRDDir: crd, Services: true,
-		Network:  harness.Network("rkp", 248),
+		Network:  network,
 		Binaries: bin,
 		Images:   map[string]string{"inclusterclient": filepath.Join(bin, "inclusterclient")},
 	}, "redis-server", "redis-cli")
@@ -91,7 +95,7 @@ func TestManagerRunsAsAPod(t *testing.T) {
 	t.Run("a project binary that is not built is named in the pod's status and events", func(t *testing.T) {
 		testMissingProjectBinary(t, h, bin)
 	})
-	testManagerPod(t, h)
+	testManagerPod(t, h, network)
 }
 
 // testInClusterClient runs inclusterclient as user 65532 under a service
@@ -433,7 +437,7 @@ func managerPod(ctx context.Context, h *harness.Env) (*corev1.Pod, error) {
 	return &pods[0], nil
 }
 
-func testManagerPod(t *testing.T, h *harness.Env) {
+func testManagerPod(t *testing.T, h *harness.Env, network podnet.Config) {
 	kubectlT(t, h, "apply", "-f", "../../config/rbac/role.yaml")
 	applyYAML(t, h, "operator.yaml", operatorYAML())
 	t.Cleanup(func() {
@@ -540,6 +544,17 @@ func testManagerPod(t *testing.T, h *harness.Env) {
 		}
 	})
 
+	t.Run("the manager's process runs as the pod's user", func(t *testing.T) {
+		st, err := processInPod(network, pod, "manager")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st["Uid"][0] != "65532" || st["Gid"][0] != "65532" {
+			t.Errorf("the manager runs as uid %v gid %v, want 65532", st["Uid"], st["Gid"])
+		}
+		t.Logf("measured: manager pod VmRSS %s kB", st["VmRSS"][0])
+	})
+
 	t.Run("the manager in its pod makes a RedisCluster Ready", func(t *testing.T) {
 		applied := time.Now()
 		applyYAML(t, h, "rediscluster.yaml", `apiVersion: redis.redkube.io/v1alpha1
@@ -557,7 +572,61 @@ spec:
 			t.Fatal(err)
 		}
 		t.Logf("timing: RedisCluster 3x0 applied -> Ready: %v", time.Since(applied))
+		// The operator's pod spec asks for user 999 and fsGroup 999.
+		pods, err := h.LivePods(t.Context(), "default", "app.kubernetes.io/instance=inpod")
+		if err != nil || len(pods) != 3 {
+			t.Fatalf("%d Redis pods, %v", len(pods), err)
+		}
+		for _, p := range pods {
+			st, err := processInPod(network, &p, "redis-server")
+			if err != nil {
+				t.Error(err)
+				continue
+			}
+			if st["Uid"][0] != "999" || !slices.Contains(st["Groups"], "999") {
+				t.Errorf("Redis of %s runs as uid %v groups %v, want 999 and group 999", p.Name, st["Uid"], st["Groups"])
+			}
+		}
 	})
+}
+
+// processInPod returns the fields of /proc/<pid>/status of the one
+// process named comm in the pod's network namespace (the node agent's
+// <bridge>-<pod UID> under the network's netns folder).
+func processInPod(network podnet.Config, pod *corev1.Pod, comm string) (map[string][]string, error) {
+	var ns syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(network.NetnsDir, network.Bridge+"-"+string(pod.UID)), &ns); err != nil {
+		return nil, fmt.Errorf("network namespace of %s: %w", pod.Name, err)
+	}
+	want := fmt.Sprintf("net:[%d]", ns.Ino)
+	dirs, err := filepath.Glob("/proc/[0-9]*")
+	if err != nil {
+		return nil, err
+	}
+	var found []string
+	for _, d := range dirs {
+		link, err := os.Readlink(filepath.Join(d, "ns", "net"))
+		if err != nil || link != want {
+			continue
+		}
+		if c, err := os.ReadFile(filepath.Join(d, "comm")); err == nil && strings.TrimSpace(string(c)) == comm {
+			found = append(found, d)
+		}
+	}
+	if len(found) != 1 {
+		return nil, fmt.Errorf("%d processes named %s in the network namespace of %s, want 1", len(found), comm, pod.Name)
+	}
+	b, err := os.ReadFile(filepath.Join(found[0], "status"))
+	if err != nil {
+		return nil, err
+	}
+	st := map[string][]string{}
+	for l := range strings.Lines(string(b)) {
+		if k, v, ok := strings.Cut(l, ":"); ok {
+			st[k] = strings.Fields(v)
+		}
+	}
+	return st, nil
 }
 
 // scrape GETs url over TLS without verifying the manager's self-signed
