@@ -62,10 +62,9 @@ func killLeaderDuringReshard(t *testing.T, e *opEnv, name string) time.Duration 
 // while a writer runs on the cluster name, and checks that no Redis pod
 // restarted, no topology action was taken and the writer saw no error.
 func testOperatorUpgrade(t *testing.T, e *opEnv, name string) {
-	before, err := e.pods(t.Context(), name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Start from a cluster the operator has nothing left to do for: the
+	// failovers above may leave a master-spread handover pending.
+	_, before := e.waitMastersSpread(t, name)
 	oldLeader, err := e.op.Leader(t.Context())
 	if err != nil {
 		t.Fatal(err)

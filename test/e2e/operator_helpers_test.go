@@ -3,6 +3,9 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
@@ -21,9 +25,9 @@ import (
 	"github.com/redkube/redkube/test/writeload"
 )
 
-// opEnv is a local cluster with the node agent and the operator running
-// in this test process (test/harness; it reaches the pod IPs through the
-// bridge, as the manager does when run from the host).
+// opEnv is a local cluster with the node agent, the cluster DNS and
+// kube-proxy, and the operator installed with its Helm chart
+// (charts/redkube: two manager pods, one leader; test/harness).
 type opEnv struct {
 	*localkube.Cluster
 	h  *harness.Env
@@ -32,23 +36,30 @@ type opEnv struct {
 }
 
 // startOperatorEnv starts a three-node cluster on a pod network private to
-// this test process, installs the CRD and runs the operator's manager
-// until the test ends.
+// this test process, builds the manager (the node agent runs the operator
+// image as it) and installs the operator with its chart, as a user does
+// (the CRD comes from the chart's crds/).
 func startOperatorEnv(t *testing.T) *opEnv {
 	t.Helper()
-	crd, err := filepath.Abs("../../config/crd/bases")
-	if err != nil {
-		t.Fatal(err)
+	if os.Getenv("REDKUBE_TOOLS_BIN") == "" {
+		t.Skip("installs the operator with helm: set REDKUBE_TOOLS_BIN (hack/build-tools.sh's last line; make test sets it)")
 	}
+	bin := buildBinaries(t, "./cmd/manager")
 	h := startHarness(t, harness.Options{
-		Name: "e2e-operator", CRDDir: crd,
+		Name: "e2e-operator", Services: true, Binaries: bin,
 		// Other local clusters on the machine (other tests) never share it.
 		Network: harness.Network("rko", 246),
 	}, "redis-server", "redis-cli")
-	op, err := h.StartOperator(t.Context(), harness.OperatorOptions{})
+	chart, err := filepath.Abs("../../charts/redkube")
 	if err != nil {
 		t.Fatal(err)
 	}
+	began := time.Now()
+	op, err := h.InstallOperator(t.Context(), harness.ChartOptions{Chart: chart})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("measured: helm install -> operator Deployment available and a leader: %v", time.Since(began))
 	// Registered after the harness's cleanup, so it runs before the
 	// operator is stopped.
 	t.Cleanup(func() {
@@ -104,6 +115,37 @@ func actionLine(l string) (string, bool) {
 		return l, true
 	}
 	return "", false
+}
+
+// waitMastersSpread waits (2 minutes at most) until the RedisCluster name
+// is Ready with one master per node, as the operator's master-spread rule
+// leaves it after failovers, and returns it and its pods.
+func (e *opEnv) waitMastersSpread(t *testing.T, name string) (*redisv1alpha1.RedisCluster, map[string]corev1.Pod) {
+	t.Helper()
+	var rc *redisv1alpha1.RedisCluster
+	var pods map[string]corev1.Pod
+	opWait(t, 2*time.Minute, "one master per node", func(ctx context.Context) error {
+		var err error
+		if rc, err = e.get(ctx, name); err != nil {
+			return err
+		}
+		if pods, err = e.pods(ctx, name); err != nil {
+			return err
+		}
+		hosts := map[string]string{}
+		for _, sh := range rc.Status.Shards {
+			h := pods[sh.MasterPod].Spec.NodeName
+			if other, dup := hosts[h]; dup || h == "" {
+				return fmt.Errorf("masters %s and %s share node %q", other, sh.MasterPod, h)
+			}
+			hosts[h] = sh.MasterPod
+		}
+		if !meta.IsStatusConditionTrue(rc.Status.Conditions, string(redisv1alpha1.ConditionReady)) {
+			return errors.New("not Ready")
+		}
+		return nil
+	})
+	return rc, pods
 }
 
 // kubectl runs the cluster's kubectl.

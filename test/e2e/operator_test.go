@@ -446,30 +446,8 @@ func TestOperator(t *testing.T) {
 		// The failovers above may have piled masters up on one node; the
 		// operator spreads them again (losing a node that holds a majority
 		// of the masters would leave Redis unable to fail over).
-		var before *redisv1alpha1.RedisCluster
-		var pods map[string]corev1.Pod
 		spread := time.Now()
-		opWait(t, 2*time.Minute, "one master per node", func(ctx context.Context) error {
-			var err error
-			if before, err = e.get(ctx, name); err != nil {
-				return err
-			}
-			if pods, err = e.pods(ctx, name); err != nil {
-				return err
-			}
-			hosts := map[string]string{}
-			for _, sh := range before.Status.Shards {
-				h := pods[sh.MasterPod].Spec.NodeName
-				if other, dup := hosts[h]; dup || h == "" {
-					return fmt.Errorf("masters %s and %s share node %q", other, sh.MasterPod, h)
-				}
-				hosts[h] = sh.MasterPod
-			}
-			if !meta.IsStatusConditionTrue(before.Status.Conditions, string(redisv1alpha1.ConditionReady)) {
-				return fmt.Errorf("not Ready")
-			}
-			return nil
-		})
+		before, pods := e.waitMastersSpread(t, name)
 		t.Logf("timing: masters spread over the nodes after %v", time.Since(spread))
 		master := pods[before.Status.Shards[1].MasterPod]
 		node := master.Spec.NodeName

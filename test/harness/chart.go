@@ -284,7 +284,7 @@ func (c *inCluster) podLog(ctx context.Context, pod string, opts *corev1.PodLogO
 	if err != nil {
 		return "", fmt.Errorf("logs of %s: %w", pod, err)
 	}
-	defer r.Close()
+	defer func() { _ = r.Close() }()
 	var buf bytes.Buffer
 	if _, err := io.Copy(&buf, r); err != nil {
 		return "", fmt.Errorf("read the logs of %s: %w", pod, err)
@@ -351,7 +351,7 @@ func (c *inCluster) metrics(ctx context.Context, o *Operator) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("scrape %s: %w", url, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return "", fmt.Errorf("read %s: %w", url, err)
