@@ -4,7 +4,8 @@
 
 # bench_build NAME PKG goes to the repository's root, makes a temporary
 # folder WORK (/tmp/NAME-bin.*, removed on exit), exports REDKUBE_K8S_BIN
-# (hack/build-k8s.sh's folder unless it is set) and builds the manager
+# and REDKUBE_TOOLS_BIN (hack/build-k8s.sh's and hack/build-tools.sh's
+# folders unless set) and builds the manager
 # into $WORK/manager and the benchmark package PKG into $WORK/NAME.
 bench_build() {
 	local name=$1 pkg=$2
@@ -16,6 +17,10 @@ bench_build() {
 		REDKUBE_K8S_BIN=$(hack/build-k8s.sh | tail -1)
 	fi
 	export REDKUBE_K8S_BIN
+	if [ -z "${REDKUBE_TOOLS_BIN:-}" ]; then
+		REDKUBE_TOOLS_BIN=$(hack/build-tools.sh | tail -1)
+	fi
+	export REDKUBE_TOOLS_BIN
 
 	echo "building the manager and the benchmark into $WORK" >&2
 	go build -o "$WORK/manager" ./cmd/manager

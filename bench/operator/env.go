@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
 	"github.com/redkube/redkube/test/harness"
@@ -27,6 +28,11 @@ func startEnv(ctx context.Context, cfg config, log *slog.Logger) (*env, error) {
 		CRDDir:  cfg.crdDir,
 		Network: harness.Network("rkbench", 248),
 		Logger:  log,
+		// The last scenario installs the operator with its chart: the
+		// node agent runs the operator image as this manager binary,
+		// which reaches the API server through the kubernetes Service.
+		Services: true,
+		Binaries: filepath.Dir(cfg.manager),
 	})
 	if err != nil {
 		return nil, err

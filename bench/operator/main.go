@@ -20,6 +20,7 @@ type config struct {
 	binDir      string
 	manager     string
 	crdDir      string
+	chart       string
 	tutorialDir string
 	idle        time.Duration
 	verbose     bool
@@ -33,6 +34,7 @@ func main() {
 	flag.StringVar(&cfg.binDir, "k8s-bin", os.Getenv(localkube.EnvBinDir), "folder of the control-plane binaries (hack/build-k8s.sh's last line)")
 	flag.StringVar(&cfg.manager, "manager", "", "the manager binary (go build ./cmd/manager)")
 	flag.StringVar(&cfg.crdDir, "crd", "config/crd/bases", "folder of the RedisCluster CRD")
+	flag.StringVar(&cfg.chart, "chart", "charts/redkube", "the operator's Helm chart (helm from $REDKUBE_TOOLS_BIN)")
 	flag.StringVar(&cfg.tutorialDir, "tutorial", "test/e2e/testdata/tutorial", "folder of the tutorial's manifests")
 	flag.DurationVar(&cfg.idle, "idle", 65*time.Second, "idle period over which writes per healthy reconcile are counted (idle passes come every 30 s)")
 	flag.BoolVar(&cfg.verbose, "v", false, "log the local cluster's own messages too")
@@ -97,6 +99,8 @@ func run(cfg config) (err error) {
 		}},
 		{"scale out and in: operator", b.scale},
 		{"operator at rest: three clusters", b.idle},
+		// Last: it stops the host-process manager.
+		{"operator in a pod: helm install, leader takeover, upgrade", b.inPod},
 	}
 	failed := 0
 	for i, s := range steps {
