@@ -155,6 +155,44 @@ type RedisClusterSpec struct {
 	// +kubebuilder:default={}
 	// +optional
 	PodDisruptionBudget PodDisruptionBudgetSpec `json:"podDisruptionBudget,omitempty"`
+
+	// Monitoring configures how the Redis pods expose metrics.
+	// +optional
+	Monitoring *MonitoringSpec `json:"monitoring,omitempty"`
+}
+
+// MonitoringSpec configures the metrics of the Redis pods.
+type MonitoringSpec struct {
+	// Exporter adds a Prometheus exporter sidecar to every Redis pod.
+	// +optional
+	Exporter *ExporterSpec `json:"exporter,omitempty"`
+}
+
+// ExporterSpec configures the exporter sidecar (redkube-exporter), which
+// serves the metrics of its pod's Redis on port 9121 (named "metrics") at
+// /metrics, with names compatible with oliver006/redis_exporter.
+type ExporterSpec struct {
+	// Enabled adds the exporter container to every Redis pod. Changing it
+	// replaces the pods one at a time, like any change of the pod template.
+	// +optional
+	Enabled bool `json:"enabled,omitempty"`
+
+	// Image is the exporter's image; it must contain /redkube-exporter.
+	// Unset means the operator's own image of the operator's version.
+	// +kubebuilder:validation:MinLength=1
+	// +optional
+	Image string `json:"image,omitempty"`
+
+	// Resources are the exporter container's compute resources. Unset
+	// (no requests and no limits) means requests of 10m CPU and 16Mi
+	// memory and a memory limit of 64Mi.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+}
+
+// ExporterEnabled reports whether spec.monitoring.exporter.enabled is set.
+func (s *RedisClusterSpec) ExporterEnabled() bool {
+	return s.Monitoring != nil && s.Monitoring.Exporter != nil && s.Monitoring.Exporter.Enabled
 }
 
 // StorageSpec describes the persistent volume of each Redis pod.

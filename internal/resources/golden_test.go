@@ -75,6 +75,20 @@ func fullCluster() *redisv1alpha1.RedisCluster {
 	return rc
 }
 
+// exporterCluster has the exporter sidecar enabled with its defaults, and a
+// password the exporter must read.
+func exporterCluster() *redisv1alpha1.RedisCluster {
+	rc := &redisv1alpha1.RedisCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: "metered", Namespace: "ns", UID: "00000000-0000-0000-0000-000000000004"},
+		Spec: redisv1alpha1.RedisClusterSpec{
+			PasswordSecret: &redisv1alpha1.PasswordSecretRef{Name: "metered-auth", Key: "pw"},
+			Monitoring:     &redisv1alpha1.MonitoringSpec{Exporter: &redisv1alpha1.ExporterSpec{Enabled: true}},
+		},
+	}
+	redisv1alpha1.SetDefaults(rc)
+	return rc
+}
+
 // renderAll renders every object of rc as one YAML stream, in a fixed order.
 func renderAll(t *testing.T, rc *redisv1alpha1.RedisCluster) []byte {
 	t.Helper()
@@ -160,6 +174,7 @@ func TestGoldenManifests(t *testing.T) {
 		{"sample", loadSample(t)},
 		{"full", fullCluster()},
 		{"defaults", minimal},
+		{"exporter", exporterCluster()},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -98,6 +98,10 @@ func ShardStatefulSet(rc *redisv1alpha1.RedisCluster, shard int) (*appsv1.Statef
 // podSpec is the pod template's spec.
 func podSpec(rc *redisv1alpha1.RedisCluster, shard int) corev1.PodSpec {
 	p := rc.Spec.Placement
+	containers := []corev1.Container{redisContainer(rc)}
+	if rc.Spec.ExporterEnabled() {
+		containers = append(containers, exporterContainer(rc))
+	}
 	return corev1.PodSpec{
 		TerminationGracePeriodSeconds: ptr.To(int64(TerminationGracePeriodSeconds)),
 		EnableServiceLinks:            ptr.To(false),
@@ -111,7 +115,7 @@ func podSpec(rc *redisv1alpha1.RedisCluster, shard int) corev1.PodSpec {
 			RunAsNonRoot: ptr.To(true),
 			FSGroup:      ptr.To(redisUID),
 		},
-		Containers: []corev1.Container{redisContainer(rc)},
+		Containers: containers,
 		Volumes: []corev1.Volume{{
 			Name: ConfigVolumeName,
 			VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
@@ -130,18 +134,8 @@ func redisContainer(rc *redisv1alpha1.RedisCluster) corev1.Container {
 		Name:      PodIPEnv,
 		ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "status.podIP"}},
 	}}
-	if s := rc.Spec.PasswordSecret; s != nil {
-		key := s.Key
-		if key == "" {
-			key = redisv1alpha1.DefaultPasswordKey
-		}
-		env = append(env, corev1.EnvVar{
-			Name: PasswordEnv,
-			ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-				LocalObjectReference: corev1.LocalObjectReference{Name: s.Name},
-				Key:                  key,
-			}},
-		})
+	if ref := passwordKeyRef(rc); ref != nil {
+		env = append(env, corev1.EnvVar{Name: PasswordEnv, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: ref}})
 		// redis-server overwrites its argv with its process title, so the
 		// expanded password does not stay visible in the process list.
 		args = append(args,

@@ -1,0 +1,97 @@
+package resources
+
+import (
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+)
+
+// The exporter sidecar (spec.monitoring.exporter).
+const (
+	// ExporterContainerName is the name of the exporter container.
+	ExporterContainerName = "exporter"
+	// ExporterPort is the port the exporter serves /metrics on.
+	ExporterPort = 9121
+	// ExporterPortName names ExporterPort on the exporter container.
+	ExporterPortName = "metrics"
+	// ExporterPasswordEnv holds the Redis password in the exporter
+	// container when spec.passwordSecret is set.
+	ExporterPasswordEnv = "REDIS_PASSWORD"
+	// exporterUID is the non-root uid (distroless "nonroot") the exporter
+	// runs as.
+	exporterUID int64 = 65532
+)
+
+// DefaultExporterImage is the exporter image used when
+// spec.monitoring.exporter.image is unset: the operator's own image, which
+// ships /redkube-exporter, at the operator's version (VERSION; a test keeps
+// them in step).
+var DefaultExporterImage = "ghcr.io/redkube/redkube-operator:0.1.0"
+
+// exporterContainer is the sidecar serving the metrics of the pod's Redis.
+func exporterContainer(rc *redisv1alpha1.RedisCluster) corev1.Container {
+	spec := rc.Spec.Monitoring.Exporter
+	image := spec.Image
+	if image == "" {
+		image = DefaultExporterImage
+	}
+	res := spec.Resources
+	if len(res.Requests) == 0 && len(res.Limits) == 0 {
+		res = corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")},
+			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
+		}
+	}
+	var env []corev1.EnvVar
+	if ref := passwordKeyRef(rc); ref != nil {
+		env = append(env, corev1.EnvVar{Name: ExporterPasswordEnv, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: ref}})
+	}
+	return corev1.Container{
+		Name:            ExporterContainerName,
+		Image:           image,
+		ImagePullPolicy: corev1.PullIfNotPresent,
+		Command:         []string{"/redkube-exporter"},
+		Args: []string{
+			"--redis-addr", "127.0.0.1:" + strconv.Itoa(RedisPort),
+			"--web.listen-address", ":" + strconv.Itoa(ExporterPort),
+		},
+		Env: env,
+		Ports: []corev1.ContainerPort{
+			{Name: ExporterPortName, ContainerPort: ExporterPort, Protocol: corev1.ProtocolTCP},
+		},
+		Resources: res,
+		ReadinessProbe: &corev1.Probe{
+			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+				Path: "/metrics", Port: intstr.FromString(ExporterPortName), Scheme: corev1.URISchemeHTTP,
+			}},
+			PeriodSeconds: 10, TimeoutSeconds: 5, SuccessThreshold: 1, FailureThreshold: 3,
+		},
+		SecurityContext: &corev1.SecurityContext{
+			RunAsNonRoot:             ptr.To(true),
+			RunAsUser:                ptr.To(exporterUID),
+			ReadOnlyRootFilesystem:   ptr.To(true),
+			AllowPrivilegeEscalation: ptr.To(false),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		},
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+	}
+}
+
+// passwordKeyRef selects the password in spec.passwordSecret; nil when the
+// cluster has no password.
+func passwordKeyRef(rc *redisv1alpha1.RedisCluster) *corev1.SecretKeySelector {
+	s := rc.Spec.PasswordSecret
+	if s == nil {
+		return nil
+	}
+	key := s.Key
+	if key == "" {
+		key = redisv1alpha1.DefaultPasswordKey
+	}
+	return &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: s.Name}, Key: key}
+}
