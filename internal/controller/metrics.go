@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/redkube/redkube/pkg/heal"
 )
 
 // The operator's Prometheus metrics, registered on controller-runtime's
@@ -47,6 +49,14 @@ var (
 		Name: "redkube_pods_outdated",
 		Help: "Pods running an older revision of their StatefulSet's template, still to be replaced by the rolling update.",
 	}, []string{"namespace", "name"})
+	shardsWithoutInSyncReplica = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "redkube_shards_without_insync_replica",
+		Help: "Shards none of whose replicas is in sync with the master (0 when spec.replicasPerMaster is 0 or the cluster does not exist yet): losing such a master loses writes or the shard.",
+	}, []string{"namespace", "name"})
+	replicasOnMasterHost = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "redkube_replicas_on_master_host",
+		Help: "Replicas running on the same Kubernetes node as their master: one node failure takes both.",
+	}, []string{"namespace", "name"})
 	reconcileDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "redkube_reconcile_duration_seconds",
 		Help:    "Duration of reconcile passes, topology actions included.",
@@ -56,7 +66,7 @@ var (
 
 func init() {
 	ctrlmetrics.Registry.MustRegister(clusterStateOK, clusterReady, slotsOK, slotsFailing, failoversTotal, reconcileErrors, reconcileDuration,
-		reshardSlotsRemaining, slotsMovedTotal, podsOutdated)
+		reshardSlotsRemaining, slotsMovedTotal, podsOutdated, shardsWithoutInSyncReplica, replicasOnMasterHost)
 }
 
 // observeReconcile records one pass's duration and error.
@@ -82,10 +92,41 @@ func setProgressMetrics(namespace, name string, slotsRemaining, outdated int) {
 	podsOutdated.WithLabelValues(namespace, name).Set(float64(outdated))
 }
 
+// setRiskMetrics records the shards a single failure would hurt.
+func setRiskMetrics(namespace, name string, withoutInSync, onMasterHost int) {
+	shardsWithoutInSyncReplica.WithLabelValues(namespace, name).Set(float64(withoutInSync))
+	replicasOnMasterHost.WithLabelValues(namespace, name).Set(float64(onMasterHost))
+}
+
+// replicationRisks counts the shards of c without an in-sync replica (when
+// spec.replicasPerMaster asks for replicas) and the replicas on their
+// master's host. A cluster that does not exist yet has neither.
+func replicationRisks(c *heal.Cluster) (withoutInSync, onMasterHost int) {
+	if !c.Bootstrapped() {
+		return 0, 0
+	}
+	for _, sh := range c.Shards {
+		inSync := 0
+		for _, r := range sh.Replicas {
+			if r.InSync {
+				inSync++
+			}
+			if sh.Master != nil && r.Member != nil && sh.Master.Host != "" && r.Member.Host == sh.Master.Host {
+				onMasterHost++
+			}
+		}
+		if c.Spec.ReplicasPerMaster > 0 && inSync == 0 {
+			withoutInSync++
+		}
+	}
+	return withoutInSync, onMasterHost
+}
+
 // forgetMetrics drops the series of a deleted RedisCluster.
 func forgetMetrics(namespace, name string) {
 	l := prometheus.Labels{"namespace": namespace, "name": name}
-	for _, v := range []*prometheus.GaugeVec{clusterStateOK, clusterReady, slotsOK, slotsFailing, reshardSlotsRemaining, podsOutdated} {
+	for _, v := range []*prometheus.GaugeVec{clusterStateOK, clusterReady, slotsOK, slotsFailing, reshardSlotsRemaining, podsOutdated,
+		shardsWithoutInSyncReplica, replicasOnMasterHost} {
 		v.DeletePartialMatch(l)
 	}
 	failoversTotal.DeletePartialMatch(l)

@@ -7,6 +7,9 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/redkube/redkube/pkg/heal"
+	"github.com/redkube/redkube/pkg/heal/healtest"
 )
 
 func TestMetricsAreServedFromTheManagersRegistry(t *testing.T) {
@@ -14,6 +17,7 @@ func TestMetricsAreServedFromTheManagersRegistry(t *testing.T) {
 	setClusterMetrics("ns", "metrics-test", true, false, 16000, 384)
 	failoversTotal.WithLabelValues("ns", "metrics-test", "graceful").Inc()
 	setProgressMetrics("ns", "metrics-test", 1200, 2)
+	setRiskMetrics("ns", "metrics-test", 1, 2)
 	slotsMovedTotal.WithLabelValues("ns", "metrics-test").Add(2896)
 	t.Cleanup(func() { forgetMetrics("ns", "metrics-test") })
 
@@ -48,19 +52,63 @@ func TestMetricsAreServedFromTheManagersRegistry(t *testing.T) {
 		return 0
 	}
 	for name, want := range map[string]float64{
-		"redkube_cluster_state_ok":           1,
-		"redkube_cluster_ready":              0,
-		"redkube_slots_ok":                   16000,
-		"redkube_slots_failing":              384,
-		"redkube_failovers_total":            1,
-		"redkube_reconcile_errors_total":     1,
-		"redkube_reconcile_duration_seconds": 1,
-		"redkube_resharding_slots_remaining": 1200,
-		"redkube_slots_moved_total":          2896,
-		"redkube_pods_outdated":              2,
+		"redkube_cluster_state_ok":              1,
+		"redkube_cluster_ready":                 0,
+		"redkube_slots_ok":                      16000,
+		"redkube_slots_failing":                 384,
+		"redkube_failovers_total":               1,
+		"redkube_reconcile_errors_total":        1,
+		"redkube_reconcile_duration_seconds":    1,
+		"redkube_resharding_slots_remaining":    1200,
+		"redkube_slots_moved_total":             2896,
+		"redkube_pods_outdated":                 2,
+		"redkube_shards_without_insync_replica": 1,
+		"redkube_replicas_on_master_host":       2,
 	} {
 		if v := value(name); v != want {
 			t.Errorf("%s = %v, want %v", name, v, want)
 		}
+	}
+}
+
+func TestReplicationRisks(t *testing.T) {
+	tests := []struct {
+		name             string
+		world            func() *healtest.World
+		wantNoInSync     int
+		wantOnMasterHost int
+	}{
+		{name: "reports none for a healthy spread cluster", world: func() *healtest.World { return healtest.Healthy(3, 1, threeHosts...) }},
+		{name: "counts a shard whose only replica's link is down", world: func() *healtest.World {
+			w := healtest.Healthy(3, 1, threeHosts...)
+			w.Pod("rc-2-1").LinkUp = false
+			return w
+		}, wantNoInSync: 1},
+		{name: "does not count a shard with one of two replicas in sync", world: func() *healtest.World {
+			w := healtest.Healthy(3, 2, threeHosts...)
+			w.Pod("rc-1-1").LinkUp = false
+			return w
+		}},
+		{name: "counts a replica on its master's node", world: func() *healtest.World {
+			w := healtest.Healthy(3, 1, threeHosts...)
+			w.Pod("rc-1-1").Host = w.Pod("rc-1-0").Host
+			return w
+		}, wantOnMasterHost: 1},
+		{name: "counts every replica when all pods share one node", world: func() *healtest.World { return healtest.Healthy(3, 1, "node-1") }, wantOnMasterHost: 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			noInSync, onHost := replicationRisks(tt.world().Cluster())
+			if noInSync != tt.wantNoInSync || onHost != tt.wantOnMasterHost {
+				t.Errorf("replicationRisks = (%d, %d), want (%d, %d)", noInSync, onHost, tt.wantNoInSync, tt.wantOnMasterHost)
+			}
+		})
+	}
+}
+
+func TestReplicationRisksOfAClusterNotYetCreatedAreZero(t *testing.T) {
+	c := heal.Derive(heal.Observation{Spec: heal.Spec{Declared: true, Masters: 3, ReplicasPerMaster: 1}})
+	if n, h := replicationRisks(c); n != 0 || h != 0 {
+		t.Errorf("replicationRisks = (%d, %d) before the cluster exists, want (0, 0)", n, h)
 	}
 }

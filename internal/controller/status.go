@@ -226,6 +226,8 @@ func (r *Reconciler) writeStatus(ctx context.Context, st *state) error {
 		}
 		outdated, _ := c.Outdated()
 		setProgressMetrics(st.rc.Namespace, st.rc.Name, remaining, outdated)
+		noInSync, onMasterHost := replicationRisks(c)
+		setRiskMetrics(st.rc.Namespace, st.rc.Name, noInSync, onMasterHost)
 	}
 	if equality.Semantic.DeepEqual(st.old, next) {
 		return nil
