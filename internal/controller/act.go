@@ -47,9 +47,9 @@ func (r *Reconciler) act(ctx context.Context, st *state) error {
 		return fmt.Errorf("%s: %w", d.Kind, err)
 	}
 	if d.Kind == heal.Failover {
-		mode := "graceful"
+		mode := failoverModes[0]
 		if d.Forced {
-			mode = "force"
+			mode = failoverModes[1]
 		}
 		failoversTotal.WithLabelValues(st.rc.Namespace, st.rc.Name, mode).Inc()
 	}

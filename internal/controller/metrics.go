@@ -69,6 +69,27 @@ func init() {
 		reshardSlotsRemaining, slotsMovedTotal, podsOutdated, shardsWithoutInSyncReplica, replicasOnMasterHost)
 }
 
+// failoverModes are the values of redkube_failovers_total's mode label.
+var failoverModes = []string{"graceful", "force"}
+
+// InitMetrics creates every series of the RedisCluster namespace/name that
+// does not exist yet, at zero: counters then start from 0, so increase()
+// in alerts counts the first failover, and dashboards show the series
+// before the first event. Reconcile calls it for every existing
+// RedisCluster; existing series keep their values.
+func InitMetrics(namespace, name string) {
+	for _, v := range []*prometheus.GaugeVec{clusterStateOK, clusterReady, slotsOK, slotsFailing, reshardSlotsRemaining, podsOutdated,
+		shardsWithoutInSyncReplica, replicasOnMasterHost} {
+		v.WithLabelValues(namespace, name)
+	}
+	for _, mode := range failoverModes {
+		failoversTotal.WithLabelValues(namespace, name, mode)
+	}
+	slotsMovedTotal.WithLabelValues(namespace, name)
+	reconcileErrors.WithLabelValues(namespace, name)
+	reconcileDuration.WithLabelValues(namespace, name)
+}
+
 // observeReconcile records one pass's duration and error.
 func observeReconcile(namespace, name string, took time.Duration, err error) {
 	reconcileDuration.WithLabelValues(namespace, name).Observe(took.Seconds())

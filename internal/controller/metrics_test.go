@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -111,4 +112,36 @@ func TestReplicationRisksOfAClusterNotYetCreatedAreZero(t *testing.T) {
 	if n, h := replicationRisks(c); n != 0 || h != 0 {
 		t.Errorf("replicationRisks = (%d, %d) before the cluster exists, want (0, 0)", n, h)
 	}
+}
+
+func TestInitMetricsStartsCountersAtZeroAndKeepsExistingValues(t *testing.T) {
+	t.Cleanup(func() { forgetMetrics("ns", "init-test") })
+	InitMetrics("ns", "init-test")
+	for _, mode := range failoverModes {
+		if v := read(t, failoversTotal.WithLabelValues("ns", "init-test", mode)); v != 0 {
+			t.Errorf("redkube_failovers_total{mode=%q} = %v after InitMetrics, want 0", mode, v)
+		}
+	}
+	failoversTotal.WithLabelValues("ns", "init-test", "force").Inc()
+	slotsOK.WithLabelValues("ns", "init-test").Set(16384)
+	InitMetrics("ns", "init-test")
+	if v := read(t, failoversTotal.WithLabelValues("ns", "init-test", "force")); v != 1 {
+		t.Errorf("redkube_failovers_total{mode=force} = %v after a second InitMetrics, want 1", v)
+	}
+	if v := read(t, slotsOK.WithLabelValues("ns", "init-test")); v != 16384 {
+		t.Errorf("redkube_slots_ok = %v after a second InitMetrics, want 16384", v)
+	}
+}
+
+// read returns the value of a gauge or counter.
+func read(t *testing.T, m prometheus.Metric) float64 {
+	t.Helper()
+	var out dto.Metric
+	if err := m.Write(&out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Counter != nil {
+		return out.GetCounter().GetValue()
+	}
+	return out.GetGauge().GetValue()
 }

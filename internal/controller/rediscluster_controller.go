@@ -192,6 +192,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	if err != nil || st == nil {
 		return ctrl.Result{}, err
 	}
+	InitMetrics(req.Namespace, req.Name)
 	defer st.closePool(ctx)
 	r.runPhases(ctx, st)
 	if err := r.writeStatus(ctx, st); err != nil {
