@@ -11,6 +11,8 @@ bench_build() {
 	local name=$1 pkg=$2
 	cd "$(dirname "${BASH_SOURCE[0]}")/.."
 	WORK=$(mktemp -d "/tmp/$name-bin.XXXXXX")
+	# The manager pods run the binaries in it as user 65532.
+	chmod 755 "$WORK"
 	trap 'rm -rf "$WORK"' EXIT
 
 	if [ -z "${REDKUBE_K8S_BIN:-}" ]; then

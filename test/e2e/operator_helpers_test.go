@@ -36,15 +36,15 @@ type opEnv struct {
 }
 
 // startOperatorEnv starts a three-node cluster on a pod network private to
-// this test process, builds the manager (the node agent runs the operator
-// image as it) and installs the operator with its chart, as a user does
+// this test process, builds the manager and the exporter (the node agent
+// runs the operator image as them) and installs the operator with its chart, as a user does
 // (the CRD comes from the chart's crds/).
 func startOperatorEnv(t *testing.T) *opEnv {
 	t.Helper()
 	if os.Getenv("REDKUBE_TOOLS_BIN") == "" {
 		t.Skip("installs the operator with helm: set REDKUBE_TOOLS_BIN (hack/build-tools.sh's last line; make test sets it)")
 	}
-	bin := buildBinaries(t, "./cmd/manager")
+	bin := buildBinaries(t, "./cmd/manager", "./cmd/redkube-exporter")
 	h := startHarness(t, harness.Options{
 		Name: "e2e-operator", Services: true, Binaries: bin,
 		// Other local clusters on the machine (other tests) never share it.

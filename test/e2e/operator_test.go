@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
 	"github.com/redkube/redkube/internal/controller"
+	"github.com/redkube/redkube/internal/proc"
 	"github.com/redkube/redkube/internal/resources"
 	"github.com/redkube/redkube/pkg/heal"
 	"github.com/redkube/redkube/pkg/topology"
@@ -558,6 +560,9 @@ func testOperatorPassword(t *testing.T, e *opEnv) {
 			Config:         map[string]redisv1alpha1.ConfigValue{"cluster-node-timeout": "2000"},
 			Storage:        redisv1alpha1.StorageSpec{Size: resource.MustParse("64Mi")},
 			PasswordSecret: &redisv1alpha1.PasswordSecretRef{Name: sec.Name},
+			// The exporter sidecar must authenticate with the same
+			// password.
+			Monitoring: &redisv1alpha1.MonitoringSpec{Exporter: &redisv1alpha1.ExporterSpec{Enabled: true}},
 		},
 	}
 	applied := time.Now()
@@ -572,6 +577,9 @@ func testOperatorPassword(t *testing.T, e *opEnv) {
 	e.waitReady(t, name, applied, 3*time.Minute)
 	t.Logf("timing: create with a password -> Ready: %v", time.Since(applied))
 	addrs := e.addrs(t, name)
+	for _, a := range addrs {
+		wantExporterUp(t, a)
+	}
 
 	open := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, MaxRedirects: 8})
 	err := open.Set(t.Context(), "k", "v", 0).Err()
@@ -656,4 +664,28 @@ func wantEvent(t *testing.T, e *opEnv, name, reason string, parts ...string) {
 		msgs = append(msgs, ev.Message)
 	}
 	t.Errorf("no %s event mentioning %q among %d: %q", reason, parts, len(evs.Items), msgs)
+}
+
+// wantExporterUp scrapes the exporter sidecar of the Redis pod at addr
+// (host:6379; the exporter serves :9121) and fails t unless it reached
+// Redis (redis_up 1, so it authenticated) and sees the cluster ok.
+func wantExporterUp(t *testing.T, addr string) {
+	t.Helper()
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + net.JoinHostPort(host, "9121") + "/metrics"
+	waitT(t, 30*time.Second, 200*time.Millisecond, "the exporter of "+addr+" reports redis_up 1", func(ctx context.Context) error {
+		body, err := proc.HTTPGet(ctx, url)
+		if err != nil {
+			return err
+		}
+		for _, want := range []string{"\nredis_up 1\n", "\nredis_cluster_state 1\n"} {
+			if !strings.Contains("\n"+string(body), want) {
+				return fmt.Errorf("%s has no %q", url, strings.TrimSpace(want))
+			}
+		}
+		return nil
+	})
 }
