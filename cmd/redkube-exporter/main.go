@@ -60,7 +60,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", exporter.Handler(c))

@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -98,12 +99,12 @@ func TestScrapeReadsTheServersCountersAndKeyspace(t *testing.T) {
 		}
 	}
 	rc2 := redis.NewClient(&redis.Options{Addr: n.Addr, DB: 2})
-	defer rc2.Close()
+	defer func() { _ = rc2.Close() }()
 	if err := rc2.Set(ctx, "other", "v", 0).Err(); err != nil {
 		t.Fatalf("SET in db2: %v", err)
 	}
 	_ = rc.Get(ctx, "k0").Err()
-	if err := rc.Get(ctx, "missing").Err(); err != redis.Nil {
+	if err := rc.Get(ctx, "missing").Err(); !errors.Is(err, redis.Nil) {
 		t.Fatalf("GET missing: %v", err)
 	}
 
@@ -199,7 +200,7 @@ func TestAScrapeOfAStoppedServerAnswers200WithRedisUp0(t *testing.T) {
 		if err != nil {
 			t.Fatalf("GET /metrics: %v", err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		b, err := io.ReadAll(resp.Body)
 		if err != nil {
 			t.Fatalf("read body: %v", err)
@@ -231,7 +232,7 @@ func TestScrapeOfAReplicationPair(t *testing.T) {
 	nodes := redisenv.Start(t, 2, redisenv.Standalone(), redisenv.WithConfig("repl-diskless-sync-delay", "0"))
 	master, replica := nodes[0], nodes[1]
 	ctx := context.Background()
-	if err := client(t, replica).SlaveOf(ctx, "127.0.0.1", strconv.Itoa(master.Port)).Err(); err != nil {
+	if err := client(t, replica).ReplicaOf(ctx, "127.0.0.1", strconv.Itoa(master.Port)).Err(); err != nil {
 		t.Fatalf("REPLICAOF: %v", err)
 	}
 	if err := client(t, master).Set(ctx, "k", "v", 0).Err(); err != nil {

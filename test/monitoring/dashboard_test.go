@@ -201,9 +201,9 @@ func exporterNames(t *testing.T) map[string]bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	mc := redis.NewClient(&redis.Options{Addr: master.Addr})
-	defer mc.Close()
+	defer func() { _ = mc.Close() }()
 	rc := redis.NewClient(&redis.Options{Addr: replica.Addr})
-	defer rc.Close()
+	defer func() { _ = rc.Close() }()
 	if err := mc.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", "0", "16383").Err(); err != nil {
 		t.Fatalf("CLUSTER ADDSLOTSRANGE: %v", err)
 	}
@@ -230,7 +230,7 @@ func exporterNames(t *testing.T) map[string]bool {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
+		defer func() { _ = c.Close() }()
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(c)
 		// Wait until the master lists its replica online, so the
