@@ -5,6 +5,20 @@ SHELL := /usr/bin/env bash
 GO ?= go
 BIN := bin
 GOLANGCI_LINT_VERSION := v2.15.0
+# /VERSION is the one version source; the linker writes it, the commit and the
+# tree's state into internal/version (see its doc.go).
+VERSION := $(shell cat VERSION)
+REVISION := $(shell git rev-parse HEAD 2>/dev/null)
+MODIFIED := $(shell test -z "$$(git status --porcelain 2>/dev/null)" && echo false || echo true)
+VERSION_PKG := github.com/redkube/redkube/internal/version
+LDFLAGS := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) -X $(VERSION_PKG).Modified=$(MODIFIED)
+# The image: its name, platforms and binaries (./cmd/<name>, built when the
+# folder exists; the first is the entrypoint). Created time and file mtimes
+# come from the HEAD commit, so one commit builds one image digest.
+IMG ?= ghcr.io/redkube/redkube-operator:$(VERSION)
+IMAGE_PLATFORMS := linux/amd64 linux/arm64
+IMAGE_CMDS := manager redkube-exporter
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
 # Control-plane binaries (etcd, kube-apiserver, ...) live in a cache keyed by
 # hack/k8s-build's go.sum; hack/build-k8s.sh builds them once and prints the
 # folder on its last line.
@@ -24,7 +38,7 @@ help: ## List the targets.
 
 .PHONY: build
 build: ## Build rcctl, localkube and the operator (manager) into ./bin.
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
 .PHONY: k8s
 k8s: ## Build the local Kubernetes control plane once (cached; ~15 min cold).

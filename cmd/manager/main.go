@@ -17,6 +17,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/redkube/redkube/internal/controller"
+	"github.com/redkube/redkube/internal/version"
 	"github.com/redkube/redkube/pkg/redisadmin"
 )
 
@@ -29,7 +30,7 @@ func main() {
 
 func run() error {
 	var o controller.ManagerOptions
-	var verbose bool
+	var verbose, printVersion bool
 	var memLimit, watch string
 	flag.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", `address of the /metrics endpoint ("0" disables it; the in-cluster manifests use ":8443" with --metrics-secure)`)
 	flag.BoolVar(&o.MetricsSecure, "metrics-secure", true, "serve /metrics over HTTPS (self-signed certificate) to clients whose token is authenticated and authorized for GET /metrics (needs create on tokenreviews and subjectaccessreviews); false serves plain HTTP to anyone")
@@ -40,8 +41,13 @@ func run() error {
 	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the leader-election lease (default $POD_NAMESPACE; required out of cluster with --leader-elect)")
 	flag.StringVar(&memLimit, "memory-limit", "", `soft memory limit of the Go runtime, a quantity such as "24Mi" ("0": none; default $GOMEMLIMIT if set, else 24Mi)`)
 	flag.BoolVar(&verbose, "v", false, "log debug messages")
+	flag.BoolVar(&printVersion, "version", false, "print the version and exit")
 	// --kubeconfig is registered by controller-runtime's config package.
 	flag.Parse()
+	if printVersion {
+		fmt.Println("manager version", version.String())
+		return nil
+	}
 
 	level := slog.LevelInfo
 	if verbose {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/redkube/redkube/internal/version"
 	"github.com/redkube/redkube/pkg/redisadmin"
 )
 
@@ -42,6 +43,7 @@ prints it under --dry-run without changing anything. Progress goes to stderr,
 results to stdout; --json prints only a JSON result.
 
 Exit status: 0 ok, 1 a problem was found or an operation failed, 2 bad usage.`,
+		Version:       version.String(),
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {

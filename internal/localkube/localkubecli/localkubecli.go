@@ -36,6 +36,7 @@ import (
 	"github.com/redkube/redkube/internal/localkube/services"
 	"github.com/redkube/redkube/internal/nodeagent"
 	"github.com/redkube/redkube/internal/textout"
+	"github.com/redkube/redkube/internal/version"
 )
 
 // EnvStateDir overrides the default state folder.
@@ -87,6 +88,7 @@ func NewCommand(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "localkube",
 		Short:         "Run a small local Kubernetes made of the real control-plane components",
+		Version:       version.String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
