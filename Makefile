@@ -40,6 +40,20 @@ help: ## List the targets.
 build: ## Build rcctl, localkube and the operator (manager) into ./bin.
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
+.PHONY: image
+image: ## Build the operator image for linux/amd64 and linux/arm64 as an OCI archive in ./bin (no Docker needed).
+	@set -e; args=(); \
+	cmds="$(foreach c,$(IMAGE_CMDS),$(if $(wildcard cmd/$(c)/main.go),$(c)))"; \
+	for p in $(IMAGE_PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; out=$(BIN)/$${os}_$${arch}; pkgs=(); \
+	  for c in $$cmds; do pkgs+=(./cmd/$$c); args+=(--binary "$$p:$$c=$$out/$$c"); done; \
+	  echo "go build $$p: $$cmds"; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $$out/ "$${pkgs[@]}"; \
+	done; \
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./hack/image \
+	  --tag $(IMG) --version $(VERSION) --revision "$(REVISION)" \
+	  --entrypoint $(firstword $(IMAGE_CMDS)) --output $(BIN)/redkube-operator-$(VERSION).oci.tar "$${args[@]}"
+
 .PHONY: k8s
 k8s: ## Build the local Kubernetes control plane once (cached; ~15 min cold).
 	hack/build-k8s.sh
