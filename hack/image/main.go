@@ -24,6 +24,16 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Getenv("SOURCE_DATE_EPOCH"), os.Stdout, os.Stderr))
 }
 
+// Defaults of the flags: redkube's operator image. The Dockerfile repeats
+// them (dockerfile_test.go checks).
+const (
+	defaultEntrypoint  = "manager"
+	defaultTitle       = "redkube-operator"
+	defaultDescription = "redkube: the Redis Cluster operator for Kubernetes (manager) and its Redis metrics exporter"
+	defaultSource      = "https://github.com/redkube/redkube"
+	defaultLicenses    = "Apache-2.0"
+)
+
 // usageError is a bad flag value: exit status 2.
 type usageError struct{ err error }
 
@@ -58,15 +68,15 @@ func parseFlags(args []string, epochEnv string, stderr io.Writer) (options, erro
 	fs := flag.NewFlagSet("image", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Var(&bins, "binary", "a file of one platform's image, OS/ARCH:NAME=PATH (repeatable; every platform needs the same names)")
-	fs.StringVar(&o.spec.Entrypoint, "entrypoint", "manager", "name of the binary the image runs")
+	fs.StringVar(&o.spec.Entrypoint, "entrypoint", defaultEntrypoint, "name of the binary the image runs")
 	fs.StringVar(&o.tag, "tag", "", "image reference the archive names, such as ghcr.io/redkube/redkube-operator:0.1.0 (required)")
 	fs.StringVar(&o.output, "output", "", "OCI image-layout tar archive to write (required)")
 	fs.StringVar(&o.spec.Metadata.Version, "version", "", "release version for the labels (required)")
 	fs.StringVar(&o.spec.Metadata.Revision, "revision", "", "git commit for the labels")
-	fs.StringVar(&o.spec.Metadata.Title, "title", "redkube-operator", "image title")
-	fs.StringVar(&o.spec.Metadata.Description, "description", "redkube: the Redis Cluster operator for Kubernetes (manager) and its Redis metrics exporter", "image description")
-	fs.StringVar(&o.spec.Metadata.Source, "source", "https://github.com/redkube/redkube", "source repository URL")
-	fs.StringVar(&o.spec.Metadata.Licenses, "licenses", "Apache-2.0", "SPDX license expression")
+	fs.StringVar(&o.spec.Metadata.Title, "title", defaultTitle, "image title")
+	fs.StringVar(&o.spec.Metadata.Description, "description", defaultDescription, "image description")
+	fs.StringVar(&o.spec.Metadata.Source, "source", defaultSource, "source repository URL")
+	fs.StringVar(&o.spec.Metadata.Licenses, "licenses", defaultLicenses, "SPDX license expression")
 	fs.StringVar(&epoch, "source-date-epoch", epochEnv, "creation time and file mtimes, in seconds since 1970 (default $SOURCE_DATE_EPOCH)")
 	if err := fs.Parse(args); err != nil {
 		return o, &usageError{err}
