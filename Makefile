@@ -7,7 +7,7 @@ BIN := bin
 GOLANGCI_LINT_VERSION := v2.15.0
 # /VERSION is the one version source; the linker writes it, the commit and the
 # tree's state into internal/version (see its doc.go).
-VERSION := $(shell cat VERSION)
+VERSION := $(shell tr -d '[:space:]' <VERSION)
 REVISION := $(shell git rev-parse HEAD 2>/dev/null)
 MODIFIED := $(shell test -z "$$(git status --porcelain 2>/dev/null)" && echo false || echo true)
 VERSION_PKG := github.com/redkube/redkube/internal/version
@@ -27,7 +27,6 @@ WITH_K8S := set -o pipefail; k8s_bin=$$(hack/build-k8s.sh | tail -n1) && export 
 # hack/tools-build's go.sum; hack/build-tools.sh builds them once and prints
 # the folder on its last line. Tests that need helm skip without it.
 WITH_TOOLS := set -o pipefail; tools_bin=$$(hack/build-tools.sh | tail -n1) && export REDKUBE_TOOLS_BIN="$$tools_bin" &&
-VERSION := $(shell tr -d '[:space:]' <VERSION)
 CHART := charts/redkube
 
 .DEFAULT_GOAL := help
