@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redkube/redkube/internal/version"
 	"github.com/redkube/redkube/pkg/exporter"
 	"github.com/redkube/redkube/pkg/redisadmin"
 )
@@ -35,13 +36,19 @@ func run() error {
 	var (
 		addr, listen, passwordFile, username string
 		timeout                              time.Duration
+		printVersion                         bool
 	)
 	flag.StringVar(&addr, "redis-addr", "127.0.0.1:6379", "host:port of the Redis server")
 	flag.StringVar(&username, "redis-user", "", "ACL user to authenticate as (default: the default user)")
 	flag.StringVar(&passwordFile, "redis-password-file", "", "file holding the Redis password (default: $REDIS_PASSWORD)")
 	flag.StringVar(&listen, "web.listen-address", ":9121", "address to serve /metrics on")
 	flag.DurationVar(&timeout, "redis-timeout", exporter.DefaultTimeout, "bound on reading INFO and CLUSTER INFO in one scrape")
+	flag.BoolVar(&printVersion, "version", false, "print the version and exit")
 	flag.Parse()
+	if printVersion {
+		fmt.Println("redkube-exporter version", version.String())
+		return nil
+	}
 
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	redisadmin.SilenceGoRedis()
