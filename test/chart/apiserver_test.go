@@ -142,6 +142,20 @@ func (s *apiServer) create(ctx context.Context, u *unstructured.Unstructured, dr
 	return nil
 }
 
+// createNamespaces creates the namespaces for real.
+func (s *apiServer) createNamespaces(t *testing.T, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		ns := &unstructured.Unstructured{}
+		ns.SetAPIVersion("v1")
+		ns.SetKind("Namespace")
+		ns.SetName(name)
+		if err := s.create(t.Context(), ns, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // installCRDs creates the CRDs among objs for real and waits until the API
 // server serves them.
 func (s *apiServer) installCRDs(t *testing.T, objs objects) {
@@ -367,15 +381,7 @@ func TestChartAppliesToAPIServer(t *testing.T) {
 func TestHelmInstallsUpgradesAndUninstallsTheChart(t *testing.T) {
 	h := newHelm(t)
 	s := startAPIServer(t, k8sBin(t))
-	for _, name := range []string{"team-a", "team-b"} {
-		ns := &unstructured.Unstructured{}
-		ns.SetAPIVersion("v1")
-		ns.SetKind("Namespace")
-		ns.SetName(name)
-		if err := s.create(t.Context(), ns, false); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s.createNamespaces(t, "team-a", "team-b")
 	helmDo := func(args ...string) {
 		t.Helper()
 		began := time.Now()

@@ -6,7 +6,6 @@ import (
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -63,15 +62,7 @@ func TestOperatorHasLeastPrivilege(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"team-a", "team-b", "other"} {
-		ns := &unstructured.Unstructured{}
-		ns.SetAPIVersion("v1")
-		ns.SetKind("Namespace")
-		ns.SetName(name)
-		if err := s.create(t.Context(), ns, false); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s.createNamespaces(t, "team-a", "team-b", "other")
 	// What no mode may grant: other workloads, listing or writing Secrets
 	// (cluster mode gets single Secrets by name in every namespace: the
 	// password Secret a RedisCluster names), and any way to gain more
