@@ -104,9 +104,9 @@ func tarFolder(w io.Writer, dir string, mtime time.Time) error {
 		}
 		f, err := os.Open(file)
 		if err != nil {
-			return err
+			return fmt.Errorf("open %s: %w", file, err)
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }()
 		if _, err := io.Copy(tw, f); err != nil {
 			return fmt.Errorf("%s: %w", file, err)
 		}

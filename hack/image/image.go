@@ -294,7 +294,7 @@ func addFile(tw *tar.Writer, b Binary, mtime time.Time) error {
 	if err != nil {
 		return fmt.Errorf("binary %s: %w", b.Name, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	st, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("binary %s: %w", b.Name, err)

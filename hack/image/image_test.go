@@ -66,7 +66,7 @@ func untar(t *testing.T, archive string, epoch time.Time) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	tr := tar.NewReader(f)
 	for {
 		hdr, err := tr.Next()
@@ -204,7 +204,7 @@ func checkImage(t *testing.T, plat string, img v1.Image) {
 	if !slices.Equal(cf.Config.Entrypoint, []string{"/manager"}) || len(cf.Config.Cmd) != 0 {
 		t.Errorf("%s entrypoint %q cmd %q, want [/manager] and no cmd", plat, cf.Config.Entrypoint, cf.Config.Cmd)
 	}
-	if !cf.Created.Time.Equal(testEpoch) {
+	if !cf.Created.Equal(testEpoch) {
 		t.Errorf("%s created = %v, want SOURCE_DATE_EPOCH %v", plat, cf.Created.Time, testEpoch)
 	}
 	wantAnnotations(t, plat+" labels", cf.Config.Labels)
@@ -222,7 +222,7 @@ func checkImage(t *testing.T, plat string, img v1.Image) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }()
 	tr := tar.NewReader(rc)
 	var names []string
 	for {
