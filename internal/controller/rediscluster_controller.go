@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -316,6 +317,12 @@ func (r *Reconciler) readPassword(ctx context.Context, st *state) error {
 	pw, ok := sec.Data[key]
 	if !ok {
 		st.invalid = fmt.Sprintf("spec.passwordSecret.key: Secret %q has no key %q", ref.Name, key)
+		return nil
+	}
+	if strings.TrimSpace(string(pw)) == "" {
+		// requirepass "" turns authentication off: the cluster would be
+		// open to anyone while the user believes it protected.
+		st.invalid = fmt.Sprintf("spec.passwordSecret.key: key %q of Secret %q is empty: an empty password turns authentication off", key, ref.Name)
 		return nil
 	}
 	st.password = string(pw)

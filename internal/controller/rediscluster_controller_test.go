@@ -216,27 +216,48 @@ func TestReconcileReportsMissingStorageClass(t *testing.T) {
 	}
 }
 
-func TestReconcileReportsMissingPasswordSecret(t *testing.T) {
+func TestReconcileRefusesAPasswordSecretItCannotUse(t *testing.T) {
 	needAPIServer(t)
-	ns := newNamespace(t)
-	createCluster(t, ns, "pw", func(rc *redisv1alpha1.RedisCluster) {
-		rc.Spec.PasswordSecret = &redisv1alpha1.PasswordSecretRef{Name: "nope"}
-	})
-	res, err := reconcileOnce(t, ns, "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.RequeueAfter != RequeueInvalid {
-		t.Errorf("requeue after %v, want %v (the Secret may appear)", res.RequeueAfter, RequeueInvalid)
-	}
-	c := meta.FindStatusCondition(getCluster(t, ns, "pw").Status.Conditions, string(redisv1alpha1.ConditionDegraded))
-	if c == nil || c.Reason != string(redisv1alpha1.ReasonInvalidSpec) || !strings.Contains(c.Message, "spec.passwordSecret.name") {
-		t.Errorf("Degraded = %+v, want InvalidSpec naming spec.passwordSecret.name", c)
-	}
-	sts := &appsv1.StatefulSet{}
-	err = apiClient.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "pw-0"}, sts)
-	if !apierrors.IsNotFound(err) {
-		t.Errorf("StatefulSet pw-0 created without its password Secret (err %v)", err)
+	for _, tc := range []struct {
+		name string
+		data map[string]string // nil: no Secret
+		ref  redisv1alpha1.PasswordSecretRef
+		want string
+	}{
+		{"a missing Secret is named", nil, redisv1alpha1.PasswordSecretRef{Name: "nope"}, `spec.passwordSecret.name: Secret "nope" not found`},
+		{"a missing key is named", map[string]string{"other": "x"}, redisv1alpha1.PasswordSecretRef{Name: "pw"}, `Secret "pw" has no key "password"`},
+		{"an empty password is refused", map[string]string{"password": ""}, redisv1alpha1.PasswordSecretRef{Name: "pw"}, "an empty password turns authentication off"},
+		{"a whitespace-only password is refused", map[string]string{"pass": " \t\n"}, redisv1alpha1.PasswordSecretRef{Name: "pw", Key: "pass"}, `key "pass" of Secret "pw" is empty`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := newNamespace(t)
+			if tc.data != nil {
+				sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: tc.ref.Name, Namespace: ns}, StringData: tc.data}
+				if err := apiClient.Create(context.Background(), sec); err != nil {
+					t.Fatal(err)
+				}
+			}
+			createCluster(t, ns, "pw", func(rc *redisv1alpha1.RedisCluster) {
+				ref := tc.ref
+				rc.Spec.PasswordSecret = &ref
+			})
+			res, err := reconcileOnce(t, ns, "pw")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.RequeueAfter != RequeueInvalid {
+				t.Errorf("requeue after %v, want %v (the Secret may be fixed)", res.RequeueAfter, RequeueInvalid)
+			}
+			c := meta.FindStatusCondition(getCluster(t, ns, "pw").Status.Conditions, string(redisv1alpha1.ConditionDegraded))
+			if c == nil || c.Reason != string(redisv1alpha1.ReasonInvalidSpec) || !strings.Contains(c.Message, tc.want) {
+				t.Errorf("Degraded = %+v, want InvalidSpec saying %q", c, tc.want)
+			}
+			sts := &appsv1.StatefulSet{}
+			err = apiClient.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "pw-0"}, sts)
+			if !apierrors.IsNotFound(err) {
+				t.Errorf("StatefulSet pw-0 created without a usable password (err %v)", err)
+			}
+		})
 	}
 }
 
