@@ -31,6 +31,12 @@ It exits 1 when it finds any problem (with --ignore-warnings, any error).`,
   rcctl check 10.0.0.1:6379 --json --replicas 1`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case opts.ReplicasPerMaster < 0:
+				return usageErrorf("--replicas %d: must not be negative", opts.ReplicasPerMaster)
+			case opts.MaxReplicaLag < 0:
+				return usageErrorf("--max-lag %d: must not be negative", opts.MaxReplicaLag)
+			}
 			s, err := a.open(cmd.Context(), args[0])
 			if err != nil {
 				return err

@@ -51,6 +51,11 @@ Exit status: 0 ok, 1 a problem was found or an operation failed, 2 bad usage.`,
 			// go-redis logs dial retries on its own; rcctl reports errors
 			// itself, in one line.
 			redisadmin.SilenceGoRedis()
+			if a.g.timeout <= 0 {
+				// Zero or negative would fail every dial as a network
+				// error, naming nothing the user typed.
+				return usageErrorf("--timeout %v: must be positive", a.g.timeout)
+			}
 			return nil
 		},
 	}

@@ -149,6 +149,10 @@ func TestUsageErrorsExitTwoWithOneLine(t *testing.T) {
 		{"reshard without target", []string{"reshard", "127.0.0.1:1", "--from", "all", "--slots", "5"}, "--from and --to"},
 		{"bad weight", []string{"rebalance", "127.0.0.1:1", "--weight", "abc"}, "--weight"},
 		{"tls cert without key", []string{"status", "127.0.0.1:1", "--tls-cert", "x.pem"}, "--tls-key"},
+		{"zero timeout", []string{"status", "127.0.0.1:1", "--timeout", "0"}, "--timeout 0s: must be positive"},
+		{"negative timeout", []string{"check", "127.0.0.1:1", "--timeout", "-1s"}, "--timeout -1s: must be positive"},
+		{"negative expected replicas", []string{"check", "127.0.0.1:1", "--replicas", "-3"}, "--replicas -3: must not be negative"},
+		{"negative replica lag", []string{"check", "127.0.0.1:1", "--max-lag", "-1"}, "--max-lag -1: must not be negative"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
