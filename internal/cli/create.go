@@ -95,13 +95,8 @@ sync with its master.`,
 				}
 				seen[addr] = true
 			}
-			m := masters
-			if m == 0 {
-				m = len(args) / (1 + replicas)
-			}
-			if m < planner.MinMasters || len(args) < m*(1+replicas) {
-				return usageErrorf("too few nodes: %d masters with %d replica(s) each need %d nodes (and at least %d masters), got %d",
-					max(m, planner.MinMasters), replicas, max(m, planner.MinMasters)*(1+replicas), planner.MinMasters, len(args))
+			if err := checkCreateSize(len(args), masters, replicas, joinTO); err != nil {
+				return err
 			}
 			labels, err := parseHints(hints, args)
 			if err != nil {
@@ -117,6 +112,27 @@ sync with its master.`,
 		"cluster-node-timeout used while the new cluster forms (shortens Redis' rejoin delay; each node's value is restored); 0 leaves it alone")
 	cmd.Flags().StringArrayVar(&hints, "hint", nil, "placement hint ADDR=host[,zone] (repeatable)")
 	return cmd
+}
+
+// checkCreateSize refuses a create whose flags no set of nodes satisfies or
+// whose nodes are too few, saying which.
+func checkCreateSize(nodes, masters, replicas int, joinTimeout time.Duration) error {
+	switch {
+	case masters < 0:
+		return usageErrorf("--masters %d: must not be negative", masters)
+	case masters > 0 && masters < planner.MinMasters:
+		return usageErrorf("--masters %d: a cluster needs at least %d masters", masters, planner.MinMasters)
+	case joinTimeout < 0:
+		return usageErrorf("--join-node-timeout %v: must not be negative (0 leaves cluster-node-timeout alone)", joinTimeout)
+	}
+	m := masters
+	if m == 0 {
+		m = max(nodes/(1+replicas), planner.MinMasters)
+	}
+	if need := m * (1 + replicas); nodes < need {
+		return usageErrorf("too few nodes: %d masters with %d replica(s) each need %d nodes, got %d", m, replicas, need, nodes)
+	}
+	return nil
 }
 
 func (a *app) runCreate(ctx context.Context, addrs []string, labels map[string]topology.Labels, spec planner.LayoutSpec, wait bool, joinTimeout time.Duration) (err error) {
