@@ -153,22 +153,25 @@ func topologyEventsSince(t *testing.T, e *opEnv, name string, since time.Time) [
 		if ev.InvolvedObject.Kind != "RedisCluster" || ev.InvolvedObject.Name != name || !slices.Contains(reasons, ev.Reason) {
 			continue
 		}
-		if !eventLastSeen(ev).Before(since.Truncate(time.Second)) {
+		if eventSeenSince(ev, since) {
 			out = append(out, ev.Reason+": "+ev.Message)
 		}
 	}
 	return out
 }
 
-// eventLastSeen is when an event (core or events.k8s.io written) was last
-// observed.
-func eventLastSeen(ev corev1.Event) time.Time {
-	last := ev.LastTimestamp.Time
-	if ev.EventTime.After(last) {
-		last = ev.EventTime.Time
+// eventSeenSince reports whether an event (core or events.k8s.io written)
+// was last observed at or after since. The events.k8s.io times have
+// microseconds and are compared exactly; a core event's LastTimestamp has
+// whole seconds, so since is truncated for it. (Truncating for both made an
+// action taken just before since, in the same second, count as after it.)
+func eventSeenSince(ev corev1.Event, since time.Time) bool {
+	precise := ev.EventTime.Time
+	if ev.Series != nil && ev.Series.LastObservedTime.After(precise) {
+		precise = ev.Series.LastObservedTime.Time
 	}
-	if ev.Series != nil && ev.Series.LastObservedTime.After(last) {
-		last = ev.Series.LastObservedTime.Time
+	if !precise.IsZero() {
+		return !precise.Before(since)
 	}
-	return last
+	return !ev.LastTimestamp.Time.Before(since.Truncate(time.Second))
 }
