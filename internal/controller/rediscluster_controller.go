@@ -95,6 +95,9 @@ type state struct {
 	// invalid is set when the spec refers to something missing or cannot
 	// be satisfied; the message names the field.
 	invalid string
+	// invalidReason is the Degraded reason for invalid: InvalidSpec unless
+	// set (NameConflict).
+	invalidReason redisv1alpha1.ConditionReason
 	// changed lists the objects created or updated in this pass.
 	changed []string
 	// kube is what Kubernetes reports (pods, nodes, claims).
@@ -234,12 +237,15 @@ func (r *Reconciler) runPhases(ctx context.Context, st *state) {
 	}
 }
 
-// requeueAfter is when a pass that ended without error observes again.
+// requeueAfter is when a pass that ended without error observes again. The
+// pass that first finds the cluster Ready comes back soon rather than idle:
+// the optional moves (master spread, placement) wait for a Ready verdict
+// from the previous pass, so only the next pass can consider them.
 func requeueAfter(st *state) time.Duration {
 	switch {
 	case st.invalid != "":
 		return RequeueInvalid
-	case st.decision.IsNone() && isReady(st):
+	case st.decision.IsNone() && isReady(st) && st.obs.Memory.WasReady:
 		return RequeueIdle
 	case len(st.obs.Probes) > 0:
 		return RequeueSilentMaster

@@ -168,3 +168,32 @@ func TestStatusIsNotReadyBeforeTheStatefulSetControllerSawTheTemplate(t *testing
 	s := computeStatus(statusInput{Generation: 7, Cluster: w.Cluster(), Now: t0})
 	wantCond(t, s, redisv1alpha1.ConditionReady, metav1.ConditionFalse, redisv1alpha1.ReasonTopologyChanging)
 }
+
+func TestRequeueAfter(t *testing.T) {
+	ready := redisv1alpha1.RedisClusterStatus{Conditions: []metav1.Condition{{
+		Type: redisv1alpha1.ConditionReady.String(), Status: metav1.ConditionTrue,
+	}}}
+	act := heal.Decision{Kind: heal.Failover}
+	for _, tc := range []struct {
+		name     string
+		invalid  string
+		status   redisv1alpha1.RedisClusterStatus
+		wasReady bool
+		decision heal.Decision
+		want     time.Duration
+	}{
+		{name: "an invalid spec is looked at again slowly", invalid: "spec.x", want: RequeueInvalid},
+		{name: "Ready twice in a row with nothing to do is idle", status: ready, wasReady: true, want: RequeueIdle},
+		{name: "first Ready pass comes back soon for the optional moves", status: ready, want: RequeueBusy},
+		{name: "Ready with an action in flight is busy", status: ready, wasReady: true, decision: act, want: RequeueBusy},
+		{name: "not Ready is busy", wasReady: true, want: RequeueBusy},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &state{rc: &redisv1alpha1.RedisCluster{Status: tc.status}, invalid: tc.invalid, decision: tc.decision}
+			st.obs.Memory.WasReady = tc.wasReady
+			if got := requeueAfter(st); got != tc.want {
+				t.Errorf("requeueAfter = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
