@@ -112,6 +112,11 @@ const (
 	// ReasonInvalidSpec: the spec cannot be satisfied (for example the
 	// password Secret or its key is missing); the message names the field.
 	ReasonInvalidSpec ConditionReason = "InvalidSpec"
+	// ReasonNameConflict: an object the cluster needs exists under its name
+	// but is not controlled by this RedisCluster (another cluster's, or
+	// someone else's); the operator does not write it. The message names
+	// the object and its controller.
+	ReasonNameConflict ConditionReason = "NameConflict"
 )
 
 // Reasons of SlotsCovered.

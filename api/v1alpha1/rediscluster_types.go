@@ -388,6 +388,7 @@ type ReplicaStatus struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must start with a letter and contain only lowercase letters, digits and '-': it names the cluster's Services"
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 40",message="metadata.name must be at most 40 characters: it prefixes the names of the cluster's StatefulSets, pods and PVCs"
+// +kubebuilder:validation:XValidation:rule="!self.metadata.name.endsWith('-nodes')",message="metadata.name must not end in '-nodes': <name>-nodes is the headless Service of the RedisCluster <name>, so the two clusters' Services would collide"
 // +kubebuilder:resource:shortName=rdc,categories=redis
 // +kubebuilder:printcolumn:name="Masters",type=integer,JSONPath=".spec.masters"
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=".spec.replicasPerMaster",description="Replicas per master"

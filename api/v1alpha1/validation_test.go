@@ -144,6 +144,7 @@ func TestRejectsBadInput(t *testing.T) {
 		{name: "password secret without name", spec: "passwordSecret:\n  key: pw", want: []string{"spec.passwordSecret.name: Required value"}},
 		{name: "name starting with a digit", objName: "1redis", want: []string{"metadata.name must start with a letter"}},
 		{name: "name too long", objName: strings.Repeat("r", 41), want: []string{"metadata.name must be at most 40 characters"}},
+		{name: "name that is another cluster's headless Service", objName: "cache-nodes", want: []string{"metadata.name must not end in '-nodes'"}},
 	}
 	for _, key := range redisv1alpha1.ForbiddenConfigKeys {
 		cases = append(cases, rejection{

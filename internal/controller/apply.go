@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
@@ -26,6 +28,11 @@ func (r *Reconciler) applyObjects(ctx context.Context, st *state) error {
 	}
 	for _, obj := range desired {
 		changed, err := r.apply(ctx, obj)
+		var conflict *nameConflict
+		if errors.As(err, &conflict) {
+			st.invalid, st.invalidReason = conflict.Error(), redisv1alpha1.ReasonNameConflict
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -94,8 +101,37 @@ func (r *Reconciler) deleteBudgets(ctx context.Context, st *state) error {
 	return nil
 }
 
+// nameConflict is an object under a name the cluster needs that another
+// controller (or nobody) controls: the operator never writes it.
+type nameConflict struct {
+	kind, name string
+	// owner is the live object's controller reference; nil when none.
+	owner *metav1.OwnerReference
+}
+
+func (e *nameConflict) Error() string {
+	by := "no controller (created by someone else)"
+	if e.owner != nil {
+		by = fmt.Sprintf("%s %s (uid %s)", e.owner.Kind, e.owner.Name, e.owner.UID)
+	}
+	return fmt.Sprintf("%s %s already exists and is controlled by %s, not by this RedisCluster: the operator does not write it; rename or delete one of them", e.kind, e.name, by)
+}
+
+// checkControlled returns a *nameConflict when live is not controlled by
+// the RedisCluster that controls desired.
+func checkControlled(live, desired client.Object) error {
+	want := metav1.GetControllerOfNoCopy(desired)
+	got := metav1.GetControllerOfNoCopy(live)
+	if want != nil && got != nil && got.UID == want.UID {
+		return nil
+	}
+	kind := reflect.TypeOf(desired).Elem().Name()
+	return &nameConflict{kind: kind, name: desired.GetName(), owner: got}
+}
+
 // apply creates desired, or updates the live object when its spec hash
-// differs. It reports whether it wrote.
+// differs. It reports whether it wrote. A live object that this cluster
+// does not control is never written: a *nameConflict says whose it is.
 func (r *Reconciler) apply(ctx context.Context, desired client.Object) (bool, error) {
 	live := reflect.New(reflect.TypeOf(desired).Elem()).Interface().(client.Object)
 	err := r.Client.Get(ctx, client.ObjectKeyFromObject(desired), live)
@@ -107,6 +143,9 @@ func (r *Reconciler) apply(ctx context.Context, desired client.Object) (bool, er
 	}
 	if err != nil {
 		return false, fmt.Errorf("get %T %s: %w", desired, desired.GetName(), err)
+	}
+	if err := checkControlled(live, desired); err != nil {
+		return false, err
 	}
 	if !resources.NeedsUpdate(live, desired) {
 		return false, nil

@@ -22,7 +22,21 @@ const (
 	EventStorageClassNotFound = "StorageClassNotFound"
 	// EventObjectsUpdated: Kubernetes objects were created or updated.
 	EventObjectsUpdated = "ObjectsUpdated"
+	// EventInvalidSpec: the spec cannot be satisfied; the note names the field.
+	EventInvalidSpec = "InvalidSpec"
+	// EventNameConflict: an object the cluster needs is controlled by
+	// someone else; the note names it and its controller.
+	EventNameConflict = "NameConflict"
 )
+
+// recordInvalid emits the Warning event of a spec the pass could not act
+// on (reason InvalidSpec or NameConflict), once per new message.
+func (r *Reconciler) recordInvalid(rc *redisv1alpha1.RedisCluster, reason, msg string) {
+	if r.Recorder == nil {
+		return
+	}
+	r.Recorder.Eventf(rc, nil, corev1.EventTypeWarning, reason, "Reconcile", "%s", msg)
+}
 
 // recordAction emits the event of a topology change that ran.
 func (r *Reconciler) recordAction(rc *redisv1alpha1.RedisCluster, d heal.Decision, err error) {

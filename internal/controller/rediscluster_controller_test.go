@@ -14,7 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
@@ -268,4 +270,68 @@ func TestReconcileOfDeletedClusterIsANoOp(t *testing.T) {
 		t.Errorf("Reconcile of a missing cluster = %+v, %v; want nothing", res, err)
 	}
 
+}
+
+func TestReconcileNeverWritesAnObjectItDoesNotControl(t *testing.T) {
+	needAPIServer(t)
+	for _, tc := range []struct {
+		name string
+		// owner is the live Service's controller; nil for none.
+		owner *metav1.OwnerReference
+		want  string
+	}{
+		{"a Service somebody created under the access name", nil, "Service nc already exists and is controlled by no controller"},
+		{"a Service another RedisCluster controls", &metav1.OwnerReference{
+			APIVersion: redisv1alpha1.GroupVersion.String(), Kind: "RedisCluster", Name: "other", UID: "4d6f2a1e-0000-4000-8000-000000000001", Controller: ptr.To(true),
+		}, "controlled by RedisCluster other (uid 4d6f2a1e-0000-4000-8000-000000000001)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			ns := newNamespace(t)
+			svc := &corev1.Service{
+				ObjectMeta: metav1.ObjectMeta{Name: "nc", Namespace: ns, Labels: map[string]string{"app": "theirs"}},
+				Spec: corev1.ServiceSpec{
+					Selector: map[string]string{"app": "theirs"},
+					Ports:    []corev1.ServicePort{{Name: "http", Port: 80}},
+				},
+			}
+			if tc.owner != nil {
+				svc.OwnerReferences = []metav1.OwnerReference{*tc.owner}
+			}
+			if err := apiClient.Create(ctx, svc); err != nil {
+				t.Fatal(err)
+			}
+			createCluster(t, ns, "nc", nil)
+			rec := events.NewFakeRecorder(10)
+			r := &Reconciler{Client: apiClient, APIReader: apiClient, Recorder: rec}
+			req := ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "nc"}}
+			for range 2 {
+				res, err := r.Reconcile(ctx, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.RequeueAfter != RequeueInvalid {
+					t.Errorf("requeue after %v, want %v", res.RequeueAfter, RequeueInvalid)
+				}
+			}
+			live := &corev1.Service{}
+			if err := apiClient.Get(ctx, client.ObjectKeyFromObject(svc), live); err != nil {
+				t.Fatal(err)
+			}
+			if live.ResourceVersion != svc.ResourceVersion {
+				t.Errorf("the Service was written: %+v", live)
+			}
+			c := meta.FindStatusCondition(getCluster(t, ns, "nc").Status.Conditions, string(redisv1alpha1.ConditionDegraded))
+			if c == nil || c.Status != metav1.ConditionTrue || c.Reason != string(redisv1alpha1.ReasonNameConflict) || !strings.Contains(c.Message, tc.want) {
+				t.Errorf("Degraded = %+v, want True NameConflict saying %q", c, tc.want)
+			}
+			var got []string
+			for len(rec.Events) > 0 {
+				got = append(got, <-rec.Events)
+			}
+			if len(got) != 1 || !strings.Contains(got[0], "Warning NameConflict") || !strings.Contains(got[0], tc.want) {
+				t.Errorf("events %q, want one Warning NameConflict saying %q (two passes, one event)", got, tc.want)
+			}
+		})
+	}
 }

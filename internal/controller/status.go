@@ -27,8 +27,10 @@ type statusInput struct {
 	Decision heal.Decision
 	Err      error
 	Invalid  string
-	Changed  []string
-	Now      metav1.Time
+	// InvalidReason is Invalid's Degraded reason ("" for InvalidSpec).
+	InvalidReason redisv1alpha1.ConditionReason
+	Changed       []string
+	Now           metav1.Time
 	// Resharding is the status.resharding to write.
 	Resharding *redisv1alpha1.ReshardingStatus
 }
@@ -57,7 +59,11 @@ func computeStatus(in statusInput) redisv1alpha1.RedisClusterStatus {
 	// Degraded and Progressing always describe this pass.
 	switch {
 	case in.Invalid != "":
-		set(redisv1alpha1.ConditionDegraded, true, redisv1alpha1.ReasonInvalidSpec, in.Invalid)
+		reason := in.InvalidReason
+		if reason == "" {
+			reason = redisv1alpha1.ReasonInvalidSpec
+		}
+		set(redisv1alpha1.ConditionDegraded, true, reason, in.Invalid)
 	case in.Err != nil && errors.Is(in.Err, reconcile.TerminalError(nil)):
 		set(redisv1alpha1.ConditionDegraded, true, redisv1alpha1.ReasonInvalidSpec, in.Err.Error())
 	case in.Err != nil:
@@ -199,17 +205,24 @@ func isReady(st *state) bool {
 }
 
 // writeStatus computes the status, writes it when it changed, emits the
-// storage event on a transition, and updates the gauges.
+// invalid-spec and storage events on a transition, and updates the gauges.
 func (r *Reconciler) writeStatus(ctx context.Context, st *state) error {
 	in := statusInput{
 		Generation: st.rc.Generation, Old: st.old, Cluster: st.cluster, Decision: st.decision,
-		Err: st.err, Invalid: st.invalid, Changed: st.changed, Now: metav1.NewTime(r.Clock.Now()),
+		Err: st.err, Invalid: st.invalid, InvalidReason: st.invalidReason, Changed: st.changed, Now: metav1.NewTime(r.Clock.Now()),
 		Resharding: st.resharding,
 	}
 	if st.kube.zones != nil {
 		in.Storage = &st.kube.storage
 	}
 	next := computeStatus(in)
+	if st.invalid != "" {
+		prev := meta.FindStatusCondition(st.old.Conditions, redisv1alpha1.ConditionDegraded.String())
+		now := meta.FindStatusCondition(next.Conditions, redisv1alpha1.ConditionDegraded.String())
+		if prev == nil || prev.Reason != now.Reason || prev.Message != now.Message {
+			r.recordInvalid(st.rc, now.Reason, now.Message)
+		}
+	}
 	if in.Storage != nil && in.Storage.Reason == redisv1alpha1.ReasonStorageClassNotFound {
 		prev := meta.FindStatusCondition(st.old.Conditions, redisv1alpha1.ConditionStorageBound.String())
 		if prev == nil || prev.Reason != redisv1alpha1.ReasonStorageClassNotFound.String() {
