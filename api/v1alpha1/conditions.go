@@ -117,6 +117,27 @@ const (
 	// someone else's); the operator does not write it. The message names
 	// the object and its controller.
 	ReasonNameConflict ConditionReason = "NameConflict"
+	// ReasonUnschedulable: a Redis pod cannot be scheduled; the message
+	// names the pod and quotes the scheduler (no node matches the
+	// nodeSelector, too much CPU or memory requested, ...). Also a reason
+	// of Ready.
+	ReasonUnschedulable ConditionReason = "Unschedulable"
+	// ReasonCrashLoopBackOff: a container keeps exiting; the message names
+	// the pod and container, the restarts, the last exit code and the last
+	// line of its log. Also a reason of Ready.
+	ReasonCrashLoopBackOff ConditionReason = "CrashLoopBackOff"
+	// ReasonImagePullFailed: a container's image cannot be pulled. Also a
+	// reason of Ready.
+	ReasonImagePullFailed ConditionReason = "ImagePullFailed"
+	// ReasonContainerCannotStart: a container cannot be created or started
+	// (for example a missing ConfigMap or Secret key). Also a reason of
+	// Ready.
+	ReasonContainerCannotStart ConditionReason = "ContainerCannotStart"
+	// ReasonPodCreateFailed: a shard's StatefulSet cannot create a pod (for
+	// example a missing PriorityClass, a quota or Pod Security admission);
+	// the message quotes the StatefulSet controller's FailedCreate event.
+	// Also a reason of Ready.
+	ReasonPodCreateFailed ConditionReason = "PodCreateFailed"
 )
 
 // Reasons of SlotsCovered.

@@ -20,6 +20,11 @@ const (
 	DefaultImage = "redis:7.0"
 	// DefaultStorageSize is the size of each pod's data volume when unset.
 	DefaultStorageSize = "1Gi"
+	// MaxNodes bounds spec.masters × (1 + spec.replicasPerMaster): Redis
+	// Cluster is designed for up to 1000 nodes (its specification's stated
+	// goal); every node gossips with every other, so beyond that the bus
+	// traffic, not the operator, is the limit.
+	MaxNodes = 1000
 	// DefaultZoneTopologyKey is the node label that names a node's zone.
 	DefaultZoneTopologyKey = "topology.kubernetes.io/zone"
 	// DefaultPasswordKey is the key read from the password Secret when unset.
@@ -92,6 +97,7 @@ const (
 // RedisClusterSpec is the desired state of a Redis Cluster.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.service) || !has(self.service.nodePort) || self.service.type == 'NodePort'",fieldPath=".service.nodePort",message="spec.service.nodePort is only allowed when spec.service.type is NodePort"
+// +kubebuilder:validation:XValidation:rule="!has(self.masters) || self.masters * (1 + (has(self.replicasPerMaster) ? self.replicasPerMaster : 0)) <= 1000",fieldPath=".masters",message="spec.masters × (1 + spec.replicasPerMaster) must be at most 1000 Redis nodes (MaxNodes), the size Redis Cluster is designed for"
 type RedisClusterSpec struct {
 	// Masters is the number of shards, each served by one master; the 16384
 	// slots are spread evenly over them. At least 3.

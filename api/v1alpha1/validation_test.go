@@ -129,6 +129,8 @@ func TestRejectsBadInput(t *testing.T) {
 		{name: "two masters", spec: "masters: 2", want: []string{"spec.masters: Invalid value", "spec.masters must be at least 3"}},
 		{name: "zero masters", spec: "masters: 0", want: []string{"spec.masters must be at least 3"}},
 		{name: "too many masters", spec: "masters: 1001", want: []string{"spec.masters must be at most 1000"}},
+		{name: "more Redis nodes than a Redis Cluster is made for", spec: "masters: 1000\nreplicasPerMaster: 10", want: []string{"spec.masters: Invalid value", "spec.masters × (1 + spec.replicasPerMaster) must be at most 1000 Redis nodes"}},
+		{name: "just over the node cap", spec: "masters: 501\nreplicasPerMaster: 1", want: []string{"must be at most 1000 Redis nodes"}},
 		{name: "negative replicas", spec: "replicasPerMaster: -1", want: []string{"spec.replicasPerMaster: Invalid value", "spec.replicasPerMaster must not be negative"}},
 		{name: "unknown service type", spec: "service:\n  type: LoadBalancer", want: []string{`spec.service.type: Unsupported value: "LoadBalancer"`, `"ClusterIP", "NodePort"`}},
 		{name: "nodePort with ClusterIP", spec: "service:\n  type: ClusterIP\n  nodePort: 30010", want: []string{"spec.service.nodePort: Invalid value", "spec.service.nodePort is only allowed when spec.service.type is NodePort"}},
@@ -212,6 +214,7 @@ func TestAcceptsSampleAndAppliesDefaults(t *testing.T) {
 		{"sample", b},
 		{"no spec", []byte("apiVersion: redis.redkube.io/v1alpha1\nkind: RedisCluster\nmetadata:\n  name: bare\n")},
 		{"empty nested objects", []byte("apiVersion: redis.redkube.io/v1alpha1\nkind: RedisCluster\nmetadata:\n  name: nested\nspec:\n  storage: {}\n  service: {}\n  placement: {}\n  passwordSecret: {name: auth}\n  podDisruptionBudget: {}\n")},
+		{"exactly the node cap", []byte("apiVersion: redis.redkube.io/v1alpha1\nkind: RedisCluster\nmetadata:\n  name: big\nspec:\n  masters: 500\n  replicasPerMaster: 1\n")},
 		{"allowed config", []byte("apiVersion: redis.redkube.io/v1alpha1\nkind: RedisCluster\nmetadata:\n  name: tuned\nspec:\n  masters: 6\n  config:\n    maxmemory: 1gb\n    maxmemory-policy: allkeys-lru\n    save: \"\"\n    cluster-node-timeout: \"3000\"\n  service:\n    type: NodePort\n")},
 	}
 	for _, c := range cases {

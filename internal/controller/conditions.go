@@ -73,6 +73,12 @@ func syncCondition(c *heal.Cluster) (bool, redisv1alpha1.ConditionReason, string
 // placementCondition computes ReplicasPlaced: no two members of a shard on
 // one Kubernetes node, unless there are too few nodes for the spread.
 func placementCondition(c *heal.Cluster) (bool, redisv1alpha1.ConditionReason, string) {
+	if perShard := 1 + c.Spec.ReplicasPerMaster; len(c.Hosts) < perShard {
+		// Said before any pod is placed: the members of a shard cannot all
+		// get a node of their own, whatever the scheduler does.
+		return false, redisv1alpha1.ReasonNotEnoughNodes,
+			fmt.Sprintf("%d schedulable nodes for %d members per shard (a master and %d replicas): some shard's members must share a node", len(c.Hosts), perShard, c.Spec.ReplicasPerMaster)
+	}
 	for shard := 0; shard < c.Spec.Masters; shard++ {
 		seen := map[string]string{}
 		for i := range c.Members {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -38,6 +39,13 @@ type kubeObs struct {
 	hosts []string
 	// storage is the finding about the cluster's claims.
 	storage storageFinding
+	// podIssue is the first pod-level failure (none: the zero value).
+	podIssue podFinding
+	// observed is set once every finding above was gathered.
+	observed bool
+	// shortSets are the shards' StatefulSets with fewer pods than they
+	// want (the StatefulSet controller may be unable to create them).
+	shortSets []string
 	// retiringSets are the shards >= spec.masters that still have a
 	// StatefulSet (after spec.masters was lowered), sorted.
 	retiringSets []int
@@ -77,12 +85,57 @@ func (r *Reconciler) gatherKube(ctx context.Context, st *state) error {
 	if err := r.gatherSets(ctx, st); err != nil {
 		return err
 	}
-	f, err := r.observeClaims(ctx, rc)
+	failures, err := r.createFailures(ctx, rc.Namespace, st.kube.shortSets)
+	if err != nil {
+		return err
+	}
+	st.kube.podIssue = podProblems(st.kube.pods, failures)
+	f, err := r.observeClaims(ctx, rc, claimWaits(rc, st.kube.pods, failures))
 	if err != nil {
 		return err
 	}
 	st.kube.storage = f
+	st.kube.observed = true
 	return nil
+}
+
+// createFailureWindow is how recent a StatefulSet's FailedCreate event must
+// be to explain a missing pod (the StatefulSet controller retries, and
+// re-records the event, every few seconds up to a few minutes apart).
+const createFailureWindow = 10 * time.Minute
+
+// createFailures returns, for each StatefulSet in sets, the message of its
+// latest recent FailedCreate event, if any. Events are read from the API
+// server (not cached), and only for sets short of pods.
+func (r *Reconciler) createFailures(ctx context.Context, ns string, sets []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, name := range sets {
+		evs := &corev1.EventList{}
+		if err := r.APIReader.List(ctx, evs, client.InNamespace(ns), client.MatchingFields{
+			"involvedObject.kind": "StatefulSet", "involvedObject.name": name, "reason": "FailedCreate",
+		}); err != nil {
+			return nil, fmt.Errorf("list FailedCreate events of StatefulSet %s: %w", name, err)
+		}
+		var latest time.Time
+		for _, ev := range evs.Items {
+			if t := eventTime(ev); t.After(latest) && r.Clock.Since(t) < createFailureWindow {
+				latest, out[name] = t, ev.Message
+			}
+		}
+	}
+	return out, nil
+}
+
+// eventTime is when a core event was last seen.
+func eventTime(ev corev1.Event) time.Time {
+	t := ev.LastTimestamp.Time
+	if ev.Series != nil && ev.Series.LastObservedTime.After(t) {
+		t = ev.Series.LastObservedTime.Time
+	}
+	if ev.EventTime.After(t) {
+		t = ev.EventTime.Time
+	}
+	return t
 }
 
 // gatherNodes records each Kubernetes node's zone and the nodes pods can be
@@ -126,6 +179,9 @@ func (r *Reconciler) gatherSets(ctx context.Context, st *state) error {
 		if shard >= int(rc.Spec.Masters) {
 			st.kube.retiringSets = append(st.kube.retiringSets, shard)
 		}
+		if want := s.Spec.Replicas; want != nil && s.Status.Replicas < *want && shard < int(rc.Spec.Masters) {
+			st.kube.shortSets = append(st.kube.shortSets, s.Name)
+		}
 		switch {
 		case s.Status.ObservedGeneration == s.Generation:
 			st.kube.updateRevision[shard] = s.Status.UpdateRevision
@@ -139,7 +195,7 @@ func (r *Reconciler) gatherSets(ctx context.Context, st *state) error {
 
 // observeClaims reports whether the cluster's data claims are bound, and
 // names the StorageClass when a claim waits for one that does not exist.
-func (r *Reconciler) observeClaims(ctx context.Context, rc *redisv1alpha1.RedisCluster) (storageFinding, error) {
+func (r *Reconciler) observeClaims(ctx context.Context, rc *redisv1alpha1.RedisCluster, podWaits map[string]string) (storageFinding, error) {
 	pvcs := &corev1.PersistentVolumeClaimList{}
 	if err := r.Client.List(ctx, pvcs, client.InNamespace(rc.Namespace), client.MatchingLabelsSelector{Selector: resources.ClusterSelector(rc)}); err != nil {
 		return storageFinding{}, fmt.Errorf("list claims: %w", err)
@@ -175,10 +231,13 @@ func (r *Reconciler) observeClaims(ctx context.Context, rc *redisv1alpha1.RedisC
 		}
 	}
 	if pending != nil {
-		return storageFinding{
-			Reason:  redisv1alpha1.ReasonClaimPending,
-			Message: fmt.Sprintf("PersistentVolumeClaim %s is %s", pending.Name, pending.Status.Phase),
-		}, nil
+		msg := fmt.Sprintf("PersistentVolumeClaim %s is %s", pending.Name, pending.Status.Phase)
+		if pod, ok := strings.CutPrefix(pending.Name, resources.DataVolumeName+"-"); ok && podWaits[pod] != "" {
+			// With WaitForFirstConsumer the claim waits for its pod: the
+			// storage is not the cause.
+			msg += fmt.Sprintf(": waiting for its pod %s, which %s", pod, podWaits[pod])
+		}
+		return storageFinding{Reason: redisv1alpha1.ReasonClaimPending, Message: msg}, nil
 	}
 	return storageFinding{Bound: true, Reason: redisv1alpha1.ReasonAllClaimsBound, Message: fmt.Sprintf("%d claims bound", len(items))}, nil
 }

@@ -42,7 +42,7 @@ var ControllerPermissions = []PermissionRule{
 	{Group: "", Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch"}},
 	{Group: "storage.k8s.io", Resources: []string{"storageclasses"}, Verbs: []string{"get", "list", "watch"}},
 	{Group: "events.k8s.io", Resources: []string{"events"}, Verbs: []string{"create", "patch"}, Namespaced: true},
-	{Group: "", Resources: []string{"events"}, Verbs: []string{"create", "patch"}, Namespaced: true},
+	{Group: "", Resources: []string{"events"}, Verbs: []string{"create", "patch", "list"}, Namespaced: true},
 }
 
 // MetricsAuthPermissions is what serving /metrics with authentication and

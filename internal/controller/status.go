@@ -23,7 +23,9 @@ type statusInput struct {
 	// Cluster is nil when the pass did not get as far as deciding.
 	Cluster *heal.Cluster
 	// Storage is nil when the pass did not observe the claims.
-	Storage  *storageFinding
+	Storage *storageFinding
+	// Pods is the first pod-level failure (zero: none, or not observed).
+	Pods     podFinding
 	Decision heal.Decision
 	Err      error
 	Invalid  string
@@ -68,6 +70,8 @@ func computeStatus(in statusInput) redisv1alpha1.RedisClusterStatus {
 		set(redisv1alpha1.ConditionDegraded, true, redisv1alpha1.ReasonInvalidSpec, in.Err.Error())
 	case in.Err != nil:
 		set(redisv1alpha1.ConditionDegraded, true, redisv1alpha1.ReasonReconcileError, in.Err.Error())
+	case in.Pods.Reason != "":
+		set(redisv1alpha1.ConditionDegraded, true, in.Pods.Reason, in.Pods.Message)
 	}
 	if in.Storage != nil {
 		f := in.Storage
@@ -88,7 +92,7 @@ func computeStatus(in statusInput) redisv1alpha1.RedisClusterStatus {
 	placed, placeReason, placeMsg := placementCondition(c)
 	set(redisv1alpha1.ConditionReplicasPlaced, placed, placeReason, placeMsg)
 	readiness(set, c, in, v, out.ReadyNodes, ok)
-	if in.Err == nil && in.Invalid == "" {
+	if in.Err == nil && in.Invalid == "" && in.Pods.Reason == "" {
 		degraded(set, c, v.boot, v.stateOK, v.inSync, v.syncMsg)
 	}
 	progress(set, in, v.ready, v.syncMsg)
@@ -131,6 +135,8 @@ func readiness(set setFunc, c *heal.Cluster, in statusInput, v verdict, readyNod
 			fmt.Sprintf("%d nodes up, %d slots served, every replica in sync", readyNodes, ok))
 	case !in.Decision.IsNone():
 		notReady(redisv1alpha1.ReasonTopologyChanging, in.Decision.Message)
+	case !v.podsOK && in.Pods.Reason != "":
+		notReady(in.Pods.Reason, in.Pods.Message)
 	case !v.podsOK:
 		notReady(redisv1alpha1.ReasonPodsNotReady, fmt.Sprintf("%d of %d Redis pods ready and answering", readyNodes, c.Expected()))
 	case !v.boot:
@@ -212,8 +218,9 @@ func (r *Reconciler) writeStatus(ctx context.Context, st *state) error {
 		Err: st.err, Invalid: st.invalid, InvalidReason: st.invalidReason, Changed: st.changed, Now: metav1.NewTime(r.Clock.Now()),
 		Resharding: st.resharding,
 	}
-	if st.kube.zones != nil {
+	if st.kube.observed {
 		in.Storage = &st.kube.storage
+		in.Pods = st.kube.podIssue
 	}
 	next := computeStatus(in)
 	if st.invalid != "" {

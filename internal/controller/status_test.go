@@ -26,7 +26,7 @@ func cond(t *testing.T, s redisv1alpha1.RedisClusterStatus, ct redisv1alpha1.Con
 	return *c
 }
 
-func wantCond(t *testing.T, s redisv1alpha1.RedisClusterStatus, ct redisv1alpha1.ConditionType, status metav1.ConditionStatus, reason redisv1alpha1.ConditionReason) {
+func wantCond(t *testing.T, s redisv1alpha1.RedisClusterStatus, ct redisv1alpha1.ConditionType, status metav1.ConditionStatus, reason redisv1alpha1.ConditionReason) metav1.Condition {
 	t.Helper()
 	c := cond(t, s, ct)
 	if c.Status != status || c.Reason != reason.String() {
@@ -35,6 +35,7 @@ func wantCond(t *testing.T, s redisv1alpha1.RedisClusterStatus, ct redisv1alpha1
 	if c.ObservedGeneration != 7 {
 		t.Errorf("%s observedGeneration = %d, want 7", ct, c.ObservedGeneration)
 	}
+	return c
 }
 
 var t0 = metav1.NewTime(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
@@ -115,6 +116,31 @@ func TestStatusOfSharedNode(t *testing.T) {
 	w.Pod("rc-1-1").Host = w.Pod("rc-1-0").Host
 	s = computeStatus(statusInput{Generation: 7, Cluster: w.Cluster(), Now: t0})
 	wantCond(t, s, redisv1alpha1.ConditionReplicasPlaced, metav1.ConditionFalse, redisv1alpha1.ReasonSharedNode)
+}
+
+func TestStatusSaysTooFewNodesBeforeAnyPodIsPlaced(t *testing.T) {
+	w := healtest.Fresh(3, 3, threeHosts...)
+	s := computeStatus(statusInput{Generation: 7, Cluster: w.Cluster(), Now: t0})
+	c := wantCond(t, s, redisv1alpha1.ConditionReplicasPlaced, metav1.ConditionFalse, redisv1alpha1.ReasonNotEnoughNodes)
+	if !strings.Contains(c.Message, "3 schedulable nodes for 4 members per shard") {
+		t.Errorf("message %q", c.Message)
+	}
+}
+
+func TestStatusNamesAPodLevelFailure(t *testing.T) {
+	w := healtest.Healthy(3, 1, threeHosts...)
+	w.Pod("rc-1-1").Ready = false
+	pods := podFinding{redisv1alpha1.ReasonCrashLoopBackOff, "pod rc-1-1 container redis is in CrashLoopBackOff (4 restarts); last exit code 1: Bad directive"}
+	s := computeStatus(statusInput{Generation: 7, Cluster: w.Cluster(), Pods: pods, Now: t0})
+	for _, ct := range []redisv1alpha1.ConditionType{redisv1alpha1.ConditionDegraded, redisv1alpha1.ConditionReady} {
+		want := metav1.ConditionFalse
+		if ct == redisv1alpha1.ConditionDegraded {
+			want = metav1.ConditionTrue
+		}
+		if c := wantCond(t, s, ct, want, redisv1alpha1.ReasonCrashLoopBackOff); c.Message != pods.Message {
+			t.Errorf("%s message %q, want %q", ct, c.Message, pods.Message)
+		}
+	}
 }
 
 func TestStatusOfErrors(t *testing.T) {

@@ -99,6 +99,7 @@ func TestOperatorHasLeastPrivilege(t *testing.T) {
 			{"create", "", "services", ns},
 			{"get", "", "secrets", ns},
 			{"create", "", "events", ns},
+			{"list", "", "events", ns},
 		}
 	}
 	// What it needs in any mode: cluster-scoped reads, leader election,
