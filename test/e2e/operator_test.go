@@ -43,6 +43,11 @@ func TestOperator(t *testing.T) {
 		testOperatorMissingStorageClass(t, e)
 	})
 
+	// Independent of the others; runs after the password test.
+	defer t.Run("pod-level failures are named on the RedisCluster", func(t *testing.T) {
+		testOperatorPodFailures(t, e)
+	})
+
 	// Independent of the others too; runs before the storage test.
 	defer t.Run("a cluster with a password from a Secret works end to end", func(t *testing.T) {
 		testOperatorPassword(t, e)
@@ -102,6 +107,10 @@ func TestOperator(t *testing.T) {
 	}) {
 		t.FailNow()
 	}
+
+	t.Run("bad specs are refused at apply naming the field and change nothing", func(t *testing.T) {
+		testBadSpecsChangeNothing(t, e, name)
+	})
 
 	if !t.Run("deleting a master pod hands over without losing acknowledged writes", func(t *testing.T) {
 		before, err := e.get(t.Context(), name)
