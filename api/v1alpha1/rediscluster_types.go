@@ -184,7 +184,8 @@ type ExporterSpec struct {
 	Enabled bool `json:"enabled,omitempty"`
 
 	// Image is the exporter's image; it must contain /redkube-exporter.
-	// Unset means the operator's own image of the operator's version.
+	// Unset means the operator's --exporter-image, by default the
+	// operator's own image of the operator's version.
 	// +kubebuilder:validation:MinLength=1
 	// +optional
 	Image string `json:"image,omitempty"`

@@ -22,7 +22,7 @@ import (
 // writes those whose spec-hash annotation differs from the live object's.
 func (r *Reconciler) applyObjects(ctx context.Context, st *state) error {
 	rc := st.rc
-	desired, err := desiredObjects(rc)
+	desired, err := desiredObjects(rc, resources.Options{ExporterImage: r.exporterImage()})
 	if err != nil {
 		return err
 	}
@@ -53,7 +53,7 @@ func (r *Reconciler) applyObjects(ctx context.Context, st *state) error {
 
 // desiredObjects renders the ConfigMap, the Services, and each shard's
 // StatefulSet and (when enabled) PodDisruptionBudget.
-func desiredObjects(rc *redisv1alpha1.RedisCluster) ([]client.Object, error) {
+func desiredObjects(rc *redisv1alpha1.RedisCluster, o resources.Options) ([]client.Object, error) {
 	cm, err := resources.ConfigMap(rc)
 	if err != nil {
 		return nil, fmt.Errorf("render ConfigMap: %w", err)
@@ -68,7 +68,7 @@ func desiredObjects(rc *redisv1alpha1.RedisCluster) ([]client.Object, error) {
 	}
 	desired := []client.Object{cm, headless, access}
 	for shard := range int(rc.Spec.Masters) {
-		sts, err := resources.ShardStatefulSet(rc, shard)
+		sts, err := resources.ShardStatefulSet(rc, shard, o)
 		if err != nil {
 			return nil, fmt.Errorf("render StatefulSet of shard %d: %w", shard, err)
 		}

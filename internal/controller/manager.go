@@ -74,6 +74,10 @@ type ManagerOptions struct {
 	// PermissionCheckInterval is how often missing permissions are
 	// checked again (DefaultPermissionCheckInterval when zero).
 	PermissionCheckInterval time.Duration
+	// ExporterImage is the exporter sidecar's image for RedisClusters
+	// that do not set spec.monitoring.exporter.image
+	// (DefaultExporterImage when empty).
+	ExporterImage string
 }
 
 // LeaderElectionID names the leader-election lease.
@@ -172,6 +176,8 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder(EventSource),
 		Logger:    o.Logger,
+
+		ExporterImage: o.ExporterImage,
 	}
 	gate, err := newPermissionGate(mgr, o, func() error { return r.SetupWithManager(mgr) })
 	if err != nil {

@@ -83,6 +83,25 @@ type Reconciler struct {
 	ProbeTimeout time.Duration
 	// Logger receives the executor's structured logs (default: discarded).
 	Logger *slog.Logger
+	// ExporterImage is the exporter sidecar's image when a RedisCluster's
+	// spec.monitoring.exporter.image is unset (default:
+	// DefaultExporterImage).
+	ExporterImage string
+}
+
+// DefaultExporterImage is the exporter sidecar's default image: the
+// operator's own image, which ships /redkube-exporter, at the operator's
+// version (VERSION; a test keeps them in step). Because it is part of the
+// pod template, an operator upgrade that changes it replaces the Redis
+// pods of clusters running the exporter, one at a time.
+const DefaultExporterImage = "ghcr.io/redkube/redkube-operator:0.1.0"
+
+// exporterImage is r.ExporterImage or its default.
+func (r *Reconciler) exporterImage() string {
+	if r.ExporterImage == "" {
+		return DefaultExporterImage
+	}
+	return r.ExporterImage
 }
 
 // state is everything one reconcile pass knows, filled in phase by phase:

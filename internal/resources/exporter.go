@@ -1,6 +1,7 @@
 package resources
 
 import (
+	"errors"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -27,18 +28,17 @@ const (
 	exporterUID int64 = 65532
 )
 
-// DefaultExporterImage is the exporter image used when
-// spec.monitoring.exporter.image is unset: the operator's own image, which
-// ships /redkube-exporter, at the operator's version (VERSION; a test keeps
-// them in step).
-var DefaultExporterImage = "ghcr.io/redkube/redkube-operator:0.1.0"
-
-// exporterContainer is the sidecar serving the metrics of the pod's Redis.
-func exporterContainer(rc *redisv1alpha1.RedisCluster) corev1.Container {
+// exporterContainer is the sidecar serving the metrics of the pod's Redis,
+// running spec.monitoring.exporter.image or, when that is unset,
+// o.ExporterImage.
+func exporterContainer(rc *redisv1alpha1.RedisCluster, o Options) (corev1.Container, error) {
 	spec := rc.Spec.Monitoring.Exporter
 	image := spec.Image
 	if image == "" {
-		image = DefaultExporterImage
+		image = o.ExporterImage
+	}
+	if image == "" {
+		return corev1.Container{}, errors.New("spec.monitoring.exporter.image is unset and the operator has no default exporter image")
 	}
 	res := spec.Resources
 	if len(res.Requests) == 0 && len(res.Limits) == 0 {
@@ -51,7 +51,7 @@ func exporterContainer(rc *redisv1alpha1.RedisCluster) corev1.Container {
 	if ref := passwordKeyRef(rc); ref != nil {
 		env = append(env, corev1.EnvVar{Name: ExporterPasswordEnv, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: ref}})
 	}
-	return corev1.Container{
+	c := corev1.Container{
 		Name:            ExporterContainerName,
 		Image:           image,
 		ImagePullPolicy: corev1.PullIfNotPresent,
@@ -80,6 +80,7 @@ func exporterContainer(rc *redisv1alpha1.RedisCluster) corev1.Container {
 		},
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
+	return c, nil
 }
 
 // passwordKeyRef selects the password in spec.passwordSecret; nil when the

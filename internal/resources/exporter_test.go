@@ -1,8 +1,6 @@
 package resources
 
 import (
-	"os"
-	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -11,16 +9,6 @@ import (
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
 )
-
-func TestDefaultExporterImageIsTheOperatorImageOfVERSION(t *testing.T) {
-	b, err := os.ReadFile("../../VERSION")
-	if err != nil {
-		t.Fatalf("read VERSION: %v", err)
-	}
-	if want := "ghcr.io/redkube/redkube-operator:" + strings.TrimSpace(string(b)); DefaultExporterImage != want {
-		t.Errorf("DefaultExporterImage = %q, want %q (update it with VERSION)", DefaultExporterImage, want)
-	}
-}
 
 func TestShardPodsCarryTheExporterOnlyWhenEnabled(t *testing.T) {
 	custom := corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi")}}
@@ -36,13 +24,13 @@ func TestShardPodsCarryTheExporterOnlyWhenEnabled(t *testing.T) {
 		{name: "has no exporter when disabled", monitoring: &redisv1alpha1.MonitoringSpec{Exporter: &redisv1alpha1.ExporterSpec{Image: "x"}}},
 		{name: "runs the default image with default resources",
 			monitoring: &redisv1alpha1.MonitoringSpec{Exporter: &redisv1alpha1.ExporterSpec{Enabled: true}},
-			wantImage:  DefaultExporterImage, wantMemLim: "64Mi"},
+			wantImage:  testOptions.ExporterImage, wantMemLim: "64Mi"},
 		{name: "runs the image and resources given",
 			monitoring: &redisv1alpha1.MonitoringSpec{Exporter: &redisv1alpha1.ExporterSpec{Enabled: true, Image: "example/exp:1", Resources: custom}},
 			wantImage:  "example/exp:1", wantMemLim: "128Mi"},
 		{name: "reads the password from the cluster's Secret",
 			monitoring: &redisv1alpha1.MonitoringSpec{Exporter: &redisv1alpha1.ExporterSpec{Enabled: true}}, password: true,
-			wantImage: DefaultExporterImage, wantMemLim: "64Mi", wantEnv: true},
+			wantImage: testOptions.ExporterImage, wantMemLim: "64Mi", wantEnv: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,7 +40,7 @@ func TestShardPodsCarryTheExporterOnlyWhenEnabled(t *testing.T) {
 				rc.Spec.PasswordSecret = &redisv1alpha1.PasswordSecretRef{Name: "auth"}
 			}
 			redisv1alpha1.SetDefaults(rc)
-			sts, err := ShardStatefulSet(rc, 0)
+			sts, err := ShardStatefulSet(rc, 0, testOptions)
 			if err != nil {
 				t.Fatalf("ShardStatefulSet: %v", err)
 			}
@@ -90,5 +78,18 @@ func TestShardPodsCarryTheExporterOnlyWhenEnabled(t *testing.T) {
 				t.Errorf("password from %s/%s, want auth/%s", ref.Name, ref.Key, redisv1alpha1.DefaultPasswordKey)
 			}
 		})
+	}
+}
+
+func TestAnExporterWithoutAnyImageIsAnError(t *testing.T) {
+	rc := &redisv1alpha1.RedisCluster{ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: "ns"}}
+	rc.Spec.Monitoring = &redisv1alpha1.MonitoringSpec{Exporter: &redisv1alpha1.ExporterSpec{Enabled: true}}
+	redisv1alpha1.SetDefaults(rc)
+	if _, err := ShardStatefulSet(rc, 0, Options{}); err == nil {
+		t.Fatal("an enabled exporter with no image and no default rendered without error")
+	}
+	rc.Spec.Monitoring.Exporter.Image = "example/exp:1"
+	if _, err := ShardStatefulSet(rc, 0, Options{}); err != nil {
+		t.Fatalf("an exporter with spec.monitoring.exporter.image and no default: %v", err)
 	}
 }

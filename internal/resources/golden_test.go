@@ -21,6 +21,10 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/ from the builders' output")
 
+// testOptions are the operator settings the tests render with; the golden
+// files show this default exporter image.
+var testOptions = Options{ExporterImage: "ghcr.io/redkube/redkube-operator:0.1.0"}
+
 // samplePath is the sample users apply; the golden "sample" case renders it.
 const samplePath = "../../config/samples/redis_v1alpha1_rediscluster.yaml"
 
@@ -104,7 +108,7 @@ func renderAll(t *testing.T, rc *redisv1alpha1.RedisCluster) []byte {
 	add(wrap(HeadlessService(rc)))
 	add(wrap(AccessService(rc)))
 	for i := range int(rc.Spec.Masters) {
-		add(wrap(ShardStatefulSet(rc, i)))
+		add(wrap(ShardStatefulSet(rc, i, testOptions)))
 		add(wrap(PodDisruptionBudget(rc, i)))
 	}
 	var out bytes.Buffer

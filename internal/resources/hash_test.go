@@ -13,11 +13,11 @@ func labelSet(m map[string]string) labels.Set { return labels.Set(m) }
 
 func TestSpecHashIsStableAndIgnoresItsAnnotation(t *testing.T) {
 	rc := fullCluster()
-	a, err := ShardStatefulSet(rc, 1)
+	a, err := ShardStatefulSet(rc, 1, testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := ShardStatefulSet(rc, 1)
+	b, err := ShardStatefulSet(rc, 1, testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +55,9 @@ func TestSpecHashChangesWithEveryInput(t *testing.T) {
 			rc.Spec.Service = redisv1alpha1.ServiceSpec{Type: redisv1alpha1.ServiceTypeNodePort, NodePort: ptr.To(int32(30011))}
 		}, []string{"access"}},
 		{"password key", func(rc *redisv1alpha1.RedisCluster) { rc.Spec.PasswordSecret.Key = "other" }, []string{"sts"}},
+		{"exporter enabled", func(rc *redisv1alpha1.RedisCluster) {
+			rc.Spec.Monitoring = &redisv1alpha1.MonitoringSpec{Exporter: &redisv1alpha1.ExporterSpec{Enabled: true}}
+		}, []string{"sts"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rc := fullCluster()
@@ -79,7 +82,7 @@ func renderHashes(t *testing.T, rc *redisv1alpha1.RedisCluster) map[string]strin
 	cm, err1 := ConfigMap(rc)
 	hs, err2 := HeadlessService(rc)
 	as, err3 := AccessService(rc)
-	sts, err4 := ShardStatefulSet(rc, 0)
+	sts, err4 := ShardStatefulSet(rc, 0, testOptions)
 	pdb, err5 := PodDisruptionBudget(rc, 0)
 	for _, err := range []error{err1, err2, err3, err4, err5} {
 		if err != nil {
@@ -95,7 +98,7 @@ func renderHashes(t *testing.T, rc *redisv1alpha1.RedisCluster) map[string]strin
 func TestShardOutOfRange(t *testing.T) {
 	rc := fullCluster()
 	for _, shard := range []int{-1, int(rc.Spec.Masters)} {
-		if _, err := ShardStatefulSet(rc, shard); err == nil {
+		if _, err := ShardStatefulSet(rc, shard, testOptions); err == nil {
 			t.Errorf("ShardStatefulSet(%d) of %d masters: no error", shard, rc.Spec.Masters)
 		}
 		if _, err := PodDisruptionBudget(rc, shard); err == nil {

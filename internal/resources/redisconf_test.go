@@ -66,7 +66,7 @@ type localNode struct {
 // server off other interfaces.
 func startFromBuilders(t *testing.T, rc *redisv1alpha1.RedisCluster, password string) *localNode {
 	t.Helper()
-	sts, err := ShardStatefulSet(rc, 0)
+	sts, err := ShardStatefulSet(rc, 0, testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +318,7 @@ func TestPreStopHoldsMasterUntilFailover(t *testing.T) {
 		return strings.Contains(nodes, "slave "+idA), err
 	})
 
-	sts, err := ShardStatefulSet(rc, 0)
+	sts, err := ShardStatefulSet(rc, 0, testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}

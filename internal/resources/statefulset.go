@@ -57,12 +57,25 @@ while [ "$(date +%%s)" -lt "$end" ]; do
 done
 `, TerminationGracePeriodSeconds-PreStopReserveSeconds, RedisPort)
 
+// Options are the operator's settings the builders need beside the
+// RedisCluster.
+type Options struct {
+	// ExporterImage is the image of the exporter sidecar when
+	// spec.monitoring.exporter.image is unset (the operator's own image).
+	ExporterImage string
+}
+
 // ShardStatefulSet renders shard's StatefulSet: 1+replicasPerMaster pods
 // created in parallel, OnDelete updates (the operator decides when a pod is
-// replaced, failing masters over first), a data PVC per pod, and the
-// anti-affinity of spec.placement.
-func ShardStatefulSet(rc *redisv1alpha1.RedisCluster, shard int) (*appsv1.StatefulSet, error) {
+// replaced, failing masters over first), a data PVC per pod, the
+// anti-affinity of spec.placement, and the exporter sidecar when
+// spec.monitoring.exporter is enabled.
+func ShardStatefulSet(rc *redisv1alpha1.RedisCluster, shard int, o Options) (*appsv1.StatefulSet, error) {
 	if err := checkShard(rc, shard); err != nil {
+		return nil, err
+	}
+	pod, err := podSpec(rc, shard, o)
+	if err != nil {
 		return nil, err
 	}
 	podLabels := ShardLabels(rc, shard)
@@ -84,7 +97,7 @@ func ShardStatefulSet(rc *redisv1alpha1.RedisCluster, shard int) (*appsv1.Statef
 					Labels:      podLabels,
 					Annotations: map[string]string{AnnotationConfigHash: configHash(RedisConf(rc))},
 				},
-				Spec: podSpec(rc, shard),
+				Spec: pod,
 			},
 			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{dataClaimTemplate(rc, shard)},
 		},
@@ -96,11 +109,15 @@ func ShardStatefulSet(rc *redisv1alpha1.RedisCluster, shard int) (*appsv1.Statef
 }
 
 // podSpec is the pod template's spec.
-func podSpec(rc *redisv1alpha1.RedisCluster, shard int) corev1.PodSpec {
+func podSpec(rc *redisv1alpha1.RedisCluster, shard int, o Options) (corev1.PodSpec, error) {
 	p := rc.Spec.Placement
 	containers := []corev1.Container{redisContainer(rc)}
 	if rc.Spec.ExporterEnabled() {
-		containers = append(containers, exporterContainer(rc))
+		exp, err := exporterContainer(rc, o)
+		if err != nil {
+			return corev1.PodSpec{}, err
+		}
+		containers = append(containers, exp)
 	}
 	return corev1.PodSpec{
 		TerminationGracePeriodSeconds: ptr.To(int64(TerminationGracePeriodSeconds)),
@@ -123,7 +140,7 @@ func podSpec(rc *redisv1alpha1.RedisCluster, shard int) corev1.PodSpec {
 				Items:                []corev1.KeyToPath{{Key: ConfigKey, Path: ConfigKey}},
 			}},
 		}},
-	}
+	}, nil
 }
 
 // redisContainer runs redis-server with the ConfigMap's redis.conf, announcing

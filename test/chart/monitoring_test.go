@@ -186,7 +186,7 @@ func redisPodLabels(t *testing.T) labels.Set {
 		ObjectMeta: metav1.ObjectMeta{Name: "cache", Namespace: "team-a"},
 		Spec:       redisv1alpha1.RedisClusterSpec{Masters: 3, ReplicasPerMaster: 1, Image: "redis:7.0"},
 	}
-	sts, err := resources.ShardStatefulSet(rc, 0)
+	sts, err := resources.ShardStatefulSet(rc, 0, resources.Options{})
 	if err != nil {
 		t.Fatalf("render a shard: %v", err)
 	}
