@@ -15,7 +15,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
+	"k8s.io/utils/ptr"
+	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/redkube/redkube/internal/controller"
 	"github.com/redkube/redkube/pkg/exporter"
@@ -99,7 +102,9 @@ func TestMetricNames(t *testing.T) {
 
 type dashboard struct {
 	Panels []struct {
-		Title   string `json:"title"`
+		ID      int                      `json:"id"`
+		Title   string                   `json:"title"`
+		GridPos struct{ X, Y, W, H int } `json:"gridPos"`
 		Targets []struct {
 			Expr string `json:"expr"`
 		} `json:"targets"`
@@ -255,17 +260,108 @@ func exporterNames(t *testing.T) map[string]bool {
 	return names
 }
 
-func TestEveryDashboardMetricAppearsInARealScrape(t *testing.T) {
+// operatorNames gathers controller-runtime's registry, which the manager
+// serves, after creating the series a running operator has: a
+// RedisCluster's (InitMetrics) and those of a started controller-runtime
+// controller (controller_runtime_reconcile_*, workqueue_*), which exist
+// only once a controller starts.
+func operatorNames(t *testing.T, names map[string]bool) {
+	t.Helper()
+	controller.InitMetrics("dashboard-test", "cache")
+	c, err := crcontroller.NewUnmanaged("monitoring-test", crcontroller.Options{
+		Reconciler:         reconcile.Func(func(context.Context, reconcile.Request) (reconcile.Result, error) { return reconcile.Result{}, nil }),
+		SkipNameValidation: ptr.To(true),
+	})
+	if err != nil {
+		t.Fatalf("controller-runtime controller: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // Start creates the series, then returns at once
+	if err := c.Start(ctx); err != nil {
+		t.Fatalf("start the controller: %v", err)
+	}
+	gatherNames(t, ctrlmetrics.Registry, names)
+}
+
+func TestEveryMetricTheDashboardAndAlertsQueryAppearsInARealScrape(t *testing.T) {
 	want := dashboardMetrics(t)
 	if len(want) < 10 {
 		t.Fatalf("only %d metrics found in the dashboard: %v", len(want), want)
 	}
+	for _, a := range alerts(t) {
+		for _, n := range metricNames(a.Expr) {
+			want[n] = append(want[n], "alert "+a.Alert)
+		}
+	}
 	have := exporterNames(t)
-	controller.InitMetrics("dashboard-test", "cache")
-	gatherNames(t, ctrlmetrics.Registry, have)
-	for name, panels := range want {
+	operatorNames(t, have)
+	for name, users := range want {
 		if !have[name] {
-			t.Errorf("%s (panels %q) is in no scrape of the exporter or the operator", name, panels)
+			t.Errorf("%s (in %q) is in no scrape of the exporter or the operator", name, users)
+		}
+	}
+}
+
+// selector is a series selector with its matchers.
+var selector = regexp.MustCompile(`\b((?:redis|redkube)_[a-z0-9_]+)\s*(\{[^}]*\})?`)
+
+func TestEveryDashboardQueryFiltersByNamespaceAndCluster(t *testing.T) {
+	var d dashboard
+	b, err := os.ReadFile(dashboardPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatalf("decode %s: %v", dashboardPath, err)
+	}
+	vars := map[string]bool{}
+	for _, v := range d.Templating.List {
+		vars[v.Name] = true
+	}
+	for _, v := range []string{"datasource", "namespace", "cluster"} {
+		if !vars[v] {
+			t.Errorf("the dashboard has no %s variable", v)
+		}
+	}
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			for _, m := range selector.FindAllStringSubmatch(tg.Expr, -1) {
+				name, matchers := m[1], m[2]
+				if !strings.Contains(matchers, `namespace=~"$namespace"`) {
+					t.Errorf("panel %q: %s is not filtered by $namespace in %q", p.Title, name, tg.Expr)
+				}
+				if !strings.Contains(matchers, "$cluster") {
+					t.Errorf("panel %q: %s is not filtered by $cluster in %q", p.Title, name, tg.Expr)
+				}
+			}
+		}
+	}
+}
+
+func TestDashboardPanelsHaveUniqueIDsAndDoNotOverlap(t *testing.T) {
+	var d dashboard
+	b, err := os.ReadFile(dashboardPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatalf("decode %s: %v", dashboardPath, err)
+	}
+	ids := map[int]string{}
+	for i, p := range d.Panels {
+		if other, ok := ids[p.ID]; ok {
+			t.Errorf("panels %q and %q share id %d", other, p.Title, p.ID)
+		}
+		ids[p.ID] = p.Title
+		g := p.GridPos
+		if g.W <= 0 || g.H <= 0 || g.X < 0 || g.X+g.W > 24 {
+			t.Errorf("panel %q: gridPos %+v is outside the 24-column grid", p.Title, g)
+		}
+		for _, q := range d.Panels[:i] {
+			h := q.GridPos
+			if g.X < h.X+h.W && h.X < g.X+g.W && g.Y < h.Y+h.H && h.Y < g.Y+g.H {
+				t.Errorf("panels %q %+v and %q %+v overlap", q.Title, h, p.Title, g)
+			}
 		}
 	}
 }
