@@ -361,3 +361,22 @@ func TestNewRejectsAnEmptyAddress(t *testing.T) {
 		t.Fatal("New with no address returned no error")
 	}
 }
+
+func TestTheFirstScrapeAfterARedisRestartIsUp(t *testing.T) {
+	n := redisenv.Start(t, 1, redisenv.Standalone())[0]
+	c := newCollector(t, Options{Addr: n.Addr, Timeout: time.Second})
+	if v := value(t, scrape(t, c), "redis_up", nil); v != 1 {
+		t.Fatalf("redis_up before the restart = %v, want 1", v)
+	}
+	n.Restart() // the exporter's pooled connection is now closed by the peer
+	fams := scrape(t, c)
+	if v := value(t, fams, "redis_up", nil); v != 1 {
+		t.Errorf("redis_up in the first scrape after the restart = %v, want 1 (a stale connection must not count as Redis down)", v)
+	}
+	if v := value(t, fams, "redis_exporter_scrape_errors_total", nil); v != 0 {
+		t.Errorf("redis_exporter_scrape_errors_total = %v, want 0", v)
+	}
+	if v := value(t, fams, "redis_uptime_in_seconds", nil); v > 5 {
+		t.Errorf("redis_uptime_in_seconds = %v: the scrape did not read the restarted server", v)
+	}
+}
