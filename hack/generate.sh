@@ -11,7 +11,8 @@
 #                                           namespaced and cluster-scoped,
 #                                           hack/chartrules)
 #   - the version: charts/redkube/Chart.yaml's version and appVersion, and
-#     the image tag of config/manager/kustomization.yaml, from VERSION
+#     the image tag of config/manager/kustomization.yaml and the manager's
+#     --exporter-image in config/manager/manager.yaml, from VERSION
 # Usage: hack/generate.sh [output-root]   (default: the repository root;
 # hack/verify-generated.sh passes a temporary copy).
 set -euo pipefail
@@ -50,3 +51,6 @@ if ! [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]]; then
 fi
 sed -i -E "s/^version: .*/version: $version/; s/^appVersion: .*/appVersion: \"$version\"/" "$chart/Chart.yaml"
 sed -i -E "s/^(  newTag: ).*/\1\"$version\"/" config/manager/kustomization.yaml
+# The exporter sidecar's image is the operator image (it holds
+# /redkube-exporter); kustomize's images: cannot rewrite an argument.
+sed -i -E "s|^(        - --exporter-image=ghcr.io/redkube/redkube-operator:).*|\1$version|" config/manager/manager.yaml
