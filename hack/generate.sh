@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates the code and manifests derived from kubebuilder markers:
+#   - api/v1alpha1/zz_generated.configrules.go and docs/configuration.md
+#                                          (hack/configgen, from the table
+#                                           of allowed redis.conf directives;
+#                                           first, as the CRD needs it)
 #   - api/**/zz_generated.deepcopy.go      (controller-gen object)
 #   - config/crd/bases/*.yaml              (controller-gen crd, from api/)
 #   - config/rbac/role.yaml                (controller-gen rbac, from the
@@ -23,6 +27,7 @@ cd "$root"
 
 cg() { go run "sigs.k8s.io/controller-tools/cmd/controller-gen@${CONTROLLER_GEN_VERSION}" "$@"; }
 
+go run ./hack/configgen -root .
 cg object paths=./api/...
 cg crd:allowDangerousTypes=false paths=./api/... output:crd:artifacts:config=config/crd/bases
 

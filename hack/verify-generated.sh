@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fails when the generated deepcopy code, CRDs, RBAC role, the chart's
+# Fails when the generated deepcopy code, CEL rules on spec.config and
+# docs/configuration.md, CRDs, RBAC role, the chart's
 # generated files (CRDs, split rules) or the version stamped into the chart
 # and config/manager are stale: copies the inputs to a temporary tree,
 # regenerates there with hack/generate.sh and diffs against the committed
@@ -17,7 +18,7 @@ trap 'rm -rf "$tmp"' EXIT
 "$repo/hack/generate.sh" "$tmp"
 
 status=0
-for d in api config charts; do
+for d in api config charts docs; do
 	if ! diff -ru "$repo/$d" "$tmp/$d"; then status=1; fi
 done
 if ((status)); then

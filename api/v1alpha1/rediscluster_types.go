@@ -37,9 +37,9 @@ const (
 )
 
 // ForbiddenConfigKeys are the redis.conf directives the operator owns; the
-// CRD rejects them in spec.config (compared case-insensitively, as Redis
-// does). The list must stay in sync with the CEL rule on
-// RedisClusterSpec.Config; a test checks that it does.
+// CRD refuses them in spec.config (compared case-insensitively, as Redis
+// does) with a message saying the operator manages them. The CEL rule is
+// generated from this list (ConfigRules); a test checks the CRD holds it.
 var ForbiddenConfigKeys = []string{
 	"appendfilename",
 	"bind",
@@ -65,8 +65,8 @@ var ForbiddenConfigKeys = []string{
 
 // ConfigValue is the value of one redis.conf directive in spec.config,
 // written verbatim after the directive's name (for example "3600 1 300 100"
-// for save).
-// +kubebuilder:validation:MaxLength=1024
+// for save). Its type and range depend on the directive (ConfigDirectives).
+// +kubebuilder:validation:MaxLength=256
 type ConfigValue string
 
 // ServiceType is the kind of Service that gives clients access to the cluster.
@@ -130,15 +130,14 @@ type RedisClusterSpec struct {
 	// +optional
 	Storage StorageSpec `json:"storage,omitempty"`
 
-	// Config holds redis.conf directives added to the operator's own
-	// (for example maxmemory or maxmemory-policy). Directives the operator
-	// owns (ForbiddenConfigKeys) are rejected.
+	// Config holds redis.conf directives added to the operator's own (for
+	// example maxmemory or maxmemory-policy). Only the directives of
+	// ConfigDirectives are allowed, with values of their type and range
+	// (docs/configuration.md); directives the operator owns
+	// (ForbiddenConfigKeys) are refused with a message saying so.
 	// +kubebuilder:validation:MaxProperties=64
-	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[a-zA-Z0-9-]+$'))",message="spec.config keys must be redis.conf directive names (letters, digits and '-')"
-	// +kubebuilder:validation:XValidation:rule="self.all(k, !self[k].contains('\\n') && !self[k].contains('\\r'))",message="spec.config values must be a single line"
-	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k.lowerAscii() in ['appendfilename', 'bind', 'cluster-announce-bus-port', 'cluster-announce-ip', 'cluster-announce-port', 'cluster-config-file', 'cluster-enabled', 'cluster-port', 'daemonize', 'dbfilename', 'dir', 'include', 'masterauth', 'masteruser', 'port', 'protected-mode', 'replicaof', 'requirepass', 'slaveof', 'tls-port']))",messageExpression="'spec.config must not set ' + self.filter(k, k.lowerAscii() in ['appendfilename', 'bind', 'cluster-announce-bus-port', 'cluster-announce-ip', 'cluster-announce-port', 'cluster-config-file', 'cluster-enabled', 'cluster-port', 'daemonize', 'dbfilename', 'dir', 'include', 'masterauth', 'masteruser', 'port', 'protected-mode', 'replicaof', 'requirepass', 'slaveof', 'tls-port'])[0] + ': the operator manages it'"
 	// +optional
-	Config map[string]ConfigValue `json:"config,omitempty"`
+	Config RedisConfig `json:"config,omitempty"`
 
 	// Service is the Service clients connect through.
 	// +kubebuilder:default={}

@@ -140,8 +140,8 @@ func TestRejectsBadInput(t *testing.T) {
 		{name: "unknown anti-affinity", spec: "placement:\n  antiAffinity: Sometimes", want: []string{`spec.placement.antiAffinity: Unsupported value: "Sometimes"`}},
 		{name: "forbidden key in other case", spec: "config:\n  Port: \"7000\"", want: []string{"spec.config: Invalid value", "spec.config must not set Port: the operator manages it"}},
 		{name: "forbidden key among allowed ones", spec: "config:\n  maxmemory: 1gb\n  dir: /tmp\n  save: \"\"", want: []string{"spec.config must not set dir: the operator manages it"}},
-		{name: "config key with a space", spec: "config:\n  \"maxmemory 1gb\": \"\"", want: []string{"spec.config keys must be redis.conf directive names"}},
-		{name: "config value over two lines", spec: "config:\n  maxmemory: \"1gb\\nport 7000\"", want: []string{"spec.config values must be a single line"}},
+		{name: "config key with a space", spec: "config:\n  \"maxmemory 1gb\": \"\"", want: []string{"spec.config: maxmemory 1gb is not a directive redkube lets you set"}},
+		{name: "config value over two lines", spec: "config:\n  maxmemory: \"1gb\\nport 7000\"", want: []string{"spec.config: the value of maxmemory must not contain quotes, backslashes or control characters"}},
 		{name: "empty image", spec: "image: \"\"", want: []string{"spec.image: Invalid value"}},
 		{name: "password secret without name", spec: "passwordSecret:\n  key: pw", want: []string{"spec.passwordSecret.name: Required value"}},
 		{name: "name starting with a digit", objName: "1redis", want: []string{"metadata.name must start with a letter"}},
@@ -154,6 +154,16 @@ func TestRejectsBadInput(t *testing.T) {
 			spec: fmt.Sprintf("config:\n  %s: \"x\"", key),
 			want: []string{"spec.config must not set " + key + ": the operator manages it"},
 		})
+	}
+	for _, c := range configCases {
+		if len(c.want) == 0 {
+			continue // TestAcceptsGoodConfig
+		}
+		b, err := json.Marshal(map[string]any{"config": c.config})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cases = append(cases, rejection{name: "config: " + c.name, spec: string(b), want: c.want})
 	}
 	ctx := context.Background()
 	for i, c := range cases {
