@@ -59,8 +59,8 @@ func ConfigRules() []ConfigRule {
 		{KindInteger, "{V}.matches(" + celQuote(reInteger) + ") && int({V}) >= {P}[{K}][0] && int({V}) <= {P}[{K}][1]",
 			func(d ConfigDirective) string { return fmt.Sprintf("[%d, %d]", d.Min, d.Max) }},
 		{KindMemory, "{V}.lowerAscii().matches(" + celQuote(reMemory) + ") && " +
-			"int({V}.find('^[0-9]+')) * " + celUnits() + "[{V}.lowerAscii().find('[a-z]*$')] >= {P}[{K}][0] && " +
-			"int({V}.find('^[0-9]+')) * " + celUnits() + "[{V}.lowerAscii().find('[a-z]*$')] <= {P}[{K}][1]",
+			"int({V}.find('^[0-9]+')) * " + celUnits() + "['x' + {V}.lowerAscii().find('[a-z]*$')] >= {P}[{K}][0] && " +
+			"int({V}.find('^[0-9]+')) * " + celUnits() + "['x' + {V}.lowerAscii().find('[a-z]*$')] <= {P}[{K}][1]",
 			func(d ConfigDirective) string { return fmt.Sprintf("[%d, %d]", d.Min, d.Max) }},
 		{KindMemoryOrPercent, "{V}.matches(" + celQuote(rePercent) + ") || {V}.lowerAscii().matches(" + celQuote(reMemory) + ")", nil},
 		{KindEnum, "{V}.lowerAscii() in {P}[{K}]", func(d ConfigDirective) string { return celList(d.Values) }},
@@ -149,11 +149,13 @@ func celStringMap(m map[string]string) string {
 	return celMap(q)
 }
 
-// celUnits is the memoryUnits map as a CEL literal.
+// celUnits is the memoryUnits map as a CEL literal, its keys prefixed
+// with x: an empty key (two single quotes) would turn into a closing quote once gofmt
+// reformats the doc comment the markers live in.
 func celUnits() string {
 	m := make(map[string]string, len(memoryUnits))
 	for k, v := range memoryUnits {
-		m[k] = strconv.FormatInt(v, 10)
+		m["x"+k] = strconv.FormatInt(v, 10)
 	}
 	return celMap(m)
 }

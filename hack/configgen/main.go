@@ -24,8 +24,13 @@ import (
 func main() {
 	root := flag.String("root", ".", "repository root to write into")
 	flag.Parse()
+	rules, err := rulesFile()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "configgen:", err)
+		os.Exit(1)
+	}
 	for path, content := range map[string]string{
-		"api/v1alpha1/zz_generated.configrules.go": rulesFile(),
+		"api/v1alpha1/zz_generated.configrules.go": rules,
 		"docs/configuration.md":                    docFile(),
 	} {
 		if err := os.WriteFile(filepath.Join(*root, path), []byte(content), 0o644); err != nil {
