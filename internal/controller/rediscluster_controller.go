@@ -318,6 +318,11 @@ func (r *Reconciler) validate(_ context.Context, st *state) error {
 	case s.ReplicasPerMaster < 0:
 		return reconcile.TerminalError(fmt.Errorf("spec.replicasPerMaster is %d: must not be negative", s.ReplicasPerMaster))
 	}
+	// The CRD refuses a bad spec.config, but an object stored before its
+	// rules existed keeps its config on update: never roll it onto pods.
+	if errs := redisv1alpha1.ValidateConfig(s.Config); len(errs) > 0 {
+		st.invalid = errs[0].Error()
+	}
 	return nil
 }
 
