@@ -179,7 +179,7 @@ var ConfigDirectives = sortedDirectives([]ConfigDirective{
 	integer("timeout", 0, intMax, "300"),
 	integer("tcp-keepalive", 0, intMax, "60"),
 	integer("tcp-backlog", 0, intMax, "511"),
-	note(integer("maxclients", 32, uintMax, "20000"), "at least 32: the operator, the exporter and the replicas need connections (Redis allows 1)"),
+	note(integer("maxclients", 32, uintMax, "1000"), "at least 32: the operator, the exporter and the replicas need connections (Redis allows 1)"),
 	{Name: "client-output-buffer-limit", Kind: KindOutputBufferLimit, Example: "pubsub 32mb 8mb 60",
 		ExampleGot: "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"},
 	memory("client-query-buffer-limit", mebibyte, "512mb", "536870912"),

@@ -73,15 +73,7 @@ func startFromBuilders(t *testing.T, rc *redisv1alpha1.RedisCluster, password st
 	c := sts.Spec.Template.Spec.Containers[0]
 	n := &localNode{port: freeRedisPort(t), dir: t.TempDir(), done: make(chan error, 1)}
 
-	conf := RedisConf(rc)
-	conf = strings.ReplaceAll(conf, "\nport 6379\n", fmt.Sprintf("\nport %d\n", n.port))
-	conf = strings.ReplaceAll(conf, " "+DataDir+"\n", " "+n.dir+"\n")
-	conf = strings.ReplaceAll(conf, " "+DataDir+"/", " "+n.dir+"/")
-	conf += "bind 127.0.0.1\n"
-	confPath := filepath.Join(n.dir, "redis.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	confPath := writeLocalConf(t, rc, n.port, n.dir)
 
 	args := make([]string, 0, len(c.Args))
 	for _, a := range c.Args {
@@ -116,6 +108,23 @@ func startFromBuilders(t *testing.T, rc *redisv1alpha1.RedisCluster, password st
 	})
 	n.waitReady(t, password)
 	return n
+}
+
+// writeLocalConf writes RedisConf(rc) into dir as the pod would get it,
+// with the port and the data directory moved to port and dir and bind
+// 127.0.0.1 added, and returns its path.
+func writeLocalConf(t *testing.T, rc *redisv1alpha1.RedisCluster, port int, dir string) string {
+	t.Helper()
+	conf := RedisConf(rc)
+	conf = strings.ReplaceAll(conf, "\nport 6379\n", fmt.Sprintf("\nport %d\n", port))
+	conf = strings.ReplaceAll(conf, " "+DataDir+"\n", " "+dir+"\n")
+	conf = strings.ReplaceAll(conf, " "+DataDir+"/", " "+dir+"/")
+	conf += "bind 127.0.0.1\n"
+	confPath := filepath.Join(dir, "redis.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return confPath
 }
 
 // waitReady waits until the server answers PING, failing the test if it
