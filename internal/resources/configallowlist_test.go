@@ -164,7 +164,10 @@ func runUntilExit(t *testing.T, rc *redisv1alpha1.RedisCluster, wait time.Durati
 		return true, out.String()
 	case <-time.After(wait):
 		_ = cmd.Process.Kill()
-		<-done
+		var ee *exec.ExitError
+		if err := <-done; err != nil && !errors.As(err, &ee) {
+			t.Errorf("wait for redis-server: %v", err)
+		}
 		return false, out.String()
 	}
 }
