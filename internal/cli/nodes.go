@@ -33,7 +33,10 @@ func nodeError(addr string, err error) error {
 	if tlsErr := tlsFailure(addr, err); tlsErr != nil {
 		return tlsErr
 	}
+	var slow *redisadmin.UnresponsiveError
 	switch {
+	case errors.As(err, &slow):
+		return fmt.Errorf("%s accepted the connection but did not reply within %s (--timeout): %w", addr, slow.Limit, redisadmin.ErrUnresponsive)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%s: %w", addr, err)
 	case errors.Is(err, redisadmin.ErrNotClusterMode):

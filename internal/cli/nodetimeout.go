@@ -24,20 +24,16 @@ func (a *app) lowerNodeTimeout(ctx context.Context, p *redisadmin.Pool, addrs []
 	want := d.Milliseconds()
 	saved := map[string]string{}
 	for _, addr := range addrs {
-		c, err := p.Node(addr).Client()
-		if err != nil {
-			continue
-		}
-		cur, err := c.ConfigGet(ctx, "cluster-node-timeout").Result()
+		n := p.Node(addr)
+		old, err := n.ConfigGet(ctx, "cluster-node-timeout")
 		if err != nil {
 			a.log.Warn("cannot read cluster-node-timeout; create will wait Redis' rejoin delay", "addr", addr, "err", err)
 			continue
 		}
-		old := cur["cluster-node-timeout"]
 		if v, err := strconv.ParseInt(old, 10, 64); err != nil || v <= want {
 			continue
 		}
-		if err := c.ConfigSet(ctx, "cluster-node-timeout", strconv.FormatInt(want, 10)).Err(); err != nil {
+		if err := n.ConfigSet(ctx, "cluster-node-timeout", strconv.FormatInt(want, 10)); err != nil {
 			a.log.Warn("cannot lower cluster-node-timeout; create will wait Redis' rejoin delay", "addr", addr, "err", err)
 			continue
 		}
@@ -46,11 +42,7 @@ func (a *app) lowerNodeTimeout(ctx context.Context, p *redisadmin.Pool, addrs []
 	return func(ctx context.Context) error {
 		var first error
 		for addr, old := range saved {
-			c, err := p.Node(addr).Client()
-			if err == nil {
-				err = c.ConfigSet(ctx, "cluster-node-timeout", old).Err()
-			}
-			if err != nil && first == nil {
+			if err := p.Node(addr).ConfigSet(ctx, "cluster-node-timeout", old); err != nil && first == nil {
 				first = fmt.Errorf("restore cluster-node-timeout %s on %s: %w", old, addr, err)
 			}
 		}
@@ -61,24 +53,17 @@ func (a *app) lowerNodeTimeout(ctx context.Context, p *redisadmin.Pool, addrs []
 // setConfig sets one CONFIG parameter on addr and returns a function that
 // puts the previous value back (best effort, bounded on its own).
 func setConfig(ctx context.Context, s *session, addr, key, value string) (func(), error) {
-	c, err := s.pool.Node(addr).Client()
+	n := s.pool.Node(addr)
+	old, err := n.ConfigGet(ctx, key)
 	if err != nil {
 		return nil, nodeError(addr, err)
 	}
-	cur, err := c.ConfigGet(ctx, key).Result()
-	if err != nil {
-		return nil, fmt.Errorf("%s: CONFIG GET %s: %w", addr, key, err)
-	}
-	old, ok := cur[key]
-	if !ok {
-		return nil, fmt.Errorf("%s: CONFIG GET %s: no such parameter", addr, key)
-	}
-	if err := c.ConfigSet(ctx, key, value).Err(); err != nil {
-		return nil, fmt.Errorf("%s: CONFIG SET %s: %w", addr, key, err)
+	if err := n.ConfigSet(ctx, key, value); err != nil {
+		return nil, nodeError(addr, err)
 	}
 	return func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		_ = c.ConfigSet(rctx, key, old).Err()
+		_ = n.ConfigSet(rctx, key, old)
 	}, nil
 }

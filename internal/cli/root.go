@@ -8,12 +8,16 @@ import (
 	"io"
 	"log/slog"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/redkube/redkube/internal/version"
 	"github.com/redkube/redkube/pkg/redisadmin"
 )
+
+// minTimeout is the smallest --timeout a round trip can meet.
+const minTimeout = time.Millisecond
 
 // app is one invocation of rcctl: its global options and output streams.
 type app struct {
@@ -55,6 +59,11 @@ Exit status: 0 ok, 1 a problem was found or an operation failed, 2 bad usage.`,
 				// Zero or negative would fail every dial as a network
 				// error, naming nothing the user typed.
 				return usageErrorf("--timeout %v: must be positive", a.g.timeout)
+			}
+			if a.g.timeout < minTimeout {
+				// No node answers within a microsecond: every command
+				// would fail as a network error.
+				return usageErrorf("--timeout %v: must be at least %v", a.g.timeout, minTimeout)
 			}
 			return nil
 		},
@@ -143,7 +152,12 @@ func (a *app) pool() (*redisadmin.Pool, error) {
 		Password:     pw,
 		TLSConfig:    tc,
 		DialTimeout:  a.g.timeout,
+		ReadTimeout:  a.g.timeout,
 		WriteTimeout: a.g.timeout,
+		// One deadline per call, retries included: a node that accepts
+		// connections but never answers costs --timeout, not a multiple
+		// of it (docs/design/2026-12-04-rcctl-deadlines.md).
+		CallTimeout: a.g.timeout,
 	}), nil
 }
 

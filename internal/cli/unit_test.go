@@ -156,6 +156,7 @@ func TestUsageErrorsExitTwoWithOneLine(t *testing.T) {
 		{"negative replicas to create", []string{"create", "127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "--replicas", "-3"}, "--replicas must be >= 0"},
 		{"zero timeout", []string{"status", "127.0.0.1:1", "--timeout", "0"}, "--timeout 0s: must be positive"},
 		{"negative timeout", []string{"check", "127.0.0.1:1", "--timeout", "-1s"}, "--timeout -1s: must be positive"},
+		{"timeout no round trip can meet", []string{"check", "127.0.0.1:1", "--timeout", "1ns"}, "--timeout 1ns: must be at least 1ms"},
 		{"negative expected replicas", []string{"check", "127.0.0.1:1", "--replicas", "-3"}, "--replicas -3: must not be negative"},
 		{"negative replica lag", []string{"check", "127.0.0.1:1", "--max-lag", "-1"}, "--max-lag -1: must not be negative"},
 	}

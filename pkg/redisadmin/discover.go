@@ -20,7 +20,7 @@ func (n *Node) State(ctx context.Context) (*topology.NodeState, error) {
 		nodesCmd, infoCmd, ciCmd *redis.StringCmd
 		sizeCmd                  *redis.IntCmd
 	)
-	err := n.call(ctx, "observe", func(c *redis.Client) error {
+	err := n.call(ctx, "observe", func(ctx context.Context, c *redis.Client) error {
 		cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			nodesCmd = p.ClusterNodes(ctx)
 			infoCmd = p.Info(ctx, "replication", "memory")

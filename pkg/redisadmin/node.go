@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -34,25 +35,98 @@ func (n *Node) Client() (*redis.Client, error) {
 	return c, nil
 }
 
-// call runs fn with the node's client and classifies its error.
-func (n *Node) call(ctx context.Context, op string, fn func(c *redis.Client) error) error {
+// callGrace is added to a call's deadline so that the dialer's own
+// timeout (DialTimeout, the TLS handshake's), which says more, fires first.
+const callGrace = 200 * time.Millisecond
+
+// call runs fn with the node's client and classifies its error. When the
+// pool has a CallTimeout, fn gets a context bounded by it (plus callGrace):
+// the dial, go-redis's retry and every reply of the call share that one
+// deadline.
+func (n *Node) call(ctx context.Context, op string, fn func(ctx context.Context, c *redis.Client) error) error {
 	c, err := n.pool.client(n.addr)
 	if err != nil {
 		return wrap(n.addr, op, err)
 	}
-	return wrap(n.addr, op, fn(c))
+	limit := n.pool.opts.CallTimeout
+	if limit <= 0 {
+		return wrap(n.addr, op, fn(ctx, c))
+	}
+	cctx, cancel := context.WithTimeout(ctx, limit+callGrace)
+	defer cancel()
+	return wrap(n.addr, op, unresponsive(ctx, cctx, limit, fn(cctx, c)))
+}
+
+// bulkCall is call for commands whose reply comes only after data moved
+// between nodes (MIGRATE): the write and every reply are bounded by the
+// pool's MigrateTimeout instead of ReadTimeout and CallTimeout.
+func (n *Node) bulkCall(ctx context.Context, op string, fn func(ctx context.Context, c *redis.Client) error) error {
+	c, err := n.pool.client(n.addr)
+	if err != nil {
+		return wrap(n.addr, op, err)
+	}
+	limit := n.pool.opts.MigrateTimeout
+	cctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	return wrap(n.addr, op, unresponsive(ctx, cctx, limit, fn(cctx, c.WithTimeout(limit))))
+}
+
+// ErrUnresponsive matches an *UnresponsiveError.
+var ErrUnresponsive = errors.New("node is unresponsive")
+
+// UnresponsiveError is the error of a call whose node accepted the
+// connection (or had one open) but did not reply within the call's limit:
+// a stopped or overloaded process, or a port that is not a Redis client
+// port. It matches ErrUnresponsive and, through *Error, ErrUnreachable.
+type UnresponsiveError struct {
+	// Limit is the time the call had.
+	Limit time.Duration
+	// Err is the timeout go-redis or the context reported.
+	Err error
+}
+
+func (e *UnresponsiveError) Error() string {
+	return fmt.Sprintf("node is unresponsive: no reply within %s", e.Limit)
+}
+
+// Unwrap returns the underlying timeout.
+func (e *UnresponsiveError) Unwrap() error { return e.Err }
+
+// Is reports whether target is ErrUnresponsive.
+func (e *UnresponsiveError) Is(target error) bool { return target == ErrUnresponsive }
+
+// unresponsive turns the error of a call that ran out of its own time
+// limit (not the caller's, and not while dialing: that node is
+// unreachable) into an *UnresponsiveError.
+func unresponsive(parent, call context.Context, limit time.Duration, err error) error {
+	if err == nil || parent.Err() != nil || !isTimeout(err) && call.Err() == nil {
+		return err
+	}
+	var op *net.OpError
+	var herr *TLSHandshakeError
+	if errors.As(err, &op) && op.Op == "dial" || errors.As(err, &herr) {
+		return err
+	}
+	return &UnresponsiveError{Limit: limit, Err: err}
+}
+
+// isTimeout reports whether err is a deadline that passed: a network
+// timeout or a context deadline.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 // Ping sends PING.
 func (n *Node) Ping(ctx context.Context) error {
-	return n.call(ctx, "PING", func(c *redis.Client) error { return c.Ping(ctx).Err() })
+	return n.call(ctx, "PING", func(ctx context.Context, c *redis.Client) error { return c.Ping(ctx).Err() })
 }
 
 // IsClusterEnabled reports whether the node runs with cluster-enabled yes
 // (INFO cluster). It returns false and no error for a standalone node.
 func (n *Node) IsClusterEnabled(ctx context.Context) (bool, error) {
 	var text string
-	err := n.call(ctx, "INFO cluster", func(c *redis.Client) (err error) {
+	err := n.call(ctx, "INFO cluster", func(ctx context.Context, c *redis.Client) (err error) {
 		text, err = c.Info(ctx, "cluster").Result()
 		return err
 	})
@@ -79,7 +153,7 @@ func (n *Node) RequireClusterMode(ctx context.Context) error {
 // MyID returns the node's cluster ID (CLUSTER MYID).
 func (n *Node) MyID(ctx context.Context) (topology.NodeID, error) {
 	var id string
-	err := n.call(ctx, "CLUSTER MYID", func(c *redis.Client) (err error) {
+	err := n.call(ctx, "CLUSTER MYID", func(ctx context.Context, c *redis.Client) (err error) {
 		id, err = c.ClusterMyID(ctx).Result()
 		return err
 	})
@@ -95,7 +169,7 @@ func (n *Node) MyID(ctx context.Context) (topology.NodeID, error) {
 // ClusterNodes returns the node's parsed CLUSTER NODES listing.
 func (n *Node) ClusterNodes(ctx context.Context) (*topology.View, error) {
 	var text string
-	err := n.call(ctx, "CLUSTER NODES", func(c *redis.Client) (err error) {
+	err := n.call(ctx, "CLUSTER NODES", func(ctx context.Context, c *redis.Client) (err error) {
 		text, err = c.ClusterNodes(ctx).Result()
 		return err
 	})
@@ -112,7 +186,7 @@ func (n *Node) ClusterNodes(ctx context.Context) (*topology.View, error) {
 // ClusterInfo returns the node's parsed CLUSTER INFO.
 func (n *Node) ClusterInfo(ctx context.Context) (ClusterInfo, error) {
 	var text string
-	err := n.call(ctx, "CLUSTER INFO", func(c *redis.Client) (err error) {
+	err := n.call(ctx, "CLUSTER INFO", func(ctx context.Context, c *redis.Client) (err error) {
 		text, err = c.ClusterInfo(ctx).Result()
 		return err
 	})
@@ -129,7 +203,7 @@ func (n *Node) ClusterInfo(ctx context.Context) (ClusterInfo, error) {
 // InfoReplication returns the node's parsed INFO replication.
 func (n *Node) InfoReplication(ctx context.Context) (topology.Replication, error) {
 	var text string
-	err := n.call(ctx, "INFO replication", func(c *redis.Client) (err error) {
+	err := n.call(ctx, "INFO replication", func(ctx context.Context, c *redis.Client) (err error) {
 		text, err = c.Info(ctx, "replication").Result()
 		return err
 	})
@@ -146,7 +220,7 @@ func (n *Node) InfoReplication(ctx context.Context) (topology.Replication, error
 // InfoMemory returns the node's parsed INFO memory.
 func (n *Node) InfoMemory(ctx context.Context) (Memory, error) {
 	var text string
-	err := n.call(ctx, "INFO memory", func(c *redis.Client) (err error) {
+	err := n.call(ctx, "INFO memory", func(ctx context.Context, c *redis.Client) (err error) {
 		text, err = c.Info(ctx, "memory").Result()
 		return err
 	})
@@ -160,10 +234,36 @@ func (n *Node) InfoMemory(ctx context.Context) (Memory, error) {
 	return m, nil
 }
 
+// ConfigGet returns the value of one CONFIG parameter, and an error when
+// the node does not know it.
+func (n *Node) ConfigGet(ctx context.Context, key string) (string, error) {
+	var v string
+	err := n.call(ctx, "CONFIG GET", func(ctx context.Context, c *redis.Client) error {
+		m, err := c.ConfigGet(ctx, key).Result()
+		if err != nil {
+			return err
+		}
+		got, ok := m[key]
+		if !ok {
+			return fmt.Errorf("no such parameter %q", key)
+		}
+		v = got
+		return nil
+	})
+	return v, err
+}
+
+// ConfigSet sets one CONFIG parameter.
+func (n *Node) ConfigSet(ctx context.Context, key, value string) error {
+	return n.call(ctx, "CONFIG SET", func(ctx context.Context, c *redis.Client) error {
+		return c.ConfigSet(ctx, key, value).Err()
+	})
+}
+
 // Role returns the first element of ROLE: "master", "slave" or "sentinel".
 func (n *Node) Role(ctx context.Context) (string, error) {
 	var role string
-	err := n.call(ctx, "ROLE", func(c *redis.Client) error {
+	err := n.call(ctx, "ROLE", func(ctx context.Context, c *redis.Client) error {
 		v, err := c.Do(ctx, "ROLE").Slice()
 		if err != nil {
 			return err
@@ -184,7 +284,7 @@ func (n *Node) Role(ctx context.Context) (string, error) {
 // DBSize returns the number of keys in the node's database.
 func (n *Node) DBSize(ctx context.Context) (int64, error) {
 	var k int64
-	err := n.call(ctx, "DBSIZE", func(c *redis.Client) (err error) {
+	err := n.call(ctx, "DBSIZE", func(ctx context.Context, c *redis.Client) (err error) {
 		k, err = c.DBSize(ctx).Result()
 		return err
 	})
@@ -194,7 +294,7 @@ func (n *Node) DBSize(ctx context.Context) (int64, error) {
 // Meet introduces the node at ip:port to this node (CLUSTER MEET). busPort
 // 0 lets Redis assume port+10000.
 func (n *Node) Meet(ctx context.Context, ip string, port, busPort int) error {
-	return n.call(ctx, "CLUSTER MEET", func(c *redis.Client) error {
+	return n.call(ctx, "CLUSTER MEET", func(ctx context.Context, c *redis.Client) error {
 		if busPort == 0 {
 			return c.ClusterMeet(ctx, ip, strconv.Itoa(port)).Err()
 		}
@@ -209,7 +309,7 @@ func (n *Node) AddSlots(ctx context.Context, slots topology.SlotSet) error {
 	if len(rs) == 0 {
 		return nil
 	}
-	return n.call(ctx, "CLUSTER ADDSLOTSRANGE", func(c *redis.Client) error {
+	return n.call(ctx, "CLUSTER ADDSLOTSRANGE", func(ctx context.Context, c *redis.Client) error {
 		cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, r := range rs {
 				p.ClusterAddSlotsRange(ctx, r.Start, r.End)
@@ -223,7 +323,7 @@ func (n *Node) AddSlots(ctx context.Context, slots topology.SlotSet) error {
 // SetConfigEpoch sets the config epoch of a fresh node
 // (CLUSTER SET-CONFIG-EPOCH).
 func (n *Node) SetConfigEpoch(ctx context.Context, epoch uint64) error {
-	return n.call(ctx, "CLUSTER SET-CONFIG-EPOCH", func(c *redis.Client) error {
+	return n.call(ctx, "CLUSTER SET-CONFIG-EPOCH", func(ctx context.Context, c *redis.Client) error {
 		return c.Do(ctx, "CLUSTER", "SET-CONFIG-EPOCH", epoch).Err()
 	})
 }
@@ -232,7 +332,7 @@ func (n *Node) SetConfigEpoch(ctx context.Context, epoch uint64) error {
 // afterwards.
 func (n *Node) BumpEpoch(ctx context.Context) (uint64, error) {
 	var epoch uint64
-	err := n.call(ctx, "CLUSTER BUMPEPOCH", func(c *redis.Client) error {
+	err := n.call(ctx, "CLUSTER BUMPEPOCH", func(ctx context.Context, c *redis.Client) error {
 		s, err := c.Do(ctx, "CLUSTER", "BUMPEPOCH").Text()
 		if err != nil {
 			return err
@@ -249,7 +349,7 @@ func (n *Node) BumpEpoch(ctx context.Context) (uint64, error) {
 
 // Replicate makes the node a replica of master (CLUSTER REPLICATE).
 func (n *Node) Replicate(ctx context.Context, master topology.NodeID) error {
-	return n.call(ctx, "CLUSTER REPLICATE", func(c *redis.Client) error {
+	return n.call(ctx, "CLUSTER REPLICATE", func(ctx context.Context, c *redis.Client) error {
 		return c.ClusterReplicate(ctx, string(master)).Err()
 	})
 }
@@ -292,7 +392,7 @@ func (n *Node) SetSlots(ctx context.Context, cmds ...SetSlot) error {
 	if len(cmds) == 0 {
 		return nil
 	}
-	return n.call(ctx, "CLUSTER SETSLOT", func(c *redis.Client) error {
+	return n.call(ctx, "CLUSTER SETSLOT", func(ctx context.Context, c *redis.Client) error {
 		res, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, s := range cmds {
 				p.Do(ctx, s.args()...)
@@ -315,7 +415,7 @@ func (n *Node) SetSlots(ctx context.Context, cmds ...SetSlot) error {
 // slot.
 func (n *Node) SetSlotsThenKeys(ctx context.Context, cmds []SetSlot, slots []int, count int) ([][]string, error) {
 	out := make([][]string, len(slots))
-	err := n.call(ctx, "CLUSTER SETSLOT+GETKEYSINSLOT", func(c *redis.Client) error {
+	err := n.call(ctx, "CLUSTER SETSLOT+GETKEYSINSLOT", func(ctx context.Context, c *redis.Client) error {
 		set := make([]*redis.Cmd, len(cmds))
 		list := make([]*redis.StringSliceCmd, len(slots))
 		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -366,7 +466,7 @@ func (n *Node) SetSlotStable(ctx context.Context, slot int) error {
 // GetKeysInSlot returns up to count keys of slot (CLUSTER GETKEYSINSLOT).
 func (n *Node) GetKeysInSlot(ctx context.Context, slot, count int) ([]string, error) {
 	var keys []string
-	err := n.call(ctx, "CLUSTER GETKEYSINSLOT", func(c *redis.Client) (err error) {
+	err := n.call(ctx, "CLUSTER GETKEYSINSLOT", func(ctx context.Context, c *redis.Client) (err error) {
 		keys, err = c.ClusterGetKeysInSlot(ctx, slot, count).Result()
 		return err
 	})
@@ -376,7 +476,7 @@ func (n *Node) GetKeysInSlot(ctx context.Context, slot, count int) ([]string, er
 // CountKeysInSlot returns the number of keys the node holds in slot.
 func (n *Node) CountKeysInSlot(ctx context.Context, slot int) (int64, error) {
 	var k int64
-	err := n.call(ctx, "CLUSTER COUNTKEYSINSLOT", func(c *redis.Client) (err error) {
+	err := n.call(ctx, "CLUSTER COUNTKEYSINSLOT", func(ctx context.Context, c *redis.Client) (err error) {
 		k, err = c.ClusterCountKeysInSlot(ctx, slot).Result()
 		return err
 	})
@@ -386,7 +486,7 @@ func (n *Node) CountKeysInSlot(ctx context.Context, slot int) (int64, error) {
 // CountKeysInSlots returns the key count of each slot, pipelined.
 func (n *Node) CountKeysInSlots(ctx context.Context, slots []int) ([]int64, error) {
 	out := make([]int64, len(slots))
-	err := n.call(ctx, "CLUSTER COUNTKEYSINSLOT", func(c *redis.Client) error {
+	err := n.call(ctx, "CLUSTER COUNTKEYSINSLOT", func(ctx context.Context, c *redis.Client) error {
 		cmds := make([]*redis.IntCmd, len(slots))
 		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, s := range slots {
@@ -423,7 +523,7 @@ type MigrateArgs struct {
 // CLUSTER GETKEYSINSLOT commands.
 func (n *Node) KeysInSlots(ctx context.Context, slots []int, count int) ([][]string, error) {
 	out := make([][]string, len(slots))
-	err := n.call(ctx, "CLUSTER GETKEYSINSLOT", func(c *redis.Client) error {
+	err := n.call(ctx, "CLUSTER GETKEYSINSLOT", func(ctx context.Context, c *redis.Client) error {
 		cmds := make([]*redis.StringSliceCmd, len(slots))
 		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, s := range slots {
@@ -460,7 +560,7 @@ func (n *Node) Migrate(ctx context.Context, a MigrateArgs) (bool, error) {
 	}
 	args := n.migrateArgs(host, port, timeout, a)
 	var reply string
-	err = n.call(ctx, "MIGRATE", func(c *redis.Client) (err error) {
+	err = n.bulkCall(ctx, "MIGRATE", func(ctx context.Context, c *redis.Client) (err error) {
 		reply, err = c.Do(ctx, args...).Text()
 		return err
 	})
@@ -485,7 +585,7 @@ type MigrateResult struct {
 func (n *Node) MigrateBatch(ctx context.Context, batch []MigrateArgs) ([]MigrateResult, error) {
 	out := make([]MigrateResult, len(batch))
 	cmds := make([]*redis.Cmd, len(batch))
-	err := n.call(ctx, "MIGRATE", func(c *redis.Client) error {
+	err := n.bulkCall(ctx, "MIGRATE", func(ctx context.Context, c *redis.Client) error {
 		var argErr error
 		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, a := range batch {
@@ -556,7 +656,7 @@ const (
 
 // ClusterFailover asks this replica to take over from its master.
 func (n *Node) ClusterFailover(ctx context.Context, opt FailoverOption) error {
-	return n.call(ctx, "CLUSTER FAILOVER", func(c *redis.Client) error {
+	return n.call(ctx, "CLUSTER FAILOVER", func(ctx context.Context, c *redis.Client) error {
 		if opt == FailoverDefault {
 			return c.ClusterFailover(ctx).Err()
 		}
@@ -567,7 +667,7 @@ func (n *Node) ClusterFailover(ctx context.Context, opt FailoverOption) error {
 // Forget removes id from this node's table (CLUSTER FORGET). Redis then
 // refuses to re-learn id through gossip for 60 s.
 func (n *Node) Forget(ctx context.Context, id topology.NodeID) error {
-	return n.call(ctx, "CLUSTER FORGET", func(c *redis.Client) error {
+	return n.call(ctx, "CLUSTER FORGET", func(ctx context.Context, c *redis.Client) error {
 		return c.ClusterForget(ctx, string(id)).Err()
 	})
 }
@@ -576,7 +676,7 @@ func (n *Node) Forget(ctx context.Context, id topology.NodeID) error {
 // a new ID and zeroes its epochs. Redis refuses to reset a master that
 // holds keys.
 func (n *Node) Reset(ctx context.Context, hard bool) error {
-	return n.call(ctx, "CLUSTER RESET", func(c *redis.Client) error {
+	return n.call(ctx, "CLUSTER RESET", func(ctx context.Context, c *redis.Client) error {
 		if hard {
 			return c.ClusterResetHard(ctx).Err()
 		}

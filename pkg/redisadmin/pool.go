@@ -31,6 +31,19 @@ type Options struct {
 	ReadTimeout time.Duration
 	// WriteTimeout bounds writing one command (default 10 s).
 	WriteTimeout time.Duration
+	// CallTimeout, when positive, bounds each call of a Node method as a
+	// whole: the dial, the writes, go-redis's retry after a network error
+	// and every reply share one deadline, so a node that accepts
+	// connections but never answers costs CallTimeout (and 200 ms of
+	// grace, so that a dial's own, more specific error wins), not
+	// ReadTimeout once per attempt. Its error wraps ErrUnresponsive. MIGRATE calls are
+	// bounded by MigrateTimeout instead. Default 0: no bound beyond the
+	// timeouts above and the caller's context.
+	CallTimeout time.Duration
+	// MigrateTimeout bounds a MIGRATE call or pipelined batch, write and
+	// replies, which come only after the keys have moved to the target
+	// (default 30 s, or ReadTimeout when that is larger).
+	MigrateTimeout time.Duration
 	// PoolSize is the number of connections kept per node (default 4).
 	PoolSize int
 	// MaxRetries is how often go-redis retries a command after a network
@@ -52,6 +65,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.WriteTimeout == 0 {
 		o.WriteTimeout = 10 * time.Second
+	}
+	if o.MigrateTimeout == 0 {
+		o.MigrateTimeout = max(30*time.Second, o.ReadTimeout)
 	}
 	if o.PoolSize == 0 {
 		o.PoolSize = 4

@@ -381,3 +381,65 @@ func freePorts(n int) ([]int, error) {
 	}
 	return ports, nil
 }
+
+// Pause stops the server with SIGSTOP: it keeps its port, the kernel still
+// accepts connections on it, and nothing answers. The test's cleanup
+// resumes it (SIGCONT) before the servers are killed.
+func (nd *Node) Pause() {
+	nd.tb.Helper()
+	pid := nd.Pid()
+	if pid == 0 {
+		nd.tb.Fatalf("redisenv: pause %s: not running", nd.Addr)
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		nd.tb.Fatalf("redisenv: pause %s: %v", nd.Addr, err)
+	}
+	nd.tb.Cleanup(nd.Resume)
+}
+
+// Resume continues a server Pause stopped (SIGCONT); it does nothing to a
+// server that is not running.
+func (nd *Node) Resume() {
+	if pid := nd.Pid(); pid != 0 {
+		_ = syscall.Kill(pid, syscall.SIGCONT) // gone meanwhile: nothing to resume
+	}
+}
+
+// SilentListener listens on a free loopback port, accepts every connection
+// and never sends a byte: a port that is open but is no Redis (or a hung
+// one). It returns "127.0.0.1:<port>"; the listener and its connections are
+// closed in tb.Cleanup.
+func SilentListener(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("redisenv: silent listener: %v", err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+		done  = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return // closed by the cleanup
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	tb.Cleanup(func() {
+		_ = l.Close() // ends the accept loop; nothing else to report
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	return l.Addr().String()
+}
