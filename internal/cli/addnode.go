@@ -32,6 +32,14 @@ it replicates the given master (node ID, unique ID prefix, or address).`,
 			if args[0] == args[1] {
 				return usageErrorf("NEW_ADDR and EXISTING_ADDR are the same address %s", args[0])
 			}
+			if cmd.Flags().Changed("replica-of") {
+				if err := checkNodeRef("--replica-of", replicaOf); err != nil {
+					return err
+				}
+				if replicaOf == args[0] {
+					return usageErrorf("--replica-of %s is the node being added; name a master of the cluster", replicaOf)
+				}
+			}
 			return a.runAddNode(cmd.Context(), args[0], args[1], replicaOf)
 		},
 	}
@@ -55,8 +63,8 @@ func (a *app) runAddNode(ctx context.Context, newAddr, seed, replicaOf string) e
 		if master, err = resolveNode(s.snap, replicaOf); err != nil {
 			return fmt.Errorf("--replica-of: %w", err)
 		}
-		if self := s.snap.Self(master); self == nil || !self.IsMaster() {
-			return fmt.Errorf("--replica-of %s: node %s is not a reachable master", replicaOf, master.Short())
+		if err := requireMaster(s.snap, "--replica-of", replicaOf, master); err != nil {
+			return err
 		}
 	}
 	fresh, err := probeFresh(ctx, s.pool, newAddr)

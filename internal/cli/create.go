@@ -48,6 +48,9 @@ func parseHints(hints []string, addrs []string) (map[string]topology.Labels, err
 		if !known[addr] {
 			return nil, usageErrorf("--hint %q: %s is not one of the nodes to create", h, addr)
 		}
+		if _, dup := out[addr]; dup {
+			return nil, usageErrorf("--hint %q: %s has a hint already", h, addr)
+		}
 		host, zone, _ := strings.Cut(rest, ",")
 		if host == "" || strings.Contains(zone, ",") {
 			return nil, usageErrorf("--hint %q: want ADDR=host[,zone]", h)

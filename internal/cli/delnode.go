@@ -31,6 +31,9 @@ A master that still has replicas is refused: delete or move them first.`,
 			if err := mo.validate(); err != nil {
 				return err
 			}
+			if err := checkNodeRef("NODE", args[1]); err != nil {
+				return err
+			}
 			return a.runDelNode(cmd.Context(), args[0], args[1], drain, mo)
 		},
 	}

@@ -42,10 +42,23 @@ func nodeError(addr string, err error) error {
 	case errors.Is(err, redisadmin.ErrNotClusterMode):
 		return fmt.Errorf("%s is not in cluster mode (cluster-enabled no): %w", addr, redisadmin.ErrNotClusterMode)
 	case errors.Is(err, redisadmin.ErrUnreachable):
-		return fmt.Errorf("%s is unreachable: %w", addr, rootCause(err))
+		return &unreachableError{addr: addr, err: err}
 	}
 	return fmt.Errorf("%s: %w", addr, err)
 }
+
+// unreachableError says addr could not be reached, with the innermost
+// cause only; the whole chain stays available to errors.Is and errors.As.
+type unreachableError struct {
+	addr string
+	err  error
+}
+
+func (e *unreachableError) Error() string {
+	return fmt.Sprintf("%s is unreachable: %v", e.addr, rootCause(e.err))
+}
+
+func (e *unreachableError) Unwrap() error { return e.err }
 
 // tlsFailure names a failed TLS handshake with addr (the node answered, so
 // it is not "unreachable", or it serves plain text), or returns nil when err
@@ -189,4 +202,48 @@ func resolveNode(snap *topology.Snapshot, ref string) (topology.NodeID, error) {
 		}
 	}
 	return "", fmt.Errorf("unknown node ID %q: no node of the cluster has it", ref)
+}
+
+// requireMaster returns nil when id, which the user named as ref with
+// flag, is a reachable master, and otherwise an error saying what the
+// node is: a replica of which master, or not reachable.
+func requireMaster(snap *topology.Snapshot, flag, ref string, id topology.NodeID) error {
+	self := snap.Self(id)
+	switch {
+	case self == nil:
+		return fmt.Errorf("%s %s: node %s is not reachable; it must be a reachable master", flag, ref, nodeName(snap, id))
+	case self.IsMaster():
+		return nil
+	case self.MasterID != "":
+		return fmt.Errorf("%s %s: node %s is a replica of %s, not a master", flag, ref, nodeName(snap, id), nodeName(snap, self.MasterID))
+	}
+	return fmt.Errorf("%s %s: node %s is not a master (flags %s)", flag, ref, nodeName(snap, id), self.Flags)
+}
+
+// nodeName is "<short id> (<addr>)", or the short ID alone when no view
+// lists an address for the node.
+func nodeName(snap *topology.Snapshot, id topology.NodeID) string {
+	if ns, ok := snap.Nodes[id]; ok {
+		return fmt.Sprintf("%s (%s)", id.Short(), ns.Addr)
+	}
+	for _, ns := range snap.Nodes {
+		if n := ns.View.Node(id); n != nil && n.Host() != "" {
+			return fmt.Sprintf("%s (%s)", id.Short(), n.Addr)
+		}
+	}
+	return id.Short()
+}
+
+// checkNodeRef refuses a node reference no node can have: empty, or an
+// address that is not host:port with a port in range.
+func checkNodeRef(what, ref string) error {
+	switch {
+	case strings.TrimSpace(ref) == "":
+		return usageErrorf("%s is empty: want a node ID, ID prefix or host:port address", what)
+	case strings.Contains(ref, ":"):
+		if _, _, err := parseAddr(ref); err != nil {
+			return usageErrorf("%s: %w", what, err)
+		}
+	}
+	return nil
 }

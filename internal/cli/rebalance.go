@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
+	"math"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -25,8 +27,8 @@ func (m *migrationOptions) validate() error {
 	if m.parallel < 1 {
 		return usageErrorf("--parallel must be >= 1")
 	}
-	if m.rate < 0 {
-		return usageErrorf("--rate must be >= 0")
+	if m.rate < 0 || math.IsNaN(m.rate) || math.IsInf(m.rate, 0) {
+		return usageErrorf("--rate %v: must be a finite number >= 0 (0: unlimited)", m.rate)
 	}
 	return nil
 }
@@ -56,17 +58,12 @@ finished first.`,
 			if err := mo.validate(); err != nil {
 				return err
 			}
-			if threshold < 0 {
-				return usageErrorf("--threshold must be >= 0")
+			if threshold < 0 || math.IsNaN(threshold) || math.IsInf(threshold, 0) {
+				return usageErrorf("--threshold %v: must be a finite number >= 0", threshold)
 			}
-			parsed := map[string]float64{}
-			for _, w := range weights {
-				ref, val, ok := strings.Cut(w, "=")
-				f, err := strconv.ParseFloat(val, 64)
-				if !ok || ref == "" || err != nil || f < 0 {
-					return usageErrorf("--weight %q: want ID=W or ADDR=W with W >= 0", w)
-				}
-				parsed[ref] = f
+			parsed, err := parseWeights(weights)
+			if err != nil {
+				return err
 			}
 			return a.runRebalance(cmd.Context(), args[0], parsed, useEmpty, threshold, mo)
 		},
@@ -78,6 +75,27 @@ finished first.`,
 	return cmd
 }
 
+// parseWeights parses --weight REF=W values; a node named twice or a
+// weight that is not a finite number >= 0 is a usage error.
+func parseWeights(values []string) (map[string]float64, error) {
+	parsed := map[string]float64{}
+	for _, w := range values {
+		ref, val, ok := strings.Cut(w, "=")
+		f, err := strconv.ParseFloat(val, 64)
+		if !ok || ref == "" || err != nil || f < 0 || math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, usageErrorf("--weight %q: want ID=W or ADDR=W with W a finite number >= 0", w)
+		}
+		if err := checkNodeRef("--weight "+strconv.Quote(w), ref); err != nil {
+			return nil, err
+		}
+		if _, dup := parsed[ref]; dup {
+			return nil, usageErrorf("--weight %q: %s is given a weight twice", w, ref)
+		}
+		parsed[ref] = f
+	}
+	return parsed, nil
+}
+
 func (a *app) runRebalance(ctx context.Context, seed string, weights map[string]float64, useEmpty bool, threshold float64, mo migrationOptions) error {
 	s, err := a.open(ctx, seed)
 	if err != nil {
@@ -85,12 +103,25 @@ func (a *app) runRebalance(ctx context.Context, seed string, weights map[string]
 	}
 	defer s.close()
 	w := map[topology.NodeID]float64{}
-	for ref, v := range weights {
+	refOf := map[topology.NodeID]string{}
+	refs := make([]string, 0, len(weights))
+	for ref := range weights {
+		refs = append(refs, ref)
+	}
+	sort.Strings(refs)
+	for _, ref := range refs {
 		id, err := resolveNode(s.snap, ref)
 		if err != nil {
 			return fmt.Errorf("--weight: %w", err)
 		}
-		w[id] = v
+		if prev, dup := refOf[id]; dup {
+			return usageErrorf("--weight: %s and %s name the same node %s", prev, ref, id.Short())
+		}
+		if err := requireMaster(s.snap, "--weight", ref, id); err != nil {
+			return err
+		}
+		refOf[id] = ref
+		w[id] = weights[ref]
 	}
 	resume, err := a.resumeInterrupted(ctx, s, mo)
 	if err != nil {
@@ -130,6 +161,12 @@ giving in proportion to what it holds).`,
 			if from == "" || to == "" {
 				return usageErrorf("reshard needs --from and --to")
 			}
+			if err := checkNodeRef("--to", to); err != nil {
+				return err
+			}
+			if _, err := parseFrom(from); err != nil {
+				return err
+			}
 			if slots <= 0 || slots > topology.SlotCount {
 				return usageErrorf("--slots must be 1-%d", topology.SlotCount)
 			}
@@ -143,6 +180,32 @@ giving in proportion to what it holds).`,
 	return cmd
 }
 
+// parseFrom splits --from into node references; nil means "all". Empty
+// entries, "all" beside other entries and repeated entries are usage
+// errors.
+func parseFrom(from string) ([]string, error) {
+	if from == "all" {
+		return nil, nil
+	}
+	var refs []string
+	seen := map[string]bool{}
+	for _, ref := range strings.Split(from, ",") {
+		ref = strings.TrimSpace(ref)
+		switch {
+		case ref == "all":
+			return nil, usageErrorf("--from %q: \"all\" stands alone, not in a list", from)
+		case seen[ref]:
+			return nil, usageErrorf("--from %q: %s is listed twice", from, ref)
+		}
+		if err := checkNodeRef(fmt.Sprintf("--from %q: an entry", from), ref); err != nil {
+			return nil, err
+		}
+		seen[ref] = true
+		refs = append(refs, ref)
+	}
+	return refs, nil
+}
+
 func (a *app) runReshard(ctx context.Context, seed, from, to string, slots int, mo migrationOptions) error {
 	s, err := a.open(ctx, seed)
 	if err != nil {
@@ -153,15 +216,31 @@ func (a *app) runReshard(ctx context.Context, seed, from, to string, slots int, 
 	if err != nil {
 		return fmt.Errorf("--to: %w", err)
 	}
+	if err := requireMaster(s.snap, "--to", to, target); err != nil {
+		return err
+	}
+	refs, err := parseFrom(from)
+	if err != nil {
+		return err
+	}
 	var sources []topology.NodeID
-	if from != "all" {
-		for _, ref := range strings.Split(from, ",") {
-			id, err := resolveNode(s.snap, strings.TrimSpace(ref))
-			if err != nil {
-				return fmt.Errorf("--from: %w", err)
-			}
-			sources = append(sources, id)
+	refOf := map[topology.NodeID]string{}
+	for _, ref := range refs {
+		id, err := resolveNode(s.snap, ref)
+		if err != nil {
+			return fmt.Errorf("--from: %w", err)
 		}
+		switch prev, dup := refOf[id]; {
+		case dup:
+			return usageErrorf("--from: %s and %s name the same node %s", prev, ref, id.Short())
+		case id == target:
+			return usageErrorf("--from %s and --to %s name the same node %s", ref, to, id.Short())
+		}
+		if err := requireMaster(s.snap, "--from", ref, id); err != nil {
+			return err
+		}
+		refOf[id] = ref
+		sources = append(sources, id)
 	}
 	resume, err := a.resumeInterrupted(ctx, s, mo)
 	if err != nil {

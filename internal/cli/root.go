@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"syscall"
 	"time"
 
@@ -94,6 +95,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	a := newApp(stdout, stderr)
 	a.root.SetArgs(args)
 	err := a.root.ExecuteContext(ctx)
+	if err != nil && strings.HasPrefix(err.Error(), "unknown command ") {
+		// cobra's own error for a mistyped command: the command line is
+		// wrong, and nothing was contacted.
+		err = &usageError{err: err}
+	}
 	if err != nil && !errors.Is(err, errProblemsFound) {
 		// stderr is the last resort: a failed write there has nowhere to go,
 		// and the exit status still tells.
@@ -103,18 +109,33 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // closedHint explains a connection the node reset or closed without a
-// reply, the usual symptom of a TLS mismatch: a TLS-only server drops
-// plain-text clients, and a server that requires client certificates drops
-// TLS clients without an accepted one (with TLS 1.3 the client learns it
-// only on its first read, by an alert or a reset).
+// reply. Two ports do that: a TLS-only port to a plain-text client (and a
+// port requiring a client certificate to a TLS client without an accepted
+// one: with TLS 1.3 the client learns it only on its first read), and a
+// cluster bus port, which drops anything that is not the bus protocol.
+// Without TLS flags rcctl tries a TLS handshake to tell them apart, and
+// names a bus port when the port 10000 below it answers as Redis (the
+// default cluster-port offset).
 func (a *app) closedHint(err error) string {
 	if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return ""
 	}
-	if !a.g.tls && a.g.tlsCA == "" && a.g.tlsCert == "" && !a.g.insecureSkipVerify {
+	addr := ""
+	if e := (*redisadmin.Error)(nil); errors.As(err, &e) {
+		addr = e.Addr
+	}
+	if addr != "" {
+		if client, ok := busPortOf(addr, a.g.timeout); ok {
+			return fmt.Sprintf(" (%s looks like the cluster bus port of the node at %s, which answers Redis commands: give rcctl the client port)", addr, client)
+		}
+	}
+	if a.g.tls || a.g.tlsCA != "" || a.g.tlsCert != "" || a.g.insecureSkipVerify {
+		return " (the node closed the TLS connection: if it requires a client certificate, check --tls-cert and --tls-key)"
+	}
+	if addr == "" || speaksTLS(addr, a.g.timeout) {
 		return " (the node closed the connection: if it serves TLS only, add --tls or --tls-ca)"
 	}
-	return " (the node closed the TLS connection: if it requires a client certificate, check --tls-cert and --tls-key)"
+	return " (the node closed the connection without a reply and does not speak TLS: is it a Redis client port? a cluster bus port, by default the client port + 10000, does this)"
 }
 
 // exactArgs is cobra.ExactArgs returning a usage-class error.
@@ -142,6 +163,11 @@ func (a *app) pool() (*redisadmin.Pool, error) {
 	pw, err := a.g.password(a.root.PersistentFlags())
 	if err != nil {
 		return nil, err
+	}
+	if a.g.user != "" && pw == "" {
+		// go-redis sends no AUTH without a password: the commands would
+		// run as the default user, not as the one named.
+		return nil, usageErrorf("--user %s needs a password (--password-env, default REDISCLI_AUTH, or --password-file); a nopass user accepts any", a.g.user)
 	}
 	tc, err := a.g.tlsConfig()
 	if err != nil {

@@ -159,7 +159,17 @@ func TestUsageErrorsExitTwoWithOneLine(t *testing.T) {
 		{"timeout no round trip can meet", []string{"check", "127.0.0.1:1", "--timeout", "1ns"}, "--timeout 1ns: must be at least 1ms"},
 		{"negative expected replicas", []string{"check", "127.0.0.1:1", "--replicas", "-3"}, "--replicas -3: must not be negative"},
 		{"negative replica lag", []string{"check", "127.0.0.1:1", "--max-lag", "-1"}, "--max-lag -1: must not be negative"},
+		{"mistyped command", []string{"stauts", "127.0.0.1:1"}, `unknown command "stauts"`},
+		{"weight given twice", []string{"rebalance", "127.0.0.1:1", "--weight", "127.0.0.1:2=1", "--weight", "127.0.0.1:2=3"}, "127.0.0.1:2 is given a weight twice"},
+		{"NaN weight", []string{"rebalance", "127.0.0.1:1", "--weight", "127.0.0.1:2=NaN"}, "W a finite number >= 0"},
+		{"NaN threshold", []string{"rebalance", "127.0.0.1:1", "--threshold", "NaN"}, "--threshold NaN: must be a finite number >= 0"},
+		{"infinite rate", []string{"reshard", "127.0.0.1:1", "--rate", "Inf"}, "--rate +Inf: must be a finite number >= 0"},
+		{"all in a source list", []string{"reshard", "127.0.0.1:1", "--from", "all,abcdef", "--to", "abcdef12", "--slots", "5"}, `"all" stands alone`},
+		{"empty node to delete", []string{"del-node", "127.0.0.1:1", " "}, "NODE is empty"},
+		{"user without password", []string{"status", "127.0.0.1:1", "--user", "admin", "--password-env", "RCCTL_EMPTY_FOR_TEST"}, "--user admin needs a password"},
+		{"hint given twice", []string{"create", "127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "--hint", "127.0.0.1:1=a", "--hint", "127.0.0.1:1=b"}, "127.0.0.1:1 has a hint already"},
 	}
+	t.Setenv("RCCTL_EMPTY_FOR_TEST", "")
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			oneLineErr(t, rcctl(t, c.args...), ExitUsage, c.want)
