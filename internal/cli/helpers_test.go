@@ -284,3 +284,41 @@ func oneLineErr(t *testing.T, r result, code int, want string) {
 type redisPool = redisadmin.Pool
 
 func newTestPool() *redisadmin.Pool { return redisadmin.NewPool(redisadmin.Options{}) }
+
+// clusterNodesState is the normalised CLUSTER NODES of each address: per
+// listed node its ID, flags, master and slots with open-slot markers,
+// sorted by ID, plus the node's key count. Ping/pong times, epochs and
+// link states, which tick on their own, are left out. An address that does
+// not answer CLUSTER NODES is recorded with the error (a standalone node).
+func clusterNodesState(t *testing.T, addrs []string, dial func(addr string) *redis.Client) map[string]string {
+	t.Helper()
+	ctx := testCtx(t)
+	out := map[string]string{}
+	for _, a := range addrs {
+		c := dial(a)
+		var b strings.Builder
+		if text, err := c.ClusterNodes(ctx).Result(); err != nil {
+			fmt.Fprintf(&b, "no cluster: %v\n", err)
+		} else {
+			v, err := topology.ParseClusterNodes(text)
+			if err != nil {
+				t.Fatalf("parse CLUSTER NODES of %s: %v", a, err)
+			}
+			lines := make([]string, 0, len(v.Nodes))
+			for _, n := range v.Nodes {
+				lines = append(lines, fmt.Sprintf("%s %s %s master=%s slots=%s migrating=%v importing=%v",
+					n.ID, n.Addr, n.Flags, n.MasterID, n.Slots, n.Migrating, n.Importing))
+			}
+			sort.Strings(lines)
+			b.WriteString(strings.Join(lines, "\n"))
+		}
+		keys, err := c.DBSize(ctx).Result()
+		if err != nil {
+			fmt.Fprintf(&b, "\nkeys: %v", err)
+		} else {
+			fmt.Fprintf(&b, "\nkeys: %d", keys)
+		}
+		out[a] = b.String()
+	}
+	return out
+}
