@@ -261,6 +261,8 @@ func (w *podWorker) startContainer(ctx context.Context, c *ctr) (string, error) 
 		Path: bin, Args: argv, Env: env, Dir: workdir,
 		NetnsPath: w.sandbox.NetnsPath, Hostname: podHostname(w.pod),
 		Mounts: mounts, ScratchDir: scratch, User: user,
+		ReadOnlyRoot:  readOnlyRoot(&spec),
+		NoNewPrivs:    noNewPrivs(&spec),
 		DieWithParent: !w.a.cfg.KeepPodsOnExit,
 	})
 	if err != nil {

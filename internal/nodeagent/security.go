@@ -164,3 +164,16 @@ func setVolumeOwnership(dir string, gid int64, readOnly bool) error {
 	}
 	return nil
 }
+
+// readOnlyRoot reports the container's securityContext.readOnlyRootFilesystem.
+func readOnlyRoot(c *corev1.Container) bool {
+	sc := c.SecurityContext
+	return sc != nil && sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem
+}
+
+// noNewPrivs is what kubelet sets no_new_privs from: an explicit
+// securityContext.allowPrivilegeEscalation: false.
+func noNewPrivs(c *corev1.Container) bool {
+	sc := c.SecurityContext
+	return sc != nil && sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation
+}

@@ -59,6 +59,11 @@ func runInit() error {
 			return err
 		}
 	}
+	if spec.NoNewPrivs {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("set no_new_privs: %w", err)
+		}
+	}
 	if err := syscall.Exec(spec.Path, spec.Args, spec.Env); err != nil {
 		return fmt.Errorf("exec %s: %w", spec.Path, err)
 	}
@@ -154,6 +159,13 @@ func setupContainer(spec Spec) error {
 	if spec.Hostname != "" {
 		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
 			return fmt.Errorf("set hostname %q: %w", spec.Hostname, err)
+		}
+	}
+	if spec.ReadOnlyRoot {
+		// A bind remount changes the flags of this namespace's copy of
+		// the root mount only; the host's stays writable.
+		if err := unix.Mount("", "/", "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+			return fmt.Errorf("make the root filesystem read-only: %w", err)
 		}
 	}
 	return nil

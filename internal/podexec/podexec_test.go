@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -319,4 +320,72 @@ func TestUserRunsTheProgramWithTheGivenIdentityAndNoOtherGroups(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestReadOnlyRootAndNoNewPrivs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for mount namespaces")
+	}
+	vol := t.TempDir()
+	hostDir := t.TempDir()
+	if !sameDevice(t, hostDir, "/") {
+		t.Skipf("%s is not on the root filesystem: a read-only root would not cover it", hostDir)
+	}
+	hostFile := filepath.Join(hostDir, "written-by-the-container")
+	script := "touch " + hostFile + " 2>&1; touch /vol/ok && echo vol-ok; grep NoNewPrivs /proc/self/status"
+	cases := []struct {
+		name       string
+		ro, noPriv bool
+		want       []string
+	}{
+		{"read-only root: the host path is refused, the volume is writable, privileges may grow", true, false,
+			[]string{"Read-only file system", "vol-ok", "NoNewPrivs:\t0"}},
+		{"no new privileges on a writable root", false, true,
+			[]string{"vol-ok", "NoNewPrivs:\t1"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_ = os.Remove(hostFile)
+			cmd, err := podexec.Command(podexec.Spec{
+				Path: "/bin/sh", Args: []string{"sh", "-c", script},
+				Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/", ScratchDir: t.TempDir(),
+				Mounts:       []podexec.Mount{{Source: vol, Target: "/vol"}},
+				ReadOnlyRoot: c.ro, NoNewPrivs: c.noPriv,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("output %q does not say %q", out, w)
+				}
+			}
+			_, statErr := os.Stat(hostFile)
+			if written := statErr == nil; written == c.ro {
+				t.Errorf("host file written = %v with a read-only root = %v", written, c.ro)
+			}
+		})
+	}
+	// The host's root stays writable.
+	f := filepath.Join(t.TempDir(), "host-still-writable")
+	if err := os.WriteFile(f, nil, 0o600); err != nil {
+		t.Fatalf("the host's root became read-only: %v", err)
+	}
+}
+
+// sameDevice reports whether paths a and b are on one filesystem.
+func sameDevice(t *testing.T, a, b string) bool {
+	t.Helper()
+	var sa, sb syscall.Stat_t
+	if err := syscall.Stat(a, &sa); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Stat(b, &sb); err != nil {
+		t.Fatal(err)
+	}
+	return sa.Dev == sb.Dev
 }

@@ -49,6 +49,16 @@ type Spec struct {
 	// keeps the starting process's identity (the agent's: root).
 	User *User `json:"user,omitempty"`
 
+	// ReadOnlyRoot makes the container's view of the root filesystem
+	// read-only (run mode; securityContext.readOnlyRootFilesystem): the
+	// mounts above stay as they are, and other host filesystems mounted
+	// below "/" (the agent shares the host's tree) keep their own flags.
+	ReadOnlyRoot bool `json:"readOnlyRoot,omitempty"`
+	// NoNewPrivs sets no_new_privs before the exec, so neither setuid
+	// binaries nor file capabilities grant more than the process has
+	// (securityContext.allowPrivilegeEscalation: false).
+	NoNewPrivs bool `json:"noNewPrivs,omitempty"`
+
 	// DieWithParent makes the kernel SIGKILL the process when the thread
 	// that started it (in Go: the starting process) dies, so pods do not
 	// outlive a crashed agent that was not meant to leave them running.
