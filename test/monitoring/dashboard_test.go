@@ -124,14 +124,7 @@ var labelValues = regexp.MustCompile(`^label_values\(\s*([a-zA-Z_:][a-zA-Z0-9_:]
 // panels (or variables) that query it.
 func dashboardMetrics(t *testing.T) map[string][]string {
 	t.Helper()
-	b, err := os.ReadFile(dashboardPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var d dashboard
-	if err := json.Unmarshal(b, &d); err != nil {
-		t.Fatalf("decode %s: %v", dashboardPath, err)
-	}
+	d := readDashboard(t)
 	out := map[string][]string{}
 	for _, p := range d.Panels {
 		if len(p.Targets) == 0 {
@@ -306,14 +299,7 @@ func TestEveryMetricTheDashboardAndAlertsQueryAppearsInARealScrape(t *testing.T)
 var selector = regexp.MustCompile(`\b((?:redis|redkube)_[a-z0-9_]+)\s*(\{[^}]*\})?`)
 
 func TestEveryDashboardQueryFiltersByNamespaceAndCluster(t *testing.T) {
-	var d dashboard
-	b, err := os.ReadFile(dashboardPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &d); err != nil {
-		t.Fatalf("decode %s: %v", dashboardPath, err)
-	}
+	d := readDashboard(t)
 	vars := map[string]bool{}
 	for _, v := range d.Templating.List {
 		vars[v.Name] = true
@@ -339,14 +325,7 @@ func TestEveryDashboardQueryFiltersByNamespaceAndCluster(t *testing.T) {
 }
 
 func TestDashboardPanelsHaveUniqueIDsAndDoNotOverlap(t *testing.T) {
-	var d dashboard
-	b, err := os.ReadFile(dashboardPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &d); err != nil {
-		t.Fatalf("decode %s: %v", dashboardPath, err)
-	}
+	d := readDashboard(t)
 	ids := map[int]string{}
 	for i, p := range d.Panels {
 		if other, ok := ids[p.ID]; ok {
@@ -364,4 +343,18 @@ func TestDashboardPanelsHaveUniqueIDsAndDoNotOverlap(t *testing.T) {
 			}
 		}
 	}
+}
+
+// readDashboard decodes the chart's Grafana dashboard.
+func readDashboard(t *testing.T) dashboard {
+	t.Helper()
+	b, err := os.ReadFile(dashboardPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d dashboard
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatalf("decode %s: %v", dashboardPath, err)
+	}
+	return d
 }
