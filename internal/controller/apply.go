@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -26,13 +25,24 @@ func (r *Reconciler) applyObjects(ctx context.Context, st *state) error {
 	if err != nil {
 		return err
 	}
-	for _, obj := range desired {
-		changed, err := r.apply(ctx, obj)
-		var conflict *nameConflict
-		if errors.As(err, &conflict) {
+	// Read every live object first: a name another owner holds stops the
+	// pass before anything is written, so a conflict never leaves the
+	// cluster half rendered.
+	live := make([]client.Object, len(desired))
+	for i, obj := range desired {
+		if live[i], err = r.readLive(ctx, obj); err != nil {
+			return err
+		}
+		if live[i] == nil {
+			continue
+		}
+		if conflict := checkControlled(live[i], obj); conflict != nil {
 			st.invalid, st.invalidReason = conflict.Error(), redisv1alpha1.ReasonNameConflict
 			return nil
 		}
+	}
+	for i, obj := range desired {
+		changed, err := r.apply(ctx, obj, live[i])
 		if err != nil {
 			return err
 		}
@@ -118,8 +128,8 @@ func (e *nameConflict) Error() string {
 }
 
 // checkControlled returns a *nameConflict when live is not controlled by
-// the RedisCluster that controls desired.
-func checkControlled(live, desired client.Object) error {
+// the RedisCluster that controls desired, nil when it is.
+func checkControlled(live, desired client.Object) *nameConflict {
 	want := metav1.GetControllerOfNoCopy(desired)
 	got := metav1.GetControllerOfNoCopy(live)
 	if want != nil && got != nil && got.UID == want.UID {
@@ -129,23 +139,35 @@ func checkControlled(live, desired client.Object) error {
 	return &nameConflict{kind: kind, name: desired.GetName(), owner: got}
 }
 
-// apply creates desired, or updates the live object when its spec hash
-// differs. It reports whether it wrote. A live object that this cluster
-// does not control is never written: a *nameConflict says whose it is.
-func (r *Reconciler) apply(ctx context.Context, desired client.Object) (bool, error) {
-	live := reflect.New(reflect.TypeOf(desired).Elem()).Interface().(client.Object)
-	err := r.Client.Get(ctx, client.ObjectKeyFromObject(desired), live)
-	if apierrors.IsNotFound(err) {
+// readLive returns the live object under desired's name, or nil when
+// there is none. The manager's cache holds only objects with the cluster's
+// labels, so a name the cache does not know is asked of the API server:
+// an object someone else made under it is found before anything is
+// written.
+func (r *Reconciler) readLive(ctx context.Context, desired client.Object) (client.Object, error) {
+	key := client.ObjectKeyFromObject(desired)
+	for _, reader := range []client.Reader{r.Client, r.APIReader} {
+		live := reflect.New(reflect.TypeOf(desired).Elem()).Interface().(client.Object)
+		err := reader.Get(ctx, key, live)
+		switch {
+		case err == nil:
+			return live, nil
+		case !apierrors.IsNotFound(err):
+			return nil, fmt.Errorf("get %T %s: %w", desired, desired.GetName(), err)
+		}
+	}
+	return nil, nil
+}
+
+// apply creates desired when live is nil, or updates live when its spec
+// hash differs. It reports whether it wrote. The caller has checked that
+// this cluster controls live (checkControlled).
+func (r *Reconciler) apply(ctx context.Context, desired, live client.Object) (bool, error) {
+	if live == nil {
 		if err := r.Client.Create(ctx, desired); err != nil {
 			return false, fmt.Errorf("create %T %s: %w", desired, desired.GetName(), err)
 		}
 		return true, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("get %T %s: %w", desired, desired.GetName(), err)
-	}
-	if err := checkControlled(live, desired); err != nil {
-		return false, err
 	}
 	if !resources.NeedsUpdate(live, desired) {
 		return false, nil

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
@@ -303,7 +304,9 @@ func TestReconcileNeverWritesAnObjectItDoesNotControl(t *testing.T) {
 			}
 			createCluster(t, ns, "nc", nil)
 			rec := events.NewFakeRecorder(10)
-			r := &Reconciler{Client: apiClient, APIReader: apiClient, Recorder: rec}
+			// As the manager's cache: only objects with the operator's
+			// labels; the Service under the cluster's name is not among them.
+			r := &Reconciler{Client: managedOnly{apiClient}, APIReader: apiClient, Recorder: rec}
 			req := ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "nc"}}
 			for range 2 {
 				res, err := r.Reconcile(ctx, req)
@@ -325,6 +328,15 @@ func TestReconcileNeverWritesAnObjectItDoesNotControl(t *testing.T) {
 			if c == nil || c.Status != metav1.ConditionTrue || c.Reason != string(redisv1alpha1.ReasonNameConflict) || !strings.Contains(c.Message, tc.want) {
 				t.Errorf("Degraded = %+v, want True NameConflict saying %q", c, tc.want)
 			}
+			for _, obj := range []client.Object{&corev1.ConfigMap{}, &corev1.Service{}} {
+				key := types.NamespacedName{Namespace: ns, Name: "nc-config"}
+				if _, isSvc := obj.(*corev1.Service); isSvc {
+					key.Name = "nc-nodes"
+				}
+				if err := apiClient.Get(ctx, key, obj); !apierrors.IsNotFound(err) {
+					t.Errorf("%T %s written although the pass met a conflict (err %v)", obj, key.Name, err)
+				}
+			}
 			var got []string
 			for len(rec.Events) > 0 {
 				got = append(got, <-rec.Events)
@@ -334,4 +346,18 @@ func TestReconcileNeverWritesAnObjectItDoesNotControl(t *testing.T) {
 			}
 		})
 	}
+}
+
+// managedOnly reads like the manager's cache, which holds only objects
+// labelled as managed by the operator (and RedisClusters).
+type managedOnly struct{ client.Client }
+
+func (m managedOnly) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if err := m.Client.Get(ctx, key, obj, opts...); err != nil {
+		return err
+	}
+	if _, isRC := obj.(*redisv1alpha1.RedisCluster); !isRC && obj.GetLabels()[resources.LabelManagedBy] != resources.LabelManagedByValue {
+		return apierrors.NewNotFound(schema.GroupResource{Resource: fmt.Sprintf("%T", obj)}, key.Name)
+	}
+	return nil
 }
