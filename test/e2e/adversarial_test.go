@@ -1,17 +1,20 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -64,6 +67,16 @@ func badSpecs() []badSpec {
 		{"a negative node timeout", `{"config":{"cluster-node-timeout":"-1"}}`, "spec.config: cluster-node-timeout must be an integer from 100 to 3600000"},
 		{"an unbalanced quote", `{"config":{"save":"\"3600 1"}}`, "spec.config: the value of save must not contain quotes"},
 		{"more than 64 config keys", `{"config":` + manyKeys(65) + `}`, "spec.config: Too many"},
+		{"a renamed command", `{"config":{"rename-command":"CONFIG \"\""}}`, "spec.config: rename-command is not a directive redkube lets you set"},
+		{"an ACL file", `{"config":{"aclfile":"/etc/passwd"}}`, "spec.config: aclfile is not a directive redkube lets you set"},
+		{"a unix socket", `{"config":{"unixsocket":"/tmp/redis.sock"}}`, "spec.config: unixsocket is not a directive redkube lets you set"},
+		{"the debug command enabled", `{"config":{"enable-debug-command":"yes"}}`, "spec.config: enable-debug-command is not a directive redkube lets you set"},
+		{"a directive Redis does not know", `{"config":{"maxmemroy":"1gb"}}`, "spec.config: maxmemroy is not a directive redkube lets you set"},
+		{"yes/no as true", `{"config":{"appendonly":"true"}}`, "spec.config: appendonly must be"},
+		{"an eviction policy Redis does not know", `{"config":{"maxmemory-policy":"lru"}}`, "spec.config: maxmemory-policy must be"},
+		{"one client for the whole cluster", `{"config":{"maxclients":"1"}}`, "spec.config: maxclients must be an integer from 32"},
+		{"masters as a fraction", `{"masters":3.5}`, "spec.masters"},
+		{"a storage size that is not a quantity", `{"storage":{"size":"lots"}}`, "spec.storage.size"},
 	}
 	for _, key := range redisv1alpha1.ForbiddenConfigKeys {
 		cases = append(cases, badSpec{"config sets " + key, fmt.Sprintf(`{"config":{%q:"x"}}`, key),
@@ -128,7 +141,14 @@ func testBadSpecsChangeNothing(t *testing.T, e *opEnv, name string) {
 	}
 	t.Logf("measured: %d bad specs (%d as a create and an update of a running cluster, %d names), %d applies refused at the API server naming the field",
 		len(badSpecs())+len(badNames), len(badSpecs()), len(badNames), refused)
-	if after := e.objectVersions(t, name); !maps.Equal(objectsBefore, after) {
+	runtime := testRuntimeRefusals(t, e, name)
+	t.Logf("measured: %d bad specs the API server cannot judge, each named by a Degraded condition and a Warning event, nothing written; %d bad specs in all",
+		runtime, len(badSpecs())+len(badNames)+runtime)
+	// The update to a missing Secret changed the spec and back.
+	delete(objectsBefore, "RedisCluster/"+name+"/generation")
+	after := e.objectVersions(t, name)
+	delete(after, "RedisCluster/"+name+"/generation")
+	if !maps.Equal(objectsBefore, after) {
 		t.Errorf("the running cluster's objects changed:\nbefore %v\nafter  %v", objectsBefore, after)
 	}
 	if after := clusterShape(t, e.addrs(t, name)); !slices.Equal(shapeBefore, after) {
@@ -244,4 +264,126 @@ func clusterShape(t *testing.T, addrs []string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// runtimeRefusal is a bad spec only the operator can judge: it must be
+// named by Degraded (reason and message) and a Warning event, and nothing
+// of the cluster written.
+type runtimeRefusal struct {
+	name string
+	// cluster is the new cluster's name.
+	cluster string
+	// before creates what the case needs (Secrets, objects under the
+	// cluster's names).
+	before []client.Object
+	// spec is a JSON merge patch of the new cluster's spec.
+	spec   string
+	reason redisv1alpha1.ConditionReason
+	says   string
+}
+
+// testRuntimeRefusals creates clusters whose specs pass admission but that
+// the operator cannot act on, then points the running cluster name at a
+// missing Secret and back. It returns the number of cases.
+func testRuntimeRefusals(t *testing.T, e *opEnv, name string) int {
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "rt-taken", Namespace: opNS},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}}
+	cases := []runtimeRefusal{
+		{"a password Secret that does not exist", "rt-nosecret", nil, `{"passwordSecret":{"name":"rt-nope"}}`,
+			redisv1alpha1.ReasonInvalidSpec, `spec.passwordSecret.name: Secret "rt-nope" not found`},
+		{"a password Secret without the key", "rt-nokey", []client.Object{secret("rt-nokey", map[string]string{"other": "x"})}, `{"passwordSecret":{"name":"rt-nokey"}}`,
+			redisv1alpha1.ReasonInvalidSpec, `Secret "rt-nokey" has no key "password"`},
+		{"an empty password", "rt-empty", []client.Object{secret("rt-empty", map[string]string{"password": ""})}, `{"passwordSecret":{"name":"rt-empty"}}`,
+			redisv1alpha1.ReasonInvalidSpec, "an empty password turns authentication off"},
+		{"a whitespace password", "rt-blank", []client.Object{secret("rt-blank", map[string]string{"pw": "  \n"})}, `{"passwordSecret":{"name":"rt-blank","key":"pw"}}`,
+			redisv1alpha1.ReasonInvalidSpec, `key "pw" of Secret "rt-blank" is empty`},
+		{"a Service someone made under the access name", "rt-taken", []client.Object{svc}, `{}`,
+			redisv1alpha1.ReasonNameConflict, "Service rt-taken already exists and is controlled by no controller"},
+		{"a ConfigMap someone made under the config name", "rt-cm", []client.Object{&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "rt-cm-config", Namespace: opNS}}}, `{}`,
+			redisv1alpha1.ReasonNameConflict, "ConfigMap rt-cm-config already exists and is controlled by no controller"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := t.Context()
+			for _, o := range c.before {
+				if err := e.cl.Create(ctx, o); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = e.cl.Delete(context.Background(), o) })
+			}
+			cluster := c.cluster
+			u := newClusterObject(t, cluster, fmt.Sprintf(`{"spec":%s}`, c.spec))
+			if err := e.cl.Create(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = e.cl.Delete(context.Background(), u) })
+			wantDegraded(t, e, cluster, c.reason, c.says)
+			sets := &appsv1.StatefulSetList{}
+			if err := e.cl.List(ctx, sets, client.InNamespace(opNS), client.MatchingLabels{resources.LabelInstance: cluster}); err != nil {
+				t.Fatal(err)
+			}
+			if len(sets.Items) > 0 {
+				t.Errorf("%d StatefulSets written for a cluster the operator cannot act on", len(sets.Items))
+			}
+		})
+	}
+	t.Run("the running cluster pointed at a missing Secret, then back", func(t *testing.T) {
+		ctx := t.Context()
+		shape := clusterShape(t, e.addrs(t, name))
+		live := &redisv1alpha1.RedisCluster{}
+		live.Namespace, live.Name = opNS, name
+		if err := e.cl.Patch(ctx, live, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"passwordSecret":{"name":"rt-gone"}}}`))); err != nil {
+			t.Fatal(err)
+		}
+		wantDegraded(t, e, name, redisv1alpha1.ReasonInvalidSpec, `Secret "rt-gone" not found`)
+		if after := clusterShape(t, e.addrs(t, name)); !slices.Equal(shape, after) {
+			t.Errorf("the Redis cluster changed:\nbefore %q\nafter  %q", shape, after)
+		}
+		if err := e.cl.Patch(ctx, live, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"passwordSecret":null}}`))); err != nil {
+			t.Fatal(err)
+		}
+		opWait(t, time.Minute, "Degraded False again", func(ctx context.Context) error {
+			rc, err := e.get(ctx, name)
+			if err != nil {
+				return err
+			}
+			if c := meta.FindStatusCondition(rc.Status.Conditions, string(redisv1alpha1.ConditionDegraded)); c == nil || c.Status != metav1.ConditionFalse {
+				return fmt.Errorf("Degraded = %+v", c)
+			}
+			return nil
+		})
+	})
+	return len(cases) + 1
+}
+
+// wantDegraded waits until cluster's Degraded condition is True with reason
+// saying says, and a Warning event of that reason names it too.
+func wantDegraded(t *testing.T, e *opEnv, cluster string, reason redisv1alpha1.ConditionReason, says string) {
+	t.Helper()
+	opWait(t, time.Minute, "Degraded "+string(reason)+" and a Warning event", func(ctx context.Context) error {
+		rc, err := e.get(ctx, cluster)
+		if err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(rc.Status.Conditions, string(redisv1alpha1.ConditionDegraded))
+		if c == nil || c.Status != metav1.ConditionTrue || c.Reason != string(reason) || !strings.Contains(c.Message, says) {
+			return fmt.Errorf("Degraded = %+v", c)
+		}
+		evs := &corev1.EventList{}
+		if err := e.cl.List(ctx, evs, client.InNamespace(opNS)); err != nil {
+			return err
+		}
+		for _, ev := range evs.Items {
+			if ev.InvolvedObject.Kind == "RedisCluster" && ev.InvolvedObject.Name == cluster && ev.Type == corev1.EventTypeWarning &&
+				ev.Reason == string(reason) && strings.Contains(ev.Message, says) {
+				return nil
+			}
+		}
+		return fmt.Errorf("no Warning %s event on %s saying %q", reason, cluster, says)
+	})
+}
+
+// secret is a Secret in the tests' namespace.
+func secret(name string, data map[string]string) *corev1.Secret {
+	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: opNS}, StringData: data}
 }
