@@ -203,25 +203,32 @@ func EnsureAPIServiceEndpoints(ctx context.Context, client kubernetes.Interface,
 func apiEndpointSlice(portName string, server netip.AddrPort) *discoveryv1.EndpointSlice {
 	port := int32(server.Port())
 	tcp := corev1.ProtocolTCP
+	return hostEndpointSlice(APIServiceNamespace, APIServiceName, apiSliceName, server.Addr(),
+		discoveryv1.EndpointPort{Name: &portName, Protocol: &tcp, Port: &port})
+}
+
+// hostEndpointSlice is the EndpointSlice, named name, that sends service's
+// ports to one ready address on the host.
+func hostEndpointSlice(namespace, service, name string, addr netip.Addr, ports ...discoveryv1.EndpointPort) *discoveryv1.EndpointSlice {
 	ready := true
 	family := discoveryv1.AddressTypeIPv4
-	if server.Addr().Is6() {
+	if addr.Is6() {
 		family = discoveryv1.AddressTypeIPv6
 	}
 	return &discoveryv1.EndpointSlice{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      apiSliceName,
-			Namespace: APIServiceNamespace,
+			Name:      name,
+			Namespace: namespace,
 			Labels: map[string]string{
-				discoveryv1.LabelServiceName: APIServiceName,
+				discoveryv1.LabelServiceName: service,
 				discoveryv1.LabelManagedBy:   ManagedBy,
 			},
 		},
 		AddressType: family,
 		Endpoints: []discoveryv1.Endpoint{{
-			Addresses:  []string{server.Addr().String()},
+			Addresses:  []string{addr.String()},
 			Conditions: discoveryv1.EndpointConditions{Ready: &ready},
 		}},
-		Ports: []discoveryv1.EndpointPort{{Name: &portName, Protocol: &tcp, Port: &port}},
+		Ports: ports,
 	}
 }

@@ -318,28 +318,7 @@ func dnsEndpointSlice(server netip.AddrPort) *discoveryv1.EndpointSlice {
 	port := int32(server.Port())
 	udp, tcp := corev1.ProtocolUDP, corev1.ProtocolTCP
 	nameUDP, nameTCP := dnsPortUDP, dnsPortTCP
-	ready := true
-	family := discoveryv1.AddressTypeIPv4
-	if server.Addr().Is6() {
-		family = discoveryv1.AddressTypeIPv6
-	}
-	return &discoveryv1.EndpointSlice{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:      DNSServiceName + "-host",
-			Namespace: DNSServiceNamespace,
-			Labels: map[string]string{
-				discoveryv1.LabelServiceName: DNSServiceName,
-				discoveryv1.LabelManagedBy:   ManagedBy,
-			},
-		},
-		AddressType: family,
-		Endpoints: []discoveryv1.Endpoint{{
-			Addresses:  []string{server.Addr().String()},
-			Conditions: discoveryv1.EndpointConditions{Ready: &ready},
-		}},
-		Ports: []discoveryv1.EndpointPort{
-			{Name: &nameUDP, Protocol: &udp, Port: &port},
-			{Name: &nameTCP, Protocol: &tcp, Port: &port},
-		},
-	}
+	return hostEndpointSlice(DNSServiceNamespace, DNSServiceName, DNSServiceName+"-host", server.Addr(),
+		discoveryv1.EndpointPort{Name: &nameUDP, Protocol: &udp, Port: &port},
+		discoveryv1.EndpointPort{Name: &nameTCP, Protocol: &tcp, Port: &port})
 }
