@@ -28,6 +28,10 @@ const (
 	// ConditionStorageBound is True when every data PVC of the cluster is
 	// bound; False names the claim and StorageClass that keep it Pending.
 	ConditionStorageBound ConditionType = "StorageBound"
+	// ConditionExternalAccessReady (only with spec.externalAccess) is True
+	// when every Redis node announces the external endpoint of its Service;
+	// False names the pods whose endpoint is not known or not announced yet.
+	ConditionExternalAccessReady ConditionType = "ExternalAccessReady"
 )
 
 // String returns the condition type as the string metav1.Condition.Type holds.
@@ -187,4 +191,19 @@ const (
 	// ReasonStorageClassNotFound: a data PVC names a StorageClass that does
 	// not exist; the message names the StorageClass.
 	ReasonStorageClassNotFound ConditionReason = "StorageClassNotFound"
+)
+
+// Reasons of ExternalAccessReady.
+const (
+	// ReasonEndpointsAnnounced: every node announces its external endpoint.
+	ReasonEndpointsAnnounced ConditionReason = "EndpointsAnnounced"
+	// ReasonLoadBalancerPending: a per-pod LoadBalancer Service has no
+	// address yet; the message names it.
+	ReasonLoadBalancerPending ConditionReason = "LoadBalancerPending"
+	// ReasonNodeAddressUnknown: a pod is not scheduled yet, or its node
+	// reports no address (NodePort without spec.externalAccess.address).
+	ReasonNodeAddressUnknown ConditionReason = "NodeAddressUnknown"
+	// ReasonAnnouncePending: a node does not announce its endpoint yet (it
+	// is starting, or the operator is about to set it).
+	ReasonAnnouncePending ConditionReason = "AnnouncePending"
 )

@@ -34,6 +34,9 @@ func SetDefaults(rc *RedisCluster) {
 	if s.PasswordSecret != nil && s.PasswordSecret.Key == "" {
 		s.PasswordSecret.Key = DefaultPasswordKey
 	}
+	if s.Announce == "" {
+		s.Announce = AnnounceIP
+	}
 	if s.PodDisruptionBudget.Enabled == nil {
 		enabled := true
 		s.PodDisruptionBudget.Enabled = &enabled

@@ -97,6 +97,7 @@ const (
 // RedisClusterSpec is the desired state of a Redis Cluster.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.service) || !has(self.service.nodePort) || self.service.type == 'NodePort'",fieldPath=".service.nodePort",message="spec.service.nodePort is only allowed when spec.service.type is NodePort"
+// +kubebuilder:validation:XValidation:rule="!has(self.externalAccess) || !has(self.announce) || self.announce == 'IP'",fieldPath=".announce",message="spec.announce: Hostname cannot be combined with spec.externalAccess, which announces the external endpoints (set spec.externalAccess.address to a DNS name to announce a name)"
 // +kubebuilder:validation:XValidation:rule="!has(self.masters) || self.masters * (1 + (has(self.replicasPerMaster) ? self.replicasPerMaster : 0)) <= 1000",fieldPath=".masters",message="spec.masters × (1 + spec.replicasPerMaster) must be at most 1000 Redis nodes (MaxNodes), the size Redis Cluster is designed for"
 type RedisClusterSpec struct {
 	// Masters is the number of shards, each served by one master; the 16384
@@ -164,6 +165,18 @@ type RedisClusterSpec struct {
 	// Monitoring configures how the Redis pods expose metrics.
 	// +optional
 	Monitoring *MonitoringSpec `json:"monitoring,omitempty"`
+
+	// ExternalAccess exposes every Redis node to clients outside
+	// Kubernetes. Off when unset.
+	// +optional
+	ExternalAccess *ExternalAccessSpec `json:"externalAccess,omitempty"`
+
+	// Announce is the kind of endpoint the nodes give clients: IP (the pod
+	// IP) or Hostname (the pod's DNS name under the headless Service). With
+	// externalAccess the external endpoint is announced instead.
+	// +kubebuilder:default=IP
+	// +optional
+	Announce AnnounceType `json:"announce,omitempty"`
 }
 
 // MonitoringSpec configures the metrics of the Redis pods.
@@ -321,6 +334,11 @@ type RedisClusterStatus struct {
 	// restarted meanwhile carries on. Absent when no resharding runs.
 	// +optional
 	Resharding *ReshardingStatus `json:"resharding,omitempty"`
+
+	// ExternalAccess lists the endpoints clients outside Kubernetes use,
+	// when spec.externalAccess is set and the endpoints are known.
+	// +optional
+	ExternalAccess *ExternalAccessStatus `json:"externalAccess,omitempty"`
 }
 
 // ReshardingStatus is the progress of a change of spec.masters. The plan
@@ -394,6 +412,7 @@ type ReplicaStatus struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must start with a letter and contain only lowercase letters, digits and '-': it names the cluster's Services"
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 40",message="metadata.name must be at most 40 characters: it prefixes the names of the cluster's StatefulSets, pods and PVCs"
+// +kubebuilder:validation:XValidation:rule="!self.metadata.name.matches('-[0-9]+-[0-9]+-ext$')",message="metadata.name must not end in '-<number>-<number>-ext': that is the name of a Redis pod's external Service of another RedisCluster"
 // +kubebuilder:validation:XValidation:rule="!self.metadata.name.endsWith('-nodes')",message="metadata.name must not end in '-nodes': <name>-nodes is the headless Service of the RedisCluster <name>, so the two clusters' Services would collide"
 // +kubebuilder:resource:shortName=rdc,categories=redis
 // +kubebuilder:printcolumn:name="Masters",type=integer,JSONPath=".spec.masters"

@@ -147,6 +147,16 @@ func TestRejectsBadInput(t *testing.T) {
 		{name: "name starting with a digit", objName: "1redis", want: []string{"metadata.name must start with a letter"}},
 		{name: "name too long", objName: strings.Repeat("r", 41), want: []string{"metadata.name must be at most 40 characters"}},
 		{name: "name that is another cluster's headless Service", objName: "cache-nodes", want: []string{"metadata.name must not end in '-nodes'"}},
+		{name: "name that is another cluster's per-pod external Service", objName: "cache-0-1-ext", want: []string{"metadata.name must not end in '-<number>-<number>-ext'"}},
+		{name: "external access of an unknown type", spec: "externalAccess:\n  type: Ingress", want: []string{`spec.externalAccess.type: Unsupported value: "Ingress"`, `"NodePort", "LoadBalancer"`}},
+		{name: "external access without a type", spec: "externalAccess:\n  address: redis.example.com", want: []string{"spec.externalAccess.type: Required value"}},
+		{name: "a LoadBalancer with a fixed address", spec: "externalAccess:\n  type: LoadBalancer\n  address: 192.0.2.10", want: []string{"spec.externalAccess.address: Invalid value", "only allowed with type NodePort"}},
+		{name: "load balancer settings on NodePort", spec: "externalAccess:\n  type: NodePort\n  loadBalancer:\n    loadBalancerClass: x", want: []string{"spec.externalAccess.loadBalancer: Invalid value", "only allowed with type LoadBalancer"}},
+		{name: "an address that is neither an IP nor a DNS name", spec: "externalAccess:\n  type: NodePort\n  address: \"redis_host:30000\"", want: []string{"spec.externalAccess.address: Invalid value", "must be an IP address or a lowercase DNS name"}},
+		{name: "source ranges that are not CIDRs", spec: "externalAccess:\n  type: LoadBalancer\n  loadBalancer:\n    sourceRanges: [10.0.0.0/8, office]", want: []string{"spec.externalAccess.loadBalancer.sourceRanges: Invalid value", "must be CIDRs"}},
+		{name: "an empty load balancer class", spec: "externalAccess:\n  type: LoadBalancer\n  loadBalancer:\n    loadBalancerClass: \"\"", want: []string{"spec.externalAccess.loadBalancer.loadBalancerClass"}},
+		{name: "hostname announce with external access", spec: "announce: Hostname\nexternalAccess:\n  type: NodePort", want: []string{"spec.announce: Invalid value", "cannot be combined with spec.externalAccess"}},
+		{name: "unknown announce", spec: "announce: DNS", want: []string{`spec.announce: Unsupported value: "DNS"`}},
 	}
 	for _, key := range redisv1alpha1.ForbiddenConfigKeys {
 		cases = append(cases, rejection{
