@@ -96,6 +96,9 @@ const (
 	// redis.conf) are being replaced, replicas first, masters after a
 	// graceful failover.
 	ReasonUpdatingPods ConditionReason = "UpdatingPods"
+	// ReasonAnnouncingEndpoints: nodes are told the endpoint to announce
+	// (external access, hostnames).
+	ReasonAnnouncingEndpoints ConditionReason = "AnnouncingEndpoints"
 	// ReasonReconciled: nothing left to do; the cluster matches the spec.
 	ReasonReconciled ConditionReason = "Reconciled"
 )

@@ -43,6 +43,7 @@ func TestEveryDecisionReasonIsAnAPIReason(t *testing.T) {
 		heal.ReasonResharding:        redisv1alpha1.ReasonResharding,
 		heal.ReasonRemovingShards:    redisv1alpha1.ReasonRemovingShards,
 		heal.ReasonUpdatingPods:      redisv1alpha1.ReasonUpdatingPods,
+		heal.ReasonAnnouncing:        redisv1alpha1.ReasonAnnouncingEndpoints,
 	} {
 		if core != api.String() {
 			t.Errorf("core reason %q is not the API's %q", core, api)

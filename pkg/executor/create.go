@@ -109,6 +109,18 @@ func (e *Executor) Meet(ctx context.Context, s planner.Meet) error {
 	return n.Meet(ctx, host, port, peer.BusPort)
 }
 
+// Announce makes Node announce Endpoint.
+func (e *Executor) Announce(ctx context.Context, s planner.Announce) error {
+	n, err := e.node(s.Node)
+	if err != nil {
+		return err
+	}
+	if err := n.SetAnnounce(ctx, s.Endpoint); err != nil {
+		return fmt.Errorf("announce %s on %s: %w", s.Endpoint.ClientAddr(), n.Addr(), err)
+	}
+	return nil
+}
+
 // Replicate makes Replica a replica of Master. Right after a MEET the
 // replica may not know the master yet; the call is retried every
 // PollInterval until it does or ctx ends.

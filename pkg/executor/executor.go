@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -174,12 +176,25 @@ func Endpoints(snap *topology.Snapshot) map[topology.NodeID]Endpoint {
 	out := make(map[topology.NodeID]Endpoint, len(snap.Nodes))
 	for id, st := range snap.Nodes {
 		ep := Endpoint{Addr: st.Addr}
-		if self := st.Self(); self != nil {
+		// The announced bus port goes with the announced client port: a
+		// node reached at another port (its pod address, while it
+		// announces a node port) listens on that port's default bus port.
+		if self := st.Self(); self != nil && self.Port() == portOf(st.Addr) {
 			ep.BusPort = self.BusPort
 		}
 		out[id] = ep
 	}
 	return out
+}
+
+// portOf returns the port of a "host:port" address (0 when malformed).
+func portOf(addr string) int {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(p)
+	return n
 }
 
 // endpoint returns id's endpoint.
@@ -273,6 +288,9 @@ func groupable(group []planner.Step, next planner.Step) bool {
 	case planner.Replicate:
 		_, ok := group[0].(planner.Replicate)
 		return ok
+	case planner.Announce:
+		_, ok := group[0].(planner.Announce)
+		return ok
 	case planner.MigrateSlots:
 		for _, s := range group {
 			m, ok := s.(planner.MigrateSlots)
@@ -297,6 +315,10 @@ func (e *Executor) runGroup(ctx context.Context, group []planner.Step) error {
 	case planner.Replicate:
 		return forEach(ctx, len(group), len(group), func(ctx context.Context, i int) error {
 			return e.Replicate(ctx, group[i].(planner.Replicate))
+		})
+	case planner.Announce:
+		return forEach(ctx, len(group), len(group), func(ctx context.Context, i int) error {
+			return e.Announce(ctx, group[i].(planner.Announce))
 		})
 	case planner.MigrateSlots:
 		return forEach(ctx, len(group), e.opts.Parallel, func(ctx context.Context, i int) error {
@@ -327,6 +349,8 @@ func (e *Executor) runStep(ctx context.Context, s planner.Step) error {
 		return e.Forget(ctx, s)
 	case planner.ResetNode:
 		return e.ResetNode(ctx, s)
+	case planner.Announce:
+		return e.Announce(ctx, s)
 	case planner.Failover:
 		return e.Failover(ctx, s)
 	default:

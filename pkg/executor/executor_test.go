@@ -369,3 +369,66 @@ func TestMigrateSlotsUnderClientTrafficLosesNothing(t *testing.T) {
 		})
 	}
 }
+
+func TestAnnounceReachesEveryPeer(t *testing.T) {
+	c := newCluster(t, 3, 0, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	snap, err := redisadmin.Discover(ctx, c.pool, c.addrs(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan planner.Plan
+	want := map[topology.NodeID]topology.Endpoint{}
+	for i, id := range c.ids {
+		e := snap.Nodes[id].Self().Endpoint()
+		e.Hostname = fmt.Sprintf("node-%d.redis.test", i)
+		want[id] = e
+		plan.Steps = append(plan.Steps, planner.Announce{Node: id, Endpoint: e})
+	}
+	if err := c.ex.Run(ctx, plan); err != nil {
+		t.Fatalf("announce: %v", err)
+	}
+	for {
+		snap, err := redisadmin.Discover(ctx, c.pool, c.addrs(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stale := 0
+		for _, st := range snap.Nodes {
+			for _, n := range st.View.Nodes {
+				if n.Endpoint() != want[n.ID] {
+					stale++
+				}
+			}
+		}
+		if stale == 0 {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("%d lines still show another endpoint than announced", stale)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestEndpointsUseTheAnnouncedBusPortOnlyWithTheAnnouncedPort(t *testing.T) {
+	line := func(addr string, bus int) *topology.View {
+		return &topology.View{Nodes: []*topology.Node{{ID: "a", Addr: addr, BusPort: bus, Flags: topology.FlagMyself | topology.FlagMaster}}}
+	}
+	for _, c := range []struct {
+		name, reached, announced string
+		bus, want                int
+	}{
+		{"reached at its announced address", "10.0.0.1:6379", "10.0.0.1:6379", 16400, 16400},
+		{"reached under a name, same port", "redis-0.example:6379", "10.0.0.1:6379", 16400, 16400},
+		{"reached at its pod address while announcing node ports", "10.244.0.5:6379", "10.243.0.11:31001", 31002, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			snap := &topology.Snapshot{Nodes: map[topology.NodeID]*topology.NodeState{"a": {Addr: c.reached, View: line(c.announced, c.bus)}}}
+			if got := Endpoints(snap)["a"]; got.Addr != c.reached || got.BusPort != c.want {
+				t.Errorf("Endpoints = %+v, want %s with bus port %d", got, c.reached, c.want)
+			}
+		})
+	}
+}

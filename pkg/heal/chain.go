@@ -28,6 +28,7 @@ func DefaultChain() Chain {
 	return Chain{
 		{"graceful failover", gracefulFailover},
 		{"forced failover", forcedFailover},
+		{"announce", announce},
 		{"bootstrap", bootstrap},
 		{"meet", meet},
 		{"forget", forget},

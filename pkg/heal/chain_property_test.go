@@ -21,7 +21,7 @@ import (
 // each slot owned once, one change per pass, and the same observation
 // always gives the same decision.
 func TestChainProperties(t *testing.T) {
-	const iterations = 600
+	const iterations = 1200
 	r := rand.New(rand.NewPCG(8, 2026))
 	kinds, forced := map[heal.Kind]int{}, 0
 	for i := range iterations {
@@ -133,6 +133,25 @@ var perturbations = []perturbation{
 	{3, unsettled},
 	{6, resharding},
 	{5, replicaOfStaleMaster},
+	{6, externalAccess},
+}
+
+// externalAccess gives every pod an external endpoint to announce; some
+// nodes announce it already (and their peers know them there), the others
+// still announce their pod address.
+func externalAccess(r *rand.Rand, w *healtest.World) string {
+	var pending []string
+	settled := r.IntN(2) == 0
+	for i, p := range w.Pods {
+		want := topology.Endpoint{IP: fmt.Sprintf("192.0.2.%d", 1+i%3), Port: 30000 + i, BusPort: 31000 + i}
+		p.Announce = &want
+		if !settled && r.IntN(3) == 0 {
+			pending = append(pending, p.Name)
+			continue
+		}
+		p.Announced = &want
+	}
+	return fmt.Sprintf("external access, %d nodes not announcing yet", len(pending))
 }
 
 func scaleOut(r *rand.Rand, w *healtest.World) string {
@@ -477,6 +496,7 @@ var stepKinds = map[heal.Kind][]string{
 	heal.Reshard:        {"MigrateSlots"},
 	heal.RemoveShards:   {"ResetNode", "Forget"},
 	heal.UpdateMember:   {},
+	heal.Announce:       {"Announce"},
 }
 
 // decisionErrors returns the invariants decision d breaks on cluster c.

@@ -23,6 +23,7 @@ const (
 	Reshard
 	RemoveShards
 	UpdateMember
+	Announce
 	kindCount
 )
 
@@ -51,6 +52,7 @@ var kindInfo = [kindCount]struct{ name, action, event string }{
 	Reshard:        {"reshard", "Reshard", "MovedSlots"},
 	RemoveShards:   {"remove shards", "RemoveShards", "RemovedShards"},
 	UpdateMember:   {"update member", "UpdateMember", "UpdatedMember"},
+	Announce:       {"announce", "Announce", "AnnouncedEndpoints"},
 }
 
 func (k Kind) String() string {
@@ -91,6 +93,7 @@ const (
 	ReasonResharding        = "Resharding"
 	ReasonRemovingShards    = "RemovingShards"
 	ReasonUpdatingPods      = "UpdatingPods"
+	ReasonAnnouncing        = "AnnouncingEndpoints"
 )
 
 // MemberOp is an operation on a member that the platform carries out.

@@ -36,7 +36,7 @@ func meet(c *Cluster) (Decision, string) {
 				continue
 			}
 			n := peer.State.View.Node(m.ID())
-			if n == nil || n.Flags.Has(topology.FlagHandshake) || n.Flags.Has(topology.FlagNoAddr) || n.Host() != m.IP() {
+			if n == nil || n.Flags.Has(topology.FlagHandshake) || n.Flags.Has(topology.FlagNoAddr) || n.Host() != m.PeerIP() {
 				steps = append(steps, planner.Meet{Node: peer.ID(), Peer: m.ID(), PeerAddr: m.Addr})
 				missing = true
 			}

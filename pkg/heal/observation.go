@@ -124,6 +124,10 @@ type Member struct {
 	Outdated bool
 	// Age is the time since the member was created.
 	Age time.Duration
+	// Announce is the endpoint the member's node should announce (its
+	// external endpoint, its hostname); nil when the platform has no wish,
+	// or does not know it yet (a load balancer without an address).
+	Announce *topology.Endpoint
 	// State is what the Redis node at Addr reported; nil when it did not
 	// answer.
 	State *topology.NodeState
@@ -149,6 +153,15 @@ func (m *Member) IP() string {
 		return ""
 	}
 	return host
+}
+
+// PeerIP is the IP the member's peers should list for it: the IP it is to
+// announce, else the host of its address.
+func (m *Member) PeerIP() string {
+	if m.Announce != nil {
+		return m.Announce.IP
+	}
+	return m.IP()
 }
 
 // Self returns the node's own line, or nil when it did not answer.
@@ -201,10 +214,13 @@ func ProbeTargets(members []Member, snap *topology.Snapshot) []Target {
 	if snap == nil {
 		return nil
 	}
-	liveIP := map[string]bool{}
+	liveIP, liveAnnounced := map[string]bool{}, map[string]bool{}
 	for i := range members {
 		if m := &members[i]; m.Addr != "" && !m.Terminating {
 			liveIP[m.IP()] = true
+			if m.Announce != nil {
+				liveAnnounced[m.Announce.Addr()] = true
+			}
 		}
 	}
 	seen := map[topology.NodeID]bool{}
@@ -218,7 +234,7 @@ func ProbeTargets(members []Member, snap *topology.Snapshot) []Target {
 			if _, answered := snap.Nodes[n.ID]; answered || seen[n.ID] || !n.IsMaster() || n.Slots.IsEmpty() {
 				continue
 			}
-			if n.Host() == "" || liveIP[n.Host()] {
+			if n.Host() == "" || liveIP[n.Host()] || liveAnnounced[n.Addr] {
 				continue
 			}
 			seen[n.ID] = true

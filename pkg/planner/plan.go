@@ -100,6 +100,14 @@ type Forget struct {
 	Node topology.NodeID
 }
 
+// Announce makes Node announce Endpoint (CONFIG SET cluster-announce-ip,
+// -port, -bus-port and -hostname, applied at once): where clients are
+// redirected and where its peers reach its bus and replication port.
+type Announce struct {
+	Node     topology.NodeID
+	Endpoint topology.Endpoint
+}
+
 // ResetNode wipes a node that left the cluster (CLUSTER RESET), so it can
 // be reused.
 type ResetNode struct {
@@ -148,6 +156,7 @@ func (FixOpenSlot) isStep()    {}
 func (SetSlotOwner) isStep()   {}
 func (Forget) isStep()         {}
 func (ResetNode) isStep()      {}
+func (Announce) isStep()       {}
 func (Failover) isStep()       {}
 
 func (s SetConfigEpoch) String() string {
@@ -179,6 +188,15 @@ func (s SetSlotOwner) String() string {
 }
 
 func (s Forget) String() string { return fmt.Sprintf("forget %s on every node", s.Node.Short()) }
+
+func (s Announce) String() string {
+	e := s.Endpoint
+	out := fmt.Sprintf("make %s announce %s (bus port %d)", s.Node.Short(), e.Addr(), e.BusPort)
+	if e.Hostname != "" {
+		out += " with hostname " + e.Hostname
+	}
+	return out
+}
 
 func (s ResetNode) String() string {
 	kind := "soft"

@@ -291,6 +291,19 @@ func (n *Node) DBSize(ctx context.Context) (int64, error) {
 	return k, err
 }
 
+// SetAnnounce makes the node announce e: one CONFIG SET of
+// cluster-announce-ip, -port, -bus-port and -hostname, which Redis applies
+// all or none. The node gossips the change to its peers within a ping.
+func (n *Node) SetAnnounce(ctx context.Context, e topology.Endpoint) error {
+	return n.call(ctx, "CONFIG SET cluster-announce-*", func(ctx context.Context, c *redis.Client) error {
+		return c.Do(ctx, "config", "set",
+			"cluster-announce-ip", e.IP,
+			"cluster-announce-port", strconv.Itoa(e.Port),
+			"cluster-announce-bus-port", strconv.Itoa(e.BusPort),
+			"cluster-announce-hostname", e.Hostname).Err()
+	})
+}
+
 // Meet introduces the node at ip:port to this node (CLUSTER MEET). busPort
 // 0 lets Redis assume port+10000.
 func (n *Node) Meet(ctx context.Context, ip string, port, busPort int) error {

@@ -57,6 +57,10 @@ type Pod struct {
 	KnownAt   map[int]string
 	Migrating map[int]topology.NodeID
 	StateOK   bool
+	// Announced is what the node announces (nil: its address, bus port
+	// 16379, no hostname): its own line shows it, and peers list it where
+	// KnownAt says nothing.
+	Announced *topology.Endpoint
 }
 
 // Healthy returns a healthy masters x replicas cluster on len(hosts) hosts:
@@ -132,15 +136,27 @@ func (w *World) Pod(name string) *Pod {
 	panic("no pod " + name)
 }
 
-// Line is the node's CLUSTER NODES line as seen by a peer.
+// Line is the node's CLUSTER NODES line as seen by a peer that knows it at
+// addr (its announced endpoint when addr is the announced address).
 func (p *Pod) Line(addr string) *topology.Node {
 	n := &topology.Node{ID: p.NodeID, Addr: addr, BusPort: 16379, MasterID: p.Master, Slots: p.Slots, Connected: true, Migrating: p.Migrating}
+	if a := p.Announced; a != nil && addr == a.Addr() {
+		n.BusPort, n.Hostname = a.BusPort, a.Hostname
+	}
 	if p.Master == "" {
 		n.Flags = topology.FlagMaster
 	} else {
 		n.Flags = topology.FlagReplica
 	}
 	return n
+}
+
+// announcedAddr is the address the pod's node announces.
+func (p *Pod) announcedAddr() string {
+	if p.Announced != nil {
+		return p.Announced.Addr()
+	}
+	return p.Addr
 }
 
 // Observation derives the observation: views and snapshot.
@@ -174,7 +190,7 @@ func (w *World) Decide() heal.Decision { return heal.DefaultChain().Decide(w.Clu
 // state is what pod i's node reports.
 func (w *World) state(i int, p *Pod) *topology.NodeState {
 	v := &topology.View{}
-	self := p.Line(p.Addr)
+	self := p.Line(p.announcedAddr())
 	self.Flags |= topology.FlagMyself
 	v.Nodes = append(v.Nodes, self)
 	if !p.Fresh {
@@ -202,7 +218,7 @@ func (w *World) peerLines(i int) []*topology.Node {
 		}
 		addr, ok := q.KnownAt[i]
 		if !ok {
-			addr = q.Addr
+			addr = q.announcedAddr()
 		}
 		if addr != "" {
 			out = append(out, q.Line(addr))
