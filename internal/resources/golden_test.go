@@ -93,6 +93,30 @@ func exporterCluster() *redisv1alpha1.RedisCluster {
 	return rc
 }
 
+// externalCluster is a small password-protected cluster with ea.
+func externalCluster(ea redisv1alpha1.ExternalAccessSpec) *redisv1alpha1.RedisCluster {
+	rc := &redisv1alpha1.RedisCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: "edge", Namespace: "ns", UID: "00000000-0000-0000-0000-000000000005"},
+		Spec: redisv1alpha1.RedisClusterSpec{
+			ReplicasPerMaster: 1,
+			PasswordSecret:    &redisv1alpha1.PasswordSecretRef{Name: "edge-auth"},
+			ExternalAccess:    &ea,
+		},
+	}
+	redisv1alpha1.SetDefaults(rc)
+	return rc
+}
+
+// hostnameCluster announces its pods' DNS names.
+func hostnameCluster() *redisv1alpha1.RedisCluster {
+	rc := &redisv1alpha1.RedisCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: "named", Namespace: "ns", UID: "00000000-0000-0000-0000-000000000006"},
+		Spec:       redisv1alpha1.RedisClusterSpec{Announce: redisv1alpha1.AnnounceHostname},
+	}
+	redisv1alpha1.SetDefaults(rc)
+	return rc
+}
+
 // renderAll renders every object of rc as one YAML stream, in a fixed order.
 func renderAll(t *testing.T, rc *redisv1alpha1.RedisCluster) []byte {
 	t.Helper()
@@ -107,6 +131,23 @@ func renderAll(t *testing.T, rc *redisv1alpha1.RedisCluster) []byte {
 	add(wrap(ConfigMap(rc)))
 	add(wrap(HeadlessService(rc)))
 	add(wrap(AccessService(rc)))
+	live := map[string]*corev1.Service{}
+	for i := range int(rc.Spec.Masters) {
+		if rc.Spec.ExternalAccess == nil {
+			break
+		}
+		svcs, err := ExternalServices(rc, i)
+		if err != nil {
+			t.Fatalf("render: %v", err)
+		}
+		for _, svc := range svcs {
+			add(svc, nil)
+			live[svc.Name] = assigned(svc, len(live))
+		}
+	}
+	if AnnouncesAtStart(rc) {
+		add(wrap(AnnounceConfigMap(rc, Announcements(rc, live, DefaultClusterDomain))))
+	}
 	for i := range int(rc.Spec.Masters) {
 		add(wrap(ShardStatefulSet(rc, i, testOptions)))
 		add(wrap(PodDisruptionBudget(rc, i)))
@@ -123,6 +164,20 @@ func renderAll(t *testing.T, rc *redisv1alpha1.RedisCluster) []byte {
 		out.Write(b)
 	}
 	return out.Bytes()
+}
+
+// assigned is svc as the API server and a load balancer controller make
+// it: node ports 30000+2n and 30001+2n, and for a LoadBalancer the address
+// 203.0.113.n (none for n = 1: still pending).
+func assigned(svc *corev1.Service, n int) *corev1.Service {
+	live := svc.DeepCopy()
+	for i := range live.Spec.Ports {
+		live.Spec.Ports[i].NodePort = int32(30000 + 2*n + i)
+	}
+	if live.Spec.Type == corev1.ServiceTypeLoadBalancer && n != 1 {
+		live.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: fmt.Sprintf("203.0.113.%d", n)}}
+	}
+	return live
 }
 
 // wrap turns a typed builder result into (runtime.Object, error).
@@ -179,6 +234,17 @@ func TestGoldenManifests(t *testing.T) {
 		{"full", fullCluster()},
 		{"defaults", minimal},
 		{"exporter", exporterCluster()},
+		{"nodeport", externalCluster(redisv1alpha1.ExternalAccessSpec{Type: redisv1alpha1.ExternalAccessNodePort})},
+		{"nodeport-address", externalCluster(redisv1alpha1.ExternalAccessSpec{Type: redisv1alpha1.ExternalAccessNodePort, Address: "redis.example.com"})},
+		{"loadbalancer", externalCluster(redisv1alpha1.ExternalAccessSpec{
+			Type: redisv1alpha1.ExternalAccessLoadBalancer,
+			LoadBalancer: &redisv1alpha1.LoadBalancerSpec{
+				Annotations:       map[string]string{"lb.example.com/internal": "false"},
+				LoadBalancerClass: ptr.To("example.com/lb"),
+				SourceRanges:      []string{"198.51.100.0/24"},
+			},
+		})},
+		{"hostname", hostnameCluster()},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

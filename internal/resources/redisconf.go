@@ -50,6 +50,9 @@ func RedisConf(rc *redisv1alpha1.RedisCluster) string {
 	for _, d := range ownedDirectives {
 		fmt.Fprintf(&b, "%s %s\n", d[0], d[1])
 	}
+	if AnnouncesHostnames(rc) {
+		b.WriteString("cluster-preferred-endpoint-type hostname\n")
+	}
 	overridden := make(map[string]bool, len(rc.Spec.Config))
 	for k := range rc.Spec.Config {
 		overridden[strings.ToLower(k)] = true

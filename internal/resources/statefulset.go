@@ -119,6 +119,24 @@ func podSpec(rc *redisv1alpha1.RedisCluster, shard int, o Options) (corev1.PodSp
 		}
 		containers = append(containers, exp)
 	}
+	volumes := []corev1.Volume{{
+		Name: ConfigVolumeName,
+		VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: ConfigMapName(rc)},
+			Items:                []corev1.KeyToPath{{Key: ConfigKey, Path: ConfigKey}},
+		}},
+	}}
+	if AnnouncesAtStart(rc) {
+		// Optional: a pod whose line is not written yet starts announcing
+		// its IP, and the operator corrects it.
+		volumes = append(volumes, corev1.Volume{
+			Name: AnnounceVolumeName,
+			VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+				LocalObjectReference: corev1.LocalObjectReference{Name: AnnounceConfigMapName(rc)},
+				Optional:             ptr.To(true),
+			}},
+		})
+	}
 	return corev1.PodSpec{
 		TerminationGracePeriodSeconds: ptr.To(int64(TerminationGracePeriodSeconds)),
 		EnableServiceLinks:            ptr.To(false),
@@ -136,13 +154,7 @@ func podSpec(rc *redisv1alpha1.RedisCluster, shard int, o Options) (corev1.PodSp
 			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 		},
 		Containers: containers,
-		Volumes: []corev1.Volume{{
-			Name: ConfigVolumeName,
-			VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-				LocalObjectReference: corev1.LocalObjectReference{Name: ConfigMapName(rc)},
-				Items:                []corev1.KeyToPath{{Key: ConfigKey, Path: ConfigKey}},
-			}},
-		}},
+		Volumes:    volumes,
 	}, nil
 }
 
@@ -154,6 +166,7 @@ func redisContainer(rc *redisv1alpha1.RedisCluster) corev1.Container {
 		Name:      PodIPEnv,
 		ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "status.podIP"}},
 	}}
+	command := []string{"redis-server"}
 	if ref := passwordKeyRef(rc); ref != nil {
 		env = append(env, corev1.EnvVar{Name: PasswordEnv, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: ref}})
 		// redis-server overwrites its argv with its process title, so the
@@ -162,12 +175,23 @@ func redisContainer(rc *redisv1alpha1.RedisCluster) corev1.Container {
 			"--requirepass", "$("+PasswordEnv+")",
 			"--masterauth", "$("+PasswordEnv+")")
 	}
+	mounts := []corev1.VolumeMount{
+		{Name: ConfigVolumeName, MountPath: ConfigDir, ReadOnly: true},
+		{Name: DataVolumeName, MountPath: DataDir},
+	}
+	if AnnouncesAtStart(rc) {
+		command, args = []string{"sh", "-c", StartScript}, nil
+		env = append(env,
+			corev1.EnvVar{Name: PodNameEnv, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}},
+			corev1.EnvVar{Name: HostIPEnv, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "status.hostIP"}}})
+		mounts = append(mounts, corev1.VolumeMount{Name: AnnounceVolumeName, MountPath: AnnounceDir, ReadOnly: true})
+	}
 	tcp := corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString(RedisPortName)}}
 	return corev1.Container{
 		Name:            ContainerName,
 		Image:           rc.Spec.Image,
 		ImagePullPolicy: corev1.PullIfNotPresent,
-		Command:         []string{"redis-server"},
+		Command:         command,
 		Args:            args,
 		Env:             env,
 		Ports: []corev1.ContainerPort{
@@ -184,10 +208,7 @@ func redisContainer(rc *redisv1alpha1.RedisCluster) corev1.Container {
 		Lifecycle: &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{
 			Exec: &corev1.ExecAction{Command: []string{"sh", "-c", PreStopScript}},
 		}},
-		VolumeMounts: []corev1.VolumeMount{
-			{Name: ConfigVolumeName, MountPath: ConfigDir, ReadOnly: true},
-			{Name: DataVolumeName, MountPath: DataDir},
-		},
+		VolumeMounts: mounts,
 		// Redis writes only /data (the claim); the rest of the image is
 		// read-only, and it needs no capability.
 		SecurityContext: &corev1.SecurityContext{
