@@ -40,6 +40,7 @@ func run() error {
 	flag.BoolVar(&o.LeaderElection, "leader-elect", false, "run as one of several replicas, one active at a time")
 	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the leader-election lease (default $POD_NAMESPACE; required out of cluster with --leader-elect)")
 	flag.StringVar(&memLimit, "memory-limit", "", `soft memory limit of the Go runtime, a quantity such as "24Mi" ("0": none; default $GOMEMLIMIT if set, else 24Mi)`)
+	flag.StringVar(&o.ClusterDomain, "cluster-domain", "cluster.local", "the Kubernetes cluster's DNS domain, in the pod names Redis nodes announce with spec.announce Hostname")
 	flag.StringVar(&o.ExporterImage, "exporter-image", controller.DefaultExporterImage, "image of the exporter sidecar for RedisClusters that set spec.monitoring.exporter.enabled without an image (must contain /redkube-exporter; set it to the operator's image when that is mirrored)")
 	flag.BoolVar(&verbose, "v", false, "log debug messages")
 	flag.BoolVar(&printVersion, "version", false, "print the version and exit")

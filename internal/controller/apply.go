@@ -41,6 +41,7 @@ func (r *Reconciler) applyObjects(ctx context.Context, st *state) error {
 			return nil
 		}
 	}
+	external := map[string]*corev1.Service{}
 	for i, obj := range desired {
 		changed, err := r.apply(ctx, obj, live[i])
 		if err != nil {
@@ -49,6 +50,12 @@ func (r *Reconciler) applyObjects(ctx context.Context, st *state) error {
 		if changed {
 			st.changed = append(st.changed, fmt.Sprintf("%T %s", obj, obj.GetName()))
 		}
+		if svc, ok := current(obj, live[i], changed).(*corev1.Service); ok && svc.Labels[resources.LabelExternal] != "" {
+			external[svc.Name] = svc
+		}
+	}
+	if err := r.applyAnnounce(ctx, st, external); err != nil || st.invalid != "" {
+		return err
 	}
 	if !rc.Spec.PodDisruptionBudget.IsEnabled() {
 		if err := r.deleteBudgets(ctx, st); err != nil {
@@ -77,6 +84,20 @@ func desiredObjects(rc *redisv1alpha1.RedisCluster, o resources.Options) ([]clie
 		return nil, fmt.Errorf("render access Service: %w", err)
 	}
 	desired := []client.Object{cm, headless, access}
+	// The external Services come before the StatefulSets: a pod's node
+	// ports or load balancer exist before it starts.
+	for shard := range int(rc.Spec.Masters) {
+		if rc.Spec.ExternalAccess == nil {
+			break
+		}
+		svcs, err := resources.ExternalServices(rc, shard)
+		if err != nil {
+			return nil, fmt.Errorf("render external Services of shard %d: %w", shard, err)
+		}
+		for _, svc := range svcs {
+			desired = append(desired, svc)
+		}
+	}
 	for shard := range int(rc.Spec.Masters) {
 		sts, err := resources.ShardStatefulSet(rc, shard, o)
 		if err != nil {
@@ -93,6 +114,14 @@ func desiredObjects(rc *redisv1alpha1.RedisCluster, o resources.Options) ([]clie
 		desired = append(desired, pdb)
 	}
 	return desired, nil
+}
+
+// current is obj as this pass left it: as written, or as it was.
+func current(desired, live client.Object, written bool) client.Object {
+	if written || live == nil {
+		return desired
+	}
+	return live
 }
 
 // deleteBudgets deletes the shards' PodDisruptionBudgets (turned off).

@@ -27,7 +27,29 @@ const (
 	// EventNameConflict: an object the cluster needs is controlled by
 	// someone else; the note names it and its controller.
 	EventNameConflict = "NameConflict"
+	// EventExternalAccessReady: every node announces its external endpoint.
+	EventExternalAccessReady = "ExternalAccessReady"
+	// EventExternalAccessPending: a node's external endpoint is not known
+	// (a load balancer without an address, a node without one).
+	EventExternalAccessPending = "ExternalAccessPending"
 )
+
+// recordExternal emits the event of a transition of ExternalAccessReady:
+// Normal once every node announces its endpoint, Warning when an endpoint
+// cannot be known (the clients outside cannot reach that node).
+func (r *Reconciler) recordExternal(rc *redisv1alpha1.RedisCluster, f *externalFinding) {
+	if r.Recorder == nil {
+		return
+	}
+	if f.Ready {
+		r.Recorder.Eventf(rc, nil, corev1.EventTypeNormal, EventExternalAccessReady, "Announce", "%s", f.Message)
+		return
+	}
+	if f.Reason == redisv1alpha1.ReasonAnnouncePending {
+		return // the Announce action's own event follows
+	}
+	r.Recorder.Eventf(rc, nil, corev1.EventTypeWarning, EventExternalAccessPending, "Announce", "%s: %s", f.Reason, f.Message)
+}
 
 // recordInvalid emits the Warning event of a spec the pass could not act
 // on (reason InvalidSpec or NameConflict), once per new message.

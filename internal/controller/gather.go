@@ -52,6 +52,8 @@ type kubeObs struct {
 	// updateRevision is each shard StatefulSet's update revision, once the
 	// StatefulSet controller has observed its latest generation.
 	updateRevision map[int]string
+	// external are the per-pod external Services by name (pruned).
+	external map[string]*corev1.Service
 	// setsPending is set while the StatefulSet controller has not observed
 	// the latest generation of some shard's StatefulSet.
 	setsPending bool
@@ -325,6 +327,7 @@ func (r *Reconciler) memory(old redisv1alpha1.RedisClusterStatus) heal.Memory {
 // seeds to observe).
 func (r *Reconciler) members(st *state) (out []heal.Member, seeds []string) {
 	out = make([]heal.Member, 0, len(st.kube.pods))
+	st.wishes = make(map[string]endpointWish, len(st.kube.pods))
 	for i := range st.kube.pods {
 		p := &st.kube.pods[i]
 		shard, ordinal, _ := resources.ParsePodName(st.rc, p.Name)
@@ -334,6 +337,9 @@ func (r *Reconciler) members(st *state) (out []heal.Member, seeds []string) {
 			Ready: podReady(p), Terminating: p.DeletionTimestamp != nil,
 			Age: r.Clock.Since(p.CreationTimestamp.Time),
 		}
+		w := wantedEndpoint(st.rc, p, shard, ordinal, st.kube.external, r.clusterDomain())
+		st.wishes[p.Name] = w
+		m.Announce = w.endpoint
 		if p.Status.PodIP != "" {
 			m.Addr = net.JoinHostPort(p.Status.PodIP, strconv.Itoa(resources.RedisPort))
 			if p.Status.Phase == corev1.PodRunning {

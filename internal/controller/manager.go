@@ -78,6 +78,9 @@ type ManagerOptions struct {
 	// that do not set spec.monitoring.exporter.image
 	// (DefaultExporterImage when empty).
 	ExporterImage string
+	// ClusterDomain is the cluster's DNS domain (pods' names with
+	// spec.announce Hostname); default cluster.local.
+	ClusterDomain string
 }
 
 // LeaderElectionID names the leader-election lease.
@@ -178,6 +181,7 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 		Logger:    o.Logger,
 
 		ExporterImage: o.ExporterImage,
+		ClusterDomain: o.ClusterDomain,
 	}
 	gate, err := newPermissionGate(mgr, o, func() error { return r.SetupWithManager(mgr) })
 	if err != nil {

@@ -87,6 +87,9 @@ type Reconciler struct {
 	// spec.monitoring.exporter.image is unset (default:
 	// DefaultExporterImage).
 	ExporterImage string
+	// ClusterDomain is the Kubernetes cluster's DNS domain, for the pods'
+	// names with spec.announce Hostname (default: cluster.local).
+	ClusterDomain string
 }
 
 // DefaultExporterImage is the exporter sidecar's default image: the
@@ -95,6 +98,14 @@ type Reconciler struct {
 // pod template, an operator upgrade that changes it replaces the Redis
 // pods of clusters running the exporter, one at a time.
 const DefaultExporterImage = "ghcr.io/redkube/redkube-operator:0.1.0"
+
+// clusterDomain is r.ClusterDomain or its default.
+func (r *Reconciler) clusterDomain() string {
+	if r.ClusterDomain == "" {
+		return resources.DefaultClusterDomain
+	}
+	return r.ClusterDomain
+}
 
 // exporterImage is r.ExporterImage or its default.
 func (r *Reconciler) exporterImage() string {
@@ -131,6 +142,8 @@ type state struct {
 	err error
 	// pool reaches the Redis nodes; created once the password is known.
 	pool *redisadmin.Pool
+	// wishes are the endpoints the pods' nodes should announce, by pod.
+	wishes map[string]endpointWish
 	// resharding is the status.resharding to write: the previous one,
 	// advanced by a reshard or cleared when the decision says it is done.
 	resharding *redisv1alpha1.ReshardingStatus
@@ -242,6 +255,7 @@ func (r *Reconciler) runPhases(ctx context.Context, st *state) {
 		{"password", r.readPassword},
 		{"apply", r.applyObjects},
 		{"gather kubernetes", r.gatherKube},
+		{"prune", r.pruneExternal},
 		{"gather redis", r.gatherRedis},
 		{"decide", r.decide},
 		{"act", r.act},

@@ -35,6 +35,18 @@ type statusInput struct {
 	Now           metav1.Time
 	// Resharding is the status.resharding to write.
 	Resharding *redisv1alpha1.ReshardingStatus
+	// External is the external access finding; nil when not observed.
+	External *externalFinding
+}
+
+// externalFinding is status.externalAccess and ExternalAccessReady; Off
+// removes both (spec.externalAccess unset).
+type externalFinding struct {
+	Off     bool
+	Status  *redisv1alpha1.ExternalAccessStatus
+	Ready   bool
+	Reason  redisv1alpha1.ConditionReason
+	Message string
 }
 
 // setFunc sets one condition of the status being computed.
@@ -76,6 +88,13 @@ func computeStatus(in statusInput) redisv1alpha1.RedisClusterStatus {
 	if in.Storage != nil {
 		f := in.Storage
 		set(redisv1alpha1.ConditionStorageBound, f.Bound, f.Reason, f.Message)
+	}
+	if e := in.External; e != nil && e.Off {
+		out.ExternalAccess = nil
+		meta.RemoveStatusCondition(&out.Conditions, redisv1alpha1.ConditionExternalAccessReady.String())
+	} else if e != nil {
+		out.ExternalAccess = e.Status
+		set(redisv1alpha1.ConditionExternalAccessReady, e.Ready, e.Reason, e.Message)
 	}
 	c := in.Cluster
 	if c == nil {
@@ -222,7 +241,20 @@ func (r *Reconciler) writeStatus(ctx context.Context, st *state) error {
 		in.Storage = &st.kube.storage
 		in.Pods = st.kube.podIssue
 	}
+	switch {
+	case st.rc.Spec.ExternalAccess == nil:
+		in.External = &externalFinding{Off: true}
+	case st.cluster != nil:
+		status, ready, reason, msg := externalStatus(st)
+		in.External = &externalFinding{Status: status, Ready: ready, Reason: reason, Message: msg}
+	}
 	next := computeStatus(in)
+	if f := in.External; f != nil && !f.Off {
+		prev := meta.FindStatusCondition(st.old.Conditions, redisv1alpha1.ConditionExternalAccessReady.String())
+		if prev == nil || prev.Reason != f.Reason.String() {
+			r.recordExternal(st.rc, f)
+		}
+	}
 	if st.invalid != "" {
 		prev := meta.FindStatusCondition(st.old.Conditions, redisv1alpha1.ConditionDegraded.String())
 		now := meta.FindStatusCondition(next.Conditions, redisv1alpha1.ConditionDegraded.String())
