@@ -234,7 +234,7 @@ func slotOwners(ctx context.Context, addr string) (map[topology.NodeID]string, e
 
 // clusterClient returns a go-redis ClusterClient seeded with addrs, with
 // the writers' settings.
-func clusterClient(addrs []string) *redis.ClusterClient { return writeload.NewClient(addrs) }
+func clusterClient(addrs []string) *redis.ClusterClient { return writeload.NewClient(addrs, nil) }
 
 // writer is a writeload.Writer writing keys <prefix>:<n> = n one after the
 // other, as fast as the cluster acknowledges them.

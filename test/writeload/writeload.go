@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
 	"time"
@@ -25,12 +26,18 @@ const (
 	readPause = 200 * time.Millisecond
 )
 
+// Dialer opens a client's connections (go-redis's ClusterOptions.Dialer):
+// for example from another network namespace.
+type Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+
 // NewClient returns a go-redis ClusterClient seeded with addrs, with the
 // settings the writers use: dial 500 ms, read and write 1 s, up to 8
-// redirects, retries with 10–100 ms back-off. The caller closes it.
-func NewClient(addrs []string) *redis.ClusterClient {
+// redirects, retries with 10–100 ms back-off, connections opened by dial
+// (nil: the default dialer). The caller closes it.
+func NewClient(addrs []string, dial Dialer) *redis.ClusterClient {
 	return redis.NewClusterClient(&redis.ClusterOptions{
 		Addrs:           addrs,
+		Dialer:          dial,
 		DialTimeout:     500 * time.Millisecond,
 		ReadTimeout:     time.Second,
 		WriteTimeout:    time.Second,
@@ -80,7 +87,12 @@ type Writer struct {
 // bounded by 2 s and by ctx; once ctx is done the writer stops and writes
 // cut short by it are not counted.
 func Start(ctx context.Context, addrs []string, prefix string) *Writer {
-	w := &Writer{cc: NewClient(addrs), prefix: prefix, stop: make(chan struct{}), done: make(chan struct{})}
+	return StartDialing(ctx, addrs, prefix, nil)
+}
+
+// StartDialing is Start with the client's connections opened by dial.
+func StartDialing(ctx context.Context, addrs []string, prefix string, dial Dialer) *Writer {
+	w := &Writer{cc: NewClient(addrs, dial), prefix: prefix, stop: make(chan struct{}), done: make(chan struct{})}
 	go w.run(ctx)
 	return w
 }
@@ -182,7 +194,12 @@ type Loss struct {
 // that fails to read is tried 5 times, 200 ms apart, before Lost gives up
 // with an error.
 func Lost(ctx context.Context, addrs []string, prefix string, acked []int) (lost []Loss, err error) {
-	cc := NewClient(addrs)
+	return LostDialing(ctx, addrs, prefix, acked, nil)
+}
+
+// LostDialing is Lost with the client's connections opened by dial.
+func LostDialing(ctx context.Context, addrs []string, prefix string, acked []int, dial Dialer) (lost []Loss, err error) {
+	cc := NewClient(addrs, dial)
 	defer func() {
 		if cerr := cc.Close(); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("close read-back client: %w", cerr))

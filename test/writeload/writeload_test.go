@@ -121,7 +121,7 @@ func TestLostListsMissingAndOverwrittenKeys(t *testing.T) {
 	w := writeload.Start(t.Context(), addrs, "k")
 	waitFor(t, "20 acknowledged writes", func() bool { n, _ := w.Progress(); return n >= 20 })
 	res := w.Stop()
-	cc := writeload.NewClient(addrs)
+	cc := writeload.NewClient(addrs, nil)
 	defer func() { _ = cc.Close() }()
 	if err := cc.Del(t.Context(), writeload.Key("k", 3)).Err(); err != nil {
 		t.Fatal(err)
