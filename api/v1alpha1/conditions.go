@@ -209,4 +209,8 @@ const (
 	// ReasonAnnouncePending: a node does not announce its endpoint yet (it
 	// is starting, or the operator is about to set it).
 	ReasonAnnouncePending ConditionReason = "AnnouncePending"
+	// ReasonEndpointUnreachable: the operator could not connect to a node's
+	// external endpoint (client or bus port); the node announces its pod
+	// address meanwhile.
+	ReasonEndpointUnreachable ConditionReason = "EndpointUnreachable"
 )

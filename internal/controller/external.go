@@ -3,9 +3,11 @@ package controller
 import (
 	"context"
 	"fmt"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -57,7 +59,13 @@ func (r *Reconciler) applyAnnounce(ctx context.Context, st *state, written map[s
 	for name, svc := range written {
 		services[name] = svc
 	}
-	cm, err := resources.AnnounceConfigMap(rc, resources.Announcements(rc, services, r.clusterDomain()))
+	verified := map[string]bool{}
+	if ea := st.old.ExternalAccess; ea != nil {
+		for _, ep := range ea.Endpoints {
+			verified[ep.Pod] = true
+		}
+	}
+	cm, err := resources.AnnounceConfigMap(rc, resources.Announcements(rc, services, r.clusterDomain(), verified))
 	if err != nil {
 		return fmt.Errorf("render announce ConfigMap: %w", err)
 	}
@@ -122,13 +130,25 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-// endpointWish is the endpoint one pod's node should announce, or why it
-// is not known yet.
+// endpointWish is the endpoint one pod's node should announce, and why it
+// is not its external endpoint when that is not known or does not answer.
 type endpointWish struct {
+	// endpoint is nil only while the pod has no IP.
 	endpoint *topology.Endpoint
-	// reason and detail say why endpoint is nil.
-	reason redisv1alpha1.ConditionReason
-	detail string
+	// fallback is set when endpoint is the pod's own address in place of
+	// its external endpoint; reason and detail say why.
+	fallback bool
+	reason   redisv1alpha1.ConditionReason
+	detail   string
+}
+
+// fallBack is the wish of a pod whose external endpoint is not usable: its
+// pod address, so the cluster keeps serving in-cluster clients.
+func fallBack(p *corev1.Pod, reason redisv1alpha1.ConditionReason, detail string) endpointWish {
+	return endpointWish{
+		endpoint: &topology.Endpoint{IP: p.Status.PodIP, Port: resources.RedisPort, BusPort: resources.BusPort},
+		fallback: true, reason: reason, detail: detail,
+	}
 }
 
 // wantedEndpoint is what pod p (shard, ordinal) should announce: its IP
@@ -137,7 +157,7 @@ type endpointWish struct {
 // address).
 func wantedEndpoint(rc *redisv1alpha1.RedisCluster, p *corev1.Pod, shard, ordinal int, services map[string]*corev1.Service, clusterDomain string) endpointWish {
 	if p.Status.PodIP == "" {
-		return endpointWish{reason: redisv1alpha1.ReasonNodeAddressUnknown, detail: p.Name + " has no IP yet"}
+		return endpointWish{reason: redisv1alpha1.ReasonAnnouncePending, detail: p.Name + " has no IP yet"}
 	}
 	if rc.Spec.ExternalAccess == nil {
 		e := topology.Endpoint{IP: p.Status.PodIP, Port: resources.RedisPort, BusPort: resources.BusPort}
@@ -150,14 +170,14 @@ func wantedEndpoint(rc *redisv1alpha1.RedisCluster, p *corev1.Pod, shard, ordina
 	a, ok := resources.ExternalAnnouncement(rc, services[name])
 	if !ok {
 		if rc.Spec.ExternalAccess.Type == redisv1alpha1.ExternalAccessLoadBalancer {
-			return endpointWish{reason: redisv1alpha1.ReasonLoadBalancerPending, detail: "Service " + name + " has no load balancer IP yet"}
+			return fallBack(p, redisv1alpha1.ReasonLoadBalancerPending, "Service "+name+" has no load balancer IP yet")
 		}
-		return endpointWish{reason: redisv1alpha1.ReasonAnnouncePending, detail: "Service " + name + " has no node ports yet"}
+		return fallBack(p, redisv1alpha1.ReasonAnnouncePending, "Service "+name+" has no node ports yet")
 	}
 	switch a.IP {
 	case resources.AnnounceHostIP:
 		if p.Status.HostIP == "" {
-			return endpointWish{reason: redisv1alpha1.ReasonNodeAddressUnknown, detail: p.Name + " has no node address yet"}
+			return fallBack(p, redisv1alpha1.ReasonNodeAddressUnknown, p.Name+" has no node address yet")
 		}
 		a.IP = p.Status.HostIP
 	case resources.AnnouncePodIP:
@@ -167,8 +187,8 @@ func wantedEndpoint(rc *redisv1alpha1.RedisCluster, p *corev1.Pod, shard, ordina
 }
 
 // externalStatus is status.externalAccess and the ExternalAccessReady
-// condition's verdict: every pod's wanted endpoint, and the first reason
-// one is not announced (with the pods it concerns).
+// condition's verdict: the external endpoints the nodes announce, and the
+// first reason one does not (with the pods it concerns).
 func externalStatus(st *state) (*redisv1alpha1.ExternalAccessStatus, bool, redisv1alpha1.ConditionReason, string) {
 	status := &redisv1alpha1.ExternalAccessStatus{}
 	var reason redisv1alpha1.ConditionReason
@@ -177,13 +197,14 @@ func externalStatus(st *state) (*redisv1alpha1.ExternalAccessStatus, bool, redis
 		m := &st.obs.Members[i]
 		w := st.wishes[m.Name]
 		switch {
-		case w.endpoint == nil:
+		case w.endpoint == nil || w.fallback:
 			reason = firstReason(reason, w.reason)
 			waiting = append(waiting, w.detail)
 			continue
 		case m.Self() == nil || m.Self().Endpoint() != *w.endpoint:
 			reason = firstReason(reason, redisv1alpha1.ReasonAnnouncePending)
 			waiting = append(waiting, m.Name+" does not announce "+w.endpoint.ClientAddr()+" yet")
+			continue
 		}
 		status.Endpoints = append(status.Endpoints, redisv1alpha1.NodeEndpoint{Pod: m.Name, Address: w.endpoint.ClientAddr()})
 	}
@@ -202,4 +223,76 @@ func firstReason(have, next redisv1alpha1.ConditionReason) redisv1alpha1.Conditi
 		return have
 	}
 	return next
+}
+
+// endpointProbeTimeout bounds the connect to an external endpoint.
+const endpointProbeTimeout = time.Second
+
+// verifyEndpoints connects, from the operator, to the external endpoint of
+// every node that does not announce it yet, client and bus port: a node
+// announcing an endpoint nobody can connect to would send clients there,
+// and its peers would lose it. A node whose endpoint does not answer is to
+// announce its pod address instead (the cluster keeps serving in-cluster
+// clients) and ExternalAccessReady names the endpoint. A node already
+// announcing its endpoint is not probed.
+func verifyEndpoints(ctx context.Context, st *state, dial func(ctx context.Context, addr string) error) {
+	if st.rc.Spec.ExternalAccess == nil {
+		return
+	}
+	type result struct {
+		i   int
+		err error
+	}
+	var probes []int
+	for i := range st.obs.Members {
+		m := &st.obs.Members[i]
+		if w := st.wishes[m.Name]; w.endpoint == nil || w.fallback || m.Self() == nil || m.Self().Endpoint() == *w.endpoint {
+			continue
+		}
+		probes = append(probes, i)
+	}
+	results := make(chan result, len(probes))
+	for _, i := range probes {
+		e := *st.obs.Members[i].Announce
+		go func() {
+			ctx, cancel := context.WithTimeout(ctx, endpointProbeTimeout)
+			defer cancel()
+			err := dial(ctx, e.Addr())
+			if err == nil {
+				err = dial(ctx, net.JoinHostPort(e.IP, strconv.Itoa(e.BusPort)))
+			}
+			results <- result{i, err}
+		}()
+	}
+	for range probes {
+		r := <-results
+		if r.err == nil {
+			continue
+		}
+		m := &st.obs.Members[r.i]
+		p := podNamed(st.kube.pods, m.Name)
+		w := fallBack(p, redisv1alpha1.ReasonEndpointUnreachable, fmt.Sprintf("%s: %v", m.Announce.ClientAddr(), r.err))
+		st.wishes[m.Name] = w
+		m.Announce = w.endpoint
+	}
+}
+
+// dialTCP connects to addr and closes the connection.
+func dialTCP(ctx context.Context, addr string) error {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// podNamed returns the pod named name of pods (nil when none).
+func podNamed(pods []corev1.Pod, name string) *corev1.Pod {
+	for i := range pods {
+		if pods[i].Name == name {
+			return &pods[i]
+		}
+	}
+	return nil
 }

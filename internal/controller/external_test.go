@@ -1,6 +1,12 @@
 package controller
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -9,6 +15,7 @@ import (
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
 	"github.com/redkube/redkube/internal/resources"
+	"github.com/redkube/redkube/pkg/heal"
 	"github.com/redkube/redkube/pkg/topology"
 )
 
@@ -30,6 +37,7 @@ func TestWantedEndpoint(t *testing.T) {
 		}
 		return map[string]*corev1.Service{svc.Name: svc}
 	}
+	podIP := &topology.Endpoint{IP: "10.244.0.9", Port: 6379, BusPort: 16379}
 	nodePort := &redisv1alpha1.ExternalAccessSpec{Type: redisv1alpha1.ExternalAccessNodePort}
 	lb := &redisv1alpha1.ExternalAccessSpec{Type: redisv1alpha1.ExternalAccessLoadBalancer, LoadBalancer: &redisv1alpha1.LoadBalancerSpec{LoadBalancerClass: ptr.To("x")}}
 	cases := []struct {
@@ -49,10 +57,10 @@ func TestWantedEndpoint(t *testing.T) {
 			&topology.Endpoint{IP: "192.0.2.80", Port: 31001, BusPort: 31002}, ""},
 		{"NodePort at a DNS name: the name for clients, the node's IP for the bus", rcWith(&redisv1alpha1.ExternalAccessSpec{Type: redisv1alpha1.ExternalAccessNodePort, Address: "redis.example.com"}, ""), func(rc *redisv1alpha1.RedisCluster) map[string]*corev1.Service { return service(rc, "") },
 			&topology.Endpoint{IP: "10.243.0.12", Port: 31001, BusPort: 31002, Hostname: "redis.example.com"}, ""},
-		{"NodePort before its Service exists", rcWith(nodePort, ""), nil, nil, redisv1alpha1.ReasonAnnouncePending},
+		{"NodePort before its Service exists: the pod IP meanwhile", rcWith(nodePort, ""), nil, podIP, redisv1alpha1.ReasonAnnouncePending},
 		{"LoadBalancer: its address and the Service ports", rcWith(lb, ""), func(rc *redisv1alpha1.RedisCluster) map[string]*corev1.Service { return service(rc, "203.0.113.4") },
 			&topology.Endpoint{IP: "203.0.113.4", Port: 6379, BusPort: 16379}, ""},
-		{"LoadBalancer without an address yet", rcWith(lb, ""), func(rc *redisv1alpha1.RedisCluster) map[string]*corev1.Service { return service(rc, "") }, nil, redisv1alpha1.ReasonLoadBalancerPending},
+		{"LoadBalancer without an address yet: the pod IP meanwhile", rcWith(lb, ""), func(rc *redisv1alpha1.RedisCluster) map[string]*corev1.Service { return service(rc, "") }, podIP, redisv1alpha1.ReasonLoadBalancerPending},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -61,20 +69,67 @@ func TestWantedEndpoint(t *testing.T) {
 				svcs = c.services(c.rc)
 			}
 			got := wantedEndpoint(c.rc, pod, 1, 0, svcs, "example.org")
-			switch {
-			case c.want == nil && got.endpoint != nil:
-				t.Fatalf("endpoint %v, want none (%s)", *got.endpoint, c.reason)
-			case c.want != nil && (got.endpoint == nil || *got.endpoint != *c.want):
+			if got.endpoint == nil || *got.endpoint != *c.want {
 				t.Fatalf("endpoint %+v (%s: %s), want %+v", got.endpoint, got.reason, got.detail, *c.want)
-			case c.want == nil && (got.reason != c.reason || got.detail == ""):
-				t.Errorf("reason %s %q, want %s and a message", got.reason, got.detail, c.reason)
+			}
+			if got.fallback != (c.reason != "") || got.reason != c.reason || (c.reason != "" && got.detail == "") {
+				t.Errorf("fallback %t, reason %s %q; want reason %q and a message", got.fallback, got.reason, got.detail, c.reason)
 			}
 		})
 	}
 	unscheduled := pod.DeepCopy()
 	unscheduled.Status.HostIP = ""
 	rc := rcWith(nodePort, "")
-	if got := wantedEndpoint(rc, unscheduled, 1, 0, service(rc, ""), "cluster.local"); got.endpoint != nil || got.reason != redisv1alpha1.ReasonNodeAddressUnknown {
+	if got := wantedEndpoint(rc, unscheduled, 1, 0, service(rc, ""), "cluster.local"); !got.fallback || got.reason != redisv1alpha1.ReasonNodeAddressUnknown {
 		t.Errorf("a pod without a node address: %+v, want NodeAddressUnknown", got)
+	}
+}
+
+func TestVerifyEndpointsFallsBackToThePodAddressWhenTheEndpointDoesNotAnswer(t *testing.T) {
+	rc := &redisv1alpha1.RedisCluster{ObjectMeta: metav1.ObjectMeta{Name: "rc", Namespace: "ns"},
+		Spec: redisv1alpha1.RedisClusterSpec{ExternalAccess: &redisv1alpha1.ExternalAccessSpec{Type: redisv1alpha1.ExternalAccessNodePort}}}
+	pods := []corev1.Pod{
+		{ObjectMeta: metav1.ObjectMeta{Name: "rc-0-0"}, Status: corev1.PodStatus{PodIP: "10.244.0.5"}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "rc-0-1"}, Status: corev1.PodStatus{PodIP: "10.244.0.6"}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "rc-1-0"}, Status: corev1.PodStatus{PodIP: "10.244.0.7"}},
+	}
+	external := []topology.Endpoint{
+		{IP: "10.243.0.11", Port: 31001, BusPort: 31002}, // answers, not announced yet
+		{IP: "10.243.0.12", Port: 31003, BusPort: 31004}, // bus port does not answer
+		{IP: "10.243.0.13", Port: 31005, BusPort: 31006}, // announced already: not probed
+	}
+	st := &state{rc: rc, wishes: map[string]endpointWish{}}
+	st.kube.pods = pods
+	for i, p := range pods {
+		announced := topology.Endpoint{IP: p.Status.PodIP, Port: 6379, BusPort: 16379}
+		if i == 2 {
+			announced = external[i]
+		}
+		self := &topology.Node{ID: topology.NodeID(fmt.Sprintf("%040d", i)), Addr: announced.Addr(), BusPort: announced.BusPort, Flags: topology.FlagMyself | topology.FlagMaster}
+		e := external[i]
+		st.wishes[p.Name] = endpointWish{endpoint: &e}
+		st.obs.Members = append(st.obs.Members, heal.Member{Name: p.Name, Announce: &e, State: &topology.NodeState{View: &topology.View{Nodes: []*topology.Node{self}}}})
+	}
+	var dialed []string
+	var mu sync.Mutex
+	verifyEndpoints(t.Context(), st, func(_ context.Context, addr string) error {
+		mu.Lock()
+		dialed = append(dialed, addr)
+		mu.Unlock()
+		if addr == "10.243.0.12:31004" {
+			return errors.New("connection refused")
+		}
+		return nil
+	})
+	slices.Sort(dialed)
+	if want := []string{"10.243.0.11:31001", "10.243.0.11:31002", "10.243.0.12:31003", "10.243.0.12:31004"}; !slices.Equal(dialed, want) {
+		t.Errorf("dialed %v, want %v", dialed, want)
+	}
+	if w := st.wishes["rc-0-0"]; w.fallback || *st.obs.Members[0].Announce != external[0] {
+		t.Errorf("rc-0-0: %+v, want its external endpoint", w)
+	}
+	w := st.wishes["rc-0-1"]
+	if !w.fallback || w.reason != redisv1alpha1.ReasonEndpointUnreachable || !strings.Contains(w.detail, "10.243.0.12:31003") || st.obs.Members[1].Announce.IP != "10.244.0.6" {
+		t.Errorf("rc-0-1: %+v announce %+v, want its pod address and EndpointUnreachable naming the endpoint", w, st.obs.Members[1].Announce)
 	}
 }

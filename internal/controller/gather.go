@@ -282,6 +282,7 @@ func (r *Reconciler) gatherRedis(ctx context.Context, st *state) error {
 			o.Members[i].State = ns
 		}
 	}
+	verifyEndpoints(ctx, st, dialTCP)
 	o.Probes = r.probeSilentMasters(ctx, st.pool, o)
 	slots := heal.SlotsToInspect(snap)
 	if slots.IsEmpty() {

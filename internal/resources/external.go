@@ -151,17 +151,22 @@ func (a Announcement) Line() string {
 }
 
 // Announcements returns what each pod is to announce when it starts, from
-// the live external Services (by name; a Service without node ports or
-// load balancer address yet gives no line, and the pod starts announcing
-// its own IP until the operator corrects it). Only called when
-// AnnouncesAtStart.
-func Announcements(rc *redisv1alpha1.RedisCluster, services map[string]*corev1.Service, clusterDomain string) map[string]Announcement {
+// the live external Services (by name). Only the pods in verified get an
+// external line (nil: all): those whose node announced its endpoint, so
+// a restarted pod announces an endpoint the operator saw work. The others,
+// and a pod whose Service has no node ports or load balancer address yet,
+// start announcing their own IP until the operator corrects it. Only
+// called when AnnouncesAtStart.
+func Announcements(rc *redisv1alpha1.RedisCluster, services map[string]*corev1.Service, clusterDomain string, verified map[string]bool) map[string]Announcement {
 	out := map[string]Announcement{}
 	for shard := range int(rc.Spec.Masters) {
 		for ordinal := range int(rc.Spec.PodsPerShard()) {
 			pod := PodName(rc, shard, ordinal)
 			if rc.Spec.ExternalAccess == nil {
 				out[pod] = Announcement{IP: AnnouncePodIP, Port: RedisPort, BusPort: BusPort, Hostname: PodFQDN(rc, shard, ordinal, clusterDomain)}
+				continue
+			}
+			if verified != nil && !verified[pod] {
 				continue
 			}
 			if a, ok := ExternalAnnouncement(rc, services[ExternalServiceName(rc, shard, ordinal)]); ok {

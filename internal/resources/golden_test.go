@@ -146,7 +146,7 @@ func renderAll(t *testing.T, rc *redisv1alpha1.RedisCluster) []byte {
 		}
 	}
 	if AnnouncesAtStart(rc) {
-		add(wrap(AnnounceConfigMap(rc, Announcements(rc, live, DefaultClusterDomain))))
+		add(wrap(AnnounceConfigMap(rc, Announcements(rc, live, DefaultClusterDomain, nil))))
 	}
 	for i := range int(rc.Spec.Masters) {
 		add(wrap(ShardStatefulSet(rc, i, testOptions)))

@@ -19,6 +19,7 @@ import (
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
 	"github.com/redkube/redkube/internal/localkube"
+	"github.com/redkube/redkube/internal/podnet"
 	"github.com/redkube/redkube/internal/resources"
 	"github.com/redkube/redkube/pkg/topology"
 	"github.com/redkube/redkube/test/harness"
@@ -41,14 +42,21 @@ type opEnv struct {
 // (the CRD comes from the chart's crds/).
 func startOperatorEnv(t *testing.T) *opEnv {
 	t.Helper()
+	return startOperatorEnvOn(t, "e2e-operator", harness.Network("rko", 246))
+}
+
+// startOperatorEnvOn is startOperatorEnv with a run name and a pod network
+// of the test's choice.
+func startOperatorEnvOn(t *testing.T, run string, network podnet.Config) *opEnv {
+	t.Helper()
 	if os.Getenv("REDKUBE_TOOLS_BIN") == "" {
 		t.Skip("installs the operator with helm: set REDKUBE_TOOLS_BIN (hack/build-tools.sh's last line; make test sets it)")
 	}
 	bin := buildBinaries(t, "./cmd/manager", "./cmd/redkube-exporter")
 	h := startHarness(t, harness.Options{
-		Name: "e2e-operator", Services: true, Binaries: bin,
+		Name: run, Services: true, Binaries: bin,
 		// Other local clusters on the machine (other tests) never share it.
-		Network: harness.Network("rko", 246),
+		Network: network,
 	}, "redis-server", "redis-cli")
 	chart, err := filepath.Abs("../../charts/redkube")
 	if err != nil {

@@ -1,0 +1,368 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+	"github.com/redkube/redkube/internal/resources"
+	"github.com/redkube/redkube/test/harness"
+	"github.com/redkube/redkube/test/writeload"
+)
+
+// vantage is where a client runs: it opens connections and runs programs
+// from there.
+type vantage interface {
+	Dial(ctx context.Context, network, addr string) (net.Conn, error)
+	Command(ctx context.Context, name string, args ...string) *exec.Cmd
+}
+
+// TestExternalAccess runs a cluster with spec.externalAccess and uses it
+// only from a network namespace whose routes lead to the nodes' addresses
+// and the load balancer pool, never to the pod network: NodePort first,
+// through the disruptions an operator must survive, then switched to
+// LoadBalancer in place.
+func TestExternalAccess(t *testing.T) {
+	e := startOperatorEnvOn(t, "e2e-external", harness.Network("rkx", 247))
+	out := outsideVantage(t, e)
+	const name = "edge"
+	rc := &redisv1alpha1.RedisCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: opNS},
+		Spec: redisv1alpha1.RedisClusterSpec{
+			Masters: 3, ReplicasPerMaster: 1,
+			Config:         map[string]redisv1alpha1.ConfigValue{"cluster-node-timeout": "2000"},
+			Storage:        redisv1alpha1.StorageSpec{Size: resource.MustParse("64Mi")},
+			ExternalAccess: &redisv1alpha1.ExternalAccessSpec{Type: redisv1alpha1.ExternalAccessNodePort},
+		},
+	}
+	applied := time.Now()
+	if err := e.cl.Create(t.Context(), rc); err != nil {
+		t.Fatal(err)
+	}
+	e.waitExternal(t, name, applied, 3*time.Minute)
+	t.Logf("timing: create with NodePort external access -> Ready and every endpoint announced: %v", time.Since(applied))
+
+	if !t.Run("each node announces its node's address and its node ports, and clients outside use nothing else", func(t *testing.T) {
+		got, err := e.get(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pods, err := e.pods(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ep := range got.Status.ExternalAccess.Endpoints {
+			host, _, _ := net.SplitHostPort(ep.Address)
+			if p := pods[ep.Pod]; host != p.Status.HostIP {
+				t.Errorf("%s announces %s, want its node's address %s", ep.Pod, ep.Address, p.Status.HostIP)
+			}
+		}
+		for _, p := range pods {
+			if _, host := out.(hostVantage); host {
+				break
+			}
+			if c, err := out.Dial(t.Context(), "tcp", net.JoinHostPort(p.Status.PodIP, "6379")); err == nil {
+				_ = c.Close()
+				t.Fatalf("pod IP %s is reachable from outside: the test would prove nothing", p.Status.PodIP)
+			}
+		}
+		endpoints := e.endpoints(t, name)
+		checkOutsideCluster(t, out, endpoints, 50000)
+	}) {
+		t.FailNow()
+	}
+
+	disruptions := []struct {
+		name    string
+		prefix  string
+		disrupt func(t *testing.T) time.Time
+		// lossless is false where acknowledged writes may be lost (a
+		// process killed without a handover).
+		lossless bool
+	}{
+		{"a master pod deleted (graceful handover)", "xgraceful", func(t *testing.T) time.Time {
+			victim := e.master(t, name, 0)
+			at := time.Now()
+			e.kubectl(t, "delete", "pod", victim, "--wait=false")
+			return at
+		}, true},
+		{"a master pod force-deleted", "xforce", func(t *testing.T) time.Time {
+			victim := e.master(t, name, 2)
+			at := time.Now()
+			e.kubectl(t, "delete", "pod", victim, "--grace-period=0", "--force", "--wait=false")
+			return at
+		}, false},
+		{"redis.conf changed (rolling update)", "xroll", func(t *testing.T) time.Time {
+			return e.patchSpec(t, name, func(s *redisv1alpha1.RedisClusterSpec) { s.Config["maxmemory-policy"] = "allkeys-lru" })
+		}, true},
+		{"all pods deleted at once", "xall", func(t *testing.T) time.Time {
+			at := time.Now()
+			e.kubectl(t, "delete", "pods", "-l", resources.LabelInstance+"="+name, "--wait=false")
+			return at
+		}, true},
+		{"scaled out to 4 shards and back to 3", "xscale", func(t *testing.T) time.Time {
+			at := e.patchSpec(t, name, func(s *redisv1alpha1.RedisClusterSpec) { s.Masters = 4 })
+			e.waitExternal(t, name, at, 3*time.Minute)
+			t.Logf("timing: 3 -> 4 shards -> Ready and announced: %v", time.Since(at))
+			checkOutsideCluster(t, out, e.endpoints(t, name), 0)
+			return e.patchSpec(t, name, func(s *redisv1alpha1.RedisClusterSpec) { s.Masters = 3 })
+		}, true},
+	}
+	for _, d := range disruptions {
+		if !t.Run(d.name+" under a writer outside: nothing acknowledged is lost", func(t *testing.T) {
+			w := writeload.StartDialing(context.Background(), e.endpoints(t, name), d.prefix, out.Dial)
+			time.Sleep(time.Second)
+			at := d.disrupt(t)
+			e.waitExternal(t, name, at, 3*time.Minute)
+			t.Logf("timing: %s -> Ready and every endpoint announced: %v", d.name, time.Since(at))
+			time.Sleep(500 * time.Millisecond)
+			res := w.Stop()
+			lost, err := writeload.LostDialing(t.Context(), e.endpoints(t, name), d.prefix, res.Acked, out.Dial)
+			if err != nil {
+				t.Fatalf("read back from outside: %v", err)
+			}
+			t.Logf("measured: external NodePort, %s: %d writes acknowledged, %d write errors (first: %v), worst gap %v starting %v after the disruption, %d acknowledged writes lost",
+				d.name, len(res.Acked), res.Errors, res.FirstErr, res.WorstGap, res.GapStart.Sub(at), len(lost))
+			if d.lossless && len(lost) > 0 {
+				t.Errorf("%d acknowledged writes lost (first: %+v)", len(lost), lost[0])
+			}
+			checkOutsideCluster(t, out, e.endpoints(t, name), 0)
+		}) {
+			t.FailNow()
+		}
+	}
+
+	t.Run("no external Service is left for the removed shard", func(t *testing.T) {
+		list := &corev1.ServiceList{}
+		if err := e.cl.List(t.Context(), list, client.InNamespace(opNS), client.MatchingLabels{resources.LabelInstance: name}); err != nil {
+			t.Fatal(err)
+		}
+		var ext []string
+		for _, s := range list.Items {
+			if s.Labels[resources.LabelExternal] != "" {
+				ext = append(ext, s.Name)
+			}
+		}
+		slices.Sort(ext)
+		want := []string{"edge-0-0-ext", "edge-0-1-ext", "edge-1-0-ext", "edge-1-1-ext", "edge-2-0-ext", "edge-2-1-ext"}
+		if !slices.Equal(ext, want) {
+			t.Errorf("external Services %v, want %v", ext, want)
+		}
+	})
+
+	t.Run("switched to LoadBalancer, the nodes announce their load balancers live, no pod restarted", func(t *testing.T) {
+		before, err := e.pods(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := e.patchSpec(t, name, func(s *redisv1alpha1.RedisClusterSpec) {
+			s.ExternalAccess = &redisv1alpha1.ExternalAccessSpec{Type: redisv1alpha1.ExternalAccessLoadBalancer}
+		})
+		e.waitExternal(t, name, at, 2*time.Minute)
+		t.Logf("timing: NodePort -> LoadBalancer applied -> every node announces its load balancer: %v", time.Since(at))
+		after, err := e.pods(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n, p := range before {
+			if after[n].UID != p.UID {
+				t.Errorf("pod %s was replaced", n)
+			}
+		}
+		for _, ep := range e.endpoints(t, name) {
+			if _, port, _ := net.SplitHostPort(ep); port != "6379" {
+				t.Errorf("endpoint %s: want a load balancer address on port 6379", ep)
+			}
+		}
+		checkOutsideCluster(t, out, e.endpoints(t, name), 50000)
+		w := writeload.StartDialing(context.Background(), e.endpoints(t, name), "xlb", out.Dial)
+		time.Sleep(time.Second)
+		victim := e.master(t, name, 1)
+		deleted := time.Now()
+		e.kubectl(t, "delete", "pod", victim, "--wait=false")
+		e.waitExternal(t, name, deleted, 2*time.Minute)
+		time.Sleep(500 * time.Millisecond)
+		res := w.Stop()
+		lost, err := writeload.LostDialing(t.Context(), e.endpoints(t, name), "xlb", res.Acked, out.Dial)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("measured: external LoadBalancer, a master pod deleted (graceful handover): %d writes acknowledged, %d write errors (first: %v), worst gap %v, %d acknowledged writes lost",
+			len(res.Acked), res.Errors, res.FirstErr, res.WorstGap, len(lost))
+		if len(lost) > 0 {
+			t.Errorf("%d acknowledged writes lost", len(lost))
+		}
+	})
+}
+
+// checkOutsideCluster checks, from out, that CLUSTER SLOTS lists only the
+// announced endpoints, that redis-cli -c sets and gets a key on every
+// shard, and (keys > 0) that a go-redis ClusterClient writes and reads
+// back that many keys; every announced endpoint must answer.
+func checkOutsideCluster(t *testing.T, out vantage, endpoints []string, keys int) {
+	t.Helper()
+	ctx := t.Context()
+	for _, ep := range endpoints {
+		c := redis.NewClient(&redis.Options{Addr: ep, Dialer: out.Dial, DialTimeout: time.Second})
+		slots, err := c.ClusterSlots(ctx).Result()
+		_ = c.Close()
+		if err != nil {
+			t.Fatalf("CLUSTER SLOTS from outside at %s: %v", ep, err)
+		}
+		for _, s := range slots {
+			for _, n := range s.Nodes {
+				if !slices.Contains(endpoints, n.Addr) {
+					t.Errorf("CLUSTER SLOTS at %s lists %s, not an announced endpoint %v", ep, n.Addr, endpoints)
+				}
+			}
+		}
+	}
+	host, port, _ := net.SplitHostPort(endpoints[0])
+	// {a}, {b} and {c} hash to slots 15495, 3300 and 7365: one per shard of
+	// three (and of four).
+	for _, k := range []string{"{a}x", "{b}x", "{c}x"} {
+		cli := func(args ...string) string {
+			cmd := out.Command(ctx, "redis-cli", append([]string{"-c", "-h", host, "-p", port}, args...)...)
+			b, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("redis-cli -c %s from outside: %v\n%s", strings.Join(args, " "), err, b)
+			}
+			return strings.TrimSpace(string(b))
+		}
+		if got := cli("SET", k, "outside"); got != "OK" {
+			t.Errorf("redis-cli -c SET %s from outside: %q", k, got)
+		}
+		if got := cli("GET", k); got != "outside" {
+			t.Errorf("redis-cli -c GET %s from outside: %q", k, got)
+		}
+	}
+	if keys == 0 {
+		return
+	}
+	cc := writeload.NewClient(endpoints, out.Dial)
+	defer func() { _ = cc.Close() }()
+	began := time.Now()
+	load := func(set bool) error {
+		for lo := 0; lo < keys; lo += 1000 {
+			cmds, err := cc.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for k := lo; k < min(lo+1000, keys); k++ {
+					if set {
+						p.Set(ctx, fmt.Sprintf("ext:%d", k), k, 0)
+					} else {
+						p.Get(ctx, fmt.Sprintf("ext:%d", k))
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if set {
+				continue
+			}
+			for i, c := range cmds {
+				if v, err := c.(*redis.StringCmd).Int(); err != nil || v != lo+i {
+					return fmt.Errorf("ext:%d = %d, %v", lo+i, v, err)
+				}
+			}
+		}
+		return nil
+	}
+	if err := load(true); err != nil {
+		t.Fatalf("write %d keys from outside: %v", keys, err)
+	}
+	if err := load(false); err != nil {
+		t.Fatalf("read %d keys back from outside: %v", keys, err)
+	}
+	t.Logf("measured: %d keys written and read back from outside through %d endpoints in %v", keys, len(endpoints), time.Since(began))
+}
+
+// waitExternal waits until the RedisCluster is Ready and
+// ExternalAccessReady, both at or after since, and returns it.
+func (e *opEnv) waitExternal(t *testing.T, name string, since time.Time, d time.Duration) *redisv1alpha1.RedisCluster {
+	t.Helper()
+	e.waitReady(t, name, since, d)
+	var rc *redisv1alpha1.RedisCluster
+	opWait(t, d, "ExternalAccessReady", func(ctx context.Context) error {
+		var err error
+		if rc, err = e.get(ctx, name); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(rc.Status.Conditions, string(redisv1alpha1.ConditionExternalAccessReady))
+		switch {
+		case c == nil:
+			return errors.New("no ExternalAccessReady condition")
+		case c.Status != metav1.ConditionTrue || c.ObservedGeneration != rc.Generation:
+			return fmt.Errorf("ExternalAccessReady %s (generation %d of %d): %s: %s", c.Status, c.ObservedGeneration, rc.Generation, c.Reason, c.Message)
+		case !meta.IsStatusConditionTrue(rc.Status.Conditions, string(redisv1alpha1.ConditionReady)):
+			return errors.New("not Ready")
+		}
+		return nil
+	})
+	return rc
+}
+
+// endpoints returns the announced endpoints of the RedisCluster's nodes.
+func (e *opEnv) endpoints(t *testing.T, name string) []string {
+	t.Helper()
+	rc, err := e.get(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc.Status.ExternalAccess == nil || len(rc.Status.ExternalAccess.Endpoints) == 0 {
+		t.Fatalf("status lists no external endpoint: %+v", rc.Status.ExternalAccess)
+	}
+	var out []string
+	for _, ep := range rc.Status.ExternalAccess.Endpoints {
+		out = append(out, ep.Address)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// master returns the pod serving shard's master role.
+func (e *opEnv) master(t *testing.T, name string, shard int) string {
+	t.Helper()
+	rc, err := e.get(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sh := range rc.Status.Shards {
+		if int(sh.Index) == shard && sh.MasterPod != "" {
+			return sh.MasterPod
+		}
+	}
+	t.Fatalf("no master of shard %d in %+v", shard, rc.Status.Shards)
+	return ""
+}
+
+// patchSpec changes the RedisCluster's spec with a merge patch and returns
+// when it did.
+func (e *opEnv) patchSpec(t *testing.T, name string, change func(*redisv1alpha1.RedisClusterSpec)) time.Time {
+	t.Helper()
+	cur, err := e.get(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(cur.DeepCopy())
+	change(&cur.Spec)
+	at := time.Now()
+	if err := e.cl.Patch(t.Context(), cur, patch); err != nil {
+		t.Fatalf("patch spec: %v", err)
+	}
+	return at
+}
