@@ -164,6 +164,10 @@ func TestExternalAccess(t *testing.T) {
 		}
 	})
 
+	defer t.Run("with spec.announce Hostname, clients follow redirections by DNS names through a pod's IP change", func(t *testing.T) {
+		testHostnames(t, e)
+	})
+
 	t.Run("switched to LoadBalancer, the nodes announce their load balancers live, no pod restarted", func(t *testing.T) {
 		before, err := e.pods(t.Context(), name)
 		if err != nil {
@@ -207,6 +211,85 @@ func TestExternalAccess(t *testing.T) {
 			t.Errorf("%d acknowledged writes lost", len(lost))
 		}
 	})
+}
+
+// testHostnames runs a cluster with spec.announce Hostname: a client that
+// resolves names with the cluster DNS, as any pod does, is redirected to
+// the nodes' DNS names and keeps writing through a master pod's deletion,
+// which gives the pod a new IP under the same name.
+func testHostnames(t *testing.T, e *opEnv) {
+	const name = "named"
+	rc := &redisv1alpha1.RedisCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: opNS},
+		Spec: redisv1alpha1.RedisClusterSpec{
+			Masters: 3, ReplicasPerMaster: 1, Announce: redisv1alpha1.AnnounceHostname,
+			Config:  map[string]redisv1alpha1.ConfigValue{"cluster-node-timeout": "2000"},
+			Storage: redisv1alpha1.StorageSpec{Size: resource.MustParse("64Mi")},
+		},
+	}
+	applied := time.Now()
+	if err := e.cl.Create(t.Context(), rc); err != nil {
+		t.Fatal(err)
+	}
+	e.waitReady(t, name, applied, 3*time.Minute)
+	t.Logf("timing: create with hostnames -> Ready: %v", time.Since(applied))
+	dns := e.h.Services.DNS.Addr.String()
+	resolver := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "udp", dns)
+	}}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d := net.Dialer{Resolver: resolver}
+		return d.DialContext(ctx, network, addr)
+	}
+	suffix := "." + name + "-nodes." + opNS + ".svc.cluster.local"
+	var seeds []string
+	opWait(t, time.Minute, "every node announcing its DNS name", func(ctx context.Context) error {
+		c := redis.NewClient(&redis.Options{Addr: e.addrs(t, name)[0]})
+		defer func() { _ = c.Close() }()
+		slots, err := c.ClusterSlots(ctx).Result()
+		if err != nil {
+			return err
+		}
+		seeds = seeds[:0]
+		for _, s := range slots {
+			for _, n := range s.Nodes {
+				if !strings.HasSuffix(strings.TrimSuffix(n.Addr, ":6379"), suffix) {
+					return fmt.Errorf("CLUSTER SLOTS lists %s, not a name under %s", n.Addr, suffix)
+				}
+				seeds = append(seeds, n.Addr)
+			}
+		}
+		return nil
+	})
+	w := writeload.StartDialing(context.Background(), seeds, "named", dial)
+	time.Sleep(time.Second)
+	victim := e.master(t, name, 0)
+	pods, err := e.pods(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldIP := pods[victim].Status.PodIP
+	deleted := time.Now()
+	e.kubectl(t, "delete", "pod", victim, "--wait=false")
+	e.waitReady(t, name, deleted, 2*time.Minute)
+	time.Sleep(500 * time.Millisecond)
+	res := w.Stop()
+	lost, err := writeload.LostDialing(t.Context(), seeds, "named", res.Acked, dial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pods, err = e.pods(t.Context(), name); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("measured: hostnames, a master pod deleted (IP %s -> %s): %d writes acknowledged through DNS names, %d write errors (first: %v), worst gap %v, %d acknowledged writes lost",
+		oldIP, pods[victim].Status.PodIP, len(res.Acked), res.Errors, res.FirstErr, res.WorstGap, len(lost))
+	if len(lost) > 0 {
+		t.Errorf("%d acknowledged writes lost", len(lost))
+	}
+	if len(res.Acked) == 0 {
+		t.Error("no write went through the DNS names")
+	}
 }
 
 // checkOutsideCluster checks, from out, that CLUSTER SLOTS lists only the
