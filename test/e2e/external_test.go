@@ -164,10 +164,6 @@ func TestExternalAccess(t *testing.T) {
 		}
 	})
 
-	defer t.Run("with spec.announce Hostname, clients follow redirections by DNS names through a pod's IP change", func(t *testing.T) {
-		testHostnames(t, e)
-	})
-
 	t.Run("switched to LoadBalancer, the nodes announce their load balancers live, no pod restarted", func(t *testing.T) {
 		before, err := e.pods(t.Context(), name)
 		if err != nil {

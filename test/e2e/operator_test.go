@@ -48,6 +48,11 @@ func TestOperator(t *testing.T) {
 		testOperatorPodFailures(t, e)
 	})
 
+	// Independent of the others; runs after the password test.
+	defer t.Run("with spec.announce Hostname, clients follow redirections by DNS names through a pod's IP change", func(t *testing.T) {
+		testHostnames(t, e)
+	})
+
 	// Independent of the others too; runs before the storage test.
 	defer t.Run("a cluster with a password from a Secret works end to end", func(t *testing.T) {
 		testOperatorPassword(t, e)
