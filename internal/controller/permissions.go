@@ -38,7 +38,7 @@ var ControllerPermissions = []PermissionRule{
 	{Group: "", Resources: []string{"configmaps", "services"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}, Namespaced: true},
 	{Group: "policy", Resources: []string{"poddisruptionbudgets"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}, Namespaced: true},
 	{Group: "", Resources: []string{"pods", "persistentvolumeclaims"}, Verbs: []string{"get", "list", "watch", "delete"}, Namespaced: true},
-	{Group: "", Resources: []string{"secrets"}, Verbs: []string{"get"}, Namespaced: true},
+	{Group: "", Resources: []string{"secrets"}, Verbs: []string{"get", "create", "update"}, Namespaced: true},
 	{Group: "", Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch"}},
 	{Group: "storage.k8s.io", Resources: []string{"storageclasses"}, Verbs: []string{"get", "list", "watch"}},
 	{Group: "events.k8s.io", Resources: []string{"events"}, Verbs: []string{"create", "patch"}, Namespaced: true},

@@ -56,7 +56,7 @@ const (
 // +kubebuilder:rbac:groups="",resources=configmaps;services,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=pods;persistentvolumeclaims,verbs=get;list;watch;delete
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create;update
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 // +kubebuilder:rbac:groups=storage.k8s.io,resources=storageclasses,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -142,6 +142,14 @@ type state struct {
 	err error
 	// pool reaches the Redis nodes; created once the password is known.
 	pool *redisadmin.Pool
+	// applied is the password the nodes were last made to require, and
+	// appliedSecret the Secret recording it (appliedKnown false, nil: none
+	// yet).
+	applied       resources.AppliedPassword
+	appliedSecret *corev1.Secret
+	appliedKnown  bool
+	// extraPools are closed with pool at the end of the pass.
+	extraPools []*redisadmin.Pool
 	// wishes are the endpoints the pods' nodes should announce, by pod.
 	wishes map[string]endpointWish
 	// resharding is the status.resharding to write: the previous one,
@@ -253,9 +261,11 @@ func (r *Reconciler) runPhases(ctx context.Context, st *state) {
 	for _, p := range []phase{
 		{"validate", r.validate},
 		{"password", r.readPassword},
+		{"applied password", r.readApplied},
 		{"apply", r.applyObjects},
 		{"gather kubernetes", r.gatherKube},
 		{"prune", r.pruneExternal},
+		{"change password", r.convergePassword},
 		{"gather redis", r.gatherRedis},
 		{"decide", r.decide},
 		{"act", r.act},
@@ -288,11 +298,13 @@ func requeueAfter(st *state) time.Duration {
 
 // closePool closes the pass's Redis connections.
 func (st *state) closePool(ctx context.Context) {
-	if st.pool == nil {
-		return
-	}
-	if err := st.pool.Close(); err != nil {
-		log.FromContext(ctx).V(1).Info("close redis pool", "err", err.Error())
+	for _, p := range append(st.extraPools, st.pool) {
+		if p == nil {
+			continue
+		}
+		if err := p.Close(); err != nil {
+			log.FromContext(ctx).V(1).Info("close redis pool", "err", err.Error())
+		}
 	}
 }
 

@@ -30,6 +30,9 @@ const (
 	// so a config change changes the template (and the StatefulSet's update
 	// revision) even though the ConfigMap's name does not change.
 	AnnotationConfigHash = "redis.redkube.io/config-hash"
+	// AnnotationPasswordRotation on the pod template counts the password
+	// changes the operator carried out (Options.PasswordRotation).
+	AnnotationPasswordRotation = "redis.redkube.io/password-rotation"
 )
 
 // SelectorLabels select every pod (and PVC) of rc. The access and headless

@@ -2,6 +2,7 @@ package resources
 
 import (
 	"fmt"
+	"strconv"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -63,6 +64,11 @@ type Options struct {
 	// ExporterImage is the image of the exporter sidecar when
 	// spec.monitoring.exporter.image is unset (the operator's own image).
 	ExporterImage string
+	// PasswordRotation counts the changes of the password the operator
+	// carried out (the applied-password Secret); the pod template carries
+	// it, so a change rolls the pods, whose environment holds the
+	// password. 0 adds nothing to the template.
+	PasswordRotation int
 }
 
 // ShardStatefulSet renders shard's StatefulSet: 1+replicasPerMaster pods
@@ -95,7 +101,7 @@ func ShardStatefulSet(rc *redisv1alpha1.RedisCluster, shard int, o Options) (*ap
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{
 					Labels:      podLabels,
-					Annotations: map[string]string{AnnotationConfigHash: configHash(RedisConf(rc))},
+					Annotations: podAnnotations(rc, o),
 				},
 				Spec: pod,
 			},
@@ -106,6 +112,17 @@ func ShardStatefulSet(rc *redisv1alpha1.RedisCluster, shard int, o Options) (*ap
 		return nil, err
 	}
 	return sts, nil
+}
+
+// podAnnotations are the pod template's annotations: the hash of
+// redis.conf and the password rotation, so that a change of either rolls
+// the pods.
+func podAnnotations(rc *redisv1alpha1.RedisCluster, o Options) map[string]string {
+	a := map[string]string{AnnotationConfigHash: configHash(RedisConf(rc))}
+	if o.PasswordRotation > 0 {
+		a[AnnotationPasswordRotation] = strconv.Itoa(o.PasswordRotation)
+	}
+	return a
 }
 
 // podSpec is the pod template's spec.

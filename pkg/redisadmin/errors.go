@@ -38,6 +38,10 @@ const (
 	// (cluster-allow-replica-migration yes), so a migration's last SETSLOT
 	// on its source can meet it.
 	KindNotMaster
+	// KindAuth is a refused authentication: NOAUTH (a password is
+	// required), WRONGPASS, or a password sent to a node that requires
+	// none.
+	KindAuth
 )
 
 // Sentinel errors matched by errors.Is against an *Error of the same Kind.
@@ -58,6 +62,8 @@ var (
 	ErrBusyKey = errors.New("BUSYKEY")
 	// ErrNotClusterMode matches KindNotClusterMode.
 	ErrNotClusterMode = errors.New("cluster support disabled")
+	// ErrAuth matches KindAuth.
+	ErrAuth = errors.New("authentication refused")
 	// ErrNotMaster matches KindNotMaster.
 	ErrNotMaster = errors.New("not a master")
 )
@@ -72,6 +78,7 @@ var kindSentinel = map[Kind]error{
 	KindBusyKey:        ErrBusyKey,
 	KindNotClusterMode: ErrNotClusterMode,
 	KindNotMaster:      ErrNotMaster,
+	KindAuth:           ErrAuth,
 }
 
 // Error is an error of one command on one node.
@@ -151,6 +158,11 @@ func classify(msg string) (Kind, int, string) {
 		return KindLoading, -1, ""
 	case "BUSYKEY":
 		return KindBusyKey, -1, ""
+	case "NOAUTH", "WRONGPASS":
+		return KindAuth, -1, ""
+	}
+	if strings.Contains(msg, "called without any password configured") {
+		return KindAuth, -1, ""
 	}
 	if strings.Contains(msg, "cluster support disabled") {
 		return KindNotClusterMode, -1, ""

@@ -24,6 +24,9 @@ func TestClassifyServerMessages(t *testing.T) {
 		{"busykey forwarded by migrate", "ERR Target instance replied with error: BUSYKEY Target key name already exists.", KindBusyKey, -1, ""},
 		{"not cluster mode", "ERR This instance has cluster support disabled", KindNotClusterMode, -1, ""},
 		{"setslot on a replica", "ERR Please use SETSLOT only with masters.", KindNotMaster, -1, ""},
+		{"password required", "NOAUTH Authentication required.", KindAuth, -1, ""},
+		{"wrong password", "WRONGPASS invalid username-password pair or user is disabled.", KindAuth, -1, ""},
+		{"password sent to a node that requires none", "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?", KindAuth, -1, ""},
 		{"other server error", "ERR Unknown node abc", KindServer, -1, ""},
 	}
 	for _, c := range cases {

@@ -291,6 +291,19 @@ func (n *Node) DBSize(ctx context.Context) (int64, error) {
 	return k, err
 }
 
+// ACLSetUser runs ACL SETUSER user rules... (ACL syntax: "on", ">pass",
+// "<pass", "nopass", "resetpass", ...). Redis applies all rules or none.
+func (n *Node) ACLSetUser(ctx context.Context, user string, rules ...string) error {
+	return n.call(ctx, "ACL SETUSER", func(ctx context.Context, c *redis.Client) error {
+		args := make([]any, 0, 3+len(rules))
+		args = append(args, "acl", "setuser", user)
+		for _, r := range rules {
+			args = append(args, r)
+		}
+		return c.Do(ctx, args...).Err()
+	})
+}
+
 // SetAnnounce makes the node announce e: one CONFIG SET of
 // cluster-announce-ip, -port, -bus-port and -hostname, which Redis applies
 // all or none. The node gossips the change to its peers within a ping.

@@ -63,15 +63,16 @@ func TestOperatorHasLeastPrivilege(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.createNamespaces(t, "team-a", "team-b", "other")
-	// What no mode may grant: other workloads, listing or writing Secrets
-	// (cluster mode gets single Secrets by name in every namespace: the
-	// password Secret a RedisCluster names), and any way to gain more
-	// rights.
+	// What no mode may grant: other workloads, listing, watching or
+	// deleting Secrets (cluster mode gets, creates and updates single
+	// Secrets by name in every namespace: the password Secret a
+	// RedisCluster names, and the one recording the password its nodes
+	// require), and any way to gain more rights.
 	never := []access{
 		{"list", "", "secrets", ""},
 		{"list", "", "secrets", "team-a"},
 		{"watch", "", "secrets", "team-a"},
-		{"create", "", "secrets", "team-a"},
+		{"delete", "", "secrets", "team-a"},
 		{"delete", "apps", "deployments", "team-a"},
 		{"update", "apps", "daemonsets", "team-a"},
 		{"create", "batch", "jobs", "team-a"},
@@ -98,6 +99,8 @@ func TestOperatorHasLeastPrivilege(t *testing.T) {
 			{"delete", "", "persistentvolumeclaims", ns},
 			{"create", "", "services", ns},
 			{"get", "", "secrets", ns},
+			{"create", "", "secrets", ns},
+			{"update", "", "secrets", ns},
 			{"create", "", "events", ns},
 			{"list", "", "events", ns},
 		}

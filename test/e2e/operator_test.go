@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +27,7 @@ import (
 	"github.com/redkube/redkube/internal/resources"
 	"github.com/redkube/redkube/pkg/heal"
 	"github.com/redkube/redkube/pkg/topology"
+	"github.com/redkube/redkube/test/writeload"
 )
 
 // opNS is the namespace of the operator tests' RedisClusters.
@@ -637,6 +640,139 @@ func testOperatorPassword(t *testing.T, e *opEnv) {
 			t.Fatalf("GET auth:%d after the handover = %d, %v", k, v, err)
 		}
 	}
+	testPasswordChanges(t, e, name, sec, password)
+}
+
+// testPasswordChanges changes the password of the Secret the RedisCluster
+// name uses, then removes spec.passwordSecret, each under a writer: the
+// nodes accept the new password without a restart before the pods roll,
+// the writer (switching password once the operator says so) sees no error,
+// the old password is refused at the end, and no acknowledged write is
+// lost.
+func testPasswordChanges(t *testing.T, e *opEnv, name string, sec *corev1.Secret, old string) {
+	const next = "n3w-s3cret-for-e2e"
+	var current atomic.Value
+	current.Store(old)
+	// Clients with the writers' settings whose password is current's.
+	newClient := func() *redis.ClusterClient {
+		o := writeload.ClientOptions(e.addrs(t, name), nil)
+		o.CredentialsProvider = func() (string, string) { return "", current.Load().(string) }
+		return redis.NewClusterClient(o)
+	}
+	w := writeload.StartWith(context.Background(), newClient(), "rotate")
+	time.Sleep(time.Second)
+
+	changed := time.Now()
+	sec.StringData = map[string]string{"password": next}
+	if err := e.cl.Update(t.Context(), sec); err != nil {
+		t.Fatal(err)
+	}
+	// The operator reads the Secret on every pass; an idle cluster's pass
+	// comes every RequeueIdle.
+	opWait(t, controller.RequeueIdle+time.Minute, "a PasswordChanged event", func(ctx context.Context) error {
+		for _, ev := range clusterEvents(t, e, name, controller.EventPasswordChanged).Items {
+			if strings.Contains(ev.Message, "new password accepted") {
+				return nil
+			}
+		}
+		return errors.New("none yet")
+	})
+	t.Logf("timing: password Secret changed -> every running node accepts the new password: %v", time.Since(changed))
+	for _, a := range e.addrs(t, name) {
+		for _, pw := range []string{old, next} {
+			c := redis.NewClient(&redis.Options{Addr: a, Password: pw})
+			err := c.Ping(t.Context()).Err()
+			_ = c.Close()
+			if err != nil {
+				t.Errorf("%s refuses the %s password during the change: %v", a, map[bool]string{true: "old", false: "new"}[pw == old], err)
+			}
+		}
+	}
+	current.Store(next)
+	rolled := e.waitReadyRolled(t, name, changed)
+	t.Logf("timing: password changed -> pods rolled and Ready: %v", time.Since(changed))
+	for _, a := range e.addrs(t, name) {
+		c := redis.NewClient(&redis.Options{Addr: a, Password: old})
+		err := c.Ping(t.Context()).Err()
+		_ = c.Close()
+		if err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
+			t.Errorf("%s after the roll, the old password: %v, want WRONGPASS", a, err)
+		}
+	}
+	res := w.Stop()
+	// Read back through a client seeded with the pods as they are now.
+	reader := newClient()
+	defer func() { _ = reader.Close() }()
+	lost, err := writeload.LostWith(t.Context(), reader, "rotate", res.Acked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("measured: password changed under a writer switching to it: %d writes acknowledged, %d write errors (first: %v), worst gap %v, %d lost; rotation %s",
+		len(res.Acked), res.Errors, res.FirstErr, res.WorstGap, len(lost), rolled)
+	if res.Errors > 0 || len(lost) > 0 {
+		t.Errorf("%d write errors (first: %v), %d acknowledged writes lost", res.Errors, res.FirstErr, len(lost))
+	}
+
+	w = writeload.StartWith(context.Background(), newClient(), "unlock")
+	time.Sleep(time.Second)
+	removed := e.patchSpec(t, name, func(s *redisv1alpha1.RedisClusterSpec) { s.PasswordSecret = nil })
+	opWait(t, time.Minute, "a PasswordChanged event for the removal", func(ctx context.Context) error {
+		for _, ev := range clusterEvents(t, e, name, controller.EventPasswordChanged).Items {
+			if strings.Contains(ev.Message, "password requirement dropped") {
+				return nil
+			}
+		}
+		return errors.New("none yet")
+	})
+	current.Store("")
+	e.waitReadyRolled(t, name, removed)
+	t.Logf("timing: spec.passwordSecret removed -> pods rolled and Ready: %v", time.Since(removed))
+	res = w.Stop()
+	reader = newClient()
+	defer func() { _ = reader.Close() }()
+	if lost, err = writeload.LostWith(t.Context(), reader, "unlock", res.Acked); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("measured: password removed under a writer: %d writes acknowledged, %d write errors (first: %v), worst gap %v, %d lost",
+		len(res.Acked), res.Errors, res.FirstErr, res.WorstGap, len(lost))
+	if res.Errors > 0 || len(lost) > 0 {
+		t.Errorf("%d write errors (first: %v), %d acknowledged writes lost", res.Errors, res.FirstErr, len(lost))
+	}
+	open := redis.NewClusterClient(&redis.ClusterOptions{Addrs: e.addrs(t, name), MaxRedirects: 8})
+	defer func() { _ = open.Close() }()
+	if err := open.Set(t.Context(), "open", "yes", 0).Err(); err != nil {
+		t.Errorf("SET without a password after its removal: %v", err)
+	}
+}
+
+// waitReadyRolled waits until the RedisCluster is Ready with every pod
+// created after since (the pod template changed), and says how many pods
+// that took.
+func (e *opEnv) waitReadyRolled(t *testing.T, name string, since time.Time) string {
+	t.Helper()
+	var n int
+	opWait(t, 4*time.Minute, "every pod replaced and Ready", func(ctx context.Context) error {
+		pods, err := e.pods(ctx, name)
+		if err != nil {
+			return err
+		}
+		n = 0
+		for _, p := range pods {
+			if p.CreationTimestamp.Time.Before(since.Truncate(time.Second)) {
+				return fmt.Errorf("pod %s is from before the change", p.Name)
+			}
+			n++
+		}
+		rc, err := e.get(ctx, name)
+		if err != nil {
+			return err
+		}
+		if !meta.IsStatusConditionTrue(rc.Status.Conditions, string(redisv1alpha1.ConditionReady)) || n != int(rc.Spec.TotalNodes()) {
+			return errors.New("not Ready")
+		}
+		return nil
+	})
+	return fmt.Sprintf("%d pods replaced", n)
 }
 
 // failoverEvents lists the FailedOver events of the RedisCluster name.

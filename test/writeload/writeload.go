@@ -35,7 +35,13 @@ type Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
 // redirects, retries with 10–100 ms back-off, connections opened by dial
 // (nil: the default dialer). The caller closes it.
 func NewClient(addrs []string, dial Dialer) *redis.ClusterClient {
-	return redis.NewClusterClient(&redis.ClusterOptions{
+	return redis.NewClusterClient(ClientOptions(addrs, dial))
+}
+
+// ClientOptions are NewClient's options, for a caller that adds its own
+// (credentials).
+func ClientOptions(addrs []string, dial Dialer) *redis.ClusterOptions {
+	return &redis.ClusterOptions{
 		Addrs:           addrs,
 		Dialer:          dial,
 		DialTimeout:     500 * time.Millisecond,
@@ -44,7 +50,7 @@ func NewClient(addrs []string, dial Dialer) *redis.ClusterClient {
 		MaxRedirects:    8,
 		MinRetryBackoff: 10 * time.Millisecond,
 		MaxRetryBackoff: 100 * time.Millisecond,
-	})
+	}
 }
 
 // Key returns the key of write n: "<prefix>:<n>".
@@ -92,7 +98,13 @@ func Start(ctx context.Context, addrs []string, prefix string) *Writer {
 
 // StartDialing is Start with the client's connections opened by dial.
 func StartDialing(ctx context.Context, addrs []string, prefix string, dial Dialer) *Writer {
-	w := &Writer{cc: NewClient(addrs, dial), prefix: prefix, stop: make(chan struct{}), done: make(chan struct{})}
+	return StartWith(ctx, NewClient(addrs, dial), prefix)
+}
+
+// StartWith is Start on the caller's client (for example one whose
+// credentials change); the Writer closes it on Stop.
+func StartWith(ctx context.Context, cc *redis.ClusterClient, prefix string) *Writer {
+	w := &Writer{cc: cc, prefix: prefix, stop: make(chan struct{}), done: make(chan struct{})}
 	go w.run(ctx)
 	return w
 }
@@ -205,6 +217,11 @@ func LostDialing(ctx context.Context, addrs []string, prefix string, acked []int
 			err = errors.Join(err, fmt.Errorf("close read-back client: %w", cerr))
 		}
 	}()
+	return LostWith(ctx, cc, prefix, acked)
+}
+
+// LostWith is Lost through the caller's client.
+func LostWith(ctx context.Context, cc *redis.ClusterClient, prefix string, acked []int) (lost []Loss, err error) {
 	for lo := 0; lo < len(acked); lo += readBatch {
 		batch := acked[lo:min(lo+readBatch, len(acked))]
 		got, err := readBatchRetrying(ctx, cc, prefix, batch)
