@@ -27,7 +27,7 @@ import (
 // vantage is where a client runs: it opens connections and runs programs
 // from there.
 type vantage interface {
-	Dial(ctx context.Context, network, addr string) (net.Conn, error)
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 	Command(ctx context.Context, name string, args ...string) *exec.Cmd
 }
 
@@ -75,7 +75,7 @@ func TestExternalAccess(t *testing.T) {
 			if _, host := out.(hostVantage); host {
 				break
 			}
-			if c, err := out.Dial(t.Context(), "tcp", net.JoinHostPort(p.Status.PodIP, "6379")); err == nil {
+			if c, err := out.DialContext(t.Context(), "tcp", net.JoinHostPort(p.Status.PodIP, "6379")); err == nil {
 				_ = c.Close()
 				t.Fatalf("pod IP %s is reachable from outside: the test would prove nothing", p.Status.PodIP)
 			}
@@ -124,14 +124,14 @@ func TestExternalAccess(t *testing.T) {
 	}
 	for _, d := range disruptions {
 		if !t.Run(d.name+" under a writer outside: nothing acknowledged is lost", func(t *testing.T) {
-			w := writeload.StartDialing(context.Background(), e.endpoints(t, name), d.prefix, out.Dial)
+			w := writeload.StartDialing(context.Background(), e.endpoints(t, name), d.prefix, out.DialContext)
 			time.Sleep(time.Second)
 			at := d.disrupt(t)
 			e.waitExternal(t, name, at, 3*time.Minute)
 			t.Logf("timing: %s -> Ready and every endpoint announced: %v", d.name, time.Since(at))
 			time.Sleep(500 * time.Millisecond)
 			res := w.Stop()
-			lost, err := writeload.LostDialing(t.Context(), e.endpoints(t, name), d.prefix, res.Acked, out.Dial)
+			lost, err := writeload.LostDialing(t.Context(), e.endpoints(t, name), d.prefix, res.Acked, out.DialContext)
 			if err != nil {
 				t.Fatalf("read back from outside: %v", err)
 			}
@@ -189,7 +189,7 @@ func TestExternalAccess(t *testing.T) {
 			}
 		}
 		checkOutsideCluster(t, out, e.endpoints(t, name), 50000)
-		w := writeload.StartDialing(context.Background(), e.endpoints(t, name), "xlb", out.Dial)
+		w := writeload.StartDialing(context.Background(), e.endpoints(t, name), "xlb", out.DialContext)
 		time.Sleep(time.Second)
 		victim := e.master(t, name, 1)
 		deleted := time.Now()
@@ -197,7 +197,7 @@ func TestExternalAccess(t *testing.T) {
 		e.waitExternal(t, name, deleted, 2*time.Minute)
 		time.Sleep(500 * time.Millisecond)
 		res := w.Stop()
-		lost, err := writeload.LostDialing(t.Context(), e.endpoints(t, name), "xlb", res.Acked, out.Dial)
+		lost, err := writeload.LostDialing(t.Context(), e.endpoints(t, name), "xlb", res.Acked, out.DialContext)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -296,7 +296,7 @@ func checkOutsideCluster(t *testing.T, out vantage, endpoints []string, keys int
 	t.Helper()
 	ctx := t.Context()
 	for _, ep := range endpoints {
-		c := redis.NewClient(&redis.Options{Addr: ep, Dialer: out.Dial, DialTimeout: time.Second})
+		c := redis.NewClient(&redis.Options{Addr: ep, Dialer: out.DialContext, DialTimeout: time.Second})
 		slots, err := c.ClusterSlots(ctx).Result()
 		_ = c.Close()
 		if err != nil {
@@ -332,7 +332,7 @@ func checkOutsideCluster(t *testing.T, out vantage, endpoints []string, keys int
 	if keys == 0 {
 		return
 	}
-	cc := writeload.NewClient(endpoints, out.Dial)
+	cc := writeload.NewClient(endpoints, out.DialContext)
 	defer func() { _ = cc.Close() }()
 	began := time.Now()
 	load := func(set bool) error {

@@ -11,7 +11,7 @@ import (
 // network lands).
 type hostVantage struct{}
 
-func (hostVantage) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+func (hostVantage) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	var d net.Dialer
 	return d.DialContext(ctx, network, addr)
 }
