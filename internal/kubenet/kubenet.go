@@ -29,7 +29,35 @@ const (
 	DNSServiceIP = "10.96.0.10"
 	// ClusterDomain is the DNS domain of the cluster.
 	ClusterDomain = "cluster.local"
+
+	// NodeCIDR holds the nodes' own addresses (node i gets NodeAddr(i)),
+	// each a Node's InternalIP and its pods' hostIP. They live on the host
+	// (internal/nodenet), outside the pod CIDR, so that a network that can
+	// reach the nodes need not reach the pods.
+	NodeCIDR = "10.243.0.0/24"
+	// NodeAddrOffset is added to a node's 1-based index to give its
+	// address in a node CIDR: node-1 is 10.243.0.11.
+	NodeAddrOffset = 10
+	// LoadBalancerCIDR is the pool the local load-balancer controller
+	// assigns Service type LoadBalancer addresses from.
+	LoadBalancerCIDR = "10.243.1.0/24"
+	// OutsideCIDR is the subnet of a network namespace standing for a
+	// client outside the cluster (internal/localkube/outside): it routes to
+	// the node CIDR and the load-balancer pool only.
+	OutsideCIDR = "10.243.2.0/24"
+	// NodeLinkName is the interface holding the node addresses.
+	NodeLinkName = "redkube-nodes"
 )
+
+// NodeAddr returns the address of the i-th node (1-based) in cidr: the
+// prefix's base address plus NodeAddrOffset+i.
+func NodeAddr(cidr netip.Prefix, i int) netip.Addr {
+	a := cidr.Masked().Addr()
+	for range NodeAddrOffset + i {
+		a = a.Next()
+	}
+	return a
+}
 
 // MustPrefix parses one of this package's CIDR constants; it panics on a
 // malformed constant, which is a programming error caught by this package's

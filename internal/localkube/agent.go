@@ -3,6 +3,7 @@ package localkube
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -56,6 +57,10 @@ type AgentEnv struct {
 	// host binaries (ProjectImages of Options.Binaries); nil when it is
 	// empty.
 	Images, Commands map[string]string
+	// PodRoutes are ranges pods must route to the host besides their
+	// network's own routes (the node CIDR and the load-balancer pool of
+	// Options.NodeNetwork); nil without a node network.
+	PodRoutes []netip.Prefix
 }
 
 // KubeletTLS are the PEM files of the kubelet endpoints: per node a serving

@@ -79,6 +79,8 @@ type Cluster struct {
 
 	stopOnce sync.Once
 	stopErr  error
+
+	nodeNetUp bool // setupNodeNetwork succeeded; Stop tears it down
 }
 
 // componentPorts are the loopback ports of one cluster.
@@ -118,6 +120,9 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	}()
 	for i := 1; i <= opts.Nodes; i++ {
 		c.Nodes = append(c.Nodes, NodeName(i))
+	}
+	if err := c.setupNodeNetwork(); err != nil {
+		return nil, err
 	}
 	if err := c.startControlPlane(ctx); err != nil {
 		return nil, err
@@ -222,8 +227,9 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 		},
 		nodes: c.Nodes,
 		// The node agent's kubelet endpoints listen on loopback; the
-		// bridge address is covered for an agent configured to use it.
-		kubeletIPs: []net.IP{net.ParseIP(kubenet.GatewayIP)},
+		// nodes' InternalIPs are covered for an agent configured to use
+		// them.
+		kubeletIPs: c.kubeletIPs(),
 	}, time.Now())
 	if err != nil {
 		return fmt.Errorf("generate PKI: %w", err)
@@ -267,6 +273,20 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 		return err
 	}
 	return c.waitReady(ctx, sched, c.componentHealthy(c.ports.Scheduler))
+}
+
+// kubeletIPs are the nodes' distinct InternalIPs.
+func (c *Cluster) kubeletIPs() []net.IP {
+	var ips []net.IP
+	seen := map[string]bool{}
+	for i := range c.Nodes {
+		a := c.nodeAddr(i + 1)
+		if !seen[a.String()] {
+			seen[a.String()] = true
+			ips = append(ips, net.IP(a.AsSlice()))
+		}
+	}
+	return ips
 }
 
 func (c *Cluster) writeKubeconfigs() error {
@@ -437,6 +457,9 @@ func (c *Cluster) stop(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 		c.log.Info("stopped process", "component", p.Name(), "pid", p.PID())
+	}
+	if err := c.teardownNodeNetwork(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.StateDir != "" {
 		if err := c.removeState(); err != nil {

@@ -3,6 +3,7 @@ package localkube
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"runtime"
 	"time"
 
@@ -11,8 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
-
-	"github.com/redkube/redkube/internal/kubenet"
 )
 
 // Node labels set at registration.
@@ -24,8 +23,9 @@ const (
 	Region = "local"
 )
 
-// nodeObject builds the Node registered for the i-th node (1-based).
-func nodeObject(i int, kubeletVersion string, now time.Time) *corev1.Node {
+// nodeObject builds the Node registered for the i-th node (1-based) with
+// internalIP as its InternalIP.
+func nodeObject(i int, internalIP netip.Addr, kubeletVersion string, now time.Time) *corev1.Node {
 	name := NodeName(i)
 	res := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse(NodeCapacity.CPU),
@@ -57,7 +57,7 @@ func nodeObject(i int, kubeletVersion string, now time.Time) *corev1.Node {
 				cond(corev1.NodeReady, corev1.ConditionTrue, "KubeletReady", "registered by localkube"),
 			},
 			Addresses: []corev1.NodeAddress{
-				{Type: corev1.NodeInternalIP, Address: kubenet.GatewayIP},
+				{Type: corev1.NodeInternalIP, Address: internalIP.String()},
 				{Type: corev1.NodeHostName, Address: name},
 			},
 			NodeInfo: corev1.NodeSystemInfo{
@@ -78,7 +78,7 @@ func (c *Cluster) registerNodes(ctx context.Context) error {
 	}
 	now := time.Now()
 	for i := 1; i <= len(c.Nodes); i++ {
-		n := nodeObject(i, v.GitVersion, now)
+		n := nodeObject(i, c.nodeAddr(i), v.GitVersion, now)
 		if _, err := c.Client.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("register node %s: %w", n.Name, err)
 		}
@@ -123,6 +123,7 @@ func (c *Cluster) startAgent(ctx, bgCtx context.Context) error {
 		HeartbeatInterval: heartbeatInterval(c.opts.NodeMonitorGracePeriod),
 		Logger:            c.log.With("part", "nodeagent"),
 		Kubelet:           c.KubeletTLS(),
+		PodRoutes:         c.podRoutes(),
 	}
 	if c.opts.Binaries != "" {
 		env.Images, env.Commands = ProjectImages(c.opts.Binaries)

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/redkube/redkube/internal/nodenet"
 )
 
 // EnvBinDir names the environment variable holding the folder with the
@@ -97,6 +99,14 @@ type Options struct {
 	// provisioner (and the default StorageClass).
 	DisableProvisioner bool
 
+	// NodeNetwork gives every node an address of its own on the host
+	// (internal/nodenet; needs root): node i's InternalIP and its pods'
+	// hostIP become NodeNetwork.NodeAddr(i), pods route the node CIDR and
+	// the load-balancer pool to the host, and Stop removes the addresses.
+	// The zero value (no Link) keeps every node on the pod bridge's
+	// gateway address. nodenet.DefaultConfig() is `localkube up`'s.
+	NodeNetwork nodenet.Config
+
 	// StopTimeout is how long each process gets to exit after SIGTERM before
 	// it is killed; 0 means DefaultStopTimeout.
 	StopTimeout time.Duration
@@ -123,6 +133,11 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.NodeNetwork.Enabled() {
+		if err := o.NodeNetwork.Validate(o.Nodes); err != nil {
+			return o, err
+		}
 	}
 	if o.BinDir == "" {
 		dir, err := FindBinDir()

@@ -3,8 +3,11 @@ package localkube
 import (
 	"context"
 	"fmt"
+	"net/netip"
+	"slices"
 
 	"github.com/redkube/redkube/internal/nodeagent"
+	"github.com/redkube/redkube/internal/podnet"
 )
 
 // PodAgent returns a NodeAgentFactory for the full node agent
@@ -13,8 +16,9 @@ import (
 // timings, network); the launcher fills in the nodes, their identities, the
 // admin configuration, the agent's state folder, the heartbeat interval,
 // the kubelet endpoints' certificates and the logger when base leaves them
-// empty, and adds the project's images and commands (Options.Binaries)
-// that base does not map.
+// empty, adds the project's images and commands (Options.Binaries)
+// that base does not map, and the routes pods need to the node network
+// (AgentEnv.PodRoutes) that base's network lacks.
 //
 // A binary or test that uses it must call podexec.MaybeInit first thing in
 // main (or TestMain), and must run as root (network namespaces, mounts).
@@ -39,6 +43,7 @@ func PodAgent(base nodeagent.Config) NodeAgentFactory {
 		if cfg.Logger == nil {
 			cfg.Logger = env.Logger
 		}
+		cfg.Network = withRoutes(cfg.Network, env.PodRoutes)
 		cfg.Images = mergeMissing(cfg.Images, env.Images)
 		cfg.Commands = mergeMissing(cfg.Commands, env.Commands)
 		if cfg.Kubelet.Serving == nil && len(env.Kubelet.Serving) > 0 {
@@ -57,4 +62,20 @@ func PodAgent(base nodeagent.Config) NodeAgentFactory {
 		}
 		return a, nil
 	}
+}
+
+// withRoutes returns network (podnet.DefaultConfig when unset) with the
+// routes of extra it lacks appended; network's own slice is not touched.
+func withRoutes(network podnet.Config, extra []netip.Prefix) podnet.Config {
+	if network.Bridge == "" {
+		network = podnet.DefaultConfig()
+	}
+	routes := slices.Clone(network.Routes)
+	for _, r := range extra {
+		if !slices.Contains(routes, r) {
+			routes = append(routes, r)
+		}
+	}
+	network.Routes = routes
+	return network
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/redkube/redkube/internal/localkube"
 	"github.com/redkube/redkube/internal/localkube/services"
 	"github.com/redkube/redkube/internal/nodeagent"
+	"github.com/redkube/redkube/internal/nodenet"
 	"github.com/redkube/redkube/internal/podnet"
 	"github.com/redkube/redkube/internal/proc"
 	"github.com/redkube/redkube/pkg/redisadmin"
@@ -133,6 +134,9 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 		BinDir:   opts.BinDir,
 		Nodes:    3,
 		Binaries: opts.Binaries,
+		// The nodes' own addresses, private to this process like the
+		// pod network (Env.Outside reaches them).
+		NodeNetwork: nodenet.ForProcess("rkh"),
 		NodeAgent: localkube.PodAgent(nodeagent.Config{
 			Network: opts.Network, DeleteBridgeOnExit: true,
 			Images: opts.Images, Commands: opts.Commands,
@@ -165,6 +169,7 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 		if e.Services, err = services.Start(sctx, services.Config{
 			BinDir: c.BinDir, Kubeconfig: c.Kubeconfig, Client: c.Client, NodeName: c.Nodes[0],
 			Network: opts.Network, Dir: c.ServicesDir(), Logger: log,
+			NodePortAddresses: []netip.Prefix{c.NodeNetwork().CIDR},
 		}); err != nil {
 			return nil, err
 		}

@@ -34,6 +34,11 @@ type Config struct {
 	// Dir receives the Corefile, kube-proxy's configuration and both logs;
 	// it must exist.
 	Dir string
+	// NodePortAddresses are host ranges kube-proxy serves NodePorts on
+	// besides the pod bridge's gateway: the node CIDR of a cluster with a
+	// node network (localkube.Cluster.NodeNetwork), so that each node's
+	// address answers on every NodePort.
+	NodePortAddresses []netip.Prefix
 	// DisableProxy leaves kube-proxy out (DNS is then reachable at the
 	// gateway address only, not at kubenet.DNSServiceIP).
 	DisableProxy bool
@@ -112,8 +117,11 @@ func Start(ctx context.Context, cfg Config) (_ *Services, err error) {
 			Bridge:     cfg.Network.Bridge,
 			Gateway:    gw,
 			PodCIDR:    cfg.Network.CIDR,
-			Dir:        cfg.Dir,
-			Logger:     cfg.Logger,
+			// The gateway first: kube-proxy's own default, kept so that
+			// NodePorts answer where they always did.
+			NodePortAddresses: append([]netip.Prefix{netip.PrefixFrom(gw, gw.BitLen())}, cfg.NodePortAddresses...),
+			Dir:               cfg.Dir,
+			Logger:            cfg.Logger,
 		})
 		if err != nil {
 			return nil, err
