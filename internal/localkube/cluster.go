@@ -142,6 +142,11 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 			return nil, err
 		}
 	}
+	if !opts.DisableLoadBalancer {
+		if err := c.startLoadBalancer(bgCtx); err != nil {
+			return nil, err
+		}
+	}
 	if opts.NodeAgent != nil {
 		if err := c.startAgent(ctx, bgCtx); err != nil {
 			return nil, err

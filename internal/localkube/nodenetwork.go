@@ -12,6 +12,10 @@ import (
 // the zero value when it has none).
 func (c *Cluster) NodeNetwork() nodenet.Config { return c.opts.NodeNetwork }
 
+// LoadBalancerPool returns the range the load-balancer controller assigns
+// addresses from.
+func (c *Cluster) LoadBalancerPool() netip.Prefix { return c.opts.loadBalancerPool() }
+
 // NodeAddresses returns each node's InternalIP (its pods' hostIP), by node
 // name: its own address with a node network, the pod bridge's gateway
 // otherwise.

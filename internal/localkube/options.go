@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/redkube/redkube/internal/kubenet"
 	"github.com/redkube/redkube/internal/nodenet"
 )
 
@@ -106,6 +108,12 @@ type Options struct {
 	// The zero value (no Link) keeps every node on the pod bridge's
 	// gateway address. nodenet.DefaultConfig() is `localkube up`'s.
 	NodeNetwork nodenet.Config
+	// DisableLoadBalancer leaves out the in-process load-balancer
+	// controller (internal/localkube/loadbalancer), which otherwise
+	// assigns Services of type LoadBalancer addresses from
+	// NodeNetwork.LoadBalancerPool (kubenet.LoadBalancerCIDR when that is
+	// unset).
+	DisableLoadBalancer bool
 
 	// StopTimeout is how long each process gets to exit after SIGTERM before
 	// it is killed; 0 means DefaultStopTimeout.
@@ -180,4 +188,12 @@ func checkExecutable(path string) error {
 		return fmt.Errorf("control-plane binary %s is not executable", path)
 	}
 	return nil
+}
+
+// loadBalancerPool is the range the load-balancer controller assigns from.
+func (o Options) loadBalancerPool() netip.Prefix {
+	if o.NodeNetwork.LoadBalancerPool.IsValid() {
+		return o.NodeNetwork.LoadBalancerPool
+	}
+	return kubenet.MustPrefix(kubenet.LoadBalancerCIDR)
 }
