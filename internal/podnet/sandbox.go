@@ -87,6 +87,13 @@ func CreateSandbox(cfg Config, name string, ip netip.Addr) (sb Sandbox, err erro
 	if err != nil {
 		return sb, fmt.Errorf("podnet: look up veth %s: %w", sb.HostVeth, err)
 	}
+	// Hairpin: with br_netfilter a packet a pod sends to its own Service
+	// (kube-proxy DNATs it back to the pod) is bridged out of the port it
+	// came in on, which a bridge port drops unless in hairpin mode (what
+	// kubelet's hairpin-veth and the CNI bridge plugin's hairpinMode set).
+	if err := netlink.LinkSetHairpin(host, true); err != nil {
+		return sb, fmt.Errorf("podnet: hairpin mode on %s: %w", sb.HostVeth, err)
+	}
 	if err := netlink.LinkSetUp(host); err != nil {
 		return sb, fmt.Errorf("podnet: bring %s up: %w", sb.HostVeth, err)
 	}
@@ -190,6 +197,15 @@ func ensureSharedDir(dir string) error {
 		return fmt.Errorf("podnet: make %s shared: %w", dir, err)
 	}
 	return nil
+}
+
+// CreateNetns creates an empty network namespace (loopback down, no other
+// interface) bind-mounted at dir/name, dir being made a shared mount point
+// as iproute2 does, and returns its path. DestroySandbox with a Sandbox
+// holding only the path removes it.
+func CreateNetns(dir, name string) (string, error) {
+	path := filepath.Join(dir, name)
+	return path, newNamedNetns(dir, path)
 }
 
 // newNamedNetns creates a network namespace and bind-mounts it at path.
