@@ -3,8 +3,10 @@
 // bench/manager-mem, which measure) share: a local Kubernetes
 // (internal/localkube, three nodes, real redis-server pods run by the node
 // agent) on a pod network of its own, optionally with the cluster DNS and
-// kube-proxy (internal/localkube/services) and the RedisCluster CRD; the
-// operator run on it, either in this process or as the built manager
+// kube-proxy (internal/localkube/services) and the RedisCluster CRD, each
+// node on an address of its own (NodeNetwork: NodePorts and load-balancer
+// addresses answer there) and client namespaces outside the cluster
+// (Env.Outside); the operator run on it, either in this process or as the built manager
 // binary (its resident memory sampled from /proc, its /metrics scraped);
 // kubectl; polling helpers; what both sides read of a RedisCluster, its
 // pods and its Redis nodes; and the disruptions both apply.

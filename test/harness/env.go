@@ -20,9 +20,9 @@ import (
 	"github.com/redkube/redkube/internal/controller"
 	"github.com/redkube/redkube/internal/kubenet"
 	"github.com/redkube/redkube/internal/localkube"
+	"github.com/redkube/redkube/internal/localkube/outside"
 	"github.com/redkube/redkube/internal/localkube/services"
 	"github.com/redkube/redkube/internal/nodeagent"
-	"github.com/redkube/redkube/internal/nodenet"
 	"github.com/redkube/redkube/internal/podnet"
 	"github.com/redkube/redkube/internal/proc"
 	"github.com/redkube/redkube/pkg/redisadmin"
@@ -82,6 +82,7 @@ type Env struct {
 	log       *slog.Logger
 	kubectl   string
 	operators []*Operator
+	outside   []*outside.Namespace
 }
 
 // Network is a pod network private to this process: bridge
@@ -136,7 +137,7 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 		Binaries: opts.Binaries,
 		// The nodes' own addresses, private to this process like the
 		// pod network (Env.Outside reaches them).
-		NodeNetwork: nodenet.ForProcess("rkh"),
+		NodeNetwork: NodeNetwork(),
 		NodeAgent: localkube.PodAgent(nodeagent.Config{
 			Network: opts.Network, DeleteBridgeOnExit: true,
 			Images: opts.Images, Commands: opts.Commands,
@@ -194,6 +195,9 @@ func (e *Env) Stop() error {
 	var errs []error
 	for _, o := range e.operators {
 		errs = append(errs, o.Stop())
+	}
+	for _, ns := range e.outside {
+		errs = append(errs, ns.Close())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
