@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -35,6 +36,7 @@ import (
 	"github.com/redkube/redkube/internal/localkube"
 	"github.com/redkube/redkube/internal/localkube/services"
 	"github.com/redkube/redkube/internal/nodeagent"
+	"github.com/redkube/redkube/internal/nodenet"
 	"github.com/redkube/redkube/internal/textout"
 	"github.com/redkube/redkube/internal/version"
 )
@@ -181,6 +183,7 @@ func runUp(cmd *cobra.Command, stateDir string, o upOptions) error {
 			return err
 		}
 		opts.NodeAgent = localkube.PodAgent(nodeagent.Config{Images: images, Commands: commands, DeleteBridgeOnExit: true})
+		opts.NodeNetwork = nodenet.DefaultConfig()
 	case agentHeartbeat:
 		opts.NodeAgent = localkube.HeartbeatAgent
 	case agentNone:
@@ -219,6 +222,7 @@ func runUp(cmd *cobra.Command, stateDir string, o upOptions) error {
 		svcs, err = services.Start(sctx, services.Config{
 			BinDir: c.BinDir, Kubeconfig: c.Kubeconfig, Client: c.Client, NodeName: c.Nodes[0],
 			Dir: c.ServicesDir(), Logger: log.With("part", "services"),
+			NodePortAddresses: nodePortAddresses(c),
 		})
 		cancel()
 		if err != nil {
@@ -304,12 +308,37 @@ func printUsage(w io.Writer, c *localkube.Cluster, svcs *services.Services) erro
 	if svcs != nil {
 		out.Printf("  cluster DNS on %s (Service %s); ClusterIP and NodePort Services reachable from this host\n", svcs.DNS.Addr, svcs.DNSServiceIP)
 	}
+	printNetwork(out, c, svcs != nil)
 	out.Println()
 	out.Println("Press Ctrl-C to stop the cluster and remove its state.")
 	if out.Err() != nil {
 		return fmt.Errorf("write usage: %w", out.Err())
 	}
 	return nil
+}
+
+// nodePortAddresses are the ranges beside the gateway kube-proxy serves
+// NodePorts on: the node CIDR, when the cluster has a node network.
+func nodePortAddresses(c *localkube.Cluster) []netip.Prefix {
+	if nn := c.NodeNetwork(); nn.Enabled() {
+		return []netip.Prefix{nn.CIDR}
+	}
+	return nil
+}
+
+// printNetwork prints each node's address and the load-balancer pool.
+func printNetwork(out *textout.Writer, c *localkube.Cluster, proxied bool) {
+	addrs := c.NodeAddresses()
+	parts := make([]string, 0, len(c.Nodes))
+	for _, n := range c.Nodes {
+		parts = append(parts, n+"="+addrs[n].String())
+	}
+	out.Printf("  node addresses (InternalIP, pods' hostIP): %s\n", strings.Join(parts, " "))
+	served := ""
+	if proxied {
+		served = "; NodePorts answer on every node address and on the gateway, load-balancer addresses on any port their Service has"
+	}
+	out.Printf("  load-balancer pool %s (Services of type LoadBalancer without a loadBalancerClass)%s\n", c.LoadBalancerPool(), served)
 }
 
 func newDownCommand(stateDir *string) *cobra.Command {
