@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -201,16 +203,17 @@ func lastAddr(p netip.Prefix) netip.Addr {
 
 // ForProcess returns a node network private to the calling process, for
 // tests that run beside each other and beside `localkube up`: link
-// <linkPrefix><pid mod 100000> (the prefix at most 10 bytes), node CIDR
+// <linkPrefix><pid> (the prefix at most 8 bytes), node CIDR
 // 10.243.<n>.0/26 and load-balancer pool 10.243.<n>.64/26 with n = pid mod
 // 250 + 3 (0..2 are the defaults'). OutsideRange is the rest of that /24.
 // Two processes whose pids agree mod 250 would share addresses: Setup
-// refuses the second.
+// refuses the second. CleanupStale(linkPrefix) removes the links of
+// processes that are gone.
 func ForProcess(linkPrefix string) Config {
 	pid := os.Getpid()
 	n := byte(pid%250 + 3)
 	return Config{
-		Link:             fmt.Sprintf("%s%d", linkPrefix, pid%100000),
+		Link:             fmt.Sprintf("%s%d", linkPrefix, pid),
 		CIDR:             netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 243, n, 0}), 26),
 		LoadBalancerPool: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 243, n, 64}), 26),
 	}
@@ -225,4 +228,32 @@ func (c Config) OutsideRange() netip.Prefix {
 	}
 	b := c.CIDR.Masked().Addr().As4()
 	return netip.PrefixFrom(netip.AddrFrom4([4]byte{b[0], b[1], b[2], 128}), 25)
+}
+
+// CleanupStale deletes the links named <linkPrefix><pid> (ForProcess's)
+// whose process is gone, with their addresses and routes: what a test
+// killed before it could stop its cluster left behind.
+func CleanupStale(linkPrefix string) error {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return fmt.Errorf("nodenet: list links: %w", err)
+	}
+	var errs []error
+	for _, l := range links {
+		rest, ok := strings.CutPrefix(l.Attrs().Name, linkPrefix)
+		pid, err := strconv.Atoi(rest)
+		if !ok || err != nil || pid <= 0 || processAlive(pid) {
+			continue
+		}
+		if _, isBridge := l.(*netlink.Bridge); !isBridge {
+			continue
+		}
+		errs = append(errs, Teardown(l.Attrs().Name))
+	}
+	return errors.Join(errs...)
+}
+
+func processAlive(pid int) bool {
+	err := unix.Kill(pid, 0)
+	return err == nil || errors.Is(err, unix.EPERM)
 }

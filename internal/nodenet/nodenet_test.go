@@ -80,6 +80,30 @@ func TestSetupPutsNodeAddressesOnTheHostAndTeardownRemovesThem(t *testing.T) {
 	}
 }
 
+func TestCleanupStaleRemovesTheLinksOfProcessesThatAreGone(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (network interfaces)")
+	}
+	mine := nodenet.ForProcess("rkns")
+	stale := mine
+	stale.Link = fmt.Sprintf("rkns%d", 0x7ffffff0) // no such pid: pid_max is at most 2^22
+	stale.CIDR = netip.MustParsePrefix("10.243.241.0/26")
+	stale.LoadBalancerPool = netip.MustParsePrefix("10.243.241.64/26")
+	for _, c := range []nodenet.Config{mine, stale} {
+		t.Cleanup(func() { _ = nodenet.Teardown(c.Link) })
+		if err := nodenet.Setup(c, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nodenet.CleanupStale("rkns"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("ip", "link", "show", stale.Link).CombinedOutput(); err == nil {
+		t.Errorf("the stale link survived: %s", out)
+	}
+	ip(t, "link", "show", mine.Link) // fails the test when gone
+}
+
 func ip(t *testing.T, args ...string) string {
 	t.Helper()
 	out, err := exec.Command("ip", args...).CombinedOutput()

@@ -23,6 +23,7 @@ import (
 	"github.com/redkube/redkube/internal/localkube/outside"
 	"github.com/redkube/redkube/internal/localkube/services"
 	"github.com/redkube/redkube/internal/nodeagent"
+	"github.com/redkube/redkube/internal/nodenet"
 	"github.com/redkube/redkube/internal/podnet"
 	"github.com/redkube/redkube/internal/proc"
 	"github.com/redkube/redkube/pkg/redisadmin"
@@ -130,6 +131,9 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 	}()
 	sctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
+	if err := nodenet.CleanupStale(nodeLinkPrefix); err != nil {
+		return nil, fmt.Errorf("remove node networks of killed runs: %w", err)
+	}
 	began := time.Now()
 	c, err := localkube.Start(sctx, localkube.Options{
 		BinDir:   opts.BinDir,
