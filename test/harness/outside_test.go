@@ -39,6 +39,7 @@ func startNetEnv(t *testing.T) *netEnv {
 		t.Skip("needs root for network namespaces, the pod bridge and nftables")
 	}
 	network := Network("rkq", 250)
+	var n *netEnv
 	e, err := Start(t.Context(), Options{Name: "harness-outside", BinDir: bin, Network: network, Services: true, Logger: localkubetest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -50,10 +51,14 @@ func startNetEnv(t *testing.T) *netEnv {
 		if err := e.Stop(); err != nil {
 			t.Error(err)
 		}
+		leftNothing(t, e.Cluster.NodeNetwork().Link, n.out)
 	})
-	n := &netEnv{Env: e, bridge: network.Bridge}
+	n = &netEnv{Env: e, bridge: network.Bridge}
 	n.pod = n.redisPod(t, "echo", "node-2")
 	n.np = n.service(t, "echo-np", corev1.ServiceTypeNodePort)
+	if n.out, err = e.Outside(); err != nil {
+		t.Fatal(err)
+	}
 	began := time.Now()
 	n.lb = n.service(t, "echo-lb", corev1.ServiceTypeLoadBalancer)
 	n.lbIP = n.waitIngress(t, "echo-lb")
@@ -61,9 +66,12 @@ func startNetEnv(t *testing.T) *netEnv {
 	if !e.Cluster.NodeNetwork().LoadBalancerPool.Contains(n.lbIP) {
 		t.Errorf("load-balancer address %s is outside the pool %s", n.lbIP, e.Cluster.NodeNetwork().LoadBalancerPool)
 	}
-	if n.out, err = e.Outside(); err != nil {
+	if err := Wait(t.Context(), 30*time.Second, 20*time.Millisecond, "the load-balancer address answers from outside", func(ctx context.Context) error {
+		return ping(ctx, addr(n.lbIP, 6379), n.out.DialContext)
+	}); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("measured: Service type LoadBalancer created -> PING through its address from outside: %v", time.Since(began))
 	return n
 }
 
@@ -257,6 +265,20 @@ func (n *netEnv) sourceRanges(t *testing.T, ranges ...string) {
 	svc.Spec.LoadBalancerSourceRanges = ranges
 	if _, err := n.Clientset.CoreV1().Services("default").Update(t.Context(), svc, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// leftNothing checks that the node link and the outside namespace are gone.
+func leftNothing(t *testing.T, link string, out *outside.Namespace) {
+	t.Helper()
+	if b, err := exec.Command("ip", "link", "show", link).CombinedOutput(); err == nil {
+		t.Errorf("node link %s left after Stop: %s", link, b)
+	}
+	if out == nil {
+		return
+	}
+	if _, err := os.Stat(out.Path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("outside namespace %s left after Stop (stat: %v)", out.Path, err)
 	}
 }
 
