@@ -165,8 +165,11 @@ func (n *netEnv) fromPod(ctx context.Context, pod *corev1.Pod, host string, port
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", n.bridge+"-"+string(pod.UID), "redis-cli", "-h", host, "-p", fmt.Sprint(port), "PING").CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) != "PONG" {
-		return fmt.Errorf("redis-cli -h %s -p %d PING from pod %s: %v: %s", host, port, pod.Name, err, out)
+	if err != nil {
+		return fmt.Errorf("redis-cli -h %s -p %d PING from pod %s: %w: %s", host, port, pod.Name, err, out)
+	}
+	if strings.TrimSpace(string(out)) != "PONG" {
+		return fmt.Errorf("redis-cli -h %s -p %d PING from pod %s answered %q", host, port, pod.Name, out)
 	}
 	return nil
 }
