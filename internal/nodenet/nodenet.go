@@ -203,7 +203,8 @@ func lastAddr(p netip.Prefix) netip.Addr {
 
 // ForProcess returns a node network private to the calling process, for
 // tests that run beside each other and beside `localkube up`: link
-// <linkPrefix><pid> (the prefix at most 8 bytes), node CIDR
+// <linkPrefix>-<pid> (the prefix at most 7 bytes; the dash keeps it apart
+// from the harness's pod bridges, <prefix><digits>), node CIDR
 // 10.243.<n>.0/26 and load-balancer pool 10.243.<n>.64/26 with n = pid mod
 // 250 + 3 (0..2 are the defaults'). OutsideRange is the rest of that /24.
 // Two processes whose pids agree mod 250 would share addresses: Setup
@@ -213,7 +214,7 @@ func ForProcess(linkPrefix string) Config {
 	pid := os.Getpid()
 	n := byte(pid%250 + 3)
 	return Config{
-		Link:             fmt.Sprintf("%s%d", linkPrefix, pid),
+		Link:             fmt.Sprintf("%s-%d", linkPrefix, pid),
 		CIDR:             netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 243, n, 0}), 26),
 		LoadBalancerPool: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 243, n, 64}), 26),
 	}
@@ -230,7 +231,7 @@ func (c Config) OutsideRange() netip.Prefix {
 	return netip.PrefixFrom(netip.AddrFrom4([4]byte{b[0], b[1], b[2], 128}), 25)
 }
 
-// CleanupStale deletes the links named <linkPrefix><pid> (ForProcess's)
+// CleanupStale deletes the links named <linkPrefix>-<pid> (ForProcess's)
 // whose process is gone, with their addresses and routes: what a test
 // killed before it could stop its cluster left behind.
 func CleanupStale(linkPrefix string) error {
@@ -240,7 +241,7 @@ func CleanupStale(linkPrefix string) error {
 	}
 	var errs []error
 	for _, l := range links {
-		rest, ok := strings.CutPrefix(l.Attrs().Name, linkPrefix)
+		rest, ok := strings.CutPrefix(l.Attrs().Name, linkPrefix+"-")
 		pid, err := strconv.Atoi(rest)
 		if !ok || err != nil || pid <= 0 || processAlive(pid) {
 			continue

@@ -86,7 +86,7 @@ func TestCleanupStaleRemovesTheLinksOfProcessesThatAreGone(t *testing.T) {
 	}
 	mine := nodenet.ForProcess("rkns")
 	stale := mine
-	stale.Link = fmt.Sprintf("rkns%d", 0x7ffffff0) // no such pid: pid_max is at most 2^22
+	stale.Link = fmt.Sprintf("rkns-%d", 0x7ffffff0) // no such pid: pid_max is at most 2^22
 	stale.CIDR = netip.MustParsePrefix("10.243.241.0/26")
 	stale.LoadBalancerPool = netip.MustParsePrefix("10.243.241.64/26")
 	for _, c := range []nodenet.Config{mine, stale} {

@@ -10,10 +10,10 @@ import (
 
 // nodeLinkPrefix starts the name of a run's node link; Start removes the
 // links of runs whose process is gone.
-const nodeLinkPrefix = "rkh"
+const nodeLinkPrefix = "rknode"
 
 // NodeNetwork is the node network of a run (nodenet.ForProcess with link
-// prefix "rkh"): each node's own address on the host, its InternalIP and
+// prefix "rknode"): each node's own address on the host, its InternalIP and
 // its pods' hostIP, where kube-proxy serves NodePorts, and the
 // load-balancer pool the local load-balancer controller assigns from.
 func NodeNetwork() nodenet.Config { return nodenet.ForProcess(nodeLinkPrefix) }

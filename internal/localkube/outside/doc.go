@@ -17,7 +17,7 @@
 // stays in the namespace it was created in. Host names are resolved in the
 // host's namespace: dial addresses.
 //
-// Namespaces are named <Prefix><pid>-<n> (files under /run/netns, so `ip
+// Namespaces are named <Prefix>-<pid>-<n> (files under /run/netns, so `ip
 // netns exec` works); New first removes those of its prefix whose process
 // is gone (a test killed before its Close). Errors are returned wrapped
 // with the namespace they concern. Everything here needs root.

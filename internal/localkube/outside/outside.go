@@ -25,12 +25,15 @@ import (
 )
 
 // DefaultPrefix starts the names of outside namespaces and their host veths.
-const DefaultPrefix = "rkx"
+// Namespaces are named <prefix>-<pid>-<n>: a pod's namespace is
+// <bridge>-<pod UID>, so neither the node agent's orphan cleanup nor
+// CleanupStale mistakes one kind for the other.
+const DefaultPrefix = "rkout"
 
 // Config configures New.
 type Config struct {
-	// Prefix starts the namespace's name (<Prefix><pid>-<n>) and its host
-	// veth's; at most 4 bytes. Empty means DefaultPrefix.
+	// Prefix starts the namespace's name (<Prefix>-<pid>-<n>) and its host
+	// veth's; 1..6 letters. Empty means DefaultPrefix.
 	Prefix string
 	// CIDR is the namespace's subnet, a /30 or larger: the host end of the
 	// veth pair gets its first address, the namespace its second. Invalid
@@ -73,7 +76,7 @@ func New(cfg Config) (_ *Namespace, err error) {
 	if err := CleanupStale(cfg.Prefix); err != nil {
 		return nil, err
 	}
-	name := fmt.Sprintf("%s%d-%d", cfg.Prefix, os.Getpid(), seq.Add(1))
+	name := fmt.Sprintf("%s-%d-%d", cfg.Prefix, os.Getpid(), seq.Add(1))
 	hostAddr := cfg.CIDR.Masked().Addr().Next()
 	n := &Namespace{Name: name, HostVeth: vethName(cfg.Prefix, name), HostAddr: hostAddr, Addr: hostAddr.Next()}
 	defer func() {
@@ -98,8 +101,8 @@ func (c Config) withDefaults() (Config, error) {
 		c.CIDR = kubenet.MustPrefix(kubenet.OutsideCIDR)
 	}
 	switch {
-	case len(c.Prefix) > 4 || strings.ContainsAny(c.Prefix, "-/0123456789"):
-		return c, fmt.Errorf("outside: prefix %q must be at most 4 bytes, without digits, dashes or slashes", c.Prefix)
+	case len(c.Prefix) > 6 || strings.Trim(c.Prefix, "abcdefghijklmnopqrstuvwxyz") != "":
+		return c, fmt.Errorf("outside: prefix %q must be 1..6 lower-case letters", c.Prefix)
 	case !c.CIDR.Addr().Is4() || c.CIDR.Bits() > 30:
 		return c, fmt.Errorf("outside: subnet %s must be an IPv4 /30 or larger", c.CIDR)
 	case len(c.Routes) == 0:
@@ -251,10 +254,10 @@ func (n *Namespace) Close() error {
 	return destroy(n.Name, n.Path, n.HostVeth)
 }
 
-// CleanupStale removes the outside namespaces named with prefix whose
-// process is gone, with their veth pairs.
+// CleanupStale removes the outside namespaces named with prefix
+// (<prefix>-<pid>-<n>) whose process is gone, with their veth pairs.
 func CleanupStale(prefix string) error {
-	names, err := podnet.ListNetns(podnet.Config{NetnsDir: podnet.DefaultNetnsDir}, prefix)
+	names, err := podnet.ListNetns(podnet.Config{NetnsDir: podnet.DefaultNetnsDir}, prefix+"-")
 	if err != nil {
 		return fmt.Errorf("outside: %w", err)
 	}
@@ -277,18 +280,22 @@ func destroy(name, path, veth string) error {
 	return nil
 }
 
-// ownerPID parses <prefix><pid>-<n>.
+// ownerPID parses <prefix>-<pid>-<n>; anything else (a pod's
+// <bridge>-<uid>) is not an outside namespace.
 func ownerPID(prefix, name string) (int, bool) {
-	rest, ok := strings.CutPrefix(name, prefix)
+	rest, ok := strings.CutPrefix(name, prefix+"-")
 	if !ok {
 		return 0, false
 	}
-	p, _, ok := strings.Cut(rest, "-")
+	p, n, ok := strings.Cut(rest, "-")
 	if !ok {
 		return 0, false
 	}
 	pid, err := strconv.Atoi(p)
-	return pid, err == nil && pid > 0
+	if _, nerr := strconv.Atoi(n); err != nil || nerr != nil || pid <= 0 {
+		return 0, false
+	}
+	return pid, true
 }
 
 func processAlive(pid int) bool {

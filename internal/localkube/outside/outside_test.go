@@ -126,7 +126,14 @@ func TestCloseAndStaleCleanupRemoveTheNamespace(t *testing.T) {
 
 	// A namespace left by a process that is gone (pid 0x7ffffff0 does not
 	// exist: pid_max is at most 2^22).
-	stale := fmt.Sprintf("%s%d-1", outside.DefaultPrefix, 0x7ffffff0)
+	stale := fmt.Sprintf("%s-%d-1", outside.DefaultPrefix, 0x7ffffff0)
+	// A pod's namespace of a bridge named like the prefix: not ours.
+	podLike := fmt.Sprintf("%s-%d-0b7c6a52-1e0c-4c2e-9a57-3f1d2c7b9e01", outside.DefaultPrefix, 0x7ffffff0)
+	podPath, err := podnet.CreateNetns(podnet.DefaultNetnsDir, podLike)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = podnet.DestroySandbox(podnet.Config{}, podnet.Sandbox{NetnsPath: podPath}) })
 	path, err := podnet.CreateNetns(podnet.DefaultNetnsDir, stale)
 	if err != nil {
 		t.Fatal(err)
@@ -138,5 +145,8 @@ func TestCloseAndStaleCleanupRemoveTheNamespace(t *testing.T) {
 	}
 	if _, err := os.Stat(mine.Path); err != nil {
 		t.Errorf("a live process's namespace was removed: %v", err)
+	}
+	if _, err := os.Stat(podPath); err != nil {
+		t.Errorf("a pod-like namespace <prefix>-<pid>-<uid> was removed: %v", err)
 	}
 }
