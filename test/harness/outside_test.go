@@ -67,6 +67,10 @@ func startNetEnv(t *testing.T) *netEnv {
 		t.Errorf("load-balancer address %s is outside the pool %s", n.lbIP, e.Cluster.NodeNetwork().LoadBalancerPool)
 	}
 	if err := Wait(t.Context(), 30*time.Second, 20*time.Millisecond, "the load-balancer address answers from outside", func(ctx context.Context) error {
+		// Short tries: before kube-proxy's rules exist a SYN is dropped,
+		// and a long try would hide when they arrived.
+		ctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
 		return ping(ctx, addr(n.lbIP, 6379), n.out.DialContext)
 	}); err != nil {
 		t.Fatal(err)
