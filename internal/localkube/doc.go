@@ -1,8 +1,12 @@
 // Package localkube runs a small local Kubernetes cluster made of the real
 // components: etcd, kube-apiserver, kube-controller-manager and
 // kube-scheduler, started as processes from binaries built by
-// hack/build-k8s.sh, plus Node objects kept alive by an in-process node agent
-// and an in-process directory volume provisioner (internal/storage).
+// hack/build-k8s.sh, plus Node objects kept alive by an in-process node agent,
+// an in-process directory volume provisioner (internal/storage) and an
+// in-process load-balancer controller (internal/localkube/loadbalancer).
+// With Options.NodeNetwork each node has an address of its own on the host
+// (internal/nodenet), its InternalIP; outside.New (internal/localkube/outside)
+// makes a client network that reaches only those and the load balancers.
 //
 // Start generates a fresh PKI in Go (one CA; serving certificates for etcd,
 // the API server and the controller-manager/scheduler endpoints; client
