@@ -1,23 +1,15 @@
 package e2e
 
-import (
-	"context"
-	"net"
-	"os/exec"
-	"testing"
-)
+import "testing"
 
-// hostVantage runs clients on the host (temporary, until the outside
-// network lands).
-type hostVantage struct{}
-
-func (hostVantage) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	var d net.Dialer
-	return d.DialContext(ctx, network, addr)
+// outsideVantage is a network namespace standing for a client outside the
+// cluster: its only routes lead to the nodes' addresses and the load
+// balancer pool, never to the pod network (harness.Env.Outside).
+func outsideVantage(t *testing.T, e *opEnv) vantage {
+	t.Helper()
+	ns, err := e.h.Outside()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns
 }
-
-func (hostVantage) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
-	return exec.CommandContext(ctx, name, args...)
-}
-
-func outsideVantage(t *testing.T, _ *opEnv) vantage { return hostVantage{} }
