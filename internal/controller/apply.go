@@ -25,34 +25,13 @@ func (r *Reconciler) applyObjects(ctx context.Context, st *state) error {
 	if err != nil {
 		return err
 	}
-	// Read every live object first: a name another owner holds stops the
-	// pass before anything is written, so a conflict never leaves the
-	// cluster half rendered.
-	live := make([]client.Object, len(desired))
-	for i, obj := range desired {
-		if live[i], err = r.readLive(ctx, obj); err != nil {
-			return err
-		}
-		if live[i] == nil {
-			continue
-		}
-		if conflict := checkControlled(live[i], obj); conflict != nil {
-			st.invalid, st.invalidReason = conflict.Error(), redisv1alpha1.ReasonNameConflict
-			return nil
-		}
+	live, err := r.readAllLive(ctx, st, desired)
+	if err != nil || st.invalid != "" {
+		return err
 	}
-	external := map[string]*corev1.Service{}
-	for i, obj := range desired {
-		changed, err := r.apply(ctx, obj, live[i])
-		if err != nil {
-			return err
-		}
-		if changed {
-			st.changed = append(st.changed, fmt.Sprintf("%T %s", obj, obj.GetName()))
-		}
-		if svc, ok := current(obj, live[i], changed).(*corev1.Service); ok && svc.Labels[resources.LabelExternal] != "" {
-			external[svc.Name] = svc
-		}
+	external, err := r.writeObjects(ctx, st, desired, live)
+	if err != nil {
+		return err
 	}
 	if err := r.applyAnnounce(ctx, st, external); err != nil || st.invalid != "" {
 		return err
@@ -66,6 +45,47 @@ func (r *Reconciler) applyObjects(ctx context.Context, st *state) error {
 		r.Recorder.Eventf(rc, nil, corev1.EventTypeNormal, EventObjectsUpdated, "Apply", "wrote %s", strings.Join(st.changed, ", "))
 	}
 	return nil
+}
+
+// readAllLive reads the live object of every desired one (nil where none
+// exists) before anything is written: a name another owner holds stops the
+// pass (st.invalid, NameConflict), so a conflict never leaves the cluster
+// half rendered.
+func (r *Reconciler) readAllLive(ctx context.Context, st *state, desired []client.Object) ([]client.Object, error) {
+	live := make([]client.Object, len(desired))
+	for i, obj := range desired {
+		var err error
+		if live[i], err = r.readLive(ctx, obj); err != nil {
+			return nil, err
+		}
+		if live[i] == nil {
+			continue
+		}
+		if conflict := checkControlled(live[i], obj); conflict != nil {
+			st.invalid, st.invalidReason = conflict.Error(), redisv1alpha1.ReasonNameConflict
+			return nil, nil
+		}
+	}
+	return live, nil
+}
+
+// writeObjects writes the desired objects that differ from their live
+// ones and returns the external Services as this pass leaves them.
+func (r *Reconciler) writeObjects(ctx context.Context, st *state, desired, live []client.Object) (map[string]*corev1.Service, error) {
+	external := map[string]*corev1.Service{}
+	for i, obj := range desired {
+		changed, err := r.apply(ctx, obj, live[i])
+		if err != nil {
+			return nil, err
+		}
+		if changed {
+			st.changed = append(st.changed, fmt.Sprintf("%T %s", obj, obj.GetName()))
+		}
+		if svc, ok := current(obj, live[i], changed).(*corev1.Service); ok && svc.Labels[resources.LabelExternal] != "" {
+			external[svc.Name] = svc
+		}
+	}
+	return external, nil
 }
 
 // desiredObjects renders the ConfigMap, the Services, and each shard's

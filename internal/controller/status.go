@@ -229,26 +229,9 @@ func isReady(st *state) bool {
 	return meta.IsStatusConditionTrue(st.rc.Status.Conditions, redisv1alpha1.ConditionReady.String())
 }
 
-// writeStatus computes the status, writes it when it changed, emits the
-// invalid-spec and storage events on a transition, and updates the gauges.
-func (r *Reconciler) writeStatus(ctx context.Context, st *state) error {
-	in := statusInput{
-		Generation: st.rc.Generation, Old: st.old, Cluster: st.cluster, Decision: st.decision,
-		Err: st.err, Invalid: st.invalid, InvalidReason: st.invalidReason, Changed: st.changed, Now: metav1.NewTime(r.Clock.Now()),
-		Resharding: st.resharding,
-	}
-	if st.kube.observed {
-		in.Storage = &st.kube.storage
-		in.Pods = st.kube.podIssue
-	}
-	switch {
-	case st.rc.Spec.ExternalAccess == nil:
-		in.External = &externalFinding{Off: true}
-	case st.cluster != nil:
-		status, ready, reason, msg := externalStatus(st)
-		in.External = &externalFinding{Status: status, Ready: ready, Reason: reason, Message: msg}
-	}
-	next := computeStatus(in)
+// recordTransitions emits the events of condition transitions: an invalid
+// spec (once per message), a missing StorageClass, external access.
+func (r *Reconciler) recordTransitions(st *state, in statusInput, next redisv1alpha1.RedisClusterStatus) {
 	if f := in.External; f != nil && !f.Off {
 		prev := meta.FindStatusCondition(st.old.Conditions, redisv1alpha1.ConditionExternalAccessReady.String())
 		if prev == nil || prev.Reason != f.Reason.String() {
@@ -268,6 +251,36 @@ func (r *Reconciler) writeStatus(ctx context.Context, st *state) error {
 			r.recordStorage(st.rc, *in.Storage)
 		}
 	}
+}
+
+// externalFindingOf is the pass's external access finding: Off without
+// spec.externalAccess, nil when the pass did not get to Redis.
+func externalFindingOf(st *state) *externalFinding {
+	switch {
+	case st.rc.Spec.ExternalAccess == nil:
+		return &externalFinding{Off: true}
+	case st.cluster != nil:
+		status, ready, reason, msg := externalStatus(st)
+		return &externalFinding{Status: status, Ready: ready, Reason: reason, Message: msg}
+	}
+	return nil
+}
+
+// writeStatus computes the status, writes it when it changed, emits the
+// invalid-spec and storage events on a transition, and updates the gauges.
+func (r *Reconciler) writeStatus(ctx context.Context, st *state) error {
+	in := statusInput{
+		Generation: st.rc.Generation, Old: st.old, Cluster: st.cluster, Decision: st.decision,
+		Err: st.err, Invalid: st.invalid, InvalidReason: st.invalidReason, Changed: st.changed, Now: metav1.NewTime(r.Clock.Now()),
+		Resharding: st.resharding,
+	}
+	if st.kube.observed {
+		in.Storage = &st.kube.storage
+		in.Pods = st.kube.podIssue
+	}
+	in.External = externalFindingOf(st)
+	next := computeStatus(in)
+	r.recordTransitions(st, in, next)
 	if c := st.cluster; c != nil {
 		ok, failing := slotCounts(c)
 		setClusterMetrics(st.rc.Namespace, st.rc.Name, c.Bootstrapped() && allStateOK(c),

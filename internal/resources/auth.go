@@ -51,11 +51,11 @@ func AppliedPasswordSecret(rc *redisv1alpha1.RedisCluster, a AppliedPassword) *c
 func ParseAppliedPassword(sec *corev1.Secret) (AppliedPassword, error) {
 	pw, ok := sec.Data[AppliedPasswordKey]
 	if !ok {
-		return AppliedPassword{}, fmt.Errorf("Secret %s has no key %q", sec.Name, AppliedPasswordKey)
+		return AppliedPassword{}, fmt.Errorf("applied-password Secret %s has no key %q", sec.Name, AppliedPasswordKey)
 	}
 	n, err := strconv.Atoi(string(sec.Data[AppliedRotationKey]))
 	if err != nil || n < 0 {
-		return AppliedPassword{}, fmt.Errorf("Secret %s: key %q is not a count: %q", sec.Name, AppliedRotationKey, sec.Data[AppliedRotationKey])
+		return AppliedPassword{}, fmt.Errorf("applied-password Secret %s: key %q is not a count: %q", sec.Name, AppliedRotationKey, sec.Data[AppliedRotationKey])
 	}
 	return AppliedPassword{Password: string(pw), Rotation: n}, nil
 }

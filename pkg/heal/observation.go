@@ -198,6 +198,21 @@ func (m *Member) OpenSlots() bool {
 	return s != nil && (len(s.Migrating) > 0 || len(s.Importing) > 0)
 }
 
+// liveAddresses returns the IPs of the members that are not being deleted,
+// and the endpoints they are to announce.
+func liveAddresses(members []Member) (ips, announced map[string]bool) {
+	ips, announced = map[string]bool{}, map[string]bool{}
+	for i := range members {
+		if m := &members[i]; m.Addr != "" && !m.Terminating {
+			ips[m.IP()] = true
+			if m.Announce != nil {
+				announced[m.Announce.Addr()] = true
+			}
+		}
+	}
+	return ips, announced
+}
+
 // Target is a silent master to probe.
 type Target struct {
 	ID   topology.NodeID
@@ -214,15 +229,7 @@ func ProbeTargets(members []Member, snap *topology.Snapshot) []Target {
 	if snap == nil {
 		return nil
 	}
-	liveIP, liveAnnounced := map[string]bool{}, map[string]bool{}
-	for i := range members {
-		if m := &members[i]; m.Addr != "" && !m.Terminating {
-			liveIP[m.IP()] = true
-			if m.Announce != nil {
-				liveAnnounced[m.Announce.Addr()] = true
-			}
-		}
-	}
+	liveIP, liveAnnounced := liveAddresses(members)
 	seen := map[topology.NodeID]bool{}
 	var out []Target
 	for _, rid := range snap.IDs() {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -240,17 +241,17 @@ func testHostnames(t *testing.T, e *opEnv) {
 	opWait(t, time.Minute, "every node announcing its DNS name", func(ctx context.Context) error {
 		c := redis.NewClient(&redis.Options{Addr: e.addrs(t, name)[0]})
 		defer func() { _ = c.Close() }()
-		slots, err := c.ClusterSlots(ctx).Result()
+		shards, err := c.ClusterShards(ctx).Result()
 		if err != nil {
 			return err
 		}
 		seeds = seeds[:0]
-		for _, s := range slots {
-			for _, n := range s.Nodes {
-				if !strings.HasSuffix(strings.TrimSuffix(n.Addr, ":6379"), suffix) {
-					return fmt.Errorf("CLUSTER SLOTS lists %s, not a name under %s", n.Addr, suffix)
+		for _, sh := range shards {
+			for _, n := range sh.Nodes {
+				if !strings.HasSuffix(n.Endpoint, suffix) {
+					return fmt.Errorf("CLUSTER SHARDS gives clients %s, not a name under %s", n.Endpoint, suffix)
 				}
-				seeds = append(seeds, n.Addr)
+				seeds = append(seeds, net.JoinHostPort(n.Endpoint, strconv.FormatInt(n.Port, 10)))
 			}
 		}
 		return nil
@@ -285,8 +286,8 @@ func testHostnames(t *testing.T, e *opEnv) {
 	}
 }
 
-// checkOutsideCluster checks, from out, that CLUSTER SLOTS lists only the
-// announced endpoints, that redis-cli -c sets and gets a key on every
+// checkOutsideCluster checks, from out, that CLUSTER SHARDS gives clients
+// only the announced endpoints, that redis-cli -c sets and gets a key on every
 // shard, and (keys > 0) that a go-redis ClusterClient writes and reads
 // back that many keys; every announced endpoint must answer.
 func checkOutsideCluster(t *testing.T, out vantage, endpoints []string, keys int) {
@@ -294,15 +295,15 @@ func checkOutsideCluster(t *testing.T, out vantage, endpoints []string, keys int
 	ctx := t.Context()
 	for _, ep := range endpoints {
 		c := redis.NewClient(&redis.Options{Addr: ep, Dialer: out.DialContext, DialTimeout: time.Second})
-		slots, err := c.ClusterSlots(ctx).Result()
+		shards, err := c.ClusterShards(ctx).Result()
 		_ = c.Close()
 		if err != nil {
-			t.Fatalf("CLUSTER SLOTS from outside at %s: %v", ep, err)
+			t.Fatalf("CLUSTER SHARDS from outside at %s: %v", ep, err)
 		}
-		for _, s := range slots {
-			for _, n := range s.Nodes {
-				if !slices.Contains(endpoints, n.Addr) {
-					t.Errorf("CLUSTER SLOTS at %s lists %s, not an announced endpoint %v", ep, n.Addr, endpoints)
+		for _, sh := range shards {
+			for _, n := range sh.Nodes {
+				if a := net.JoinHostPort(n.Endpoint, strconv.FormatInt(n.Port, 10)); !slices.Contains(endpoints, a) {
+					t.Errorf("CLUSTER SHARDS at %s gives clients %s, not an announced endpoint %v", ep, a, endpoints)
 				}
 			}
 		}
@@ -352,7 +353,7 @@ func checkOutsideCluster(t *testing.T, out vantage, endpoints []string, keys int
 			}
 			for i, c := range cmds {
 				if v, err := c.(*redis.StringCmd).Int(); err != nil || v != lo+i {
-					return fmt.Errorf("ext:%d = %d, %v", lo+i, v, err)
+					return fmt.Errorf("ext:%d = %d: %w", lo+i, v, err)
 				}
 			}
 		}
