@@ -27,6 +27,12 @@ WITH_K8S := set -o pipefail; k8s_bin=$$(hack/build-k8s.sh | tail -n1) && export 
 # hack/tools-build's go.sum; hack/build-tools.sh builds them once and prints
 # the folder on its last line. Tests that need helm skip without it.
 WITH_TOOLS := set -o pipefail; tools_bin=$$(hack/build-tools.sh | tail -n1) && export REDKUBE_TOOLS_BIN="$$tools_bin" &&
+# SeaweedFS's weed (the S3-compatible server of the backup tests) lives in a
+# cache keyed by hack/s3-build's go.sum, a build module of its own so its
+# large dependency graph moves no pin of hack/tools-build; hack/build-s3.sh
+# builds it once (~10 min cold on 2 cores) and prints the folder on its last
+# line. Tests that need it skip without it.
+WITH_S3 := set -o pipefail; s3_bin=$$(hack/build-s3.sh | tail -n1) && export REDKUBE_S3_BIN="$$s3_bin" &&
 CHART := charts/redkube
 
 .DEFAULT_GOAL := help
@@ -57,9 +63,13 @@ image: ## Build the operator image for linux/amd64 and linux/arm64 as an OCI arc
 k8s: ## Build the local Kubernetes control plane once (cached; ~15 min cold).
 	hack/build-k8s.sh
 
+.PHONY: s3
+s3: ## Build SeaweedFS's weed, the S3 server of the backup tests, once (cached; ~10 min cold).
+	hack/build-s3.sh
+
 .PHONY: test
 test: ## Run every test: unit, property, integration (real redis-server) and end-to-end (real Kubernetes).
-	$(WITH_K8S) { $(WITH_TOOLS) $(GO) test -count=1 -timeout 60m ./...; }
+	$(WITH_K8S) { $(WITH_TOOLS) { $(WITH_S3) $(GO) test -count=1 -timeout 60m ./...; }; }
 
 .PHONY: test-short
 test-short: ## Run the fast tests only (no Kubernetes control plane).
