@@ -37,10 +37,11 @@ func (l Location) String() string {
 	if l.Scheme == SchemeFile {
 		return (&url.URL{Scheme: "file", Path: l.Dir}).String()
 	}
-	if l.Prefix == "" {
-		return "s3://" + l.Bucket
+	u := &url.URL{Scheme: "s3", Host: l.Bucket}
+	if l.Prefix != "" {
+		u.Path = "/" + l.Prefix
 	}
-	return "s3://" + l.Bucket + "/" + l.Prefix
+	return u.String()
 }
 
 // ParseLocation parses file:///absolute/dir or s3://bucket[/prefix]. A
@@ -54,6 +55,9 @@ func ParseLocation(raw string) (Location, error) {
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.Opaque != "" {
 		return Location{}, fmt.Errorf("backup location %q: want file:///dir or s3://bucket/prefix without user, query or fragment", raw)
+	}
+	if strings.ContainsFunc(u.Path, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) {
+		return Location{}, fmt.Errorf("backup location %q: the path contains a control character or backslash", raw)
 	}
 	switch Scheme(u.Scheme) {
 	case SchemeFile:
