@@ -85,6 +85,8 @@ Exit status: 0 ok, 1 a problem was found or an operation failed, 2 bad usage.`,
 		a.failoverCommand(),
 		a.statusCommand(),
 		a.healCommand(),
+		a.backupCommand(),
+		a.restoreCommand(),
 	)
 	return a
 }

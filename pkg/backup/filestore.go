@@ -36,22 +36,17 @@ func (s *FileStore) path(name string) (string, error) {
 	return filepath.Join(s.loc.Dir, filepath.FromSlash(name)), nil
 }
 
-// Check fails when the directory exists but is not a directory, or when
-// its parent does not exist (a mistyped path is not silently created).
+// Check fails when the location exists but is not a directory. A missing
+// directory is created by the first Put, with its parents.
 func (s *FileStore) Check(context.Context) error {
 	st, err := os.Stat(s.loc.Dir)
-	if err == nil {
-		if !st.IsDir() {
-			return fmt.Errorf("%s: not a directory", s.loc.Dir)
-		}
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
+	case err != nil:
 		return fmt.Errorf("%s: %w", s.loc.Dir, err)
-	}
-	parent := filepath.Dir(s.loc.Dir)
-	if st, err := os.Stat(parent); err != nil || !st.IsDir() {
-		return fmt.Errorf("%s: parent directory %s does not exist", s.loc.Dir, parent)
+	case !st.IsDir():
+		return fmt.Errorf("%s: not a directory", s.loc.Dir)
 	}
 	return nil
 }

@@ -115,8 +115,15 @@ func Restore(ctx context.Context, pool *redisadmin.Pool, snap *topology.Snapshot
 	return res, err
 }
 
-// checkTarget refuses a target that cannot take every slot's keys or that
-// holds keys (unless force), and returns its slot router.
+// CheckTarget reports whether Restore would accept the cluster observed in
+// snap as its target: every slot covered by a master that answered, no
+// slot being migrated, and no key unless force (ErrTargetNotEmpty).
+func CheckTarget(snap *topology.Snapshot, force bool) error {
+	_, err := checkTarget(snap, force)
+	return err
+}
+
+// checkTarget is CheckTarget returning the target's slot router.
 func checkTarget(snap *topology.Snapshot, force bool) (*router, error) {
 	if open := snap.OpenSlots(); !open.IsEmpty() {
 		return nil, fmt.Errorf("restore: target slots %s are being migrated; finish that first (rcctl fix)", open.String())

@@ -39,6 +39,12 @@ type S3Options struct {
 	SSEKMSKeyID string
 	// DialTimeout bounds connecting to the endpoint (default 10 s).
 	DialTimeout time.Duration
+	// CallTimeout bounds each small request (bucket check, object
+	// metadata, delete), retries included, so an endpoint that accepts
+	// connections and never answers fails fast (default 30 s). Uploads
+	// and downloads are bounded by the caller's context and by a 2 minute
+	// wait for response headers.
+	CallTimeout time.Duration
 	// MaxRetries is how often a failed request is retried (default 3).
 	MaxRetries int
 	// PartSize is the multipart part size, the memory one upload holds
@@ -61,6 +67,7 @@ type S3Store struct {
 	sse      encrypt.ServerSide
 	partSize uint64
 	endpoint string
+	callMax  time.Duration
 }
 
 // NewS3Store connects (lazily: no request is sent) to the store of an s3
@@ -82,6 +89,9 @@ func NewS3Store(loc Location, o S3Options) (*S3Store, error) {
 	}
 	if o.MaxRetries == 0 {
 		o.MaxRetries = 3
+	}
+	if o.CallTimeout == 0 {
+		o.CallTimeout = 30 * time.Second
 	}
 	if o.PartSize == 0 {
 		o.PartSize = 16 << 20
@@ -107,7 +117,7 @@ func NewS3Store(loc Location, o S3Options) (*S3Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3 endpoint %q: %w", o.Endpoint, err)
 	}
-	return &S3Store{loc: loc, client: c, sse: sse, partSize: o.PartSize, endpoint: o.Endpoint}, nil
+	return &S3Store{loc: loc, client: c, sse: sse, partSize: o.PartSize, endpoint: o.Endpoint, callMax: o.CallTimeout}, nil
 }
 
 // parseEndpoint splits an endpoint URL into host:port and whether it uses
@@ -173,9 +183,11 @@ func (s *S3Store) key(name string) string {
 // Check asks whether the bucket exists: it fails on refused credentials,
 // a missing bucket and an unreachable endpoint, each named.
 func (s *S3Store) Check(ctx context.Context) error {
-	ok, err := s.client.BucketExists(ctx, s.loc.Bucket)
+	cctx, cancel := context.WithTimeout(ctx, s.callMax)
+	defer cancel()
+	ok, err := s.client.BucketExists(cctx, s.loc.Bucket)
 	if err != nil {
-		return s.explain("check bucket", s.loc.Bucket, err)
+		return s.explain(ctx, "check bucket", "", err)
 	}
 	if !ok {
 		return fmt.Errorf("s3 bucket %q does not exist at %s: %w", s.loc.Bucket, s.endpoint, ErrNoBucket)
@@ -192,7 +204,7 @@ func (s *S3Store) Put(ctx context.Context, name string, r io.Reader) error {
 		ContentType:          "application/octet-stream",
 	})
 	if err != nil {
-		return s.explain("put", s.key(name), err)
+		return s.explain(ctx, "put", s.key(name), err)
 	}
 	return nil
 }
@@ -202,20 +214,24 @@ func (s *S3Store) Put(ctx context.Context, name string, r io.Reader) error {
 // object (ErrNotFound) or refused credentials here.
 func (s *S3Store) Get(ctx context.Context, name string) (io.ReadCloser, error) {
 	key := s.key(name)
-	if _, err := s.client.StatObject(ctx, s.loc.Bucket, key, minio.StatObjectOptions{}); err != nil {
-		return nil, s.explain("get", key, err)
+	cctx, cancel := context.WithTimeout(ctx, s.callMax)
+	defer cancel()
+	if _, err := s.client.StatObject(cctx, s.loc.Bucket, key, minio.StatObjectOptions{}); err != nil {
+		return nil, s.explain(ctx, "get", key, err)
 	}
 	obj, err := s.client.GetObject(ctx, s.loc.Bucket, key, minio.GetObjectOptions{})
 	if err != nil {
-		return nil, s.explain("get", key, err)
+		return nil, s.explain(ctx, "get", key, err)
 	}
 	return obj, nil
 }
 
 // Delete removes name; a missing object is no error.
 func (s *S3Store) Delete(ctx context.Context, name string) error {
-	if err := s.client.RemoveObject(ctx, s.loc.Bucket, s.key(name), minio.RemoveObjectOptions{}); err != nil {
-		return s.explain("delete", s.key(name), err)
+	cctx, cancel := context.WithTimeout(ctx, s.callMax)
+	defer cancel()
+	if err := s.client.RemoveObject(cctx, s.loc.Bucket, s.key(name), minio.RemoveObjectOptions{}); err != nil {
+		return s.explain(ctx, "delete", s.key(name), err)
 	}
 	return nil
 }
