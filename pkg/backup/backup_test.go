@@ -21,7 +21,7 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-func fileStore(t *testing.T, dir string) *FileStore {
+func fileStore(t testing.TB, dir string) *FileStore {
 	t.Helper()
 	loc, err := ParseLocation("file://" + dir)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -133,7 +134,8 @@ func dumpKeys(ctx context.Context, src *redis.Client, keys []string, now func() 
 }
 
 // restore writes items into the target, one pipeline per owning master,
-// and sends the keys a master answered MOVED for to the new owner.
+// the masters concurrently, and sends the keys a master answered MOVED for
+// to the new owner.
 func (m *mover) restore(ctx context.Context, items []dumped) error {
 	for attempt := 0; len(items) > 0; attempt++ {
 		if attempt > maxMoves {
@@ -143,17 +145,32 @@ func (m *mover) restore(ctx context.Context, items []dumped) error {
 		for i, it := range items {
 			keys[i] = it.key
 		}
-		var again []dumped
+		var (
+			wg    sync.WaitGroup
+			mu    sync.Mutex
+			again []dumped
+			errs  []error
+		)
 		for addr, idx := range groupByOwner(keys, m.rt.addr) {
 			batch := make([]dumped, len(idx))
 			for j, i := range idx {
 				batch[j] = items[i]
 			}
-			moved, err := m.restoreOn(ctx, addr, batch)
-			if err != nil {
-				return err
-			}
-			again = append(again, moved...)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				moved, err := m.restoreOn(ctx, addr, batch)
+				mu.Lock()
+				defer mu.Unlock()
+				again = append(again, moved...)
+				if err != nil {
+					errs = append(errs, err)
+				}
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err
 		}
 		items = again
 	}

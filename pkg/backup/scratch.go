@@ -50,7 +50,13 @@ func startScratch(ctx context.Context, bin, rdb, name string) (*scratch, error) 
 	s := &scratch{proc: p, client: c, sock: sock}
 	// PING answers LOADING until the whole RDB is in memory; an RDB the
 	// server cannot parse makes it exit, and Err carries its log.
-	if err := p.WaitReady(ctx, func(ctx context.Context) error { return c.Ping(ctx).Err() }); err != nil {
+	ready := func(ctx context.Context) error {
+		if _, err := os.Stat(sock); err != nil {
+			return err // not listening yet; spares go-redis's dial-retry log lines
+		}
+		return c.Ping(ctx).Err()
+	}
+	if err := p.WaitReady(ctx, ready); err != nil {
 		return nil, errors.Join(fmt.Errorf("scratch redis-server for %s: %w", filepath.Base(rdb), err), s.stop(ctx))
 	}
 	return s, nil

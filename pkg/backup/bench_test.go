@@ -1,0 +1,148 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redkube/redkube/pkg/topology"
+)
+
+// BenchmarkBackupAndRestore measures, on one data set per sub-benchmark:
+// a backup of a 3-shard cluster to file:// (MB/s and keys/s), a fetch of
+// the same shards' RDBs with `redis-cli --rdb` (all three at once, as the
+// backup does), and a restore of the backup into a 4-shard cluster (the
+// different-layout path). It prints the ratios. Run it once:
+//
+//	go test -run XXX -bench BackupAndRestore -benchtime 1x -timeout 30m ./pkg/backup/
+//
+// It is not a test: it needs redis-cli and several GB of memory and disk.
+func BenchmarkBackupAndRestore(b *testing.B) {
+	if _, err := exec.LookPath("redis-cli"); err != nil {
+		b.Skip("redis-cli not found: the comparison needs it")
+	}
+	for _, ds := range []struct {
+		name       string
+		keys, size int
+	}{
+		{"1M keys x 100 B", 1_000_000, 100},
+		{"10k keys x 100 KB", 10_000, 100 << 10},
+	} {
+		b.Run(ds.name, func(b *testing.B) {
+			for range b.N {
+				benchOnce(b, ds.keys, ds.size)
+			}
+		})
+	}
+}
+
+func benchOnce(b *testing.B, keys, size int) {
+	ctx := context.Background()
+	src := newCluster(b, 3, 0)
+	loadRandom(b, src.client(b), keys, size)
+	snap := src.snapshot(b)
+	dir := b.TempDir()
+
+	t0 := time.Now()
+	m, err := Backup(ctx, src.pool, snap, fileStore(b, filepath.Join(dir, "backup")), BackupOptions{})
+	if err != nil {
+		b.Fatalf("backup: %v", err)
+	}
+	backupDur := time.Since(t0)
+
+	cliDur := redisCliRDB(b, snap, filepath.Join(dir, "redis-cli"))
+
+	dst := newCluster(b, 4, 0)
+	t0 = time.Now()
+	res, err := Restore(ctx, dst.pool, dst.snapshot(b), fileStore(b, filepath.Join(dir, "backup")), RestoreOptions{WorkDir: dir})
+	if err != nil {
+		b.Fatalf("restore: %v", err)
+	}
+	restoreDur := time.Since(t0)
+	if res.Restore.Keys != int64(keys) {
+		b.Fatalf("restored %d keys, want %d", res.Restore.Keys, keys)
+	}
+
+	rdbMB := float64(m.TotalSize()) / 1e6
+	dataMB := float64(keys) * float64(size) / 1e6
+	b.ReportMetric(rdbMB/backupDur.Seconds(), "backup-MB/s")
+	b.ReportMetric(float64(keys)/backupDur.Seconds(), "backup-keys/s")
+	b.ReportMetric(rdbMB/cliDur.Seconds(), "redis-cli-rdb-MB/s")
+	b.ReportMetric(dataMB/restoreDur.Seconds(), "restore-MB/s")
+	b.ReportMetric(float64(keys)/restoreDur.Seconds(), "restore-keys/s")
+	fmt.Printf("%d keys x %d B (%.0f MB of values, %.0f MB of RDB in 3 shards):\n", keys, size, dataMB, rdbMB)
+	fmt.Printf("  backup to file://          %7.2fs  %7.1f MB/s  %9.0f keys/s\n", backupDur.Seconds(), rdbMB/backupDur.Seconds(), float64(keys)/backupDur.Seconds())
+	fmt.Printf("  redis-cli --rdb (3 at once) %6.2fs  %7.1f MB/s   backup / redis-cli = %.2f\n", cliDur.Seconds(), rdbMB/cliDur.Seconds(), backupDur.Seconds()/cliDur.Seconds())
+	fmt.Printf("  restore into 4 shards      %7.2fs  %7.1f MB/s  %9.0f keys/s (verify %.2fs, restore %.2fs)\n",
+		restoreDur.Seconds(), dataMB/restoreDur.Seconds(), float64(keys)/restoreDur.Seconds(), res.Verify.Elapsed.Seconds(), res.Restore.Elapsed.Seconds())
+}
+
+// loadRandom writes keys random values of size bytes (random, so RDB
+// compression does not flatter the numbers).
+func loadRandom(b *testing.B, cc *redis.ClusterClient, keys, size int) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(1, 2))
+	chunk := max(1, min(2000, (32<<20)/size))
+	val := make([]byte, size)
+	for lo := 0; lo < keys; lo += chunk {
+		p := cc.Pipeline()
+		for i := lo; i < min(lo+chunk, keys); i++ {
+			for j := 0; j < len(val); j += 8 {
+				v := r.Uint64()
+				for k := 0; k < 8 && j+k < len(val); k++ {
+					val[j+k] = byte(v >> (8 * k))
+				}
+			}
+			p.Set(ctx, "bench:"+strconv.Itoa(i), string(val), 0)
+		}
+		if _, err := p.Exec(ctx); err != nil {
+			b.Fatalf("load: %v", err)
+		}
+	}
+}
+
+// redisCliRDB runs `redis-cli --rdb` against every master at once and
+// returns the wall time.
+func redisCliRDB(b *testing.B, snap *topology.Snapshot, dir string) time.Duration {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		b.Fatal(err)
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	t0 := time.Now()
+	for i, id := range snap.IDs() {
+		addr := snap.Nodes[id].Addr
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := exec.Command("redis-cli", "-h", host, "-p", port, "--rdb", filepath.Join(dir, fmt.Sprintf("%d.rdb", i))).CombinedOutput()
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("redis-cli --rdb %s: %v: %s", addr, err, out))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		b.Fatal(errs)
+	}
+	return time.Since(t0)
+}
