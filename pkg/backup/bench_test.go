@@ -135,7 +135,7 @@ func redisCliRDB(b *testing.B, snap *topology.Snapshot, dir string) time.Duratio
 			out, err := exec.Command("redis-cli", "-h", host, "-p", port, "--rdb", filepath.Join(dir, fmt.Sprintf("%d.rdb", i))).CombinedOutput()
 			if err != nil {
 				mu.Lock()
-				errs = append(errs, fmt.Errorf("redis-cli --rdb %s: %v: %s", addr, err, out))
+				errs = append(errs, fmt.Errorf("redis-cli --rdb %s: %w: %s", addr, err, out))
 				mu.Unlock()
 			}
 		}()

@@ -3,12 +3,16 @@ package backup
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"math/rand"
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
+
+	"github.com/redkube/redkube/test/redisenv"
 )
 
 func TestReadSyncHeaderSkipsKeepalivesAndReadsBothForms(t *testing.T) {
@@ -67,5 +71,22 @@ func TestCopyUntilMarkCallsAStreamWithoutItsMarkTruncated(t *testing.T) {
 	_, err := copyUntilMark(io.Discard, bytes.NewReader(make([]byte, 100000)), mark)
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("copy of a stream without its mark: %v, want io.ErrUnexpectedEOF", err)
+	}
+}
+
+func TestFetchRDBAuthenticatesAndReadsAnRDB(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	nd := redisenv.Start(t, 1, redisenv.Standalone(), redisenv.WithACLUser("backup", "s3cret"), redisenv.WithConfig("repl-diskless-sync-delay", "0"))[0]
+	o := FetchOptions{Username: "backup", Password: "s3cret", DialTimeout: 2 * time.Second, IdleTimeout: 5 * time.Second}
+	var rdb bytes.Buffer
+	n, err := FetchRDB(context.Background(), nd.Addr, o, &rdb)
+	if err != nil || n != int64(rdb.Len()) || !bytes.HasPrefix(rdb.Bytes(), []byte("REDIS00")) {
+		t.Fatalf("fetch: %d bytes, %v, starts %q; want an RDB", n, err, rdb.Bytes()[:min(9, rdb.Len())])
+	}
+	o.Password = "wrong"
+	if _, err := FetchRDB(context.Background(), nd.Addr, o, io.Discard); err == nil || !strings.Contains(err.Error(), "AUTH: WRONGPASS") {
+		t.Fatalf("fetch with a wrong password: %v, want AUTH: WRONGPASS", err)
 	}
 }
