@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -158,9 +159,10 @@ func downloadAll(ctx context.Context, store Store, m *Manifest, work string, o R
 	tr := newTracker(o.Progress, o.Now, Progress{Phase: PhaseVerify, ShardsTotal: len(m.Shards), BytesTotal: m.TotalSize()})
 	files := make([]string, len(m.Shards))
 	err := eachShard(ctx, len(m.Shards), o.Parallel, func(ctx context.Context, i int) error {
-		p, err := download(ctx, store, m.Shards[i], work, tr)
-		files[i] = p
-		return err
+		// Local names by index: object names may repeat a base name in
+		// different folders.
+		files[i] = filepath.Join(work, fmt.Sprintf("shard-%03d.rdb", i))
+		return download(ctx, store, m.Shards[i], files[i], tr)
 	})
 	return files, tr.final(), err
 }

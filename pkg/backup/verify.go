@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 )
 
 // ErrChecksum matches the error of an object whose size or SHA-256 differs
@@ -33,19 +32,18 @@ func ReadManifest(ctx context.Context, store Store) (*Manifest, error) {
 	return m, nil
 }
 
-// download copies shard's object from store to dir, checking its size and
-// SHA-256 against the manifest, and returns the local file's path. A
-// mismatch fails with ErrChecksum naming the object.
-func download(ctx context.Context, store Store, sh Shard, dir string, tr *tracker) (string, error) {
+// download copies shard's object from store to the local file p, checking
+// its size and SHA-256 against the manifest. A mismatch fails with
+// ErrChecksum naming the object.
+func download(ctx context.Context, store Store, sh Shard, p string, tr *tracker) error {
 	r, err := store.Get(ctx, sh.Object)
 	if err != nil {
-		return "", fmt.Errorf("verify %s: %w", sh.Object, err)
+		return fmt.Errorf("verify %s: %w", sh.Object, err)
 	}
 	defer func() { _ = r.Close() }() // read-only
-	p := filepath.Join(dir, filepath.Base(sh.Object))
 	f, err := os.Create(p)
 	if err != nil {
-		return "", fmt.Errorf("verify %s: %w", sh.Object, err)
+		return fmt.Errorf("verify %s: %w", sh.Object, err)
 	}
 	h := sha256.New()
 	// One byte more than the manifest says reveals an object that grew.
@@ -54,14 +52,14 @@ func download(ctx context.Context, store Store, sh Shard, dir string, tr *tracke
 		err = cerr
 	}
 	if err != nil {
-		return "", fmt.Errorf("verify %s: after %d bytes: %w", sh.Object, n, err)
+		return fmt.Errorf("verify %s: after %d bytes: %w", sh.Object, n, err)
 	}
 	if n != sh.Size {
-		return "", fmt.Errorf("verify %s: %d bytes, the manifest says %d (truncated or appended to): %w", sh.Object, n, sh.Size, ErrChecksum)
+		return fmt.Errorf("verify %s: %d bytes, the manifest says %d (truncated or appended to): %w", sh.Object, n, sh.Size, ErrChecksum)
 	}
 	if sum := hex.EncodeToString(h.Sum(nil)); sum != sh.SHA256 {
-		return "", fmt.Errorf("verify %s: sha256 %s, the manifest says %s (corrupted): %w", sh.Object, sum, sh.SHA256, ErrChecksum)
+		return fmt.Errorf("verify %s: sha256 %s, the manifest says %s (corrupted): %w", sh.Object, sum, sh.SHA256, ErrChecksum)
 	}
 	tr.add(1, 0, 0)
-	return p, nil
+	return nil
 }
