@@ -22,12 +22,22 @@ type FetchOptions struct {
 	// TLSConfig enables TLS when not nil (ServerName defaults to the
 	// node's host).
 	TLSConfig *tls.Config
-	// DialTimeout bounds connecting and the handshake.
+	// DialTimeout bounds connecting and the TLS handshake (default 10 s).
 	DialTimeout time.Duration
 	// IdleTimeout bounds each wait for bytes from the node: a node that
 	// sends nothing, not even the newlines Redis writes every second while
-	// it prepares the RDB, for this long has stalled.
+	// it prepares the RDB, for this long has stalled (default 60 s).
 	IdleTimeout time.Duration
+}
+
+func (o FetchOptions) withDefaults() FetchOptions {
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = 10 * time.Second
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = time.Minute
+	}
+	return o
 }
 
 // RDBHeader is what the node said before the RDB payload.
@@ -49,6 +59,7 @@ type RDBHeader struct {
 // so its memory may grow by the pages written meanwhile. A replica that
 // has lost its master refuses (NOMASTERLINK); that error is returned.
 func FetchRDB(ctx context.Context, addr string, o FetchOptions, w io.Writer) (int64, error) {
+	o = o.withDefaults()
 	conn, err := dialNode(ctx, addr, o)
 	if err != nil {
 		return 0, fmt.Errorf("sync from %s: %w", addr, err)
@@ -257,10 +268,8 @@ func (c idleConn) Read(p []byte) (int, error) {
 	if err := c.ctx.Err(); err != nil {
 		return 0, err
 	}
-	if c.idle > 0 {
-		if err := c.SetReadDeadline(time.Now().Add(c.idle)); err != nil {
-			return 0, err
-		}
+	if err := c.SetReadDeadline(time.Now().Add(c.idle)); err != nil {
+		return 0, err
 	}
 	return c.Conn.Read(p)
 }

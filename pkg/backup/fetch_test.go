@@ -90,3 +90,12 @@ func TestFetchRDBAuthenticatesAndReadsAnRDB(t *testing.T) {
 		t.Fatalf("fetch with a wrong password: %v, want AUTH: WRONGPASS", err)
 	}
 }
+
+func TestFetchRDBFromASilentNodeFailsAfterTheIdleTimeout(t *testing.T) {
+	silent := redisenv.SilentListener(t)
+	start := time.Now()
+	_, err := FetchRDB(context.Background(), silent, FetchOptions{IdleTimeout: 300 * time.Millisecond}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "i/o timeout") || time.Since(start) > 5*time.Second {
+		t.Fatalf("fetch from a silent node: %v after %v, want an i/o timeout after about 300ms", err, time.Since(start))
+	}
+}
