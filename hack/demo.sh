@@ -74,6 +74,8 @@ if ! "$kubectl" wait --for=condition=Ready "rediscluster/$name" --timeout=300s; 
 fi
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 printf 'Ready %d.%03ds after kubectl apply\n\n' $((ms / 1000)) $((ms % 1000))
+"$kubectl" wait --for=condition=ExternalAccessReady "rediscluster/$name" --timeout=60s
+ext=$("$kubectl" get rediscluster "$name" -o jsonpath='{.status.externalAccess.endpoints[0].address}')
 "$kubectl" get redisclusters
 echo
 "$kubectl" get pods -o wide
@@ -82,8 +84,10 @@ cat <<TXT
 
 The cluster is up. Reach it from this machine:
 
+  redis-cli -c -h ${ext%:*} -p ${ext##*:}      # a node's own NodePort, as a client outside Kubernetes would
   redis-cli -c -h $ip -p 6379              # any pod IP
   redis-cli -c -h 10.244.0.1 -p 30010      # the NodePort access Service, as in the tutorial
+  $kubectl get rediscluster $name -o jsonpath='{.status.externalAccess.endpoints}'   # every node's endpoint
   bin/rcctl status $ip:6379
 
   export KUBECONFIG=$KUBECONFIG
