@@ -11,6 +11,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
@@ -221,12 +222,34 @@ func (r *Reconciler) apply(ctx context.Context, desired, live client.Object) (bo
 	if !resources.NeedsUpdate(live, desired) {
 		return false, nil
 	}
+	if immutableChanged(live, desired) {
+		// Delete with a UID precondition; the next pass creates it anew.
+		uid := live.GetUID()
+		if err := r.Client.Delete(ctx, live, client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
+			return false, fmt.Errorf("delete %T %s to recreate it: %w", live, live.GetName(), err)
+		}
+		return true, nil
+	}
 	keepServerFields(live, desired)
 	desired.SetResourceVersion(live.GetResourceVersion())
 	if err := r.Client.Update(ctx, desired); err != nil {
 		return false, fmt.Errorf("update %T %s: %w", desired, desired.GetName(), err)
 	}
 	return true, nil
+}
+
+// immutableChanged reports whether desired changes a field of live that the
+// API server does not let change in place: a Service's load balancer class
+// (spec.externalAccess.loadBalancer.loadBalancerClass edited). Such an
+// object is deleted and created again.
+func immutableChanged(live, desired client.Object) bool {
+	l, ok := live.(*corev1.Service)
+	if !ok {
+		return false
+	}
+	d := desired.(*corev1.Service)
+	return l.Spec.Type == corev1.ServiceTypeLoadBalancer && d.Spec.Type == corev1.ServiceTypeLoadBalancer &&
+		!ptr.Equal(l.Spec.LoadBalancerClass, d.Spec.LoadBalancerClass)
 }
 
 // keepServerFields copies into desired the fields the API server allocated

@@ -133,3 +133,31 @@ func TestVerifyEndpointsFallsBackToThePodAddressWhenTheEndpointDoesNotAnswer(t *
 		t.Errorf("rc-0-1: %+v announce %+v, want its pod address and EndpointUnreachable naming the endpoint", w, st.obs.Members[1].Announce)
 	}
 }
+
+func TestImmutableChangedOnlyForALoadBalancerClass(t *testing.T) {
+	svc := func(typ corev1.ServiceType, class *string) *corev1.Service {
+		return &corev1.Service{Spec: corev1.ServiceSpec{Type: typ, LoadBalancerClass: class}}
+	}
+	lb := corev1.ServiceTypeLoadBalancer
+	for _, c := range []struct {
+		name       string
+		live, want *corev1.Service
+		recreate   bool
+	}{
+		{"the class changes", svc(lb, ptr.To("a")), svc(lb, ptr.To("b")), true},
+		{"a class is set", svc(lb, nil), svc(lb, ptr.To("b")), true},
+		{"the class is removed", svc(lb, ptr.To("a")), svc(lb, nil), true},
+		{"the same class", svc(lb, ptr.To("a")), svc(lb, ptr.To("a")), false},
+		{"NodePort to LoadBalancer", svc(corev1.ServiceTypeNodePort, nil), svc(lb, ptr.To("a")), false},
+		{"LoadBalancer to NodePort", svc(lb, ptr.To("a")), svc(corev1.ServiceTypeNodePort, nil), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := immutableChanged(c.live, c.want); got != c.recreate {
+				t.Errorf("immutableChanged = %t, want %t", got, c.recreate)
+			}
+		})
+	}
+	if immutableChanged(&corev1.ConfigMap{}, &corev1.ConfigMap{}) {
+		t.Error("a ConfigMap is never recreated")
+	}
+}

@@ -17,9 +17,11 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+	"github.com/redkube/redkube/internal/controller"
 	"github.com/redkube/redkube/internal/resources"
 	"github.com/redkube/redkube/test/harness"
 	"github.com/redkube/redkube/test/writeload"
@@ -162,6 +164,10 @@ func TestExternalAccess(t *testing.T) {
 		}
 	})
 
+	defer t.Run("a load balancer that never gets an address: the nodes keep their pod addresses and the cluster keeps serving", func(t *testing.T) {
+		testLoadBalancerNeverAssigned(t, e, name)
+	})
+
 	t.Run("switched to LoadBalancer, the nodes announce their load balancers live, no pod restarted", func(t *testing.T) {
 		before, err := e.pods(t.Context(), name)
 		if err != nil {
@@ -205,6 +211,54 @@ func TestExternalAccess(t *testing.T) {
 			t.Errorf("%d acknowledged writes lost", len(lost))
 		}
 	})
+}
+
+// testLoadBalancerNeverAssigned points the RedisCluster's load balancers at a
+// class no controller serves: the Services are recreated (the class is
+// immutable), get no address, the nodes go back to announcing their pod
+// addresses and the cluster keeps serving clients inside Kubernetes, while
+// ExternalAccessReady says why, with a Warning event.
+func testLoadBalancerNeverAssigned(t *testing.T, e *opEnv, name string) {
+	at := e.patchSpec(t, name, func(s *redisv1alpha1.RedisClusterSpec) {
+		s.ExternalAccess = &redisv1alpha1.ExternalAccessSpec{Type: redisv1alpha1.ExternalAccessLoadBalancer,
+			LoadBalancer: &redisv1alpha1.LoadBalancerSpec{LoadBalancerClass: ptr.To("example.com/nobody")}}
+	})
+	var reason, msg string
+	opWait(t, 2*time.Minute, "ExternalAccessReady False, LoadBalancerPending", func(ctx context.Context) error {
+		rc, err := e.get(ctx, name)
+		if err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(rc.Status.Conditions, string(redisv1alpha1.ConditionExternalAccessReady))
+		if c == nil || c.ObservedGeneration != rc.Generation || c.Reason != string(redisv1alpha1.ReasonLoadBalancerPending) {
+			return fmt.Errorf("condition %+v", c)
+		}
+		reason, msg = c.Reason, c.Message
+		return nil
+	})
+	t.Logf("ExternalAccessReady False %s: %s (%v after the change)", reason, msg, time.Since(at))
+	rc := e.waitReady(t, name, time.Time{}, 2*time.Minute)
+	if rc.Status.ExternalAccess != nil && len(rc.Status.ExternalAccess.Endpoints) > 0 {
+		t.Errorf("status lists endpoints no client can use: %+v", rc.Status.ExternalAccess.Endpoints)
+	}
+	addrs := e.addrs(t, name)
+	opWait(t, time.Minute, "every node announcing its pod address again", func(ctx context.Context) error {
+		for _, a := range addrs {
+			self := clusterView(t, a).Myself()
+			if self.Addr != a {
+				return fmt.Errorf("%s announces %s", a, self.Addr)
+			}
+		}
+		return nil
+	})
+	referee(t, addrs[0])
+	warned := false
+	for _, ev := range clusterEvents(t, e, name, controller.EventExternalAccessPending).Items {
+		warned = warned || (ev.Type == corev1.EventTypeWarning && strings.Contains(ev.Message, "LoadBalancerPending"))
+	}
+	if !warned {
+		t.Error("no Warning event ExternalAccessPending naming LoadBalancerPending")
+	}
 }
 
 // testHostnames runs a cluster with spec.announce Hostname: a client that
