@@ -86,89 +86,16 @@ func TestExternalAccess(t *testing.T) {
 		t.FailNow()
 	}
 
-	disruptions := []struct {
-		name    string
-		prefix  string
-		disrupt func(t *testing.T) time.Time
-		// lossless is false where acknowledged writes may be lost (a
-		// process killed without a handover).
-		lossless bool
-	}{
-		{"a master pod deleted (graceful handover)", "xgraceful", func(t *testing.T) time.Time {
-			victim := e.master(t, name, 0)
-			at := time.Now()
-			e.kubectl(t, "delete", "pod", victim, "--wait=false")
-			return at
-		}, true},
-		{"a master pod force-deleted", "xforce", func(t *testing.T) time.Time {
-			victim := e.master(t, name, 2)
-			at := time.Now()
-			e.kubectl(t, "delete", "pod", victim, "--grace-period=0", "--force", "--wait=false")
-			return at
-		}, false},
-		{"redis.conf changed (rolling update)", "xroll", func(t *testing.T) time.Time {
-			return e.patchSpec(t, name, func(s *redisv1alpha1.RedisClusterSpec) { s.Config["maxmemory-policy"] = "allkeys-lru" })
-		}, true},
-		{"all pods deleted at once", "xall", func(t *testing.T) time.Time {
-			at := time.Now()
-			e.kubectl(t, "delete", "pods", "-l", resources.LabelInstance+"="+name, "--wait=false")
-			return at
-		}, true},
-		{"scaled out to 4 shards and back to 3", "xscale", func(t *testing.T) time.Time {
-			at := e.patchSpec(t, name, func(s *redisv1alpha1.RedisClusterSpec) { s.Masters = 4 })
-			e.waitExternal(t, name, at, 3*time.Minute)
-			t.Logf("timing: 3 -> 4 shards -> Ready and announced: %v", time.Since(at))
-			checkOutsideCluster(t, out, e.endpoints(t, name), 0)
-			return e.patchSpec(t, name, func(s *redisv1alpha1.RedisClusterSpec) { s.Masters = 3 })
-		}, true},
+	if !runOutsideDisruptions(t, e, out, name, "NodePort", "allkeys-lru") {
+		t.FailNow()
 	}
-	for _, d := range disruptions {
-		if !t.Run(d.name+" under a writer outside: nothing acknowledged is lost", func(t *testing.T) {
-			w := writeload.StartDialing(context.Background(), e.endpoints(t, name), d.prefix, out.DialContext)
-			time.Sleep(time.Second)
-			at := d.disrupt(t)
-			e.waitExternal(t, name, at, 3*time.Minute)
-			t.Logf("timing: %s -> Ready and every endpoint announced: %v", d.name, time.Since(at))
-			time.Sleep(500 * time.Millisecond)
-			res := w.Stop()
-			lost, err := writeload.LostDialing(t.Context(), e.endpoints(t, name), d.prefix, res.Acked, out.DialContext)
-			if err != nil {
-				t.Fatalf("read back from outside: %v", err)
-			}
-			t.Logf("measured: external NodePort, %s: %d writes acknowledged, %d write errors (first: %v), worst gap %v starting %v after the disruption, %d acknowledged writes lost",
-				d.name, len(res.Acked), res.Errors, res.FirstErr, res.WorstGap, res.GapStart.Sub(at), len(lost))
-			if d.lossless && len(lost) > 0 {
-				t.Errorf("%d acknowledged writes lost (first: %+v)", len(lost), lost[0])
-			}
-			checkOutsideCluster(t, out, e.endpoints(t, name), 0)
-		}) {
-			t.FailNow()
-		}
-	}
-
-	t.Run("no external Service is left for the removed shard", func(t *testing.T) {
-		list := &corev1.ServiceList{}
-		if err := e.cl.List(t.Context(), list, client.InNamespace(opNS), client.MatchingLabels{resources.LabelInstance: name}); err != nil {
-			t.Fatal(err)
-		}
-		var ext []string
-		for _, s := range list.Items {
-			if s.Labels[resources.LabelExternal] != "" {
-				ext = append(ext, s.Name)
-			}
-		}
-		slices.Sort(ext)
-		want := []string{"edge-0-0-ext", "edge-0-1-ext", "edge-1-0-ext", "edge-1-1-ext", "edge-2-0-ext", "edge-2-1-ext"}
-		if !slices.Equal(ext, want) {
-			t.Errorf("external Services %v, want %v", ext, want)
-		}
-	})
+	t.Run("no external Service is left for the removed shard", func(t *testing.T) { wantExternalServices(t, e, name) })
 
 	defer t.Run("a load balancer that never gets an address: the nodes keep their pod addresses and the cluster keeps serving", func(t *testing.T) {
 		testLoadBalancerNeverAssigned(t, e, name)
 	})
 
-	t.Run("switched to LoadBalancer, the nodes announce their load balancers live, no pod restarted", func(t *testing.T) {
+	if !t.Run("switched to LoadBalancer, the nodes announce their load balancers live, no pod restarted", func(t *testing.T) {
 		before, err := e.pods(t.Context(), name)
 		if err != nil {
 			t.Fatal(err)
@@ -193,24 +120,112 @@ func TestExternalAccess(t *testing.T) {
 			}
 		}
 		checkOutsideCluster(t, out, e.endpoints(t, name), 50000)
-		w := writeload.StartDialing(context.Background(), e.endpoints(t, name), "xlb", out.DialContext)
-		time.Sleep(time.Second)
-		victim := e.master(t, name, 1)
-		deleted := time.Now()
-		e.kubectl(t, "delete", "pod", victim, "--wait=false")
-		e.waitExternal(t, name, deleted, 2*time.Minute)
-		time.Sleep(500 * time.Millisecond)
-		res := w.Stop()
-		lost, err := writeload.LostDialing(t.Context(), e.endpoints(t, name), "xlb", res.Acked, out.DialContext)
-		if err != nil {
-			t.Fatal(err)
+	}) {
+		t.FailNow()
+	}
+	if !runOutsideDisruptions(t, e, out, name, "LoadBalancer", "volatile-lru") {
+		t.FailNow()
+	}
+	t.Run("no external Service is left for the removed shard, with load balancers", func(t *testing.T) { wantExternalServices(t, e, name) })
+}
+
+// runOutsideDisruptions runs, each under a go-redis writer in out, the
+// disruptions a cluster reached from outside must survive: a master pod
+// deleted and force-deleted, a rolling update (maxmemory-policy set to
+// policy), all pods deleted at once, 3 -> 4 -> 3 shards. Nothing
+// acknowledged may be lost (but with the force delete); each reports its
+// worst write gap. It returns false when one failed.
+func runOutsideDisruptions(t *testing.T, e *opEnv, out vantage, name, kind, policy string) bool {
+	t.Helper()
+	prefix := "x" + strings.ToLower(kind)
+	disruptions := []struct {
+		name    string
+		disrupt func(t *testing.T) time.Time
+		// lossless is false where acknowledged writes may be lost (a
+		// process killed without a handover).
+		lossless bool
+	}{
+		{"a master pod deleted (graceful handover)", func(t *testing.T) time.Time {
+			victim := e.master(t, name, 0)
+			at := time.Now()
+			e.kubectl(t, "delete", "pod", victim, "--wait=false")
+			return at
+		}, true},
+		{"a master pod force-deleted", func(t *testing.T) time.Time {
+			victim := e.master(t, name, 2)
+			at := time.Now()
+			e.kubectl(t, "delete", "pod", victim, "--grace-period=0", "--force", "--wait=false")
+			return at
+		}, false},
+		{"redis.conf changed (rolling update)", func(t *testing.T) time.Time {
+			return e.patchSpec(t, name, func(s *redisv1alpha1.RedisClusterSpec) {
+				s.Config["maxmemory-policy"] = redisv1alpha1.ConfigValue(policy)
+			})
+		}, true},
+		{"all pods deleted at once", func(t *testing.T) time.Time {
+			at := time.Now()
+			e.kubectl(t, "delete", "pods", "-l", resources.LabelInstance+"="+name, "--wait=false")
+			return at
+		}, true},
+		{"scaled out to 4 shards and back to 3", func(t *testing.T) time.Time {
+			at := e.patchSpec(t, name, func(s *redisv1alpha1.RedisClusterSpec) { s.Masters = 4 })
+			e.waitExternal(t, name, at, 3*time.Minute)
+			t.Logf("timing: 3 -> 4 shards -> Ready and announced: %v", time.Since(at))
+			checkOutsideCluster(t, out, e.endpoints(t, name), 0)
+			return e.patchSpec(t, name, func(s *redisv1alpha1.RedisClusterSpec) { s.Masters = 3 })
+		}, true},
+	}
+	for i, d := range disruptions {
+		if !t.Run(kind+": "+d.name+" under a writer outside: nothing acknowledged is lost", func(t *testing.T) {
+			p := fmt.Sprintf("%s%d", prefix, i)
+			w := writeload.StartDialing(context.Background(), e.endpoints(t, name), p, out.DialContext)
+			time.Sleep(time.Second)
+			at := d.disrupt(t)
+			e.waitExternal(t, name, at, 3*time.Minute)
+			t.Logf("timing: %s -> Ready and every endpoint announced: %v", d.name, time.Since(at))
+			time.Sleep(500 * time.Millisecond)
+			res := w.Stop()
+			lost, err := writeload.LostDialing(t.Context(), e.endpoints(t, name), p, res.Acked, out.DialContext)
+			if err != nil {
+				t.Fatalf("read back from outside: %v", err)
+			}
+			t.Logf("measured: external %s, %s: %d writes acknowledged, %d write errors (first: %v), worst gap %v starting %v after the disruption, %d acknowledged writes lost",
+				kind, d.name, len(res.Acked), res.Errors, res.FirstErr, res.WorstGap, res.GapStart.Sub(at), len(lost))
+			if d.lossless && len(lost) > 0 {
+				t.Errorf("%d acknowledged writes lost (first: %+v)", len(lost), lost[0])
+			}
+			checkOutsideCluster(t, out, e.endpoints(t, name), 0)
+		}) {
+			return false
 		}
-		t.Logf("measured: external LoadBalancer, a master pod deleted (graceful handover): %d writes acknowledged, %d write errors (first: %v), worst gap %v, %d acknowledged writes lost",
-			len(res.Acked), res.Errors, res.FirstErr, res.WorstGap, len(lost))
-		if len(lost) > 0 {
-			t.Errorf("%d acknowledged writes lost", len(lost))
+	}
+	return true
+}
+
+// wantExternalServices checks that the RedisCluster name (3 shards, one
+// replica each) has exactly one external Service per pod.
+func wantExternalServices(t *testing.T, e *opEnv, name string) {
+	t.Helper()
+	list := &corev1.ServiceList{}
+	if err := e.cl.List(t.Context(), list, client.InNamespace(opNS), client.MatchingLabels{resources.LabelInstance: name}); err != nil {
+		t.Fatal(err)
+	}
+	var ext []string
+	for _, s := range list.Items {
+		if s.Labels[resources.LabelExternal] != "" {
+			ext = append(ext, s.Name)
 		}
-	})
+	}
+	slices.Sort(ext)
+	var want []string
+	for shard := range 3 {
+		for ordinal := range 2 {
+			want = append(want, fmt.Sprintf("%s-%d-%d-ext", name, shard, ordinal))
+		}
+	}
+	if !slices.Equal(ext, want) {
+		t.Errorf("external Services %v, want %v", ext, want)
+	}
 }
 
 // testLoadBalancerNeverAssigned points the RedisCluster's load balancers at a
