@@ -168,7 +168,10 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	if opts.Services {
-		sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		// One kube-proxy runs per machine: another test package's cluster
+		// (go test runs packages side by side) may hold it for the length
+		// of its tests, so the wait covers a whole e2e package.
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 		defer cancel()
 		began := time.Now()
 		if e.Services, err = services.Start(sctx, services.Config{
