@@ -573,8 +573,8 @@ func failoverErrors(c *heal.Cluster, d heal.Decision) []string {
 			}
 			continue
 		}
-		if f.Mode != planner.FailoverForce {
-			errs = append(errs, fmt.Sprintf("a forced decision plans a %s failover", f.Mode))
+		if want := forcedMode(c); f.Mode != want {
+			errs = append(errs, fmt.Sprintf("a forced decision plans a %s failover, want %s", f.Mode, want))
 		}
 		pr, probed := c.Probes[mid]
 		gone := probed && (pr.Gone || (!pr.Reached && c.LinksClosed(mid)))
@@ -592,6 +592,26 @@ func failoverErrors(c *heal.Cluster, d heal.Decision) []string {
 		}
 	}
 	return errs
+}
+
+// forcedMode is the mode a forced failover must use: TAKEOVER when the
+// masters serving slots that are not known gone are no majority of them
+// (no election can be won), FORCE otherwise.
+func forcedMode(c *heal.Cluster) planner.FailoverMode {
+	owners, gone := 0, 0
+	for _, n := range c.Cons.View.Nodes {
+		if n.Slots.IsEmpty() {
+			continue
+		}
+		owners++
+		if pr, probed := c.Probes[n.ID]; probed && (pr.Gone || (!pr.Reached && c.LinksClosed(n.ID))) {
+			gone++
+		}
+	}
+	if 2*(owners-gone) <= owners {
+		return planner.FailoverTakeover
+	}
+	return planner.FailoverForce
 }
 
 // forgetErrors checks that no node owning slots by consensus is forgotten

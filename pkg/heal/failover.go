@@ -78,21 +78,25 @@ func gracefulFailover(c *Cluster) (Decision, string) {
 // (maybe a partition where clients still write to it, or a process not
 // killed yet) is not touched; if it stays so, Redis's own failover, which
 // needs a majority of masters, decides.
+//
+// The promotion is CLUSTER FAILOVER FORCE, an election the replica wins with
+// the votes of a majority of the masters that serve slots. When so many of
+// them are gone that the rest cannot make that majority (see
+// majorityLost), no election can be won, by Redis's own failover either:
+// the replica takes over with TAKEOVER, which needs no vote. The evidence
+// asked of each gone master is the same as for FORCE, so the one risk
+// TAKEOVER adds — two masters claiming one shard — needs a master that the
+// probe found gone to come back serving writes, which it cannot do without
+// first learning the taker's higher epoch.
 func forcedFailover(c *Cluster) (Decision, string) {
+	gone, why := goneMasters(c)
+	mode, quorum := planner.FailoverForce, ""
+	if lost, voters, need := majorityLost(c, len(gone)); lost {
+		mode = planner.FailoverTakeover
+		quorum = fmt.Sprintf("; %d of %d masters are gone, the %d left cannot make the %d votes an election needs: takeover without a vote", len(gone), voters+len(gone), voters, need)
+	}
 	var blocked []string
-	for _, id := range sortedProbes(c.Probes) {
-		pr := c.Probes[id]
-		if !c.Owns(id) {
-			continue
-		}
-		why := pr.Detail
-		switch {
-		case pr.Gone:
-		case !pr.Reached && c.LinksClosed(id):
-			why += "; its replicas' links to it are closed"
-		default:
-			continue
-		}
+	for _, id := range gone {
 		var synced []*Member
 		for _, r := range ReplicasOf(c.Members, id) {
 			rep := r.State.Replication
@@ -101,7 +105,7 @@ func forcedFailover(c *Cluster) (Decision, string) {
 			}
 		}
 		if len(synced) == 0 {
-			blocked = append(blocked, fmt.Sprintf("master %s is gone (%s) but none of its replicas was in sync", id.Short(), why))
+			blocked = append(blocked, fmt.Sprintf("master %s is gone (%s) but none of its replicas was in sync", id.Short(), why[id]))
 			continue
 		}
 		// With the master gone, a link still reported up is one whose close
@@ -112,10 +116,49 @@ func forcedFailover(c *Cluster) (Decision, string) {
 			cands[i].Replication.MasterLinkUp = false
 		}
 		best := planner.RankReplicas(topology.Replication{}, cands)[0].ID
-		return failoverDecision(best, planner.FailoverForce,
-			fmt.Sprintf("master %s is gone (%s): forced failover to %s (pod %s), in sync when last observed", id.Short(), why, best.Short(), c.Member(best).Name)), ""
+		verb := "forced failover"
+		if mode == planner.FailoverTakeover {
+			verb = "takeover"
+		}
+		return failoverDecision(best, mode,
+			fmt.Sprintf("master %s is gone (%s): %s to %s (pod %s), in sync when last observed%s", id.Short(), why[id], verb, best.Short(), c.Member(best).Name, quorum)), ""
 	}
 	return Decision{}, strings.Join(blocked, "; ")
+}
+
+// goneMasters returns, in order, the masters that serve slots by consensus
+// and are positively gone by forcedFailover's standard, with what showed it.
+func goneMasters(c *Cluster) ([]topology.NodeID, map[topology.NodeID]string) {
+	var gone []topology.NodeID
+	why := map[topology.NodeID]string{}
+	for _, id := range sortedProbes(c.Probes) {
+		pr := c.Probes[id]
+		if !c.Owns(id) {
+			continue
+		}
+		switch {
+		case pr.Gone:
+			why[id] = pr.Detail
+		case !pr.Reached && c.LinksClosed(id):
+			why[id] = pr.Detail + "; its replicas' links to it are closed"
+		default:
+			continue
+		}
+		gone = append(gone, id)
+	}
+	return gone, why
+}
+
+// majorityLost reports whether the masters that serve slots, less the gone
+// ones, are too few to elect: a failover needs the votes of more than half
+// of the masters serving slots (Redis's cluster size, failed ones
+// included). It also returns how many may vote and how many votes are
+// needed.
+func majorityLost(c *Cluster, gone int) (lost bool, voters, need int) {
+	size := len(c.owned)
+	need = size/2 + 1
+	voters = size - gone
+	return gone > 0 && voters < need, voters, need
 }
 
 // sortedProbes returns the probed node IDs in order.

@@ -95,6 +95,61 @@ func TestFailover(t *testing.T) {
 			},
 		},
 		{
+			name: "takes over without a vote when two of three masters are gone",
+			world: func() *healtest.World {
+				w := healtest.Healthy(3, 1, threeHosts...)
+				for _, name := range []string{"rc-0-0", "rc-1-0"} {
+					m := w.Pod(name)
+					m.Silent = true
+					w.Probes[m.NodeID] = heal.Probe{Gone: true, Detail: "refused"}
+				}
+				return w
+			},
+			kind: heal.Failover,
+			check: func(t *testing.T, w *healtest.World, d heal.Decision) {
+				f := d.Plan.Steps[0].(planner.Failover)
+				if f.Replica != w.Pod("rc-0-1").NodeID || f.Mode != planner.FailoverTakeover || !d.Forced {
+					t.Errorf("failover %v forced=%t, want TAKEOVER to rc-0-1", f, d.Forced)
+				}
+				if !strings.Contains(d.Message, "2 of 3 masters are gone") {
+					t.Errorf("message %q does not say why there is no election", d.Message)
+				}
+			},
+		},
+		{
+			name: "forces with an election when the masters left still make a majority",
+			world: func() *healtest.World {
+				w := healtest.Healthy(5, 1, "n0", "n1", "n2", "n3", "n4")
+				for _, name := range []string{"rc-0-0", "rc-3-0"} {
+					m := w.Pod(name)
+					m.Silent = true
+					w.Probes[m.NodeID] = heal.Probe{Gone: true, Detail: "refused"}
+				}
+				return w
+			},
+			kind: heal.Failover,
+			check: func(t *testing.T, w *healtest.World, d heal.Decision) {
+				if f := d.Plan.Steps[0].(planner.Failover); f.Mode != planner.FailoverForce {
+					t.Errorf("failover %v, want FORCE: 3 of 5 masters can still vote", f)
+				}
+			},
+		},
+		{
+			name: "does not take over for a silent master that is not proven gone, even with the majority lost",
+			world: func() *healtest.World {
+				w := healtest.Healthy(3, 1, threeHosts...)
+				gone := w.Pod("rc-0-0")
+				gone.Silent = true
+				w.Probes[gone.NodeID] = heal.Probe{Gone: true, Detail: "refused"}
+				w.Synced[w.Pod("rc-0-1").NodeID] = false
+				silent := w.Pod("rc-1-0")
+				silent.Silent = true
+				w.Probes[silent.NodeID] = heal.Probe{Detail: "i/o timeout"}
+				return w
+			},
+			kind: heal.None,
+		},
+		{
 			name: "leaves a master that times out to Redis's own failover",
 			world: func() *healtest.World {
 				w := healtest.Healthy(3, 1, threeHosts...)
