@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/redkube/redkube/pkg/planner"
 	"github.com/redkube/redkube/pkg/redisadmin"
 	"github.com/redkube/redkube/pkg/topology"
@@ -430,5 +432,58 @@ func TestEndpointsUseTheAnnouncedBusPortOnlyWithTheAnnouncedPort(t *testing.T) {
 				t.Errorf("Endpoints = %+v, want %s with bus port %d", got, c.reached, c.want)
 			}
 		})
+	}
+}
+
+// With two of three masters gone, no replica can win an election (it needs
+// the votes of two masters): FORCE never completes, TAKEOVER does. Once one
+// shard is taken over, two masters can vote again and FORCE promotes the
+// other shard's replica, as the heal chain's forced rule does pass by pass.
+func TestFailoverTakeoverServesShardsWhenMostMastersAreGone(t *testing.T) {
+	c := newCluster(t, 3, 1, Options{AllowUnsafePromotion: true})
+	c.load(t, 3000)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if err := WaitReplicasSynced(ctx, c.pool, c.addrs(), 20*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	c.nodes[0].Kill()
+	c.nodes[1].Kill()
+	failover := func(ctx context.Context, replica topology.NodeID, mode planner.FailoverMode) error {
+		return c.ex.Run(ctx, planner.Plan{Steps: []planner.Step{planner.Failover{Replica: replica, Mode: mode}}})
+	}
+	// ids[3] replicates ids[0], ids[4] replicates ids[1] (createPlan).
+	forceCtx, forceCancel := context.WithTimeout(ctx, 8*time.Second)
+	err := failover(forceCtx, c.ids[3], planner.FailoverForce)
+	forceCancel()
+	if err == nil {
+		t.Fatal("FORCE promoted a replica with one master of three left to vote")
+	}
+	t.Logf("FORCE did not complete, as expected: %v", err)
+	if err := failover(ctx, c.ids[3], planner.FailoverTakeover); err != nil {
+		t.Fatalf("takeover: %v", err)
+	}
+	if err := failover(ctx, c.ids[4], planner.FailoverForce); err != nil {
+		t.Fatalf("FORCE once two masters can vote: %v", err)
+	}
+	live := []string{c.nodes[2].Addr, c.nodes[3].Addr, c.nodes[4].Addr}
+	for _, a := range live { // a master rejoining turns its state ok after a short delay
+		for {
+			ci, err := c.pool.Node(a).ClusterInfo(ctx)
+			must(t, err)
+			if ci.StateOK {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: live, Protocol: 2, DisableIdentity: true})
+	defer func() { _ = cc.Close() }()
+	for i := range 3000 {
+		k := keyName(i)
+		v, err := cc.Get(ctx, k).Result()
+		if err != nil || v != "v"+strconv.Itoa(i) {
+			t.Fatalf("GET %s = %q, %v", k, v, err)
+		}
 	}
 }
