@@ -90,6 +90,9 @@ const (
 	ReasonMovingReplicas ConditionReason = "MovingReplicas"
 	// ReasonResharding: slots are moving because spec.masters changed.
 	ReasonResharding ConditionReason = "Resharding"
+	// ReasonReshardingPaused: a change of spec.masters waits for
+	// spec.resharding.paused to be cleared; every slot is served.
+	ReasonReshardingPaused ConditionReason = "ReshardingPaused"
 	// ReasonRemovingShards: drained shards are leaving the cluster.
 	ReasonRemovingShards ConditionReason = "RemovingShards"
 	// ReasonUpdatingPods: pods running an older template (image, resources,

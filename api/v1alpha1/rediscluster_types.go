@@ -177,6 +177,11 @@ type RedisClusterSpec struct {
 	// +kubebuilder:default=IP
 	// +optional
 	Announce AnnounceType `json:"announce,omitempty"`
+
+	// Resharding paces and pauses the slot moves a change of spec.masters
+	// starts.
+	// +optional
+	Resharding *ReshardingSpec `json:"resharding,omitempty"`
 }
 
 // MonitoringSpec configures the metrics of the Redis pods.
@@ -362,6 +367,24 @@ type ReshardingStatus struct {
 
 	// StartTime is when the resharding started.
 	StartTime metav1.Time `json:"startTime"`
+
+	// Paused is true while spec.resharding.paused holds the moves.
+	// +optional
+	Paused bool `json:"paused,omitempty"`
+
+	// KeysMoved counts the keys moved so far.
+	// +optional
+	KeysMoved int64 `json:"keysMoved,omitempty"`
+
+	// KeysPerSecond is the rate of the last pass that moved keys.
+	// +optional
+	KeysPerSecond int64 `json:"keysPerSecond,omitempty"`
+
+	// EstimatedCompletionTime extrapolates the slots moved per second so
+	// far to the slots remaining. Absent while paused or before a slot
+	// moved.
+	// +optional
+	EstimatedCompletionTime *metav1.Time `json:"estimatedCompletionTime,omitempty"`
 }
 
 // ShardStatus summarizes one shard: a master and its replicas.

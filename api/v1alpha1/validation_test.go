@@ -148,6 +148,8 @@ func TestRejectsBadInput(t *testing.T) {
 		{name: "name too long", objName: strings.Repeat("r", 41), want: []string{"metadata.name must be at most 40 characters"}},
 		{name: "name that is another cluster's headless Service", objName: "cache-nodes", want: []string{"metadata.name must not end in '-nodes'"}},
 		{name: "name that is another cluster's per-pod external Service", objName: "cache-0-1-ext", want: []string{"metadata.name must not end in '-<number>-<number>-ext'"}},
+		{name: "a negative resharding rate", spec: "resharding:\n  maxKeysPerSecond: -5", want: []string{"spec.resharding.maxKeysPerSecond: Invalid value", "must be at least 1"}},
+		{name: "a resharding parallelism of 0", spec: "resharding:\n  parallelism: 0", want: []string{"spec.resharding.parallelism: Invalid value", "must be between 1 and 64"}},
 		{name: "external access of an unknown type", spec: "externalAccess:\n  type: Ingress", want: []string{`spec.externalAccess.type: Unsupported value: "Ingress"`, `"NodePort", "LoadBalancer"`}},
 		{name: "external access without a type", spec: "externalAccess:\n  address: redis.example.com", want: []string{"spec.externalAccess.type: Required value"}},
 		{name: "a LoadBalancer with a fixed address", spec: "externalAccess:\n  type: LoadBalancer\n  address: 192.0.2.10", want: []string{"spec.externalAccess.address: Invalid value", "only allowed with type NodePort"}},

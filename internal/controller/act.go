@@ -14,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
-	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
 	"github.com/redkube/redkube/internal/resources"
 	"github.com/redkube/redkube/pkg/executor"
 	"github.com/redkube/redkube/pkg/heal"
@@ -35,6 +34,7 @@ func (r *Reconciler) act(ctx context.Context, st *state) error {
 		log.FromContext(ctx).Info("resharding done", "shards", st.rc.Spec.Masters, "slotsMoved", st.resharding.SlotsMoved)
 		st.resharding = nil
 	}
+	r.notePausedResharding(st)
 	if d.IsNone() {
 		return nil
 	}
@@ -48,7 +48,9 @@ func (r *Reconciler) act(ctx context.Context, st *state) error {
 	}
 	if d.Kind == heal.Failover {
 		mode := failoverModes[0]
-		if d.Forced {
+		if f, ok := d.Plan.Steps[0].(planner.Failover); ok && f.Mode == planner.FailoverTakeover {
+			mode = failoverModes[2]
+		} else if d.Forced {
 			mode = failoverModes[1]
 		}
 		failoversTotal.WithLabelValues(st.rc.Namespace, st.rc.Name, mode).Inc()
@@ -83,12 +85,16 @@ func (r *Reconciler) runPlan(ctx context.Context, st *state) error {
 	d := st.decision
 	bctx, cancel := context.WithTimeout(ctx, d.Budget)
 	defer cancel()
-	ex := executor.New(st.pool, executor.Endpoints(st.obs.Snap), executor.Options{
+	opts := executor.Options{
 		FailoverTimeout:      failoverTimeout,
 		PromotionMaxLag:      planner.CaughtUpLag,
 		AllowUnsafePromotion: d.Forced,
 		Logger:               r.logger(),
-	})
+	}
+	if d.Kind == heal.Reshard {
+		opts.Rate, opts.Parallel = reshardOptions(st.rc)
+	}
+	ex := executor.New(st.pool, executor.Endpoints(st.obs.Snap), opts)
 	err := ex.Run(bctx, d.Plan)
 	p := ex.CurrentProgress()
 	if d.Kind == heal.Reshard {
@@ -99,20 +105,6 @@ func (r *Reconciler) runPlan(ctx context.Context, st *state) error {
 		return nil
 	}
 	return err
-}
-
-// recordResharding advances status.resharding by a reshard's progress.
-func (r *Reconciler) recordResharding(st *state, p executor.Progress) {
-	if st.resharding == nil {
-		st.resharding = &redisv1alpha1.ReshardingStatus{
-			FromShards: int32(servingMasters(st.cluster)),
-			StartTime:  metav1.NewTime(r.Clock.Now()),
-		}
-	}
-	st.resharding.ToShards = st.rc.Spec.Masters
-	st.resharding.SlotsMoved += int32(p.SlotsDone)
-	st.resharding.SlotsRemaining = int32(p.SlotsTotal - p.SlotsDone)
-	slotsMovedTotal.WithLabelValues(st.rc.Namespace, st.rc.Name).Add(float64(p.SlotsDone))
 }
 
 // servingMasters counts the masters that own slots by consensus.

@@ -3,6 +3,7 @@ package controller
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
 	"github.com/redkube/redkube/pkg/heal"
@@ -36,8 +37,13 @@ func slotsCondition(c *heal.Cluster, ok int) (bool, redisv1alpha1.ConditionReaso
 func reshardingMessage(c *heal.Cluster, rs *redisv1alpha1.ReshardingStatus, blocked string) string {
 	var msg string
 	switch {
+	case rs != nil && rs.Paused:
+		msg = fmt.Sprintf("resharding from %d to %d shards paused by spec.resharding.paused: %d slots moved, %d left; every slot is served", rs.FromShards, rs.ToShards, rs.SlotsMoved, rs.SlotsRemaining)
 	case rs != nil:
 		msg = fmt.Sprintf("resharding from %d to %d shards: %d slots moved, %d left in the last plan", rs.FromShards, rs.ToShards, rs.SlotsMoved, rs.SlotsRemaining)
+		if rs.EstimatedCompletionTime != nil {
+			msg += ", expected done at " + rs.EstimatedCompletionTime.UTC().Format(time.RFC3339)
+		}
 	case c.SlotsOnRetiring():
 		msg = fmt.Sprintf("shards beyond spec.masters (%d) still own slots", c.Spec.Masters)
 	default:

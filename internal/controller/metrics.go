@@ -31,7 +31,7 @@ var (
 	}, []string{"namespace", "name"})
 	failoversTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "redkube_failovers_total",
-		Help: "Failovers the operator carried out, by mode (graceful, force).",
+		Help: "Failovers the operator carried out, by mode (graceful, force, takeover).",
 	}, []string{"namespace", "name", "mode"})
 	reconcileErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "redkube_reconcile_errors_total",
@@ -70,7 +70,7 @@ func init() {
 }
 
 // failoverModes are the values of redkube_failovers_total's mode label.
-var failoverModes = []string{"graceful", "force"}
+var failoverModes = []string{"graceful", "force", "takeover"}
 
 // InitMetrics creates every series of the RedisCluster namespace/name that
 // does not exist yet, at zero: counters then start from 0, so increase()
@@ -86,6 +86,7 @@ func InitMetrics(namespace, name string) {
 		failoversTotal.WithLabelValues(namespace, name, mode)
 	}
 	slotsMovedTotal.WithLabelValues(namespace, name)
+	initReshardMetrics(namespace, name)
 	reconcileErrors.WithLabelValues(namespace, name)
 	reconcileDuration.WithLabelValues(namespace, name)
 }
@@ -152,6 +153,7 @@ func forgetMetrics(namespace, name string) {
 	}
 	failoversTotal.DeletePartialMatch(l)
 	slotsMovedTotal.DeletePartialMatch(l)
+	forgetReshardMetrics(l)
 	reconcileErrors.DeletePartialMatch(l)
 	reconcileDuration.DeletePartialMatch(l)
 }

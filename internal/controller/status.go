@@ -164,6 +164,8 @@ func readiness(set setFunc, c *heal.Cluster, in statusInput, v verdict, readyNod
 		notReady(redisv1alpha1.ReasonSlotsNotServed, notOKMessage(v.slotsMsg, c))
 	case !v.inSync:
 		notReady(redisv1alpha1.ReasonReplicasNotInSync, v.syncMsg)
+	case v.retiring && in.Resharding != nil && in.Resharding.Paused:
+		notReady(redisv1alpha1.ReasonReshardingPaused, reshardingMessage(c, in.Resharding, in.Decision.Blocked))
 	case v.retiring:
 		notReady(redisv1alpha1.ReasonTopologyChanging, reshardingMessage(c, in.Resharding, in.Decision.Blocked))
 	case c.GroupsPending:
@@ -291,6 +293,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, st *state) error {
 		}
 		outdated, _ := c.Outdated()
 		setProgressMetrics(st.rc.Namespace, st.rc.Name, remaining, outdated)
+		setReshardMetrics(st.rc.Namespace, st.rc.Name, next.Resharding, r.Clock.Now())
 		noInSync, onMasterHost := replicationRisks(c)
 		setRiskMetrics(st.rc.Namespace, st.rc.Name, noInSync, onMasterHost)
 	}

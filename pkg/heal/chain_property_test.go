@@ -132,6 +132,7 @@ var perturbations = []perturbation{
 	{10, pending},
 	{3, unsettled},
 	{6, resharding},
+	{4, reshardingPaused},
 	{5, replicaOfStaleMaster},
 	{6, externalAccess},
 }
@@ -431,6 +432,11 @@ func resharding(_ *rand.Rand, w *healtest.World) string {
 	return "resharding"
 }
 
+func reshardingPaused(_ *rand.Rand, w *healtest.World) string {
+	w.ReshardingPaused = true
+	return "resharding paused"
+}
+
 // pick returns a random element of xs.
 func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
 
@@ -507,6 +513,9 @@ func decisionErrors(c *heal.Cluster, d heal.Decision) []string {
 	errs = append(errs, forgetErrors(c, d)...)
 	errs = append(errs, slotErrors(c, d)...)
 	errs = append(errs, memberErrors(c, d)...)
+	if c.Spec.ReshardingPaused && (d.Kind == heal.Reshard || d.ReshardingDone && c.SlotsOnRetiring()) {
+		errs = append(errs, fmt.Sprintf("a %s decision while the resharding is paused", d.Kind))
+	}
 	return errs
 }
 

@@ -70,6 +70,9 @@ type Spec struct {
 	Masters int
 	// ReplicasPerMaster is the number of replicas wanted per master.
 	ReplicasPerMaster int
+	// ReshardingPaused holds the slot moves of a change of Masters (the
+	// reshard rule reports what it would move and waits).
+	ReshardingPaused bool
 }
 
 // Platform says what the world around the Redis nodes can do.

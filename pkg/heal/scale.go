@@ -17,7 +17,8 @@ import (
 // goes on, pass after pass, while Memory.Resharding is set, until the plan
 // is empty. It needs a healthy cluster: every slot covered and closed,
 // every member up, every replica in sync, every slot owner answering. Each
-// pass moves slots for at most MigrationBudget.
+// pass moves slots for at most MigrationBudget. While Spec.ReshardingPaused
+// it moves nothing and says how many slots wait.
 func reshard(c *Cluster) (Decision, string) {
 	if !c.Spec.Declared || !c.Bootstrapped() || c.Cons == nil {
 		return Decision{}, ""
@@ -30,6 +31,9 @@ func reshard(c *Cluster) (Decision, string) {
 		// Nothing is left to move; the resharding is over once no
 		// retiring group owns slots any more.
 		return Decision{ReshardingDone: c.Memory.Resharding && !c.SlotsOnRetiring()}, ""
+	}
+	if c.Spec.ReshardingPaused {
+		return Decision{}, fmt.Sprintf("resharding paused: %d slots left to move", plan.MigratedSlots())
 	}
 	moves, slots := 0, 0
 	targets := map[int]int{}

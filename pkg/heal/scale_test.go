@@ -99,6 +99,23 @@ func TestScaleOut(t *testing.T) {
 			},
 		},
 		{
+			name: "moves nothing while paused and says how many slots wait",
+			world: func() *healtest.World {
+				w := scaledOut(true)
+				w.ReshardingPaused = true
+				return w
+			},
+			kind: heal.None,
+			check: func(t *testing.T, w *healtest.World, d heal.Decision) {
+				if !strings.Contains(d.Blocked, "resharding paused: 4096 slots left to move") {
+					t.Errorf("blocked %q, want the pause and the slots left", d.Blocked)
+				}
+				if d.ReshardingDone {
+					t.Error("a paused resharding reported done")
+				}
+			},
+		},
+		{
 			name: "finishes a resumed resharding and then stops",
 			world: func() *healtest.World {
 				w := healtest.Healthy(4, 1, threeHosts...)
@@ -132,6 +149,23 @@ func TestScaleIn(t *testing.T) {
 				}
 				if to["rc-3-0"] != 0 || len(to) != 3 {
 					t.Errorf("slots moved to %v, want the three remaining masters", to)
+				}
+			},
+		},
+		{
+			name: "a paused scale-in keeps the retiring shard, slots and all",
+			world: func() *healtest.World {
+				w := healtest.Healthy(4, 1, threeHosts...)
+				w.Masters = 3
+				w.Resharding = true
+				w.RetiringGroups = []int{3}
+				w.ReshardingPaused = true
+				return w
+			},
+			kind: heal.None,
+			check: func(t *testing.T, w *healtest.World, d heal.Decision) {
+				if !strings.Contains(d.Blocked, "resharding paused") {
+					t.Errorf("blocked %q, want the pause", d.Blocked)
 				}
 			},
 		},

@@ -20,6 +20,17 @@ type Plan struct {
 // Empty reports whether the plan has nothing to do.
 func (p Plan) Empty() bool { return len(p.Steps) == 0 }
 
+// MigratedSlots counts the slots the plan's MigrateSlots steps move.
+func (p Plan) MigratedSlots() int {
+	n := 0
+	for _, st := range p.Steps {
+		if m, ok := st.(MigrateSlots); ok {
+			n += m.Slots.Count()
+		}
+	}
+	return n
+}
+
 // String renders the plan one step per line, for --dry-run output.
 func (p Plan) String() string {
 	var b strings.Builder

@@ -346,9 +346,46 @@ func TestOperator(t *testing.T) {
 		wantEvent(t, e, name, heal.Attach.EventReason(), resources.PodName(rc, 3, 1)+" (of shard 3's master "+resources.PodName(rc, 3, 0))
 		wantEvent(t, e, name, heal.Reshard.EventReason(), "spreading the slots over 4 shards", "shard 3 +")
 
-		mark = setMasters(3)
+		// Scale in paused: the shard to remove keeps its slots and the
+		// cluster serves them; resumed at a paced rate, it drains.
+		setResharding := func(rs *redisv1alpha1.ReshardingSpec, masters int32) time.Time {
+			t.Helper()
+			cur, err := e.get(t.Context(), name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			patch := client.MergeFrom(cur.DeepCopy())
+			cur.Spec.Resharding, cur.Spec.Masters = rs, masters
+			at := time.Now()
+			if err := e.cl.Patch(t.Context(), cur, patch); err != nil {
+				t.Fatalf("set spec.resharding to %+v: %v", rs, err)
+			}
+			return at
+		}
+		mark = setResharding(&redisv1alpha1.ReshardingSpec{Paused: true}, 3)
+		opWait(t, time.Minute, "Ready False with ReshardingPaused", func(ctx context.Context) error {
+			cur, err := e.get(ctx, name)
+			if err != nil {
+				return err
+			}
+			c := meta.FindStatusCondition(cur.Status.Conditions, redisv1alpha1.ConditionReady.String())
+			if c == nil || c.Reason != redisv1alpha1.ReasonReshardingPaused.String() || cur.Status.Resharding == nil || !cur.Status.Resharding.Paused {
+				return fmt.Errorf("Ready %+v, resharding %+v", c, cur.Status.Resharding)
+			}
+			return nil
+		})
+		paused, err := e.get(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sh := paused.Status.Shards; len(sh) != 4 || sh[3].Slots == "" || paused.Status.SlotsOK != 16384 {
+			t.Fatalf("paused scale in: %d shards, shard 3 slots %q, %d slots ok; want shard 3 still serving", len(sh), sh[3].Slots, paused.Status.SlotsOK)
+		}
+		t.Logf("timing: spec.masters 4 -> 3 paused -> ReshardingPaused: %v (%d slots moved, %d left)", time.Since(mark), paused.Status.Resharding.SlotsMoved, paused.Status.Resharding.SlotsRemaining)
+
+		mark = setResharding(&redisv1alpha1.ReshardingSpec{MaxKeysPerSecond: ptr.To[int32](20000), Parallelism: ptr.To[int32](2)}, 3)
 		in := e.waitReady(t, name, mark, 3*time.Minute)
-		t.Logf("timing: spec.masters 4 -> 3 applied -> Ready: %v", time.Since(mark))
+		t.Logf("timing: resumed at 20000 keys/s, 2 transfers -> Ready: %v", time.Since(mark))
 		if len(in.Status.Shards) != 3 || in.Status.SlotsOK != 16384 || in.Status.Resharding != nil {
 			t.Fatalf("after scale in: %d shards, %d slots ok, resharding %+v", len(in.Status.Shards), in.Status.SlotsOK, in.Status.Resharding)
 		}

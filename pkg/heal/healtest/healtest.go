@@ -33,6 +33,8 @@ type World struct {
 	Unsettled bool
 	// Resharding: a change of spec.masters has not finished.
 	Resharding bool
+	// ReshardingPaused: the spec holds the slot moves.
+	ReshardingPaused bool
 	// RetiringGroups are groups beyond Masters still on the platform.
 	RetiringGroups []int
 	// GroupsPending: the platform has not caught up with a new template.
@@ -162,7 +164,7 @@ func (p *Pod) announcedAddr() string {
 // Observation derives the observation: views and snapshot.
 func (w *World) Observation() heal.Observation {
 	o := heal.Observation{
-		Spec:     heal.Spec{Declared: true, Masters: w.Masters, ReplicasPerMaster: w.Replicas},
+		Spec:     heal.Spec{Declared: true, Masters: w.Masters, ReplicasPerMaster: w.Replicas, ReshardingPaused: w.ReshardingPaused},
 		Platform: heal.Platform{Recreates: true, AuthoritativeMembers: true},
 		Hosts:    w.Hosts, Probes: w.Probes, RetiringGroups: w.RetiringGroups, GroupsPending: w.GroupsPending,
 		Memory: heal.Memory{LastInSync: w.Synced, StuckLinks: w.Stuck, WasReady: !w.Unsettled, Resharding: w.Resharding},
