@@ -378,8 +378,11 @@ func TestOperator(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if sh := paused.Status.Shards; len(sh) != 4 || sh[3].Slots == "" || paused.Status.SlotsOK != 16384 {
-			t.Fatalf("paused scale in: %d shards, shard 3 slots %q, %d slots ok; want shard 3 still serving", len(sh), sh[3].Slots, paused.Status.SlotsOK)
+		if rs := paused.Status.Resharding; rs.SlotsRemaining == 0 || paused.Status.SlotsOK != 16384 {
+			t.Fatalf("paused scale in: %d slots left, %d slots ok; want shard 3 still owning slots and every slot served", rs.SlotsRemaining, paused.Status.SlotsOK)
+		}
+		if n := len(e.addrs(t, name)); n != 8 {
+			t.Fatalf("%d pods answer during the paused scale in, want 8 (shard 3 kept)", n)
 		}
 		t.Logf("timing: spec.masters 4 -> 3 paused -> ReshardingPaused: %v (%d slots moved, %d left)", time.Since(mark), paused.Status.Resharding.SlotsMoved, paused.Status.Resharding.SlotsRemaining)
 
