@@ -69,6 +69,11 @@ type Options struct {
 	// it, so a change rolls the pods, whose environment holds the
 	// password. 0 adds nothing to the template.
 	PasswordRotation int
+	// KeepPods holds, per shard, a pod count above 1+replicasPerMaster:
+	// after the spec lowered replicasPerMaster, a pod beyond the new count
+	// that is still its shard's master stays until it handed the role
+	// over (a StatefulSet removes its highest ordinals first).
+	KeepPods map[int]int32
 }
 
 // ShardStatefulSet renders shard's StatefulSet: 1+replicasPerMaster pods
@@ -89,7 +94,7 @@ func ShardStatefulSet(rc *redisv1alpha1.RedisCluster, shard int, o Options) (*ap
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"},
 		ObjectMeta: objectMeta(rc, ShardName(rc, shard), ShardLabels(rc, shard)),
 		Spec: appsv1.StatefulSetSpec{
-			Replicas:            ptr.To(rc.Spec.PodsPerShard()),
+			Replicas:            ptr.To(max(rc.Spec.PodsPerShard(), o.KeepPods[shard])),
 			ServiceName:         HeadlessServiceName(rc),
 			Selector:            &metav1.LabelSelector{MatchLabels: ShardSelectorLabels(rc, shard)},
 			PodManagementPolicy: appsv1.ParallelPodManagement,

@@ -19,8 +19,9 @@ type Chain []Rule
 // being deleted, take over from a master that is gone, create the cluster,
 // re-introduce nodes with new addresses, forget nodes that are gone, attach
 // empty nodes as replicas, restart a stuck replica, repair slots, move
-// slots after the spec's masters changed, remove drained groups, replace
-// outdated members, move a replica off its master's host, spread masters
+// slots after the spec's masters changed, remove drained groups, hand the
+// master role off a member beyond replicasPerMaster, replace outdated
+// members, move a replica off its master's host, spread masters
 // over hosts. The operator and rcctl heal both run it; a rule whose inputs
 // a caller does not have (probes, a declared spec, outdated members) finds
 // nothing to do.
@@ -37,6 +38,7 @@ func DefaultChain() Chain {
 		{"repair", repair},
 		{"reshard", reshard},
 		{"remove shards", removeShards},
+		{"surplus master", surplusMaster},
 		{"rolling update", rollingUpdate},
 		{"placement", placement},
 		{"master spread", masterSpread},

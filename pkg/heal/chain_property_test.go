@@ -133,6 +133,7 @@ var perturbations = []perturbation{
 	{3, unsettled},
 	{6, resharding},
 	{4, reshardingPaused},
+	{5, fewerReplicas},
 	{5, replicaOfStaleMaster},
 	{6, externalAccess},
 }
@@ -432,6 +433,14 @@ func resharding(_ *rand.Rand, w *healtest.World) string {
 	return "resharding"
 }
 
+func fewerReplicas(_ *rand.Rand, w *healtest.World) string {
+	if w.Replicas == 0 {
+		return ""
+	}
+	w.Replicas--
+	return fmt.Sprintf("replicasPerMaster lowered to %d", w.Replicas)
+}
+
 func reshardingPaused(_ *rand.Rand, w *healtest.World) string {
 	w.ReshardingPaused = true
 	return "resharding paused"
@@ -568,6 +577,12 @@ func failoverErrors(c *heal.Cluster, d heal.Decision) []string {
 			continue
 		}
 		mid := rep.Self().MasterID
+		// A forced failover, or the handover of a master being deleted,
+		// may promote a replica the spec no longer asks for (the shard is
+		// down otherwise); a planned one never does.
+		if m := c.Member(mid); c.Spec.Declared && !d.Forced && rep.Ordinal > c.Spec.ReplicasPerMaster && (m == nil || !m.Terminating) {
+			errs = append(errs, fmt.Sprintf("gracefully promotes %s, beyond spec.replicasPerMaster (%d)", rep.Name, c.Spec.ReplicasPerMaster))
+		}
 		if !d.Forced {
 			master := c.Member(mid)
 			if f.Mode != planner.FailoverGraceful {

@@ -56,7 +56,14 @@ func gracefulFailover(c *Cluster) (Decision, string) {
 			continue
 		}
 		id := m.ID()
-		to, why := safeReplica(m.State.Replication, ReplicasOf(c.Members, id))
+		// Members the spec keeps first: a replica beyond replicasPerMaster
+		// takes over only when none of them can, and is handed back later
+		// (surplusMaster).
+		reps := ReplicasOf(c.Members, id)
+		to, why := safeReplica(m.State.Replication, c.kept(reps))
+		if to == "" {
+			to, why = safeReplica(m.State.Replication, reps)
+		}
 		if to != "" {
 			return failoverDecision(to, planner.FailoverGraceful,
 				fmt.Sprintf("pod %s (master %s) is being deleted: graceful failover to %s (pod %s)", m.Name, id.Short(), to.Short(), c.Member(to).Name)), ""

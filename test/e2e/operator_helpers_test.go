@@ -21,6 +21,7 @@ import (
 	"github.com/redkube/redkube/internal/localkube"
 	"github.com/redkube/redkube/internal/podnet"
 	"github.com/redkube/redkube/internal/resources"
+	"github.com/redkube/redkube/pkg/heal"
 	"github.com/redkube/redkube/pkg/topology"
 	"github.com/redkube/redkube/test/harness"
 	"github.com/redkube/redkube/test/writeload"
@@ -338,5 +339,80 @@ func (e *opEnv) dumpRedis(t *testing.T, name string) {
 			}
 		}
 		t.Logf("--- %s (%v %v)\n%s%s", addr, err1, err2, nodes, strings.Join(keep, " "))
+	}
+}
+
+// testReplicaCounts changes spec.replicasPerMaster 1 → 2 → 0 → 1 under a
+// writer: each step is Ready with every shard holding that many replicas in
+// sync, every node knowing exactly the pods that exist, no master beyond
+// the new count; and no acknowledged write is lost.
+func testReplicaCounts(t *testing.T, e *opEnv, name string) {
+	setReplicas := func(n int32) time.Time {
+		t.Helper()
+		cur, err := e.get(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		patch := client.MergeFrom(cur.DeepCopy())
+		cur.Spec.ReplicasPerMaster = n
+		at := time.Now()
+		if err := e.cl.Patch(t.Context(), cur, patch); err != nil {
+			t.Fatalf("set spec.replicasPerMaster to %d: %v", n, err)
+		}
+		return at
+	}
+	var mark time.Time
+	defer e.logActions(t, e.logMark(), &mark)
+	w := startWriter(e.addrs(t, name), "replicas")
+	time.Sleep(time.Second)
+	for _, n := range []int32{2, 0, 1} {
+		before, err := e.get(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var beyond []string
+		for _, sh := range before.Status.Shards {
+			if _, ord, ok := resources.ParsePodName(before, sh.MasterPod); ok && int32(ord) > n {
+				beyond = append(beyond, sh.MasterPod)
+			}
+		}
+		mark = setReplicas(n)
+		out := e.waitReady(t, name, mark, 4*time.Minute)
+		t.Logf("timing: replicasPerMaster -> %d -> Ready: %v (masters beyond the new count before: %v)", n, time.Since(mark), beyond)
+		want := 3 * (1 + int(n))
+		addrs := e.addrs(t, name)
+		if len(addrs) != want {
+			t.Fatalf("replicasPerMaster %d: %d pods answer, want %d", n, len(addrs), want)
+		}
+		for _, a := range addrs {
+			if k := len(clusterView(t, a).Nodes); k != want {
+				t.Errorf("replicasPerMaster %d: %s knows %d nodes, want %d:\n%s", n, a, k, want, clusterView(t, a))
+			}
+		}
+		for _, sh := range out.Status.Shards {
+			if _, ord, ok := resources.ParsePodName(out, sh.MasterPod); !ok || int32(ord) > n {
+				t.Errorf("replicasPerMaster %d: shard %d's master is %q", n, sh.Index, sh.MasterPod)
+			}
+			if len(sh.Replicas) != int(n) {
+				t.Errorf("replicasPerMaster %d: shard %d has replicas %+v", n, sh.Index, sh.Replicas)
+			}
+			for _, r := range sh.Replicas {
+				if !r.InSync {
+					t.Errorf("replicasPerMaster %d: Ready with replica %s not in sync", n, r.Pod)
+				}
+			}
+		}
+		for _, m := range beyond {
+			wantEvent(t, e, name, heal.Failover.EventReason(), "pod "+m+" is beyond spec.replicasPerMaster")
+		}
+		referee(t, addrs[0])
+	}
+	time.Sleep(500 * time.Millisecond)
+	res := w.finish()
+	lost := lostWrites(t, e.addrs(t, name), "replicas", res.acked)
+	t.Logf("measured: replicasPerMaster 1 -> 2 -> 0 -> 1 under a writer: %d writes acknowledged, %d write errors (first: %v), worst gap %v, %d acknowledged writes lost",
+		len(res.acked), res.errs, res.firstErr, res.worstGap, lost)
+	if lost > 0 {
+		t.Errorf("%d acknowledged writes lost while changing the replica count", lost)
 	}
 }

@@ -434,6 +434,12 @@ func TestOperator(t *testing.T) {
 		t.FailNow()
 	}
 
+	if !t.Run("replicasPerMaster 1 -> 2 -> 0 -> 1 under a writer: replicas join in sync, masters never leave, removed nodes are forgotten", func(t *testing.T) {
+		testReplicaCounts(t, e, name)
+	}) {
+		t.FailNow()
+	}
+
 	if !t.Run("helm upgrade of the operator restarts no Redis pod, takes no action, and the writer sees no error", func(t *testing.T) {
 		testOperatorUpgrade(t, e, name)
 	}) {

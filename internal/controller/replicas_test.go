@@ -1,0 +1,39 @@
+package controller
+
+import (
+	"maps"
+	"testing"
+
+	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+)
+
+func TestKeepSurplusMasters(t *testing.T) {
+	rc := &redisv1alpha1.RedisCluster{}
+	rc.Name = "rc"
+	rc.Spec.Masters, rc.Spec.ReplicasPerMaster = 3, 0
+	shards := func(masters ...string) redisv1alpha1.RedisClusterStatus {
+		var s redisv1alpha1.RedisClusterStatus
+		for i, m := range masters {
+			s.Shards = append(s.Shards, redisv1alpha1.ShardStatus{Index: int32(i), MasterPod: m})
+		}
+		return s
+	}
+	cases := []struct {
+		name string
+		old  redisv1alpha1.RedisClusterStatus
+		want map[int]int32
+	}{
+		{"nothing held when every master is within the count", shards("rc-0-0", "rc-1-0", "rc-2-0"), nil},
+		{"keeps the pods up to a master beyond the count", shards("rc-0-0", "rc-1-1", "rc-2-0"), map[int]int32{1: 2}},
+		{"ignores a shard without a master", shards("rc-0-0", "", "rc-2-2"), map[int]int32{2: 3}},
+		{"ignores a shard the spec removes", shards("rc-0-0", "rc-1-0", "rc-2-0", "rc-3-1"), nil},
+		{"ignores a status naming a pod of another cluster", shards("other-0-1", "rc-1-0", "rc-2-0"), nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := keepSurplusMasters(rc, c.old); !maps.Equal(got, c.want) {
+				t.Errorf("keepSurplusMasters = %v, want %v", got, c.want)
+			}
+		})
+	}
+}
