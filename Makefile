@@ -68,8 +68,11 @@ s3: ## Build SeaweedFS's weed, the S3 server of the backup tests, once (cached; 
 	hack/build-s3.sh
 
 .PHONY: test
+# test/e2e is listed first: go test starts packages in the order given, and
+# the end-to-end suite is the longest by far, so the others run beside it
+# instead of before it.
 test: ## Run every test: unit, property, integration (real redis-server) and end-to-end (real Kubernetes).
-	$(WITH_K8S) { $(WITH_TOOLS) { $(WITH_S3) $(GO) test -count=1 -timeout 60m ./...; }; }
+	$(WITH_K8S) { $(WITH_TOOLS) { $(WITH_S3) $(GO) test -count=1 -timeout 60m ./test/e2e/ ./...; }; }
 
 .PHONY: test-short
 test-short: ## Run the fast tests only (no Kubernetes control plane).
