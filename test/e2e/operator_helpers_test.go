@@ -416,3 +416,12 @@ func testReplicaCounts(t *testing.T, e *opEnv, name string) {
 		t.Errorf("%d acknowledged writes lost while changing the replica count", lost)
 	}
 }
+
+// keyInSlot returns a key that hashes to slot.
+func keyInSlot(slot int) string {
+	for i := 0; ; i++ {
+		if k := fmt.Sprintf("slotkey:%d", i); topology.KeySlot(k) == slot {
+			return k
+		}
+	}
+}

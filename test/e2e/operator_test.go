@@ -304,6 +304,46 @@ func TestOperator(t *testing.T) {
 		t.FailNow()
 	}
 
+	if !t.Run("an uncovered slot is assigned again, to the shard that holds its keys", func(t *testing.T) {
+		addrs := e.addrs(t, name)
+		const slot = 200
+		var owner *topology.Node
+		for _, n := range clusterView(t, addrs[0]).Masters() {
+			if n.Slots.Has(slot) {
+				owner = n
+			}
+		}
+		if owner == nil {
+			t.Fatalf("no owner of slot %d", slot)
+		}
+		key := keyInSlot(slot)
+		redisDo(t, owner.Addr, "SET", key, "kept")
+		var mark time.Time
+		defer e.logActions(t, e.logMark(), &mark)
+		mark = time.Now()
+		for _, a := range addrs {
+			redisDo(t, a, "CLUSTER", "DELSLOTS", slot)
+		}
+		opWait(t, controller.RequeueIdle+time.Minute, "slot assigned again", func(ctx context.Context) error {
+			for _, a := range addrs {
+				if got := clusterView(t, a).Node(owner.ID); got == nil || !got.Slots.Has(slot) {
+					return fmt.Errorf("%s does not see slot %d on %s", a, slot, owner.ID.Short())
+				}
+			}
+			return nil
+		})
+		t.Logf("timing: slot %d unassigned on every node -> assigned again to its key holder by the operator: %v", slot, time.Since(mark))
+		e.waitReady(t, name, mark, time.Minute)
+		cc := clusterClient(addrs)
+		defer func() { _ = cc.Close() }()
+		if v, err := cc.Get(t.Context(), key).Result(); err != nil || v != "kept" {
+			t.Errorf("GET %s = %q, %v after the repair", key, v, err)
+		}
+		referee(t, addrs[0])
+	}) {
+		t.FailNow()
+	}
+
 	if !t.Run("scaling out to 4 shards (the leader killed on the way) and back to 3 moves the slots under a writer and loses nothing", func(t *testing.T) {
 		setMasters := func(n int32) time.Time {
 			t.Helper()
