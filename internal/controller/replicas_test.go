@@ -2,9 +2,14 @@ package controller
 
 import (
 	"maps"
+	"strings"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+	"github.com/redkube/redkube/pkg/heal"
+	"github.com/redkube/redkube/pkg/heal/healtest"
 )
 
 func TestKeepSurplusMasters(t *testing.T) {
@@ -35,5 +40,16 @@ func TestKeepSurplusMasters(t *testing.T) {
 				t.Errorf("keepSurplusMasters = %v, want %v", got, c.want)
 			}
 		})
+	}
+}
+
+func TestStatusIsNotReadyWhilePodsBeyondReplicasPerMasterRemain(t *testing.T) {
+	w := healtest.Healthy(3, 1, threeHosts...)
+	w.Replicas = 0
+	c := w.Cluster()
+	s := computeStatus(statusInput{Generation: 7, Cluster: c, Decision: heal.DefaultChain().Decide(c), Now: t0})
+	cond := wantCond(t, s, redisv1alpha1.ConditionReady, metav1.ConditionFalse, redisv1alpha1.ReasonTopologyChanging)
+	if !strings.Contains(cond.Message, "removing 3 pods beyond spec.replicasPerMaster (0)") {
+		t.Errorf("Ready message %q", cond.Message)
 	}
 }

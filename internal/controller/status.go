@@ -128,6 +128,7 @@ type verdict struct {
 	syncReason                             redisv1alpha1.ConditionReason
 	syncMsg                                string
 	outdated, all                          int
+	surplus                                int
 }
 
 // judge computes the verdict; ok is the number of slots served.
@@ -138,8 +139,9 @@ func judge(c *heal.Cluster, in statusInput, ok int) verdict {
 	v.stateOK = v.boot && allStateOK(c)
 	v.retiring = c.RetiringLeft() || in.Resharding != nil
 	v.outdated, v.all = c.Outdated()
+	v.surplus = c.Surplus()
 	v.ready = in.Err == nil && in.Decision.IsNone() && v.podsOK && v.boot && v.slotsCovered && v.inSync && v.stateOK &&
-		!v.retiring && v.outdated == 0 && !c.GroupsPending
+		!v.retiring && v.outdated == 0 && !c.GroupsPending && v.surplus == 0
 	return v
 }
 
@@ -168,6 +170,8 @@ func readiness(set setFunc, c *heal.Cluster, in statusInput, v verdict, readyNod
 		notReady(redisv1alpha1.ReasonReshardingPaused, reshardingMessage(c, in.Resharding, in.Decision.Blocked))
 	case v.retiring:
 		notReady(redisv1alpha1.ReasonTopologyChanging, reshardingMessage(c, in.Resharding, in.Decision.Blocked))
+	case v.surplus > 0:
+		notReady(redisv1alpha1.ReasonTopologyChanging, fmt.Sprintf("removing %d pods beyond spec.replicasPerMaster (%d)", v.surplus, c.Spec.ReplicasPerMaster))
 	case c.GroupsPending:
 		notReady(redisv1alpha1.ReasonTopologyChanging, "waiting for the StatefulSet controller to observe the new pod template")
 	case v.outdated > 0:

@@ -51,3 +51,19 @@ func (c *Cluster) kept(ms []*Member) []*Member {
 	}
 	return out
 }
+
+// Surplus counts the members of the groups the spec keeps whose ordinal is
+// beyond Spec.ReplicasPerMaster: pods the platform has yet to remove after
+// the spec lowered the count.
+func (c *Cluster) Surplus() int {
+	if !c.Spec.Declared {
+		return 0
+	}
+	n := 0
+	for i := range c.Members {
+		if m := &c.Members[i]; m.Group >= 0 && m.Group < c.Spec.Masters && m.Ordinal > c.Spec.ReplicasPerMaster {
+			n++
+		}
+	}
+	return n
+}

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+	"github.com/redkube/redkube/internal/controller"
 	"github.com/redkube/redkube/internal/localkube"
 	"github.com/redkube/redkube/internal/podnet"
 	"github.com/redkube/redkube/internal/resources"
@@ -370,6 +371,9 @@ func testReplicaCounts(t *testing.T, e *opEnv, name string) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if n == 0 {
+			before = promoteLastOrdinal(t, e, name, before)
+		}
 		var beyond []string
 		for _, sh := range before.Status.Shards {
 			if _, ord, ok := resources.ParsePodName(before, sh.MasterPod); ok && int32(ord) > n {
@@ -424,4 +428,36 @@ func keyInSlot(slot int) string {
 			return k
 		}
 	}
+}
+
+// promoteLastOrdinal makes shard 0's highest pod its master (CLUSTER
+// FAILOVER on it) and waits until the status names it, so that lowering
+// replicasPerMaster meets a master beyond the new count. The operator may
+// move the role again to spread masters over nodes; the caller reads the
+// status it returns.
+func promoteLastOrdinal(t *testing.T, e *opEnv, name string, rc *redisv1alpha1.RedisCluster) *redisv1alpha1.RedisCluster {
+	t.Helper()
+	last := resources.PodName(rc, 0, int(rc.Spec.ReplicasPerMaster))
+	pods, err := e.pods(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, ok := pods[last]
+	if !ok {
+		t.Fatalf("pod %s not found", last)
+	}
+	redisDo(t, harness.RedisAddr(&p), "CLUSTER", "FAILOVER")
+	var out *redisv1alpha1.RedisCluster
+	opWait(t, controller.RequeueIdle+time.Minute, "the status names "+last+" as shard 0's master", func(ctx context.Context) error {
+		cur, err := e.get(ctx, name)
+		if err != nil {
+			return err
+		}
+		if len(cur.Status.Shards) == 0 || cur.Status.Shards[0].MasterPod != last {
+			return fmt.Errorf("shard 0's master is %v", cur.Status.Shards)
+		}
+		out = cur
+		return nil
+	})
+	return out
 }
