@@ -109,11 +109,14 @@ type RedisClusterSpec struct {
 	Masters int32 `json:"masters,omitempty"`
 
 	// ReplicasPerMaster is the number of replicas that follow each master.
+	// Unlike the other defaulted fields it is always serialized, so that a
+	// Go client can send 0 (no replicas): a manifest may leave it out (1),
+	// a Go client sends the value it holds.
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:XValidation:rule="self >= 0",message="spec.replicasPerMaster must not be negative"
 	// +kubebuilder:validation:XValidation:rule="self <= 10",message="spec.replicasPerMaster must be at most 10"
 	// +optional
-	ReplicasPerMaster int32 `json:"replicasPerMaster,omitempty"`
+	ReplicasPerMaster int32 `json:"replicasPerMaster"`
 
 	// Image is the container image that runs redis-server.
 	// +kubebuilder:default="redis:7.0"

@@ -290,6 +290,7 @@ func TestStatusSubresourceAndPrinterColumns(t *testing.T) {
 	needAPIServer(t)
 	ctx := context.Background()
 	rc := &redisv1alpha1.RedisCluster{ObjectMeta: metav1.ObjectMeta{Name: "printed", Namespace: namespace}}
+	redisv1alpha1.SetDefaults(rc) // a Go client sends replicasPerMaster as it holds it
 	if err := k8sClient.Create(ctx, rc); err != nil {
 		t.Fatal(err)
 	}
