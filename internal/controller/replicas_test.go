@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"fmt"
 	"maps"
 	"strings"
 	"testing"
@@ -16,11 +17,17 @@ func TestKeepSurplusMasters(t *testing.T) {
 	rc := &redisv1alpha1.RedisCluster{}
 	rc.Name = "rc"
 	rc.Spec.Masters, rc.Spec.ReplicasPerMaster = 3, 0
+	rc.Generation = 4
 	shards := func(masters ...string) redisv1alpha1.RedisClusterStatus {
-		var s redisv1alpha1.RedisClusterStatus
+		s := redisv1alpha1.RedisClusterStatus{ObservedGeneration: 4}
 		for i, m := range masters {
-			s.Shards = append(s.Shards, redisv1alpha1.ShardStatus{Index: int32(i), MasterPod: m})
+			s.Shards = append(s.Shards, redisv1alpha1.ShardStatus{Index: int32(i), MasterPod: m,
+				Replicas: []redisv1alpha1.ReplicaStatus{{Pod: fmt.Sprintf("rc-%d-9", i)}}})
 		}
+		return s
+	}
+	older := func(s redisv1alpha1.RedisClusterStatus) redisv1alpha1.RedisClusterStatus {
+		s.ObservedGeneration = 3
 		return s
 	}
 	cases := []struct {
@@ -33,6 +40,7 @@ func TestKeepSurplusMasters(t *testing.T) {
 		{"ignores a shard without a master", shards("rc-0-0", "", "rc-2-2"), map[int]int32{2: 3}},
 		{"ignores a shard the spec removes", shards("rc-0-0", "rc-1-0", "rc-2-0", "rc-3-1"), nil},
 		{"ignores a status naming a pod of another cluster", shards("other-0-1", "rc-1-0", "rc-2-0"), nil},
+		{"keeps every pod the status lists until a pass observed the new generation", older(shards("rc-0-0", "rc-1-0", "")), map[int]int32{0: 10, 1: 10, 2: 10}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
