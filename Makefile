@@ -114,6 +114,10 @@ lint: verify-generated ## Run gofmt, go vet and golangci-lint (depguard keeps Ku
 run: build ## The whole demo: local Kubernetes, the operator, the tutorial's cluster as one RedisCluster; Ctrl-C stops it.
 	$(WITH_K8S) { $(WITH_TOOLS) hack/demo.sh; }
 
+.PHONY: chaos
+chaos: ## Run the chaos suite in full (test/chaos): REDKUBE_CHAOS_RUNS seeds (default 5) and the long scenarios; `make test` runs one seed.
+	$(WITH_K8S) REDKUBE_CHAOS_RUNS=$${REDKUBE_CHAOS_RUNS:-5} $(GO) test -count=1 -timeout 90m -v ./test/chaos/
+
 .PHONY: bench
 bench: build ## Run rcctl side by side with redis-cli --cluster and print the ratios.
 	bench/rcctl-vs-redis-cli.sh
