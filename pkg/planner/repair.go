@@ -30,7 +30,8 @@ type RepairInput struct {
 //     contiguous runs. Coverage comes first because, with the default
 //     cluster-require-full-coverage, no node moves a key (MIGRATE answers
 //     CLUSTERDOWN) while any slot is uncovered;
-//   - FixOpenSlot for every slot some node has MIGRATING or IMPORTING. The
+//   - FixOpenSlot for every slot some node has MIGRATING or IMPORTING, those
+//     with no key to move first (see openSlotFixes). The
 //     owner is the node the slot was being moved to when the move is
 //     consistent (the consensus owner has it MIGRATING to a node that has
 //     it IMPORTING from the owner, and no other node has it open): the move
@@ -152,13 +153,24 @@ func consistentMove(x int, owner topology.NodeID, o *openSlot) (topology.NodeID,
 	return to, true
 }
 
+// openSlotFixes closes every open slot, those with no key to move first:
+// a node that imports a slot from a node that no longer owns it (a
+// migration cut short, then a failover) ignores the owner's claims for it
+// and, with the slot unassigned in its own view, answers CLUSTERDOWN to
+// every MIGRATE into it. Closing such slots needs no MIGRATE and puts the
+// node's view right, so the moves that follow can reach it.
 func openSlotFixes(in RepairInput, owners map[int]topology.NodeID) []Step {
-	var out []Step
+	var quiet, moves []Step
 	for _, x := range slices.Sorted(maps.Keys(owners)) {
 		owner := owners[x]
-		out = append(out, FixOpenSlot{Slot: x, Owner: owner, MoveKeysFrom: othersThan(in.KeyHolders[x], owner)})
+		fix := FixOpenSlot{Slot: x, Owner: owner, MoveKeysFrom: othersThan(in.KeyHolders[x], owner)}
+		if len(fix.MoveKeysFrom) == 0 {
+			quiet = append(quiet, fix)
+		} else {
+			moves = append(moves, fix)
+		}
 	}
-	return out
+	return append(quiet, moves...)
 }
 
 func othersThan(ids []topology.NodeID, owner topology.NodeID) []topology.NodeID {

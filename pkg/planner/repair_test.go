@@ -154,3 +154,20 @@ func TestWaterFill(t *testing.T) {
 		}
 	}
 }
+
+// A node importing a slot from a node that lost it answers CLUSTERDOWN to
+// MIGRATE while that slot is unassigned in its view: found by test/chaos
+// (the manager killed mid-scale-in, then a failover of the source), where
+// the repair retried a MIGRATE into that node forever.
+func TestRepairClosesSlotsWithoutKeysBeforeMovingKeys(t *testing.T) {
+	a, b, c := nodeID(0), nodeID(1), nodeID(2)
+	steps := openSlotFixes(RepairInput{KeyHolders: map[int][]topology.NodeID{100: {a}}},
+		map[int]topology.NodeID{100: b, 9000: c, 9001: c})
+	var order []int
+	for _, s := range steps {
+		order = append(order, s.(FixOpenSlot).Slot)
+	}
+	if fmt.Sprint(order) != "[9000 9001 100]" {
+		t.Fatalf("fix order %v, want the slots without keys to move (9000, 9001) before slot 100", order)
+	}
+}
