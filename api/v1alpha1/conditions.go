@@ -28,6 +28,10 @@ const (
 	// ConditionStorageBound is True when every data PVC of the cluster is
 	// bound; False names the claim and StorageClass that keep it Pending.
 	ConditionStorageBound ConditionType = "StorageBound"
+	// ConditionStorageResized is True when every data PVC has the capacity
+	// of spec.storage.size; False while claims are being expanded, or when
+	// their StorageClass does not allow expansion (the message names it).
+	ConditionStorageResized ConditionType = "StorageResized"
 	// ConditionExternalAccessReady (only with spec.externalAccess) is True
 	// when every Redis node announces the external endpoint of its Service;
 	// False names the pods whose endpoint is not known or not announced yet.
@@ -197,6 +201,23 @@ const (
 	// ReasonStorageClassNotFound: a data PVC names a StorageClass that does
 	// not exist; the message names the StorageClass.
 	ReasonStorageClassNotFound ConditionReason = "StorageClassNotFound"
+)
+
+// Reasons of StorageResized.
+const (
+	// ReasonClaimsAtSize: every data PVC has at least spec.storage.size.
+	ReasonClaimsAtSize ConditionReason = "ClaimsAtSize"
+	// ReasonClaimsResizing: data PVCs were asked for spec.storage.size and
+	// have not reached it yet; the message names one and its resize
+	// condition (Resizing, FileSystemResizePending).
+	ReasonClaimsResizing ConditionReason = "ClaimsResizing"
+	// ReasonExpansionNotSupported: the claims' StorageClass does not set
+	// allowVolumeExpansion (or is gone); nothing was changed and the
+	// message names the class.
+	ReasonExpansionNotSupported ConditionReason = "ExpansionNotSupported"
+	// ReasonResizeFailed: the resizer reported a failure on a claim
+	// (ControllerResizeError, NodeResizeError); the message names it.
+	ReasonResizeFailed ConditionReason = "ResizeFailed"
 )
 
 // Reasons of ExternalAccessReady.

@@ -223,16 +223,30 @@ func (s *RedisClusterSpec) ExporterEnabled() bool {
 }
 
 // StorageSpec describes the persistent volume of each Redis pod.
+// +kubebuilder:validation:XValidation:rule="has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)",fieldPath=".storageClassName",message="spec.storage.storageClassName cannot change once the cluster exists: its claims stay in the class they were made in (create a new cluster to move the data)"
 type StorageSpec struct {
 	// StorageClassName is the StorageClass of the pods' PVCs; unset means
-	// the cluster's default StorageClass.
+	// the cluster's default StorageClass. It cannot change once set (nor be
+	// set or unset later).
 	// +optional
 	StorageClassName *string `json:"storageClassName,omitempty"`
 
-	// Size is the requested size of each pod's volume.
+	// Size is the requested size of each pod's volume. It may grow: the
+	// operator expands every claim online where the StorageClass allows
+	// volume expansion, and the StatefulSets' claim templates follow. It
+	// cannot shrink (Kubernetes cannot shrink a volume).
 	// +kubebuilder:default="1Gi"
+	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity(string(oldSelf))) >= 0",message="spec.storage.size cannot shrink: Kubernetes cannot make a volume smaller"
 	// +optional
 	Size resource.Quantity `json:"size,omitempty"`
+
+	// DeleteClaimsWithCluster deletes the pods' PersistentVolumeClaims (and
+	// with a Delete reclaim policy their data) when the RedisCluster is
+	// deleted. False (the default) keeps them: a cluster created again
+	// under the same name finds its data. Claims of shards removed by
+	// lowering spec.masters are deleted by the operator either way.
+	// +optional
+	DeleteClaimsWithCluster bool `json:"deleteClaimsWithCluster,omitempty"`
 }
 
 // ServiceSpec describes the access Service.

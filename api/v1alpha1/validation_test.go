@@ -222,6 +222,61 @@ func TestUpdateIsValidatedToo(t *testing.T) {
 	}
 }
 
+// TestRejectsBadStorageUpdates checks the transition rules of
+// spec.storage: the size may grow, never shrink, and the class never
+// changes; each refusal names the field.
+func TestRejectsBadStorageUpdates(t *testing.T) {
+	needAPIServer(t)
+	cases := []struct {
+		name, before, after string
+		want                []string // substrings of the refusal; none: accepted
+	}{
+		{name: "a shrink", before: "storage:\n  size: 2Gi", after: "storage:\n  size: 1Gi", want: []string{"spec.storage.size: Invalid value", "spec.storage.size cannot shrink"}},
+		{name: "a shrink written in other units", before: "storage:\n  size: 1Gi", after: "storage:\n  size: 1000Mi", want: []string{"spec.storage.size cannot shrink"}},
+		{name: "a shrink to a plain number of bytes", before: "storage:\n  size: 1Gi", after: "storage:\n  size: 1000", want: []string{"spec.storage.size cannot shrink"}},
+		{name: "a shrink from the default size", before: "", after: "storage:\n  size: 512Mi", want: []string{"spec.storage.size cannot shrink"}},
+		{name: "a growth is accepted", before: "storage:\n  size: 1Gi", after: "storage:\n  size: 3Gi"},
+		{name: "the same size in other units is accepted", before: "storage:\n  size: 1Gi", after: "storage:\n  size: 1024Mi"},
+		{name: "a growth from the default size is accepted", before: "", after: "storage:\n  size: 2Gi"},
+		{name: "a class change", before: "storage:\n  storageClassName: slow", after: "storage:\n  storageClassName: fast", want: []string{"spec.storage.storageClassName: Invalid value", "spec.storage.storageClassName cannot change"}},
+		{name: "a class set later", before: "", after: "storage:\n  storageClassName: fast", want: []string{"spec.storage.storageClassName cannot change"}},
+		{name: "a class unset", before: "storage:\n  storageClassName: slow", after: "storage:\n  size: 1Gi", want: []string{"spec.storage.storageClassName cannot change"}},
+		{name: "deleteClaimsWithCluster may change", before: "", after: "storage:\n  deleteClaimsWithCluster: true"},
+	}
+	ctx := context.Background()
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			name := fmt.Sprintf("storage-%d", i)
+			u := object(t, name, c.before)
+			if err := k8sClient.Create(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = k8sClient.Delete(ctx, u) }()
+			next := object(t, name, c.after)
+			next.SetResourceVersion(u.GetResourceVersion())
+			err := k8sClient.Update(ctx, next)
+			if len(c.want) == 0 {
+				if err != nil {
+					t.Fatalf("update refused: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("API server accepted the update from\n%s\nto\n%s", c.before, c.after)
+			}
+			t.Logf("%v", err)
+			if !apierrors.IsInvalid(err) {
+				t.Fatalf("error is not Invalid: %v", err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("message lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
 func TestAcceptsSampleAndAppliesDefaults(t *testing.T) {
 	needAPIServer(t)
 	ctx := context.Background()

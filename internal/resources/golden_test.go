@@ -57,7 +57,7 @@ func fullCluster() *redisv1alpha1.RedisCluster {
 				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("1Gi")},
 				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")},
 			},
-			Storage: redisv1alpha1.StorageSpec{StorageClassName: ptr.To("fast-ssd"), Size: resource.MustParse("20Gi")},
+			Storage: redisv1alpha1.StorageSpec{StorageClassName: ptr.To("fast-ssd"), Size: resource.MustParse("20Gi"), DeleteClaimsWithCluster: true},
 			Config: map[string]redisv1alpha1.ConfigValue{
 				"maxmemory":            "800mb",
 				"maxmemory-policy":     "allkeys-lru",

@@ -99,10 +99,7 @@ func ShardStatefulSet(rc *redisv1alpha1.RedisCluster, shard int, o Options) (*ap
 			Selector:            &metav1.LabelSelector{MatchLabels: ShardSelectorLabels(rc, shard)},
 			PodManagementPolicy: appsv1.ParallelPodManagement,
 			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType},
-			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
-				WhenDeleted: appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
-				WhenScaled:  appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
-			},
+			PersistentVolumeClaimRetentionPolicy: claimRetention(rc),
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{
 					Labels:      podLabels,
@@ -117,6 +114,22 @@ func ShardStatefulSet(rc *redisv1alpha1.RedisCluster, shard int, o Options) (*ap
 		return nil, err
 	}
 	return sts, nil
+}
+
+// claimRetention is the StatefulSets' claim retention policy: claims go
+// with the StatefulSet only with spec.storage.deleteClaimsWithCluster
+// (the StatefulSet goes with the RedisCluster, its owner). On scale-down
+// they stay: the operator deletes the claims of removed shards itself,
+// once their data has moved.
+func claimRetention(rc *redisv1alpha1.RedisCluster) *appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy {
+	whenDeleted := appsv1.RetainPersistentVolumeClaimRetentionPolicyType
+	if rc.Spec.Storage.DeleteClaimsWithCluster {
+		whenDeleted = appsv1.DeletePersistentVolumeClaimRetentionPolicyType
+	}
+	return &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
+		WhenDeleted: whenDeleted,
+		WhenScaled:  appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
+	}
 }
 
 // podAnnotations are the pod template's annotations: the hash of
