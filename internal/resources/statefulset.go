@@ -94,11 +94,11 @@ func ShardStatefulSet(rc *redisv1alpha1.RedisCluster, shard int, o Options) (*ap
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"},
 		ObjectMeta: objectMeta(rc, ShardName(rc, shard), ShardLabels(rc, shard)),
 		Spec: appsv1.StatefulSetSpec{
-			Replicas:            ptr.To(max(rc.Spec.PodsPerShard(), o.KeepPods[shard])),
-			ServiceName:         HeadlessServiceName(rc),
-			Selector:            &metav1.LabelSelector{MatchLabels: ShardSelectorLabels(rc, shard)},
-			PodManagementPolicy: appsv1.ParallelPodManagement,
-			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType},
+			Replicas:                             ptr.To(max(rc.Spec.PodsPerShard(), o.KeepPods[shard])),
+			ServiceName:                          HeadlessServiceName(rc),
+			Selector:                             &metav1.LabelSelector{MatchLabels: ShardSelectorLabels(rc, shard)},
+			PodManagementPolicy:                  appsv1.ParallelPodManagement,
+			UpdateStrategy:                       appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType},
 			PersistentVolumeClaimRetentionPolicy: claimRetention(rc),
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{
