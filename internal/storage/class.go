@@ -32,7 +32,8 @@ const (
 )
 
 // DefaultStorageClass returns the default StorageClass: provisioner
-// ProvisionerName, reclaim policy Delete, WaitForFirstConsumer binding.
+// ProvisionerName, reclaim policy Delete, WaitForFirstConsumer binding,
+// volume expansion allowed.
 func DefaultStorageClass() *storagev1.StorageClass {
 	return &storagev1.StorageClass{
 		ObjectMeta: metav1.ObjectMeta{
@@ -42,6 +43,8 @@ func DefaultStorageClass() *storagev1.StorageClass {
 		Provisioner:       ProvisionerName,
 		ReclaimPolicy:     ptr.To(corev1.PersistentVolumeReclaimDelete),
 		VolumeBindingMode: ptr.To(storagev1.VolumeBindingWaitForFirstConsumer),
+		// The provisioner expands the volumes of its classes (resize.go).
+		AllowVolumeExpansion: ptr.To(true),
 	}
 }
 

@@ -206,7 +206,8 @@ func (p *Provisioner) processNext(ctx context.Context) bool {
 // with uid (the convention of the Kubernetes external provisioners).
 func VolumeName(claimUID string) string { return "pvc-" + claimUID }
 
-// syncClaim provisions a volume for the claim if it is ours and ready.
+// syncClaim provisions a volume for the claim if it is ours and ready, or
+// expands the volume of ours it is bound to when it asks for more.
 func (p *Provisioner) syncClaim(ctx context.Context, namespace, name string) error {
 	claim, err := p.claims.PersistentVolumeClaims(namespace).Get(name)
 	if apierrors.IsNotFound(err) {
@@ -215,7 +216,10 @@ func (p *Provisioner) syncClaim(ctx context.Context, namespace, name string) err
 	if err != nil {
 		return fmt.Errorf("get claim %s/%s: %w", namespace, name, err)
 	}
-	if claim.Spec.VolumeName != "" || claim.DeletionTimestamp != nil || claim.Spec.StorageClassName == nil {
+	if claim.Spec.VolumeName != "" {
+		return p.resizeClaim(ctx, claim)
+	}
+	if claim.DeletionTimestamp != nil || claim.Spec.StorageClassName == nil {
 		return nil
 	}
 	class, err := p.classes.Get(*claim.Spec.StorageClassName)

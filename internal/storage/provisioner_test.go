@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -307,4 +308,97 @@ func TestStaticVolumeOfTheTutorialBinds(t *testing.T) {
 	if len(bound.Finalizers) != 0 && bound.Finalizers[0] == storage.Finalizer {
 		t.Errorf("provisioner put its finalizer on a static volume")
 	}
+}
+
+// A bound volume grows online when its claim asks for more: the volume's
+// capacity, then the claim's status, as an external resizer does, with no
+// resize condition left behind and the data in place. A class without
+// allowVolumeExpansion cannot be asked (the API server's admission refuses).
+func TestBoundVolumeGrowsWhenItsClaimAsksForMore(t *testing.T) {
+	c, _ := startCluster(t)
+	ctx := t.Context()
+	cs := c.Client
+	for _, name := range []string{"grow", "fixed"} {
+		class := storage.DefaultStorageClass()
+		class.Name = name
+		class.Annotations = nil
+		class.VolumeBindingMode = ptr.To(storagev1.VolumeBindingImmediate)
+		if name == "fixed" {
+			class.AllowVolumeExpansion = nil
+		}
+		if _, err := cs.StorageV1().StorageClasses().Create(ctx, class, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cs.CoreV1().PersistentVolumeClaims(metav1.NamespaceDefault).Create(ctx, claim(name, name, "1Gi"), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "claim "+name+" to bind", claimBound(cs, name))
+	}
+	pvc, err := cs.CoreV1().PersistentVolumeClaims(metav1.NamespaceDefault).Get(ctx, "grow", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pv, err := cs.CoreV1().PersistentVolumes().Get(ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(storage.VolumePath(pv), "data")
+	if err := os.WriteFile(marker, []byte("kept"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	grow := []byte(`{"spec":{"resources":{"requests":{"storage":"3Gi"}}}}`)
+	if _, err := cs.CoreV1().PersistentVolumeClaims(metav1.NamespaceDefault).Patch(ctx, "grow", types.MergePatchType, grow, metav1.PatchOptions{}); err != nil {
+		t.Fatalf("ask for 3Gi: %v", err)
+	}
+	want := resource.MustParse("3Gi")
+	waitFor(t, "claim to report 3Gi", func(ctx context.Context) (bool, error) {
+		pvc, err = cs.CoreV1().PersistentVolumeClaims(metav1.NamespaceDefault).Get(ctx, "grow", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		got := pvc.Status.Capacity[corev1.ResourceStorage]
+		return got.Cmp(want) == 0, nil
+	})
+	for _, c := range pvc.Status.Conditions {
+		switch c.Type {
+		case corev1.PersistentVolumeClaimResizing, corev1.PersistentVolumeClaimFileSystemResizePending,
+			corev1.PersistentVolumeClaimControllerResizeError, corev1.PersistentVolumeClaimNodeResizeError:
+			t.Errorf("resized claim keeps the condition %+v", c)
+		}
+	}
+	if len(pvc.Status.AllocatedResourceStatuses) != 0 {
+		t.Errorf("resized claim keeps the resize statuses %v; want none", pvc.Status.AllocatedResourceStatuses)
+	}
+	if got := pvc.Annotations[storage.AnnStorageResizer]; got != storage.ProvisionerName {
+		t.Errorf("claim's %s = %q, want %q", storage.AnnStorageResizer, got, storage.ProvisionerName)
+	}
+	pv, err = cs.CoreV1().PersistentVolumes().Get(ctx, pv.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pv.Spec.Capacity[corev1.ResourceStorage]; got.Cmp(want) != 0 {
+		t.Errorf("volume capacity %s, want 3Gi", got.String())
+	}
+	if b, err := os.ReadFile(marker); err != nil || string(b) != "kept" {
+		t.Errorf("data after the resize: %q, %v", b, err)
+	}
+	waitFor(t, "the VolumeResizeSuccessful event", func(ctx context.Context) (bool, error) {
+		evs, err := cs.CoreV1().Events(metav1.NamespaceDefault).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=grow"})
+		if err != nil {
+			return false, err
+		}
+		for _, e := range evs.Items {
+			if e.Reason == storage.ReasonVolumeResizeSuccessful {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+
+	_, err = cs.CoreV1().PersistentVolumeClaims(metav1.NamespaceDefault).Patch(ctx, "fixed", types.MergePatchType, grow, metav1.PatchOptions{})
+	if err == nil || !apierrors.IsForbidden(err) {
+		t.Fatalf("growing a claim of a class without allowVolumeExpansion: err = %v, want Forbidden", err)
+	}
+	t.Logf("refused as expected: %v", err)
 }
