@@ -75,6 +75,18 @@ func (r *Reconciler) readAllLive(ctx context.Context, st *state, desired []clien
 func (r *Reconciler) writeObjects(ctx context.Context, st *state, desired, live []client.Object) (map[string]*corev1.Service, error) {
 	external := map[string]*corev1.Service{}
 	for i, obj := range desired {
+		if sts, ok := live[i].(*appsv1.StatefulSet); ok {
+			if sts.DeletionTimestamp != nil {
+				// Being deleted (recreateStatefulSet): created anew once gone.
+				continue
+			}
+			if st.storage != nil && st.storage.FollowTemplates && claimTemplatesStale(sts, obj.(*appsv1.StatefulSet)) {
+				if err := r.recreateStatefulSet(ctx, st, sts); err != nil {
+					return nil, err
+				}
+				continue
+			}
+		}
 		changed, err := r.apply(ctx, obj, live[i])
 		if err != nil {
 			return nil, err
@@ -271,8 +283,11 @@ func keepServerFields(live, desired client.Object) {
 			}
 		}
 	case *appsv1.StatefulSet:
-		// Claim templates and the selector are immutable; a storage change
-		// needs the claims resized (not done yet) rather than a new template.
+		// Claim templates and the selector are immutable. A larger
+		// spec.storage.size recreates the StatefulSet before this point
+		// (claimTemplatesStale); here the live templates stay, which is
+		// what a size the StorageClass cannot expand to, or a class
+		// change stored under an older CRD, leaves in place.
 		l := live.(*appsv1.StatefulSet)
 		d.Spec.VolumeClaimTemplates = l.Spec.VolumeClaimTemplates
 		d.Spec.Selector = l.Spec.Selector

@@ -117,7 +117,9 @@ func (f *rbacFixture) roleWithout(res, verb string) string {
 		if slices.Contains(r.APIGroups, "") && slices.Contains(r.Resources, res) && slices.Contains(r.Verbs, verb) {
 			rest := r.DeepCopy()
 			rest.Resources = slices.DeleteFunc(rest.Resources, func(s string) bool { return s == res })
-			rules = append(rules, *rest)
+			if len(rest.Resources) > 0 {
+				rules = append(rules, *rest)
+			}
 			rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{res},
 				Verbs: slices.DeleteFunc(slices.Clone(r.Verbs), func(s string) bool { return s == verb })})
 			continue

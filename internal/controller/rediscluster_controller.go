@@ -156,6 +156,8 @@ type state struct {
 	// resharding is the status.resharding to write: the previous one,
 	// advanced by a reshard or cleared when the decision says it is done.
 	resharding *redisv1alpha1.ReshardingStatus
+	// storage is the storage phase's plan (nil until it ran).
+	storage *storagePlan
 }
 
 // SetupWithManager registers the controller: it watches RedisClusters, the
@@ -223,8 +225,8 @@ func (r *Reconciler) setDefaults() {
 	}
 }
 
-// Reconcile runs one pass: fetch → validate → read the password → apply
-// the rendered objects → gather from Kubernetes → gather from Redis →
+// Reconcile runs one pass: fetch → validate → read the password → expand
+// the claims (storage) → apply the rendered objects → gather from Kubernetes → gather from Redis →
 // derive and decide (the core's heal chain) → act → status.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	if r.Clock == nil {
@@ -263,6 +265,7 @@ func (r *Reconciler) runPhases(ctx context.Context, st *state) {
 		{"validate", r.validate},
 		{"password", r.readPassword},
 		{"applied password", r.readApplied},
+		{"storage", r.convergeStorage},
 		{"apply", r.applyObjects},
 		{"gather kubernetes", r.gatherKube},
 		{"prune", r.pruneExternal},

@@ -37,6 +37,8 @@ type statusInput struct {
 	Resharding *redisv1alpha1.ReshardingStatus
 	// External is the external access finding; nil when not observed.
 	External *externalFinding
+	// StoragePlan is the storage phase's plan; nil when it did not run.
+	StoragePlan *storagePlan
 }
 
 // externalFinding is status.externalAccess and ExternalAccessReady; Off
@@ -88,6 +90,9 @@ func computeStatus(in statusInput) redisv1alpha1.RedisClusterStatus {
 	if in.Storage != nil {
 		f := in.Storage
 		set(redisv1alpha1.ConditionStorageBound, f.Bound, f.Reason, f.Message)
+	}
+	if p := in.StoragePlan; p != nil && p.Known {
+		set(redisv1alpha1.ConditionStorageResized, p.Resized, p.Reason, p.Message)
 	}
 	if e := in.External; e != nil && e.Off {
 		out.ExternalAccess = nil
@@ -278,7 +283,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, st *state) error {
 	in := statusInput{
 		Generation: st.rc.Generation, Old: st.old, Cluster: st.cluster, Decision: st.decision,
 		Err: st.err, Invalid: st.invalid, InvalidReason: st.invalidReason, Changed: st.changed, Now: metav1.NewTime(r.Clock.Now()),
-		Resharding: st.resharding,
+		Resharding: st.resharding, StoragePlan: st.storage,
 	}
 	if st.kube.observed {
 		in.Storage = &st.kube.storage
