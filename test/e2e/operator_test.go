@@ -46,6 +46,11 @@ func TestOperator(t *testing.T) {
 		testOperatorMissingStorageClass(t, e)
 	})
 
+	// Independent of the others; no Redis runs in it.
+	defer t.Run("spec.storage.deleteClaimsWithCluster decides whether claims go with the cluster", func(t *testing.T) {
+		testClaimRetention(t, e)
+	})
+
 	// Independent of the others; runs after the password test.
 	defer t.Run("pod-level failures are named on the RedisCluster", func(t *testing.T) {
 		testOperatorPodFailures(t, e)
@@ -543,6 +548,12 @@ func TestOperator(t *testing.T) {
 			}
 		}
 		referee(t, addrs[0])
+	}) {
+		t.FailNow()
+	}
+
+	if !t.Run("raising spec.storage.size expands every claim online under a writer, restarting no pod", func(t *testing.T) {
+		testStorageExpansion(t, e, name)
 	}) {
 		t.FailNow()
 	}
