@@ -75,17 +75,11 @@ func (r *Reconciler) readAllLive(ctx context.Context, st *state, desired []clien
 func (r *Reconciler) writeObjects(ctx context.Context, st *state, desired, live []client.Object) (map[string]*corev1.Service, error) {
 	external := map[string]*corev1.Service{}
 	for i, obj := range desired {
-		if sts, ok := live[i].(*appsv1.StatefulSet); ok {
-			if sts.DeletionTimestamp != nil {
-				// Being deleted (recreateStatefulSet): created anew once gone.
-				continue
+		if done, err := r.replaceStatefulSet(ctx, st, obj, live[i]); err != nil || done {
+			if err != nil {
+				return nil, err
 			}
-			if st.storage != nil && st.storage.FollowTemplates && claimTemplatesStale(sts, obj.(*appsv1.StatefulSet)) {
-				if err := r.recreateStatefulSet(ctx, st, sts); err != nil {
-					return nil, err
-				}
-				continue
-			}
+			continue
 		}
 		changed, err := r.apply(ctx, obj, live[i])
 		if err != nil {

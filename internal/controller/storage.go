@@ -279,6 +279,24 @@ func claimTemplatesStale(live, desired *appsv1.StatefulSet) bool {
 	return lok && dok && l.Cmp(d) < 0
 }
 
+// replaceStatefulSet handles the StatefulSets the apply phase must not
+// update in place; it reports whether it did (or must wait): one being
+// deleted is left until it is gone (the next pass creates it), and one
+// whose claim templates are stale is deleted to be recreated, when the
+// storage plan lets the templates follow spec.storage.size.
+func (r *Reconciler) replaceStatefulSet(ctx context.Context, st *state, desired, live client.Object) (bool, error) {
+	sts, ok := live.(*appsv1.StatefulSet)
+	switch {
+	case !ok:
+		return false, nil
+	case sts.DeletionTimestamp != nil:
+		return true, nil
+	case st.storage != nil && st.storage.FollowTemplates && claimTemplatesStale(sts, desired.(*appsv1.StatefulSet)):
+		return true, r.recreateStatefulSet(ctx, st, sts)
+	}
+	return false, nil
+}
+
 // recreateStatefulSet deletes live with its pods, claims and revisions
 // orphaned (and a UID precondition); the next pass finds it gone and
 // creates it with the new claim templates. The new StatefulSet adopts the

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
 	"github.com/redkube/redkube/internal/storage"
 )
 
@@ -13,7 +16,16 @@ func (c *Cluster) startStorage(ctx, bgCtx context.Context) error {
 	if err := storage.EnsureDefaultStorageClass(ctx, c.Client); err != nil {
 		return err
 	}
-	prov, err := storage.New(storage.Config{Client: c.Client, BaseDir: c.VolumesDir(), Logger: c.log.With("part", "provisioner")})
+	// A client of its own above client-go's default 5 requests/s: a resize
+	// takes three writes and two events per claim, and a cluster's claims
+	// are expanded together.
+	cfg := rest.CopyConfig(c.Config)
+	cfg.QPS, cfg.Burst = 50, 100
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("storage provisioner client: %w", err)
+	}
+	prov, err := storage.New(storage.Config{Client: client, BaseDir: c.VolumesDir(), Logger: c.log.With("part", "provisioner")})
 	if err != nil {
 		return fmt.Errorf("storage provisioner: %w", err)
 	}

@@ -53,6 +53,7 @@ func testStorageExpansion(t *testing.T, e *opEnv, name string) {
 	for _, s := range sets.Items {
 		oldSets[s.Name] = string(s.UID)
 	}
+	from := cur.Spec.Storage.Size.String()
 	grown := cur.Spec.Storage.Size.DeepCopy()
 	grown.Add(grown) // twice the current size
 	want := grown.String()
@@ -85,7 +86,7 @@ func testStorageExpansion(t *testing.T, e *opEnv, name string) {
 		resized = time.Since(mark)
 		return nil
 	})
-	t.Logf("timing: spec.storage.size %s -> %s: every claim reports the new capacity after %v", cur.Spec.Storage.Size.String(), want, resized)
+	t.Logf("timing: spec.storage.size %s -> %s: every claim reports the new capacity after %v", from, want, resized)
 	opWait(t, 2*time.Minute, "StorageResized True and the StatefulSets recreated with the new template", func(ctx context.Context) error {
 		rc, err := e.get(ctx, name)
 		if err != nil {
@@ -194,14 +195,19 @@ func testClaimRetention(t *testing.T, e *opEnv) {
 		err := e.cl.List(ctx, l, client.InNamespace(opNS), client.MatchingLabels{resources.LabelInstance: name})
 		return l.Items, err
 	}
-	opWait(t, 2*time.Minute, "3 claims of each cluster, those to delete owned by their StatefulSet", func(ctx context.Context) error {
+	stored, err := e.get(ctx, "keepclaims")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods := int(stored.Spec.Masters * stored.Spec.PodsPerShard())
+	opWait(t, 2*time.Minute, "a claim per pod of each cluster, those to delete owned by their StatefulSet", func(ctx context.Context) error {
 		for _, name := range []string{"keepclaims", "dropclaims"} {
 			claims, err := claimsOf(ctx, name)
 			if err != nil {
 				return err
 			}
-			if len(claims) != 3 {
-				return fmt.Errorf("%s has %d claims", name, len(claims))
+			if len(claims) != pods {
+				return fmt.Errorf("%s has %d claims, want %d", name, len(claims), pods)
 			}
 			for _, c := range claims {
 				if owned := len(c.OwnerReferences) > 0; owned != (name == "dropclaims") {
@@ -246,8 +252,8 @@ func testClaimRetention(t *testing.T, e *opEnv) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(claims) != 3 {
-		t.Errorf("keepclaims has %d claims after its deletion, want its 3 kept", len(claims))
+	if len(claims) != pods {
+		t.Errorf("keepclaims has %d claims after its deletion, want its %d kept", len(claims), pods)
 	}
 	for _, c := range claims {
 		if c.DeletionTimestamp != nil {
