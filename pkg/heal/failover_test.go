@@ -98,11 +98,7 @@ func TestFailover(t *testing.T) {
 			name: "takes over without a vote when two of three masters are gone",
 			world: func() *healtest.World {
 				w := healtest.Healthy(3, 1, threeHosts...)
-				for _, name := range []string{"rc-0-0", "rc-1-0"} {
-					m := w.Pod(name)
-					m.Silent = true
-					w.Probes[m.NodeID] = heal.Probe{Gone: true, Detail: "refused"}
-				}
+				probedGone(w, "rc-0-0", "rc-1-0")
 				return w
 			},
 			kind: heal.Failover,
@@ -120,11 +116,7 @@ func TestFailover(t *testing.T) {
 			name: "forces with an election when the masters left still make a majority",
 			world: func() *healtest.World {
 				w := healtest.Healthy(5, 1, "n0", "n1", "n2", "n3", "n4")
-				for _, name := range []string{"rc-0-0", "rc-3-0"} {
-					m := w.Pod(name)
-					m.Silent = true
-					w.Probes[m.NodeID] = heal.Probe{Gone: true, Detail: "refused"}
-				}
+				probedGone(w, "rc-0-0", "rc-3-0")
 				return w
 			},
 			kind: heal.Failover,
@@ -220,4 +212,14 @@ func TestFailover(t *testing.T) {
 			},
 		},
 	})
+}
+
+// probedGone makes the named pods silent and their addresses refuse
+// connections.
+func probedGone(w *healtest.World, names ...string) {
+	for _, name := range names {
+		m := w.Pod(name)
+		m.Silent = true
+		w.Probes[m.NodeID] = heal.Probe{Gone: true, Detail: "refused"}
+	}
 }
