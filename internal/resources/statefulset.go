@@ -118,9 +118,12 @@ func ShardStatefulSet(rc *redisv1alpha1.RedisCluster, shard int, o Options) (*ap
 
 // claimRetention is the StatefulSets' claim retention policy: claims go
 // with the StatefulSet only with spec.storage.deleteClaimsWithCluster
-// (the StatefulSet goes with the RedisCluster, its owner). On scale-down
-// they stay: the operator deletes the claims of removed shards itself,
-// once their data has moved.
+// (the StatefulSet goes with the RedisCluster, its owner). A lower
+// replicasPerMaster deletes the claims of the pods it removes: they are
+// replicas (the operator moved any master role off them first), whose
+// data a new replica would resync anyway, and their nodes.conf holds a
+// node ID the cluster has forgotten. The operator deletes the claims of
+// removed shards itself, once their data has moved.
 func claimRetention(rc *redisv1alpha1.RedisCluster) *appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy {
 	whenDeleted := appsv1.RetainPersistentVolumeClaimRetentionPolicyType
 	if rc.Spec.Storage.DeleteClaimsWithCluster {
@@ -128,7 +131,7 @@ func claimRetention(rc *redisv1alpha1.RedisCluster) *appsv1.StatefulSetPersisten
 	}
 	return &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
 		WhenDeleted: whenDeleted,
-		WhenScaled:  appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
+		WhenScaled:  appsv1.DeletePersistentVolumeClaimRetentionPolicyType,
 	}
 }
 

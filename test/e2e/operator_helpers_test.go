@@ -411,6 +411,17 @@ func testReplicaCounts(t *testing.T, e *opEnv, name string) {
 		for _, m := range beyond {
 			wantEvent(t, e, name, heal.Failover.EventReason(), "pod "+m+" is beyond spec.replicasPerMaster")
 		}
+		// The claims of removed replicas go with them (whenScaled: Delete).
+		opWait(t, time.Minute, fmt.Sprintf("%d claims", want), func(ctx context.Context) error {
+			claims := &corev1.PersistentVolumeClaimList{}
+			if err := e.cl.List(ctx, claims, client.InNamespace(opNS), client.MatchingLabels{resources.LabelInstance: name}); err != nil {
+				return err
+			}
+			if n := len(claims.Items); n != want {
+				return fmt.Errorf("%d claims", n)
+			}
+			return nil
+		})
 		referee(t, addrs[0])
 	}
 	time.Sleep(500 * time.Millisecond)
