@@ -182,6 +182,11 @@ type RedisClusterSpec struct {
 	// starts.
 	// +optional
 	Resharding *ReshardingSpec `json:"resharding,omitempty"`
+
+	// TLS turns on TLS for clients, the cluster bus and replication
+	// (docs/tls.md). Off when unset.
+	// +optional
+	TLS *TLSSpec `json:"tls,omitempty"`
 }
 
 // MonitoringSpec configures the metrics of the Redis pods.
@@ -344,6 +349,11 @@ type RedisClusterStatus struct {
 	// when spec.externalAccess is set and the endpoints are known.
 	// +optional
 	ExternalAccess *ExternalAccessStatus `json:"externalAccess,omitempty"`
+
+	// TLS names the Secret with the CA clients need and reports the
+	// certificate the nodes serve, when TLS is on.
+	// +optional
+	TLS *TLSStatus `json:"tls,omitempty"`
 }
 
 // ReshardingStatus is the progress of a change of spec.masters. The plan
