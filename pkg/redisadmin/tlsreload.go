@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -84,3 +85,32 @@ func VerifyChainOnly(roots *x509.CertPool, serverName string, cert *tls.Certific
 	return cfg
 }
 
+// VerifyChainFromFiles is VerifyChainOnly with the CA certificates read
+// from caFile and the client certificate from certFile and keyFile (both
+// empty: none) at every handshake, so a process that connects for a long
+// time (the exporter sidecar) follows a renewal or a CA rollover of the
+// mounted files without a restart.
+func VerifyChainFromFiles(caFile, certFile, keyFile string) *tls.Config {
+	cfg := VerifyChainOnly(nil, "", nil)
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		pemData, err := os.ReadFile(caFile)
+		if err != nil {
+			return fmt.Errorf("read the CA file: %w", err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pemData) {
+			return fmt.Errorf("no PEM certificate in %s", caFile)
+		}
+		return VerifyChainOnly(roots, "", nil).VerifyConnection(cs)
+	}
+	if certFile != "" || keyFile != "" {
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			c, err := tls.LoadX509KeyPair(certFile, keyFile)
+			if err != nil {
+				return nil, fmt.Errorf("load the client certificate: %w", err)
+			}
+			return &c, nil
+		}
+	}
+	return cfg
+}

@@ -132,3 +132,31 @@ func write(t *testing.T, path string, data []byte) {
 		t.Fatal(err)
 	}
 }
+
+// TestVerifyChainFromFilesFollowsACARollover reads the CA file at each
+// handshake: a node serving a certificate of a CA added to the file later
+// is trusted without building a new configuration.
+func TestVerifyChainFromFilesFollowsACARollover(t *testing.T) {
+	c := redisenv.NewCerts(t)
+	nd := redisenv.Start(t, 1, redisenv.WithTLS(c), redisenv.WithConfig("tls-auth-clients", "optional"))[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	caFile := t.TempDir() + "/ca.crt"
+	stranger, err := certs.NewCA("stranger", time.Now(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, caFile, stranger.CertPEM)
+	cfg := VerifyChainFromFiles(caFile, c.ClientCertFile, c.ClientKeyFile)
+	if _, err := ServedCertificate(ctx, nd.Addr, cfg, 5*time.Second); err == nil {
+		t.Fatal("trusted a node signed by a CA not in the file")
+	}
+	real, err := os.ReadFile(c.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, caFile, append(append([]byte{}, stranger.CertPEM...), real...))
+	if _, err := ServedCertificate(ctx, nd.Addr, cfg, 5*time.Second); err != nil {
+		t.Fatalf("after adding the CA to the file: %v", err)
+	}
+}
