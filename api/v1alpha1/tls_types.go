@@ -55,6 +55,7 @@ type TLSSpec struct {
 	// RenewBefore is how long before its expiry an operator-issued server
 	// certificate is renewed (default 720h, i.e. 30 days; the certificates
 	// are valid 90 days). Only without SecretName.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) < duration('2160h')",message="spec.tls.renewBefore must be at least 1m and less than 2160h (the 90 days an issued certificate is valid)"
 	// +optional
 	RenewBefore *metav1.Duration `json:"renewBefore,omitempty"`
 }

@@ -155,6 +155,8 @@ type state struct {
 	// resharding is the status.resharding to write: the previous one,
 	// advanced by a reshard or cleared when the decision says it is done.
 	resharding *redisv1alpha1.ReshardingStatus
+	// tls is the pass's TLS finding (nil until prepareTLS ran).
+	tls *tlsState
 }
 
 // SetupWithManager registers the controller: it watches RedisClusters, the
@@ -262,11 +264,13 @@ func (r *Reconciler) runPhases(ctx context.Context, st *state) {
 		{"validate", r.validate},
 		{"password", r.readPassword},
 		{"applied password", r.readApplied},
+		{"tls", r.prepareTLS},
 		{"apply", r.applyObjects},
 		{"gather kubernetes", r.gatherKube},
 		{"prune", r.pruneExternal},
 		{"change password", r.convergePassword},
 		{"gather redis", r.gatherRedis},
+		{"apply tls", r.applyTLS},
 		{"decide", r.decide},
 		{"act", r.act},
 	} {
@@ -292,6 +296,8 @@ func requeueAfter(st *state) time.Duration {
 		return RequeueIdle
 	case len(st.obs.Probes) > 0:
 		return RequeueSilentMaster
+	case tlsPending(st):
+		return RequeueTLS
 	}
 	return RequeueBusy
 }
@@ -389,6 +395,9 @@ func (r *Reconciler) readPassword(ctx context.Context, st *state) error {
 func (r *Reconciler) poolOptions(st *state) redisadmin.Options {
 	o := r.Redis
 	o.Password = st.password
+	if st.tls != nil && st.tls.on {
+		o.TLSConfig = st.tls.config
+	}
 	return o
 }
 

@@ -214,3 +214,34 @@ func serverAuthOnly(t *testing.T, ca *KeyPair) *KeyPair {
 	}
 	return kp
 }
+
+func TestNeedsIssueSaysWhyTheCertificateIsIssuedAgain(t *testing.T) {
+	ca := mustCA(t, t0)
+	other := mustCA(t, t0)
+	names := SANs([]string{"a", "b"})
+	kp := mustServer(t, ca, t0, ServerValidity, "a", "b")
+	foreign := mustServer(t, other, t0, ServerValidity, "a", "b")
+	fewer := mustServer(t, ca, t0, ServerValidity, "a")
+	current := Bundle{Cert: kp.CertPEM, Key: kp.KeyPEM, CA: ca.CertPEM}
+	for _, tc := range []struct {
+		name string
+		b    Bundle
+		now  time.Time
+		want string
+	}{
+		{"up to date", current, t0.Add(time.Hour), ""},
+		{"none yet", Bundle{}, t0, "no server certificate"},
+		{"key of another certificate", Bundle{Cert: kp.CertPEM, Key: fewer.KeyPEM}, t0, "does not parse or match"},
+		{"issued by another CA", Bundle{Cert: foreign.CertPEM, Key: foreign.KeyPEM}, t0, "does not verify"},
+		{"names changed", Bundle{Cert: fewer.CertPEM, Key: fewer.KeyPEM}, t0, "names changed"},
+		{"renewal due", current, t0.Add(ServerValidity - 29*24*time.Hour), "renewal due"},
+		{"expired", current, t0.Add(ServerValidity + time.Hour), "does not verify"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := NeedsIssue(tc.b, ca, names, tc.now, 30*24*time.Hour)
+			if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+				t.Fatalf("NeedsIssue = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
