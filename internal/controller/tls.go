@@ -517,4 +517,3 @@ func (r *Reconciler) recordTLS(rc *redisv1alpha1.RedisCluster, reason redisv1alp
 func tlsPending(st *state) bool {
 	return st.tls != nil && st.tls.on && st.tls.leaf != nil && !st.tls.verified && st.pool != nil
 }
-
