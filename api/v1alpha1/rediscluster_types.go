@@ -60,7 +60,14 @@ var ForbiddenConfigKeys = []string{
 	"replicaof",
 	"requirepass",
 	"slaveof",
+	// spec.tls sets these (docs/tls.md).
+	"tls-auth-clients",
+	"tls-ca-cert-file",
+	"tls-cert-file",
+	"tls-cluster",
+	"tls-key-file",
 	"tls-port",
+	"tls-replication",
 }
 
 // ConfigValue is the value of one redis.conf directive in spec.config,
