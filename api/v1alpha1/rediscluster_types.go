@@ -60,7 +60,14 @@ var ForbiddenConfigKeys = []string{
 	"replicaof",
 	"requirepass",
 	"slaveof",
+	// spec.tls sets these (docs/tls.md).
+	"tls-auth-clients",
+	"tls-ca-cert-file",
+	"tls-cert-file",
+	"tls-cluster",
+	"tls-key-file",
 	"tls-port",
+	"tls-replication",
 }
 
 // ConfigValue is the value of one redis.conf directive in spec.config,
@@ -185,6 +192,11 @@ type RedisClusterSpec struct {
 	// starts.
 	// +optional
 	Resharding *ReshardingSpec `json:"resharding,omitempty"`
+
+	// TLS turns on TLS for clients, the cluster bus and replication
+	// (docs/tls.md). Off when unset.
+	// +optional
+	TLS *TLSSpec `json:"tls,omitempty"`
 }
 
 // MonitoringSpec configures the metrics of the Redis pods.
@@ -361,6 +373,11 @@ type RedisClusterStatus struct {
 	// when spec.externalAccess is set and the endpoints are known.
 	// +optional
 	ExternalAccess *ExternalAccessStatus `json:"externalAccess,omitempty"`
+
+	// TLS names the Secret with the CA clients need and reports the
+	// certificate the nodes serve, when TLS is on.
+	// +optional
+	TLS *TLSStatus `json:"tls,omitempty"`
 }
 
 // ReshardingStatus is the progress of a change of spec.masters. The plan

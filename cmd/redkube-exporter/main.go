@@ -4,11 +4,15 @@
 // and docs/monitoring.md for how to use them.
 //
 // The password is read from the file named by --redis-password-file or,
-// without that flag, from the REDIS_PASSWORD environment variable.
+// without that flag, from the REDIS_PASSWORD environment variable. With
+// --tls-ca-file it connects over TLS and checks the server's certificate
+// chain (not its name) against that file, read again at every connection
+// so a renewed certificate or a CA rollover needs no restart.
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -35,6 +39,7 @@ func main() {
 func run() error {
 	var (
 		addr, listen, passwordFile, username string
+		tlsCA, tlsCert, tlsKey               string
 		timeout                              time.Duration
 		printVersion                         bool
 	)
@@ -43,6 +48,9 @@ func run() error {
 	flag.StringVar(&passwordFile, "redis-password-file", "", "file holding the Redis password (default: $REDIS_PASSWORD)")
 	flag.StringVar(&listen, "web.listen-address", ":9121", "address to serve /metrics on")
 	flag.DurationVar(&timeout, "redis-timeout", exporter.DefaultTimeout, "bound on reading INFO and CLUSTER INFO in one scrape")
+	flag.StringVar(&tlsCA, "tls-ca-file", "", "connect over TLS, verifying the server against the CA certificates in this file (read at every connection)")
+	flag.StringVar(&tlsCert, "tls-cert-file", "", "client certificate to present over TLS (with --tls-key-file)")
+	flag.StringVar(&tlsKey, "tls-key-file", "", "private key of --tls-cert-file")
 	flag.BoolVar(&printVersion, "version", false, "print the version and exit")
 	flag.Parse()
 	if printVersion {
@@ -60,8 +68,12 @@ func run() error {
 		}
 		password = strings.TrimRight(string(b), "\r\n")
 	}
+	var tlsConfig *tls.Config
+	if tlsCA != "" {
+		tlsConfig = redisadmin.VerifyChainFromFiles(tlsCA, tlsCert, tlsKey)
+	}
 	c, err := exporter.New(exporter.Options{
-		Addr: addr, Username: username, Password: password, Timeout: timeout,
+		Addr: addr, Username: username, Password: password, Timeout: timeout, TLSConfig: tlsConfig,
 		OnError: func(err error) { log.Warn("scrape failed", "addr", addr, "err", err) },
 	})
 	if err != nil {

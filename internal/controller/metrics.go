@@ -79,7 +79,7 @@ var failoverModes = []string{"graceful", "force", "takeover"}
 // RedisCluster; existing series keep their values.
 func InitMetrics(namespace, name string) {
 	for _, v := range []*prometheus.GaugeVec{clusterStateOK, clusterReady, slotsOK, slotsFailing, reshardSlotsRemaining, podsOutdated,
-		shardsWithoutInSyncReplica, replicasOnMasterHost} {
+		shardsWithoutInSyncReplica, replicasOnMasterHost, tlsExpiryDays} {
 		v.WithLabelValues(namespace, name)
 	}
 	for _, mode := range failoverModes {
@@ -148,7 +148,7 @@ func replicationRisks(c *heal.Cluster) (withoutInSync, onMasterHost int) {
 func forgetMetrics(namespace, name string) {
 	l := prometheus.Labels{"namespace": namespace, "name": name}
 	for _, v := range []*prometheus.GaugeVec{clusterStateOK, clusterReady, slotsOK, slotsFailing, reshardSlotsRemaining, podsOutdated,
-		shardsWithoutInSyncReplica, replicasOnMasterHost} {
+		shardsWithoutInSyncReplica, replicasOnMasterHost, tlsExpiryDays} {
 		v.DeletePartialMatch(l)
 	}
 	failoversTotal.DeletePartialMatch(l)

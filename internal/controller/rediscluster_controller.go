@@ -158,6 +158,8 @@ type state struct {
 	resharding *redisv1alpha1.ReshardingStatus
 	// storage is the storage phase's plan (nil until it ran).
 	storage *storagePlan
+	// tls is the pass's TLS finding (nil until prepareTLS ran).
+	tls *tlsState
 }
 
 // SetupWithManager registers the controller: it watches RedisClusters, the
@@ -226,8 +228,9 @@ func (r *Reconciler) setDefaults() {
 }
 
 // Reconcile runs one pass: fetch → validate → read the password → expand
-// the claims (storage) → apply the rendered objects → gather from Kubernetes → gather from Redis →
-// derive and decide (the core's heal chain) → act → status.
+// the claims (storage) → check and issue the TLS certificates → apply the
+// rendered objects → gather from Kubernetes → gather from Redis → derive
+// and decide (the core's heal chain) → act → status.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	if r.Clock == nil {
 		r.setDefaults()
@@ -266,11 +269,13 @@ func (r *Reconciler) runPhases(ctx context.Context, st *state) {
 		{"password", r.readPassword},
 		{"applied password", r.readApplied},
 		{"storage", r.convergeStorage},
+		{"tls", r.prepareTLS},
 		{"apply", r.applyObjects},
 		{"gather kubernetes", r.gatherKube},
 		{"prune", r.pruneExternal},
 		{"change password", r.convergePassword},
 		{"gather redis", r.gatherRedis},
+		{"apply tls", r.applyTLS},
 		{"decide", r.decide},
 		{"act", r.act},
 	} {
@@ -296,6 +301,8 @@ func requeueAfter(st *state) time.Duration {
 		return RequeueIdle
 	case len(st.obs.Probes) > 0:
 		return RequeueSilentMaster
+	case tlsPending(st):
+		return RequeueTLS
 	}
 	return RequeueBusy
 }
@@ -393,6 +400,9 @@ func (r *Reconciler) readPassword(ctx context.Context, st *state) error {
 func (r *Reconciler) poolOptions(st *state) redisadmin.Options {
 	o := r.Redis
 	o.Password = st.password
+	if st.tls != nil && st.tls.on {
+		o.TLSConfig = st.tls.config
+	}
 	return o
 }
 

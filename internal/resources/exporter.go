@@ -51,16 +51,22 @@ func exporterContainer(rc *redisv1alpha1.RedisCluster, o Options) (corev1.Contai
 	if ref := passwordKeyRef(rc); ref != nil {
 		env = append(env, corev1.EnvVar{Name: ExporterPasswordEnv, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: ref}})
 	}
+	args := append([]string{
+		"--redis-addr", "127.0.0.1:" + strconv.Itoa(RedisPort),
+		"--web.listen-address", ":" + strconv.Itoa(ExporterPort),
+	}, exporterTLSArgs(rc)...)
+	var mounts []corev1.VolumeMount
+	if rc.Spec.TLSEnabled() {
+		mounts = append(mounts, tlsMount())
+	}
 	c := corev1.Container{
 		Name:            ExporterContainerName,
 		Image:           image,
 		ImagePullPolicy: corev1.PullIfNotPresent,
 		Command:         []string{"/redkube-exporter"},
-		Args: []string{
-			"--redis-addr", "127.0.0.1:" + strconv.Itoa(RedisPort),
-			"--web.listen-address", ":" + strconv.Itoa(ExporterPort),
-		},
-		Env: env,
+		Args:            args,
+		Env:             env,
+		VolumeMounts:    mounts,
 		Ports: []corev1.ContainerPort{
 			{Name: ExporterPortName, ContainerPort: ExporterPort, Protocol: corev1.ProtocolTCP},
 		},

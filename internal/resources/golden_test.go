@@ -245,6 +245,7 @@ func TestGoldenManifests(t *testing.T) {
 			},
 		})},
 		{"hostname", hostnameCluster()},
+		{"tls", tlsCluster()},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -48,7 +48,15 @@ func RedisConf(rc *redisv1alpha1.RedisCluster) string {
 	fmt.Fprintf(&b, "# redis.conf for RedisCluster %s/%s, rendered by the redkube operator.\n", rc.Namespace, rc.Name)
 	b.WriteString("# Edit spec.config of the RedisCluster instead of this ConfigMap.\n")
 	for _, d := range ownedDirectives {
+		if d[0] == "port" && rc.Spec.TLSEnabled() {
+			continue // tlsDirectives: port 0, tls-port
+		}
 		fmt.Fprintf(&b, "%s %s\n", d[0], d[1])
+	}
+	if rc.Spec.TLSEnabled() {
+		for _, d := range tlsDirectives(rc) {
+			fmt.Fprintf(&b, "%s %s\n", d[0], d[1])
+		}
 	}
 	if AnnouncesHostnames(rc) {
 		b.WriteString("cluster-preferred-endpoint-type hostname\n")

@@ -43,9 +43,13 @@ const (
 // a graceful CLUSTER FAILOVER before redis-server gets SIGTERM. Replicas,
 // empty masters and masters without a healthy replica return at once, as
 // does the hook when redis-server no longer answers.
-var PreStopScript = fmt.Sprintf(`end=$(( $(date +%%s) + %d ))
+var PreStopScript = preStopScript("")
+
+// preStopScript is PreStopScript with redis-cli's TLS flags (empty: none).
+func preStopScript(tlsFlags string) string {
+	return fmt.Sprintf(`end=$(( $(date +%%s) + %d ))
 while [ "$(date +%%s)" -lt "$end" ]; do
-  nodes=$(redis-cli -p %d cluster nodes) || exit 0
+  nodes=$(redis-cli %s-p %d cluster nodes) || exit 0
   printf '%%s\n' "$nodes" | awk '
     $3 ~ /myself/ { me = $1; master = ($3 ~ /master/); slots = (NF > 8) }
     { flags[$1] = $3; of[$1] = $4 }
@@ -56,7 +60,8 @@ while [ "$(date +%%s)" -lt "$end" ]; do
     }' || exit 0
   sleep 0.1
 done
-`, TerminationGracePeriodSeconds-PreStopReserveSeconds, RedisPort)
+`, TerminationGracePeriodSeconds-PreStopReserveSeconds, tlsFlags, RedisPort)
+}
 
 // Options are the operator's settings the builders need beside the
 // RedisCluster.
@@ -164,6 +169,9 @@ func podSpec(rc *redisv1alpha1.RedisCluster, shard int, o Options) (corev1.PodSp
 			Items:                []corev1.KeyToPath{{Key: ConfigKey, Path: ConfigKey}},
 		}},
 	}}
+	if rc.Spec.TLSEnabled() {
+		volumes = append(volumes, tlsVolume(rc))
+	}
 	if AnnouncesAtStart(rc) {
 		// Optional: a pod whose line is not written yet starts announcing
 		// its IP, and the operator corrects it.
@@ -217,6 +225,9 @@ func redisContainer(rc *redisv1alpha1.RedisCluster) corev1.Container {
 		{Name: ConfigVolumeName, MountPath: ConfigDir, ReadOnly: true},
 		{Name: DataVolumeName, MountPath: DataDir},
 	}
+	if rc.Spec.TLSEnabled() {
+		mounts = append(mounts, tlsMount())
+	}
 	if AnnouncesAtStart(rc) {
 		command, args = []string{"sh", "-c", StartScript}, nil
 		env = append(env,
@@ -244,7 +255,7 @@ func redisContainer(rc *redisv1alpha1.RedisCluster) corev1.Container {
 			ProbeHandler: tcp, InitialDelaySeconds: 15, PeriodSeconds: 10, TimeoutSeconds: 5, SuccessThreshold: 1, FailureThreshold: 6,
 		},
 		Lifecycle: &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{
-			Exec: &corev1.ExecAction{Command: []string{"sh", "-c", PreStopScript}},
+			Exec: &corev1.ExecAction{Command: []string{"sh", "-c", preStopScript(redisCLITLSFlags(rc))}},
 		}},
 		VolumeMounts: mounts,
 		// Redis writes only /data (the claim); the rest of the image is

@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -30,6 +31,8 @@ type Options struct {
 	Timeout time.Duration
 	// OnError, when set, receives the error of each failed scrape.
 	OnError func(error)
+	// TLSConfig, when set, connects over TLS.
+	TLSConfig *tls.Config
 }
 
 // Collector is a prometheus.Collector reading one Redis server per scrape.
@@ -64,6 +67,7 @@ func New(o Options) (*Collector, error) {
 		MaxRetries:      -1,
 		DisableIdentity: true,
 		Protocol:        2,
+		TLSConfig:       o.TLSConfig,
 	})
 	return &Collector{
 		client:  c,

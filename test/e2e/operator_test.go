@@ -61,6 +61,12 @@ func TestOperator(t *testing.T) {
 		testHostnames(t, e)
 	})
 
+	// Independent of the others; compares its writer with one on this
+	// cluster when it is still Ready.
+	defer t.Run("a TLS cluster serves only TLS and renews its certificate under a writer with no restart", func(t *testing.T) {
+		testTLS(t, e, name)
+	})
+
 	// Independent of the others too; runs before the storage test.
 	defer t.Run("a cluster with a password from a Secret works end to end", func(t *testing.T) {
 		testOperatorPassword(t, e)

@@ -1,0 +1,519 @@
+package controller
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+	"github.com/redkube/redkube/internal/resources"
+	"github.com/redkube/redkube/pkg/certs"
+	"github.com/redkube/redkube/pkg/redisadmin"
+)
+
+// TLS (spec.tls): the operator keeps the Secret the pods mount
+// (<name>-tls) and copies into it only a certificate that passed
+// certs.Check, whether it issued it or took it from spec.tls.secretName;
+// a bad Secret therefore never reaches a pod, even one that restarts. A
+// change of that Secret's certificate is applied to the running nodes by
+// reloading their files (redisadmin.ReloadTLS) once their kubelet has
+// refreshed them, and counts as applied when a TLS handshake with every
+// node presents it (docs/design/2026-12-05-tls.md).
+
+// Event reasons of TLS.
+const (
+	// EventCertificateIssued: the operator issued a CA or server certificate.
+	EventCertificateIssued = "CertificateIssued"
+	// EventCertificateApplied: every node serves the current certificate.
+	EventCertificateApplied = "CertificateApplied"
+	// EventTLSSecretInvalid: the TLS Secret cannot be used; the note says why.
+	EventTLSSecretInvalid = "TLSSecretInvalid"
+	// EventTLSToggleRefused: spec.tls.enabled changed for a running cluster.
+	EventTLSToggleRefused = "TLSToggleRefused"
+	// EventTLSReloaded: nodes were made to reload their TLS files.
+	EventTLSReloaded = "TLSReloaded"
+)
+
+// RequeueTLS is the delay while some node still serves an older
+// certificate: the kubelet refreshes a mounted Secret within about a
+// minute, and the pass that sees the new files reloads them.
+const RequeueTLS = 2 * time.Second
+
+// tlsRand is the randomness of issued keys and serial numbers.
+var tlsRand io.Reader = rand.Reader
+
+var tlsExpiryDays = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	Name: "redkube_tls_certificate_expiry_days",
+	Help: "Days until the server certificate the nodes are given expires (negative once expired); absent without TLS.",
+}, []string{"namespace", "name"})
+
+func init() { ctrlmetrics.Registry.MustRegister(tlsExpiryDays) }
+
+// tlsState is the pass's TLS finding and what it prepared.
+type tlsState struct {
+	// on is whether the pods run TLS: spec.tls.enabled, or the mode the
+	// running pods were created with when a toggle is refused.
+	on bool
+	// render is the RedisCluster the objects are rendered from (st.rc, or
+	// a copy with spec.tls pinned to the running mode).
+	render *redisv1alpha1.RedisCluster
+	// refused is the message of a refused toggle.
+	refused string
+	// problem and message describe a Secret that cannot be used.
+	problem redisv1alpha1.ConditionReason
+	message string
+	// leaf is the certificate the nodes are to serve (nil: none usable).
+	leaf *x509.Certificate
+	// config is the operator's client configuration.
+	config *tls.Config
+	// verified is set once every node was seen serving leaf.
+	verified bool
+	// lagging names the nodes that do not serve leaf yet.
+	lagging []string
+}
+
+// renderCluster is the RedisCluster the pass renders objects from.
+func (st *state) renderCluster() *redisv1alpha1.RedisCluster {
+	if st.tls != nil && st.tls.render != nil {
+		return st.tls.render
+	}
+	return st.rc
+}
+
+// prepareTLS decides whether the pods run TLS, keeps the Secrets of the
+// certificates, and builds the operator's TLS client configuration.
+func (r *Reconciler) prepareTLS(ctx context.Context, st *state) error {
+	rc := st.rc
+	running, exists, err := r.runningTLS(ctx, rc)
+	if err != nil {
+		return err
+	}
+	t := &tlsState{on: rc.Spec.TLSEnabled(), render: rc}
+	st.tls = t
+	if exists && running != t.on {
+		t.on, t.refused = running, toggleMessage(running)
+		t.render = rc.DeepCopy()
+		if running && t.render.Spec.TLS == nil {
+			t.render.Spec.TLS = &redisv1alpha1.TLSSpec{}
+		}
+		if t.render.Spec.TLS != nil {
+			t.render.Spec.TLS.Enabled = running
+		}
+	}
+	if !t.on {
+		return nil
+	}
+	live, err := r.getSecret(ctx, rc.Namespace, resources.TLSServerSecretName(rc))
+	if err != nil {
+		return err
+	}
+	want, err := r.wantedBundle(ctx, st, live)
+	if err != nil || t.problem != "" {
+		if live == nil || err != nil {
+			return err
+		}
+		// Keep serving what the pods have.
+		want = bundleOf(live)
+	}
+	if f := certs.Check(want, r.Clock.Now()); f.Problem == certs.ProblemNone {
+		t.leaf = f.Leaf
+	}
+	if err := r.writeTLSSecrets(ctx, st, live, want); err != nil {
+		return err
+	}
+	t.config = clientTLSConfig(rc, r.clusterDomain(), live, want)
+	return nil
+}
+
+// toggleMessage is TLSToggleRefused's message.
+func toggleMessage(running bool) string {
+	now, asked := "without", "turned on"
+	if running {
+		now, asked = "with", "turned off"
+	}
+	return fmt.Sprintf("spec.tls.enabled: the cluster's pods run %s TLS and TLS cannot be %s for a running cluster (nodes with and without TLS cannot share the cluster bus); the cluster keeps serving as it is: create a new cluster and move the data, or restore spec.tls.enabled", now, asked)
+}
+
+// runningTLS reports whether the cluster's pods were created with TLS
+// (shard 0's StatefulSet mounts the TLS volume), and whether that
+// StatefulSet exists at all.
+func (r *Reconciler) runningTLS(ctx context.Context, rc *redisv1alpha1.RedisCluster) (running, exists bool, err error) {
+	sts := &appsv1.StatefulSet{}
+	err = r.Client.Get(ctx, types.NamespacedName{Namespace: rc.Namespace, Name: resources.ShardName(rc, 0)}, sts)
+	switch {
+	case apierrors.IsNotFound(err):
+		return false, false, nil
+	case err != nil:
+		return false, false, fmt.Errorf("get StatefulSet %s: %w", resources.ShardName(rc, 0), err)
+	}
+	for _, v := range sts.Spec.Template.Spec.Volumes {
+		if v.Name == resources.TLSVolumeName {
+			return true, true, nil
+		}
+	}
+	return false, true, nil
+}
+
+// getSecret reads a Secret around the cache; nil when it does not exist.
+func (r *Reconciler) getSecret(ctx context.Context, ns, name string) (*corev1.Secret, error) {
+	s := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("get Secret %s: %w", name, err)
+	}
+	return s, nil
+}
+
+// bundleOf is a Secret's content as a certificate bundle.
+func bundleOf(s *corev1.Secret) certs.Bundle {
+	if s == nil {
+		return certs.Bundle{}
+	}
+	return certs.Bundle{Cert: s.Data[redisv1alpha1.TLSCertKey], Key: s.Data[redisv1alpha1.TLSKeyKey], CA: s.Data[redisv1alpha1.TLSCAKey]}
+}
+
+// wantedBundle is the content <name>-tls should hold: the user's Secret
+// when it passes the checks (st.tls.problem otherwise), or the
+// operator-issued certificate, issued again when missing, due for renewal
+// or no longer covering the cluster's names.
+func (r *Reconciler) wantedBundle(ctx context.Context, st *state, live *corev1.Secret) (certs.Bundle, error) {
+	rc := st.rc
+	if spec := rc.Spec.TLS; spec != nil && spec.SecretName != "" {
+		user, err := r.getSecret(ctx, rc.Namespace, spec.SecretName)
+		if err != nil {
+			return certs.Bundle{}, err
+		}
+		if user == nil {
+			st.tls.problem = redisv1alpha1.ReasonTLSSecretNotFound
+			st.tls.message = fmt.Sprintf("spec.tls.secretName: Secret %q not found", spec.SecretName)
+			return certs.Bundle{}, nil
+		}
+		b := bundleOf(user)
+		if f := certs.Check(b, r.Clock.Now()); f.Problem != certs.ProblemNone {
+			st.tls.problem = problemReason(f.Problem)
+			st.tls.message = fmt.Sprintf("spec.tls.secretName: Secret %q: %s; the nodes keep their current certificate", spec.SecretName, f.Message)
+			return certs.Bundle{}, nil
+		}
+		return b, nil
+	}
+	return r.issuedBundle(ctx, st, live)
+}
+
+// problemReason maps a certs.Problem to TLSReady's reason.
+func problemReason(p certs.Problem) redisv1alpha1.ConditionReason {
+	switch p {
+	case certs.ProblemKeyMissing:
+		return redisv1alpha1.ReasonTLSSecretKeyMissing
+	case certs.ProblemKeyMismatch:
+		return redisv1alpha1.ReasonCertificateKeyMismatch
+	case certs.ProblemExpired:
+		return redisv1alpha1.ReasonCertificateExpired
+	case certs.ProblemNotSignedByCA:
+		return redisv1alpha1.ReasonCertificateNotSignedByCA
+	}
+	return redisv1alpha1.ReasonCertificateInvalid
+}
+
+// Keys of the issuer Secret (<name>-tls-ca).
+const (
+	issuerCertKey = "ca.crt"
+	issuerKeyKey  = "ca.key"
+)
+
+// renewBefore is spec.tls.renewBefore or its default.
+func renewBefore(rc *redisv1alpha1.RedisCluster) time.Duration {
+	if t := rc.Spec.TLS; t != nil && t.RenewBefore != nil {
+		return t.RenewBefore.Duration
+	}
+	return redisv1alpha1.DefaultTLSRenewBefore * time.Second
+}
+
+// issuedBundle returns the operator-issued bundle: the CA from
+// <name>-tls-ca (created first when missing) and the live server
+// certificate, or a new one when it is due (certs.NeedsIssue).
+func (r *Reconciler) issuedBundle(ctx context.Context, st *state, live *corev1.Secret) (certs.Bundle, error) {
+	rc := st.rc
+	now := r.Clock.Now()
+	ca, err := r.issuer(ctx, st)
+	if err != nil {
+		return certs.Bundle{}, err
+	}
+	names := certs.SANs(resources.TLSHosts(rc, r.clusterDomain()))
+	current := bundleOf(live)
+	why := certs.NeedsIssue(current, ca, names, now, renewBefore(rc))
+	if why == "" {
+		current.CA = ca.CertPEM
+		return current, nil
+	}
+	kp, err := certs.IssueServer(ca, resources.AccessServiceName(rc), names, now, certs.ServerValidity, tlsRand)
+	if err != nil {
+		return certs.Bundle{}, fmt.Errorf("issue the server certificate: %w", err)
+	}
+	r.event(rc, corev1.EventTypeNormal, EventCertificateIssued, "IssueCertificate", "issued a server certificate valid until %s: %s",
+		kp.Cert.NotAfter.UTC().Format(time.RFC3339), why)
+	return certs.Bundle{Cert: kp.CertPEM, Key: kp.KeyPEM, CA: ca.CertPEM}, nil
+}
+
+// issuer reads the operator's CA from <name>-tls-ca, creating it first.
+func (r *Reconciler) issuer(ctx context.Context, st *state) (*certs.KeyPair, error) {
+	rc := st.rc
+	name := resources.TLSIssuerSecretName(rc)
+	sec, err := r.getSecret(ctx, rc.Namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	if sec != nil {
+		if conflict := checkControlled(sec, resources.TLSSecret(rc, name, nil)); conflict != nil {
+			return nil, conflict
+		}
+		ca, err := certs.ParseKeyPair(sec.Data[issuerCertKey], sec.Data[issuerKeyKey])
+		if err != nil {
+			return nil, fmt.Errorf("Secret %s: %w", name, err)
+		}
+		return ca, nil
+	}
+	ca, err := certs.NewCA(rc.Namespace+"/"+rc.Name+" redkube CA", r.Clock.Now(), tlsRand)
+	if err != nil {
+		return nil, fmt.Errorf("issue the CA: %w", err)
+	}
+	obj := resources.TLSSecret(rc, name, map[string][]byte{issuerCertKey: ca.CertPEM, issuerKeyKey: ca.KeyPEM})
+	if err := r.Client.Create(ctx, obj); err != nil {
+		return nil, fmt.Errorf("create Secret %s: %w", name, err)
+	}
+	st.changed = append(st.changed, "Secret "+name)
+	r.event(rc, corev1.EventTypeNormal, EventCertificateIssued, "IssueCertificate", "issued the cluster's CA, valid until %s", ca.Cert.NotAfter.UTC().Format(time.RFC3339))
+	return ca, nil
+}
+
+// writeTLSSecrets writes <name>-tls (what the pods mount) and <name>-ca
+// (ca.crt for clients) when their content differs from want.
+func (r *Reconciler) writeTLSSecrets(ctx context.Context, st *state, live *corev1.Secret, want certs.Bundle) error {
+	rc := st.rc
+	server := map[string][]byte{redisv1alpha1.TLSCertKey: want.Cert, redisv1alpha1.TLSKeyKey: want.Key, redisv1alpha1.TLSCAKey: want.CA}
+	if err := r.writeSecret(ctx, st, live, resources.TLSSecret(rc, resources.TLSServerSecretName(rc), server)); err != nil {
+		return err
+	}
+	caName := resources.TLSCASecretName(rc)
+	caLive, err := r.getSecret(ctx, rc.Namespace, caName)
+	if err != nil {
+		return err
+	}
+	return r.writeSecret(ctx, st, caLive, resources.TLSSecret(rc, caName, map[string][]byte{redisv1alpha1.TLSCAKey: want.CA}))
+}
+
+// writeSecret creates desired, or updates live when its data differs. A
+// Secret under that name that this cluster does not control stops the
+// pass.
+func (r *Reconciler) writeSecret(ctx context.Context, st *state, live, desired *corev1.Secret) error {
+	if live == nil {
+		if err := r.Client.Create(ctx, desired); err != nil {
+			return fmt.Errorf("create Secret %s: %w", desired.Name, err)
+		}
+		st.changed = append(st.changed, "Secret "+desired.Name)
+		return nil
+	}
+	if conflict := checkControlled(live, desired); conflict != nil {
+		return conflict
+	}
+	if dataEqual(live.Data, desired.Data) {
+		return nil
+	}
+	next := live.DeepCopy()
+	next.Data = desired.Data
+	if err := r.Client.Update(ctx, next); err != nil {
+		return fmt.Errorf("update Secret %s: %w", desired.Name, err)
+	}
+	st.changed = append(st.changed, "Secret "+desired.Name)
+	return nil
+}
+
+// clientTLSConfig is the operator's TLS configuration: it trusts the CAs
+// of both the Secret the pods have now and the one they are given (a CA
+// rollover), checks the chain but not the name (it dials pod IPs), sends
+// the access Service's name as SNI, and presents the certificate the
+// nodes currently trust (needed with spec.tls.authClients).
+func clientTLSConfig(rc *redisv1alpha1.RedisCluster, domain string, live *corev1.Secret, want certs.Bundle) *tls.Config {
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(want.CA)
+	current := bundleOf(live)
+	roots.AppendCertsFromPEM(current.CA)
+	pair := want
+	if len(current.Cert) > 0 {
+		pair = current
+	}
+	var cert *tls.Certificate
+	if c, err := tls.X509KeyPair(pair.Cert, pair.Key); err == nil {
+		cert = &c
+	}
+	return redisadmin.VerifyChainOnly(roots, resources.TLSServerName(rc, domain), cert)
+}
+
+// applyTLS makes every node serve the current certificate: a node whose
+// TLS handshake presents another one is told to reload its files (which
+// its kubelet may not have refreshed yet: then the next pass tries
+// again). Skipped once the status records that every node serves it.
+func (r *Reconciler) applyTLS(ctx context.Context, st *state) error {
+	t := st.tls
+	if t == nil || !t.on || t.leaf == nil || st.pool == nil {
+		return nil
+	}
+	want := certs.Fingerprint(t.leaf)
+	if old := st.old.TLS; old != nil && old.CertificateFingerprint == want {
+		t.verified = true
+		return nil
+	}
+	files := redisadmin.TLSFiles{Cert: resources.TLSCertFile, Key: resources.TLSKeyFile, CA: resources.TLSCAFile}
+	pods := runningPods(st)
+	var reloaded []string
+	for _, p := range pods {
+		addr := podAddr(p)
+		got, err := redisadmin.ServedCertificate(ctx, addr, t.config, r.Redis.DialTimeout*4)
+		if err == nil && certs.Fingerprint(got) == want {
+			continue
+		}
+		if err := st.pool.Node(addr).ReloadTLS(ctx, files); err != nil {
+			t.lagging = append(t.lagging, p.Name+" (reload: "+err.Error()+")")
+			continue
+		}
+		got, err = redisadmin.ServedCertificate(ctx, addr, t.config, r.Redis.DialTimeout*4)
+		if err != nil || certs.Fingerprint(got) != want {
+			t.lagging = append(t.lagging, p.Name+" (its files are not refreshed yet)")
+			continue
+		}
+		reloaded = append(reloaded, p.Name)
+	}
+	if len(reloaded) > 0 {
+		r.event(st.rc, corev1.EventTypeNormal, EventTLSReloaded, "ReloadTLS", "reloaded the TLS files of %s", strings.Join(reloaded, ", "))
+	}
+	total := int(st.rc.Spec.Masters * st.rc.Spec.PodsPerShard())
+	if len(pods) < total && len(t.lagging) == 0 {
+		t.lagging = append(t.lagging, fmt.Sprintf("%d of %d pods are not running", total-len(pods), total))
+	}
+	t.verified = len(t.lagging) == 0
+	return nil
+}
+
+// runningPods are the cluster's running pods with an IP, by name.
+func runningPods(st *state) []*corev1.Pod {
+	var out []*corev1.Pod
+	for i := range st.kube.pods {
+		p := &st.kube.pods[i]
+		if p.Status.PodIP != "" && p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })
+	return out
+}
+
+// podAddr is the pod's Redis address.
+func podAddr(p *corev1.Pod) string {
+	return fmt.Sprintf("%s:%d", p.Status.PodIP, resources.RedisPort)
+}
+
+// event emits an event when the reconciler has a recorder.
+func (r *Reconciler) event(rc *redisv1alpha1.RedisCluster, typ, reason, action, format string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(rc, nil, typ, reason, action, format, args...)
+	}
+}
+
+// tlsStatus sets status.tls and TLSReady on next from the pass's finding,
+// emits the event of a transition, and sets the expiry gauge. It keeps
+// both as they were when the pass did not get to TLS.
+func (r *Reconciler) tlsStatus(st *state, next *redisv1alpha1.RedisClusterStatus) {
+	t := st.tls
+	rc := st.rc
+	if t == nil {
+		return
+	}
+	if !t.on && t.refused == "" {
+		next.TLS = nil
+		meta.RemoveStatusCondition(&next.Conditions, redisv1alpha1.ConditionTLSReady.String())
+		tlsExpiryDays.DeleteLabelValues(rc.Namespace, rc.Name)
+		return
+	}
+	now := r.Clock.Now()
+	s := &redisv1alpha1.TLSStatus{Enabled: t.on}
+	if old := st.old.TLS; old != nil {
+		s.CertificateFingerprint = old.CertificateFingerprint
+	}
+	if t.on {
+		s.CASecretName = resources.TLSCASecretName(rc)
+	}
+	if t.leaf != nil {
+		s.NotAfter = &metav1.Time{Time: t.leaf.NotAfter.UTC().Truncate(time.Second)}
+		tlsExpiryDays.WithLabelValues(rc.Namespace, rc.Name).Set(certs.DaysLeft(t.leaf.NotAfter, now))
+		if t.verified {
+			s.CertificateFingerprint = certs.Fingerprint(t.leaf)
+		}
+	}
+	if !t.on {
+		s = &redisv1alpha1.TLSStatus{}
+	}
+	next.TLS = s
+	ok, reason, msg := tlsCondition(t, now)
+	cond := metav1.Condition{
+		Type: redisv1alpha1.ConditionTLSReady.String(), Status: metav1.ConditionFalse, Reason: reason.String(), Message: msg,
+		ObservedGeneration: rc.Generation, LastTransitionTime: metav1.NewTime(now),
+	}
+	if ok {
+		cond.Status = metav1.ConditionTrue
+	}
+	prev := meta.FindStatusCondition(st.old.Conditions, cond.Type)
+	meta.SetStatusCondition(&next.Conditions, cond)
+	if prev == nil || prev.Reason != cond.Reason || (reason != redisv1alpha1.ReasonApplyingCertificate && prev.Message != cond.Message && !ok) {
+		r.recordTLS(rc, reason, msg)
+	}
+}
+
+// tlsCondition is TLSReady's value.
+func tlsCondition(t *tlsState, now time.Time) (bool, redisv1alpha1.ConditionReason, string) {
+	switch {
+	case t.refused != "":
+		return false, redisv1alpha1.ReasonTLSToggleRefused, t.refused
+	case t.problem != "":
+		return false, t.problem, t.message
+	case t.leaf == nil:
+		return false, redisv1alpha1.ReasonCertificateInvalid, "no usable certificate for the nodes yet"
+	case !t.verified:
+		return false, redisv1alpha1.ReasonApplyingCertificate, "waiting for nodes to serve the current certificate: " + strings.Join(t.lagging, ", ")
+	}
+	return true, redisv1alpha1.ReasonCertificateApplied, fmt.Sprintf("every node serves certificate %s, valid until %s (%.0f days left)",
+		certs.Fingerprint(t.leaf)[:16], t.leaf.NotAfter.UTC().Format(time.RFC3339), certs.DaysLeft(t.leaf.NotAfter, now))
+}
+
+// recordTLS emits the event of a TLSReady transition.
+func (r *Reconciler) recordTLS(rc *redisv1alpha1.RedisCluster, reason redisv1alpha1.ConditionReason, msg string) {
+	switch reason {
+	case redisv1alpha1.ReasonCertificateApplied:
+		r.event(rc, corev1.EventTypeNormal, EventCertificateApplied, "ApplyCertificate", "%s", msg)
+	case redisv1alpha1.ReasonApplyingCertificate:
+	case redisv1alpha1.ReasonTLSToggleRefused:
+		r.event(rc, corev1.EventTypeWarning, EventTLSToggleRefused, "Reconcile", "%s", msg)
+	default:
+		r.event(rc, corev1.EventTypeWarning, EventTLSSecretInvalid, "Reconcile", "%s: %s", reason, msg)
+	}
+}
+
+// tlsPending reports whether some node still serves an older certificate.
+func tlsPending(st *state) bool {
+	return st.tls != nil && st.tls.on && st.tls.leaf != nil && !st.tls.verified && st.pool != nil
+}
