@@ -285,7 +285,7 @@ func (r *Reconciler) issuer(ctx context.Context, st *state) (*certs.KeyPair, err
 		}
 		ca, err := certs.ParseKeyPair(sec.Data[issuerCertKey], sec.Data[issuerKeyKey])
 		if err != nil {
-			return nil, fmt.Errorf("Secret %s: %w", name, err)
+			return nil, fmt.Errorf("read the CA from Secret %s: %w", name, err)
 		}
 		return ca, nil
 	}
