@@ -197,6 +197,14 @@ type RedisClusterSpec struct {
 	// (docs/tls.md). Off when unset.
 	// +optional
 	TLS *TLSSpec `json:"tls,omitempty"`
+
+	// Users are ACL users kept on every node beside the default user
+	// (docs/security.md). Names are unique.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
+	Users []UserSpec `json:"users,omitempty"`
 }
 
 // MonitoringSpec configures the metrics of the Redis pods.

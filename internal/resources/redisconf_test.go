@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+	"github.com/redkube/redkube/pkg/auth"
 )
 
 // startupGuard bounds how long the tests wait for redis-server to answer
@@ -119,6 +120,12 @@ func writeLocalConf(t *testing.T, rc *redisv1alpha1.RedisCluster, port int, dir 
 	conf = strings.ReplaceAll(conf, "\nport 6379\n", fmt.Sprintf("\nport %d\n", port))
 	conf = strings.ReplaceAll(conf, " "+DataDir+"\n", " "+dir+"\n")
 	conf = strings.ReplaceAll(conf, " "+DataDir+"/", " "+dir+"/")
+	// The users file a new cluster's pods start with: no users yet.
+	users := filepath.Join(dir, UsersConfKey)
+	if err := os.WriteFile(users, []byte(auth.RenderConf(nil)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf = strings.ReplaceAll(conf, " "+UsersFile+"\n", " "+users+"\n")
 	conf += "bind 127.0.0.1\n"
 	confPath := filepath.Join(dir, "redis.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {

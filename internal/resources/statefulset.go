@@ -168,7 +168,7 @@ func podSpec(rc *redisv1alpha1.RedisCluster, shard int, o Options) (corev1.PodSp
 			LocalObjectReference: corev1.LocalObjectReference{Name: ConfigMapName(rc)},
 			Items:                []corev1.KeyToPath{{Key: ConfigKey, Path: ConfigKey}},
 		}},
-	}}
+	}, usersVolume(rc)}
 	if rc.Spec.TLSEnabled() {
 		volumes = append(volumes, tlsVolume(rc))
 	}
@@ -224,6 +224,7 @@ func redisContainer(rc *redisv1alpha1.RedisCluster) corev1.Container {
 	mounts := []corev1.VolumeMount{
 		{Name: ConfigVolumeName, MountPath: ConfigDir, ReadOnly: true},
 		{Name: DataVolumeName, MountPath: DataDir},
+		usersMount(),
 	}
 	if rc.Spec.TLSEnabled() {
 		mounts = append(mounts, tlsMount())
