@@ -39,3 +39,20 @@ type UserSpec struct {
 
 // IsEnabled reports whether the user may log in (true when unset).
 func (u UserSpec) IsEnabled() bool { return u.Enabled == nil || *u.Enabled }
+
+// DefaultUserSpec restricts the default user.
+type DefaultUserSpec struct {
+	// Enabled false switches the default user off (no password, no
+	// permission): every client must log in as one of spec.users. The
+	// operator, replication and monitoring use their own users and keep
+	// working. Requires spec.passwordSecret unset.
+	// +kubebuilder:default=true
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
+// DefaultUserDisabled reports whether spec.defaultUser switches the
+// default user off.
+func (s RedisClusterSpec) DefaultUserDisabled() bool {
+	return s.DefaultUser != nil && s.DefaultUser.Enabled != nil && !*s.DefaultUser.Enabled
+}

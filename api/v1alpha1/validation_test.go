@@ -165,6 +165,7 @@ func TestRejectsBadInput(t *testing.T) {
 		{name: "a user name with a space", spec: "users:\n- {name: 'a b', rules: '+@all', passwordSecrets: [{name: s}]}", want: []string{"spec.users[0].name: Invalid value"}},
 		{name: "a password in a user's rules", spec: "users:\n- {name: app, rules: '+@all >secret', passwordSecrets: [{name: s}]}", want: []string{"spec.users[0]: Invalid value", "rules must not hold passwords"}},
 		{name: "on in a user's rules", spec: "users:\n- {name: app, rules: 'ON +@all', passwordSecrets: [{name: s}]}", want: []string{"rules must not hold on, off, reset, nopass or resetpass"}},
+		{name: "the default user off with a password", spec: "defaultUser: {enabled: false}\npasswordSecret: {name: pw}", want: []string{"spec.passwordSecret: Invalid value", "unset it when spec.defaultUser.enabled is false"}},
 		{name: "a user without a password", spec: "users:\n- {name: app, rules: '+@all', passwordSecrets: []}", want: []string{"spec.users[0].passwordSecrets: Invalid value"}},
 	}
 	for _, key := range redisv1alpha1.ForbiddenConfigKeys {

@@ -26,6 +26,7 @@ import (
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
 	"github.com/redkube/redkube/internal/resources"
+	"github.com/redkube/redkube/pkg/auth"
 	"github.com/redkube/redkube/pkg/heal"
 	"github.com/redkube/redkube/pkg/redisadmin"
 )
@@ -233,7 +234,7 @@ func (r *Reconciler) setDefaults() {
 // Reconcile runs one pass: fetch → validate → read the password and the
 // ACL users → expand the claims (storage) → check and issue the TLS
 // certificates → apply the rendered objects → gather from Kubernetes →
-// change the password and the users on the running nodes → gather from
+// change the users and the password on the running nodes → gather from
 // Redis → derive and decide (the core's heal chain) → act → status.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	if r.Clock == nil {
@@ -278,8 +279,8 @@ func (r *Reconciler) runPhases(ctx context.Context, st *state) {
 		{"apply", r.applyObjects},
 		{"gather kubernetes", r.gatherKube},
 		{"prune", r.pruneExternal},
-		{"change password", r.convergePassword},
 		{"change users", r.convergeUsers},
+		{"change password", r.convergePassword},
 		{"gather redis", r.gatherRedis},
 		{"apply tls", r.applyTLS},
 		{"decide", r.decide},
@@ -403,9 +404,22 @@ func (r *Reconciler) readPassword(ctx context.Context, st *state) error {
 }
 
 // poolOptions are the Redis connection options of one pass.
+// It authenticates as the operator's own user once the users Secret holds
+// its password (a node without that user yet is given it by the users
+// phase, which falls back to the default user: defaultPoolOptions).
 func (r *Reconciler) poolOptions(st *state) redisadmin.Options {
+	o := r.defaultPoolOptions(st, st.password)
+	if u := st.users; u != nil && u.system.Operator != "" {
+		o.Username, o.Password = auth.OperatorUser, u.system.Operator
+	}
+	return o
+}
+
+// defaultPoolOptions are the connection options of the default user with
+// password.
+func (r *Reconciler) defaultPoolOptions(st *state, password string) redisadmin.Options {
 	o := r.Redis
-	o.Password = st.password
+	o.Password = password
 	if st.tls != nil && st.tls.on {
 		o.TLSConfig = st.tls.config
 	}

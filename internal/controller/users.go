@@ -2,8 +2,10 @@ package controller
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strconv"
@@ -54,9 +56,11 @@ const checkUser = "redkube-rules-check"
 
 // usersState is the pass's view of the ACL users.
 type usersState struct {
-	// desired are the users of the spec with their passwords; nil when a
-	// Secret is missing (problem says which).
+	// desired are the operator's users and those of the spec with their
+	// passwords; nil when a Secret is missing (problem says which).
 	desired []auth.User
+	// system are the operator's users' passwords.
+	system auth.SystemPasswords
 	// applied, reference and removed are the users Secret's contents: the
 	// file, the recorded ACL LIST lines by name, the names deleted.
 	applied   []auth.ConfUser
@@ -74,42 +78,89 @@ type usersState struct {
 	nodes   int
 }
 
-// managed reports whether the cluster has users to keep or to remove.
+// managed reports whether the cluster has users to keep or to remove
+// beside the operator's own, which UsersApplied then reports on.
 func (u *usersState) managed() bool {
-	return len(u.desired) > 0 || len(u.applied) > 0 || len(u.removed) > 0 || u.problem != ""
+	for _, c := range u.applied {
+		if !strings.HasPrefix(c.Name, auth.ReservedPrefix) {
+			return true
+		}
+	}
+	for _, d := range u.desired {
+		if !strings.HasPrefix(d.Name, auth.ReservedPrefix) {
+			return true
+		}
+	}
+	return len(u.removed) > 0 || u.problem != ""
 }
 
-// readUsers reads the users Secret (creating it with no users for a new
-// cluster: the pods mount it) and the password Secrets of spec.users.
+// readUsers reads the users Secret (creating it for a new cluster, with
+// the operator's users and freshly generated passwords: the pods mount it
+// and their environment reads the replication and monitor passwords) and
+// the password Secrets of spec.users.
 func (r *Reconciler) readUsers(ctx context.Context, st *state) error {
 	st.users = &usersState{}
-	want := resources.UsersSecret(st.rc, auth.RenderConf(nil), "", "")
+	u := st.users
+	probe := resources.UsersSecret(st.rc, resources.UsersData{})
 	sec := &corev1.Secret{}
-	switch err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(want), sec); {
+	switch err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(probe), sec); {
 	case apierrors.IsNotFound(err):
+		sec = nil
+	case err != nil:
+		return fmt.Errorf("get Secret %s: %w", probe.Name, err)
+	default:
+		if conflict := checkControlled(sec, probe); conflict != nil {
+			st.invalid, st.invalidReason = conflict.Error(), redisv1alpha1.ReasonNameConflict
+			return nil
+		}
+	}
+	var data resources.UsersData
+	if sec != nil {
+		data = resources.ParseUsersSecret(sec)
+	}
+	if err := fillSystemPasswords(&data.Passwords); err != nil {
+		return err
+	}
+	if sec == nil {
+		// The operator's users need no check by Redis: their rules are
+		// fixed (and tested against redis-server).
+		data.Conf = auth.RenderConf(auth.SystemUsers(data.Passwords, st.rc.Spec.DefaultUserDisabled()))
+		want := resources.UsersSecret(st.rc, data)
 		if err := r.Client.Create(ctx, want); err != nil {
 			return fmt.Errorf("create Secret %s: %w", want.Name, err)
 		}
 		st.changed = append(st.changed, "Secret "+want.Name)
 		sec = want
-	case err != nil:
-		return fmt.Errorf("get Secret %s: %w", want.Name, err)
-	default:
-		if conflict := checkControlled(sec, want); conflict != nil {
-			st.invalid, st.invalidReason = conflict.Error(), redisv1alpha1.ReasonNameConflict
-			return nil
-		}
 	}
-	u := st.users
-	u.secret = sec
+	u.secret, u.system = sec, data.Passwords
 	var err error
-	if u.applied, err = auth.ParseConf(string(sec.Data[resources.UsersConfKey])); err != nil {
+	if u.applied, err = auth.ParseConf(data.Conf); err != nil {
 		return fmt.Errorf("Secret %s: %w", sec.Name, err)
 	}
-	u.reference = auth.ACLLines(splitLines(string(sec.Data[resources.UsersACLListKey])))
-	u.removed = splitLines(string(sec.Data[resources.UsersRemovedKey]))
-	u.desired, u.problem, u.message, err = r.desiredUsers(ctx, st.rc)
+	u.reference = auth.ACLLines(splitLines(data.ACLList))
+	u.removed = splitLines(data.Removed)
+	var specUsers []auth.User
+	specUsers, u.problem, u.message, err = r.desiredUsers(ctx, st.rc)
+	if u.problem == "" && err == nil {
+		u.desired = append(auth.SystemUsers(u.system, st.rc.Spec.DefaultUserDisabled()), specUsers...)
+	}
 	return err
+}
+
+// fillSystemPasswords generates the operator's users' passwords that are
+// missing (32 random bytes, hex).
+func fillSystemPasswords(p *auth.SystemPasswords) error {
+	for _, pw := range []*string{&p.Operator, &p.Replication, &p.Monitor} {
+		if *pw != "" {
+			continue
+		}
+		b := make([]byte, 32)
+		if _, err := io.ReadFull(tlsRand, b); err != nil {
+			return fmt.Errorf("generate a password: %w", err)
+		}
+		*pw = hex.EncodeToString(b)
+	}
+	return nil
 }
 
 // desiredUsers reads the passwords of spec.users. A missing Secret or key,
@@ -166,7 +217,7 @@ type userNode struct {
 // the spec's users cannot be applied, keeps them at the recorded ones).
 func (r *Reconciler) convergeUsers(ctx context.Context, st *state) error {
 	u := st.users
-	if u == nil || !u.managed() {
+	if u == nil {
 		return nil
 	}
 	nodes, unreached, err := r.userNodes(ctx, st)
@@ -174,17 +225,19 @@ func (r *Reconciler) convergeUsers(ctx context.Context, st *state) error {
 		return err
 	}
 	u.checked, u.nodes = true, len(nodes)+len(unreached)
-	target := u.applied
-	var desiredConf string
+	// The target is the spec's users, or the recorded ones while the
+	// spec's cannot be applied. A change, or a target whose reference
+	// lines were never recorded (a new cluster), goes through changeUsers.
+	target, conf, check := u.applied, string(u.secret.Data[resources.UsersConfKey]), []auth.User(nil)
 	if u.problem == "" {
-		desiredConf = auth.RenderConf(u.desired)
-		if desiredConf != string(u.secret.Data[resources.UsersConfKey]) {
-			if len(nodes) == 0 {
-				u.lagging = unreached
-				return nil // the first node to run checks the rules
-			}
-			return r.changeUsers(ctx, st, nodes, unreached, desiredConf)
+		conf, check = auth.RenderConf(u.desired), u.desired
+	}
+	if conf != string(u.secret.Data[resources.UsersConfKey]) || !recorded(u.reference, target) {
+		if len(nodes) == 0 {
+			u.lagging = unreached
+			return nil // the first node to run checks the rules
 		}
+		return r.changeUsers(ctx, st, nodes, unreached, conf, check)
 	}
 	plan := planUsers(target, u.removed, u.reference, nodeLines(nodes))
 	var repaired []string
@@ -198,7 +251,7 @@ func (r *Reconciler) convergeUsers(ctx context.Context, st *state) error {
 		repaired = append(repaired, n.pod)
 	}
 	if len(repaired) > 0 && r.Recorder != nil {
-		r.Recorder.Eventf(st.rc, nil, corev1.EventTypeNormal, EventUsersRepaired, "SetUsers", "pods %s did not hold the %d users; they were set again", strings.Join(repaired, ", "), len(target))
+		r.Recorder.Eventf(st.rc, nil, corev1.EventTypeNormal, EventUsersRepaired, "SetUsers", "pods %s did not hold the current users; they were set again", strings.Join(repaired, ", "))
 	}
 	u.lagging = unreached
 	return nil
@@ -206,9 +259,9 @@ func (r *Reconciler) convergeUsers(ctx context.Context, st *state) error {
 
 // changeUsers checks the spec's users on one node, sets them on every
 // running node, and records them.
-func (r *Reconciler) changeUsers(ctx context.Context, st *state, nodes []userNode, unreached []string, conf string) error {
+func (r *Reconciler) changeUsers(ctx context.Context, st *state, nodes []userNode, unreached []string, conf string, check []auth.User) error {
 	u := st.users
-	if name, err := checkRules(ctx, nodes[0].node, u.desired); err != nil {
+	if name, err := checkRules(ctx, nodes[0].node, check); err != nil {
 		if !isRedisReply(err) {
 			return fmt.Errorf("check the rules of user %s on pod %s: %w", name, nodes[0].pod, err)
 		}
@@ -223,7 +276,7 @@ func (r *Reconciler) changeUsers(ctx context.Context, st *state, nodes []userNod
 	if err != nil {
 		return err
 	}
-	change := auth.Diff(u.applied, next)
+	change := auth.Diff(u.applied, next, auth.DefaultRestored(st.password))
 	err = forEachUserNode(ctx, nodes, func(ctx context.Context, n userNode) error {
 		return applyUsers(ctx, n.node, change)
 	})
@@ -240,10 +293,20 @@ func (r *Reconciler) changeUsers(ctx context.Context, st *state, nodes []userNod
 	}
 	u.applied, u.removed, u.lagging = next, removed, unreached
 	u.reference = auth.ACLLines(splitLines(string(u.secret.Data[resources.UsersACLListKey])))
-	if r.Recorder != nil {
-		r.Recorder.Eventf(st.rc, nil, corev1.EventTypeNormal, EventUsersApplied, "SetUsers", "%d users set and %d deleted on %d running nodes", len(next), len(change.Delete), len(nodes))
+	if r.Recorder != nil && (specUsers(next) > 0 || len(change.Delete) > 0 || specUsers(u.applied) > 0 || st.rc.Spec.DefaultUserDisabled()) {
+		r.Recorder.Eventf(st.rc, nil, corev1.EventTypeNormal, EventUsersApplied, "SetUsers", "%d users set and %d deleted on %d running nodes (besides the operator's own)", specUsers(next), len(change.Delete), len(nodes))
 	}
 	return nil
+}
+
+// recorded reports whether reference holds a line for every user.
+func recorded(reference map[string]string, users []auth.ConfUser) bool {
+	for _, u := range users {
+		if _, ok := reference[u.Name]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // checkRules tries every user's rules on a scratch user that is off,
@@ -333,7 +396,7 @@ func referenceLines(list []string, next []auth.ConfUser) string {
 
 // recordUsers writes the users Secret when its data differ.
 func (r *Reconciler) recordUsers(ctx context.Context, st *state, conf, aclList string, removed []string) error {
-	want := resources.UsersSecret(st.rc, conf, aclList, strings.Join(removed, "\n"))
+	want := resources.UsersSecret(st.rc, resources.UsersData{Conf: conf, ACLList: aclList, Removed: strings.Join(removed, "\n"), Passwords: st.users.system})
 	live := st.users.secret
 	if dataEqual(live.Data, want.Data) {
 		return nil
@@ -350,8 +413,7 @@ func (r *Reconciler) recordUsers(ctx context.Context, st *state, conf, aclList s
 // userNodes returns every running pod's node with its ACL LIST, and the
 // running pods that did not answer.
 func (r *Reconciler) userNodes(ctx context.Context, st *state) ([]userNode, []string, error) {
-	pool := redisadmin.NewPool(r.poolOptions(st))
-	st.extraPools = append(st.extraPools, pool)
+	pools := r.fallbackPools(st)
 	var all []userNode
 	for i := range st.kube.pods {
 		p := &st.kube.pods[i]
@@ -359,14 +421,21 @@ func (r *Reconciler) userNodes(ctx context.Context, st *state) ([]userNode, []st
 			continue
 		}
 		addr := net.JoinHostPort(p.Status.PodIP, strconv.Itoa(resources.RedisPort))
-		all = append(all, userNode{pod: p.Name, node: pool.Node(addr)})
+		all = append(all, userNode{pod: p.Name, node: pools[0].Node(addr)})
 	}
 	slices.SortFunc(all, func(a, b userNode) int { return strings.Compare(a.pod, b.pod) })
 	errs := make([]error, len(all))
 	_ = forEachUserNode(ctx, all, func(ctx context.Context, n userNode) error {
 		i := slices.IndexFunc(all, func(m userNode) bool { return m.pod == n.pod })
-		list, err := n.node.ACLList(ctx)
-		all[i].lines, errs[i] = auth.ACLLines(list), err
+		// The first credentials the node accepts: the operator's user, or
+		// the default user on a node that does not have it yet.
+		node, err := acceptingNode(ctx, n.node.Addr(), pools...)
+		if err != nil {
+			errs[i] = err
+			return nil
+		}
+		list, err := node.ACLList(ctx)
+		all[i].node, all[i].lines, errs[i] = node, auth.ACLLines(list), err
 		return nil
 	})
 	var nodes []userNode
@@ -376,7 +445,7 @@ func (r *Reconciler) userNodes(ctx context.Context, st *state) ([]userNode, []st
 		case err == nil:
 			nodes = append(nodes, n)
 		case errors.Is(err, redisadmin.ErrUnreachable), errors.Is(err, redisadmin.ErrLoading), errors.Is(err, redisadmin.ErrAuth):
-			// Starting, or not yet at the password the operator uses:
+			// Starting, or refusing every credential the operator has:
 			// reported as lagging, judged again next pass.
 			unreached = append(unreached, n.pod)
 		default:
@@ -417,6 +486,17 @@ func splitLines(s string) []string {
 	return out
 }
 
+// specUsers counts the users that are not the operator's.
+func specUsers(users []auth.ConfUser) int {
+	n := 0
+	for _, u := range users {
+		if !strings.HasPrefix(u.Name, auth.ReservedPrefix) {
+			n++
+		}
+	}
+	return n
+}
+
 // isRedisReply reports whether err is an error reply of the server (as
 // opposed to a connection that failed).
 func isRedisReply(err error) bool {
@@ -454,7 +534,7 @@ func (r *Reconciler) usersStatus(st *state, next *redisv1alpha1.RedisClusterStat
 		status, reason = metav1.ConditionFalse, redisv1alpha1.ReasonUsersLagging
 		msg = fmt.Sprintf("%d of %d running nodes do not hold the current users yet: %s", len(u.lagging), u.nodes, strings.Join(u.lagging, ", "))
 	default:
-		msg = fmt.Sprintf("%d users on all %d running nodes", len(u.applied), u.nodes)
+		msg = fmt.Sprintf("%d users on all %d running nodes (besides the operator's own)", specUsers(u.applied), u.nodes)
 	}
 	prev := meta.FindStatusCondition(st.old.Conditions, redisv1alpha1.ConditionUsersApplied.String())
 	meta.SetStatusCondition(&next.Conditions, metav1.Condition{

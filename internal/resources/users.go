@@ -6,6 +6,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+	"github.com/redkube/redkube/pkg/auth"
 )
 
 // The users file (spec.users): an operator-owned Secret holds the `user`
@@ -28,6 +29,17 @@ const (
 	// UsersRemovedKey lists the users deleted from the spec (newest last,
 	// one per line), which a node that missed the deletion must not hold.
 	UsersRemovedKey = "removed"
+	// Keys of the operator's users' passwords (auth.SystemUsers), generated
+	// once with the Secret. Only the replication and monitor passwords
+	// reach the pods, as environment variables.
+	UsersOperatorPasswordKey    = "operator-password"
+	UsersReplicationPasswordKey = "replication-password"
+	UsersMonitorPasswordKey     = "monitor-password"
+	// ReplicationPasswordEnv and MonitorPasswordEnv hold them in the Redis
+	// container (masterauth; the preStop hook) and MonitorPasswordEnv the
+	// exporter's password.
+	ReplicationPasswordEnv = "REDKUBE_REPLICATION_PASSWORD"
+	MonitorPasswordEnv     = "REDKUBE_MONITOR_PASSWORD"
 	// UsersFile is the file redis.conf includes.
 	UsersFile = UsersDir + "/" + UsersConfKey
 )
@@ -41,17 +53,50 @@ func UsersSecretName(rc *redisv1alpha1.RedisCluster) string {
 // reference ACL LIST lines (aclList, one per line) and the names removed. Like the
 // applied-password Secret it carries no spec hash: the controller compares
 // its data.
-func UsersSecret(rc *redisv1alpha1.RedisCluster, conf, aclList, removed string) *corev1.Secret {
+func UsersSecret(rc *redisv1alpha1.RedisCluster, u UsersData) *corev1.Secret {
 	return &corev1.Secret{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
 		ObjectMeta: objectMeta(rc, UsersSecretName(rc), Labels(rc)),
 		Type:       corev1.SecretTypeOpaque,
 		Data: map[string][]byte{
-			UsersConfKey:    []byte(conf),
-			UsersACLListKey: []byte(aclList),
-			UsersRemovedKey: []byte(removed),
+			UsersConfKey:                []byte(u.Conf),
+			UsersACLListKey:             []byte(u.ACLList),
+			UsersRemovedKey:             []byte(u.Removed),
+			UsersOperatorPasswordKey:    []byte(u.Passwords.Operator),
+			UsersReplicationPasswordKey: []byte(u.Passwords.Replication),
+			UsersMonitorPasswordKey:     []byte(u.Passwords.Monitor),
 		},
 	}
+}
+
+// UsersData is the content of the users Secret.
+type UsersData struct {
+	// Conf is the users file; ACLList the reference ACL LIST lines and
+	// Removed the names removed, one per line.
+	Conf, ACLList, Removed string
+	// Passwords are the operator's users' passwords.
+	Passwords auth.SystemPasswords
+}
+
+// ParseUsersSecret reads a users Secret; passwords missing from it come
+// back empty.
+func ParseUsersSecret(sec *corev1.Secret) UsersData {
+	d := sec.Data
+	return UsersData{
+		Conf: string(d[UsersConfKey]), ACLList: string(d[UsersACLListKey]), Removed: string(d[UsersRemovedKey]),
+		Passwords: auth.SystemPasswords{
+			Operator:    string(d[UsersOperatorPasswordKey]),
+			Replication: string(d[UsersReplicationPasswordKey]),
+			Monitor:     string(d[UsersMonitorPasswordKey]),
+		},
+	}
+}
+
+// usersEnv is the environment variable name holding key of the users Secret.
+func usersEnv(rc *redisv1alpha1.RedisCluster, name, key string) corev1.EnvVar {
+	return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+		LocalObjectReference: corev1.LocalObjectReference{Name: UsersSecretName(rc)}, Key: key,
+	}}}
 }
 
 // usersVolume mounts the users file (only that key: the reference lines

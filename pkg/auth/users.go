@@ -147,15 +147,20 @@ func (c Change) IsNone() bool { return len(c.Set) == 0 && len(c.Delete) == 0 }
 // Diff is the change from the users in from to the users in to: every user
 // of to is set (SETUSER with reset is idempotent, and a node that restarted
 // with an older file needs them all), and users of from that to no longer
-// has are deleted.
-func Diff(from, to []ConfUser) Change {
+// has are deleted, except the default user, which Redis refuses to delete:
+// it is given restore instead.
+func Diff(from, to []ConfUser, restore ConfUser) Change {
 	keep := make(map[string]bool, len(to))
 	for _, u := range to {
 		keep[u.Name] = true
 	}
 	c := Change{Set: slices.Clone(to)}
 	for _, u := range from {
-		if !keep[u.Name] {
+		switch {
+		case keep[u.Name]:
+		case u.Name == DefaultUser:
+			c.Set = append(c.Set, restore)
+		default:
 			c.Delete = append(c.Delete, u.Name)
 		}
 	}
@@ -186,4 +191,64 @@ func InSync(node, reference map[string]string, names []string) bool {
 		}
 	}
 	return true
+}
+
+// The operator's own users, present on every node of a cluster it manages
+// whatever spec.users says, so that no application user's rules and no
+// restriction of the default user can lock the operator, replication or
+// monitoring out. Names starting with ReservedPrefix are refused in specs.
+const (
+	ReservedPrefix = "redkube-"
+	// OperatorUser is the operator's: it creates, heals, scales and changes
+	// the cluster, which takes every command and every key (MIGRATE moves
+	// keys, CLUSTER, CONFIG, ACL and FAILOVER administer it).
+	OperatorUser = "redkube-operator"
+	// ReplicationUser is what replicas authenticate to their master as
+	// (masteruser): the replication handshake only.
+	ReplicationUser = "redkube-replication"
+	// MonitorUser is the exporter's and the preStop hook's: they read INFO,
+	// CLUSTER INFO and CLUSTER NODES.
+	MonitorUser = "redkube-monitor"
+	// DefaultUser is Redis's default user.
+	DefaultUser = "default"
+)
+
+// Rules of the operator's users.
+var (
+	OperatorRules    = []string{"~*", "&*", "+@all"}
+	ReplicationRules = []string{"-@all", "+psync", "+replconf", "+ping"}
+	MonitorRules     = []string{"-@all", "+ping", "+info", "+cluster|info", "+cluster|nodes", "+cluster|myid"}
+)
+
+// SystemPasswords are the passwords of the operator's users.
+type SystemPasswords struct {
+	Operator, Replication, Monitor string
+}
+
+// SystemUsers are the operator's users with their passwords, and, when
+// defaultDisabled, the default user switched off with no password and no
+// permission (spec.defaultUser.enabled false).
+func SystemUsers(p SystemPasswords, defaultDisabled bool) []User {
+	users := []User{
+		{Name: OperatorUser, Enabled: true, Passwords: []string{p.Operator}, Rules: OperatorRules},
+		{Name: ReplicationUser, Enabled: true, Passwords: []string{p.Replication}, Rules: ReplicationRules},
+		{Name: MonitorUser, Enabled: true, Passwords: []string{p.Monitor}, Rules: MonitorRules},
+	}
+	if defaultDisabled {
+		users = append(users, User{Name: DefaultUser})
+	}
+	return users
+}
+
+// DefaultRestored is the default user as Redis starts it (every permission)
+// with password ("" for none): what a node is given when the default user
+// stops being restricted. The password rotation (Rotation) takes over from
+// there.
+func DefaultRestored(password string) ConfUser {
+	u := User{Name: DefaultUser, Enabled: true, Rules: OperatorRules}
+	if password != "" {
+		u.Passwords = []string{password}
+		return ConfUser{Name: DefaultUser, Args: SetUserArgs(u)}
+	}
+	return ConfUser{Name: DefaultUser, Args: append([]string{"reset", "on", "nopass"}, OperatorRules...)}
 }

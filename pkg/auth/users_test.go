@@ -92,13 +92,20 @@ func TestRenderConfRoundTripsAndIsStable(t *testing.T) {
 }
 
 func TestDiffSetsEveryUserAndDeletesTheGoneOnes(t *testing.T) {
-	from := []ConfUser{{Name: "a"}, {Name: "b"}, {Name: "c"}}
+	from := []ConfUser{{Name: "a"}, {Name: "b"}, {Name: "c"}, {Name: DefaultUser}}
 	to := []ConfUser{{Name: "b"}, {Name: "d"}}
-	c := Diff(from, to)
-	if !slices.Equal(c.Delete, []string{"a", "c"}) || len(c.Set) != 2 {
-		t.Fatalf("Diff = %+v", c)
+	restore := DefaultRestored("pw")
+	c := Diff(from, to, restore)
+	if !slices.Equal(c.Delete, []string{"a", "c"}) || len(c.Set) != 3 || c.Set[2].Name != DefaultUser {
+		t.Fatalf("Diff = %+v: want b and d set, the default user restored, a and c deleted", c)
 	}
-	if !Diff(nil, nil).IsNone() {
+	if !slices.Contains(restore.Args, "on") || !slices.Contains(restore.Args, "#"+PasswordHash("pw")) {
+		t.Errorf("DefaultRestored(pw) = %q", restore.Args)
+	}
+	if open := DefaultRestored(""); !slices.Contains(open.Args, "nopass") {
+		t.Errorf("DefaultRestored() = %q, want nopass", open.Args)
+	}
+	if !Diff(nil, nil, restore).IsNone() {
 		t.Error("no users to no users is a change")
 	}
 }

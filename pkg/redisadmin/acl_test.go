@@ -99,3 +99,70 @@ func TestUsersFromTheFileMatchUsersSetLive(t *testing.T) {
 		t.Error("ACL DELUSER left the user")
 	}
 }
+
+// TestSystemUsersServeTheirRolesWithTheDefaultUserOff starts a master and a
+// replica from a users file holding only the operator's users and the
+// default user switched off: the replica syncs as the replication user,
+// the operator's user administers, the monitor user reads INFO and
+// CLUSTER NODES and nothing else, and a client without a user is refused.
+func TestSystemUsersServeTheirRolesWithTheDefaultUserOff(t *testing.T) {
+	pw := auth.SystemPasswords{Operator: "op-pw", Replication: "repl-pw", Monitor: "mon-pw"}
+	file := filepath.Join(t.TempDir(), "users.conf")
+	if err := os.WriteFile(file, []byte(auth.RenderConf(auth.SystemUsers(pw, true))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	common := []redisenv.Option{redisenv.WithConfig("include", file), redisenv.WithConfig("masteruser", auth.ReplicationUser), redisenv.WithConfig("masterauth", pw.Replication)}
+	master := redisenv.Start(t, 1, common...)[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	op := NewPool(Options{Username: auth.OperatorUser, Password: pw.Operator, MaxRetries: -1})
+	defer func() { _ = op.Close() }()
+	replica := redisenv.Start(t, 1, common...)[0]
+	masterID, err := op.Node(master.Addr).MyID(ctx)
+	if err != nil {
+		t.Fatalf("the operator's user: CLUSTER MYID: %v", err)
+	}
+	if err := op.Node(replica.Addr).Meet(ctx, "127.0.0.1", master.Port, master.BusPort); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := op.Node(replica.Addr).Replicate(ctx, masterID)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("CLUSTER REPLICATE: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for {
+		r, err := op.Node(replica.Addr).InfoReplication(ctx)
+		if err == nil && r.MasterLinkUp {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica did not sync as %s: %+v, %v\n%s", auth.ReplicationUser, r, err, replica.Log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	mon := redis.NewClient(&redis.Options{Addr: master.Addr, Username: auth.MonitorUser, Password: pw.Monitor, MaxRetries: -1})
+	defer func() { _ = mon.Close() }()
+	if err := mon.Info(ctx, "all").Err(); err != nil {
+		t.Errorf("monitor: INFO: %v", err)
+	}
+	if err := mon.ClusterNodes(ctx).Err(); err != nil {
+		t.Errorf("monitor: CLUSTER NODES: %v", err)
+	}
+	for _, cmd := range [][]any{{"get", "k"}, {"config", "get", "maxmemory"}, {"cluster", "failover"}} {
+		if err := mon.Do(ctx, cmd...).Err(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+			t.Errorf("monitor: %v = %v, want NOPERM", cmd, err)
+		}
+	}
+	anon := redis.NewClient(&redis.Options{Addr: master.Addr, MaxRetries: -1})
+	defer func() { _ = anon.Close() }()
+	if err := anon.Ping(ctx).Err(); err == nil {
+		t.Error("a client without a user was let in with the default user off")
+	}
+}

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
@@ -175,9 +176,28 @@ func testUsers(t *testing.T, e *opEnv, name string) {
 		t.Errorf("after a missing Secret the user no longer logs in: %v", err)
 	}
 
-	// A pod restarted comes back with the user (the file it includes).
-	e.patchSpec(t, name, func(s *redisv1alpha1.RedisClusterSpec) { s.Users = user("second") })
+	// The default user switched off: a client without a user is refused;
+	// the operator, replication and the preStop hook use their own users
+	// (the pod restart below needs all three).
+	e.patchSpec(t, name, func(s *redisv1alpha1.RedisClusterSpec) {
+		s.Users = user("second")
+		s.DefaultUser = &redisv1alpha1.DefaultUserSpec{Enabled: ptr.To(false)}
+	})
 	opWait(t, time.Minute, "UsersApplied True again", usersApplied(redisv1alpha1.ReasonUsersInSync))
+	anonymousRefused := func(ctx context.Context) error {
+		for _, a := range e.addrs(t, name) {
+			c := redis.NewClient(&redis.Options{Addr: a, MaxRetries: -1})
+			err := c.Set(ctx, "anonymous", "x", 0).Err()
+			_ = c.Close()
+			if err == nil || !strings.Contains(err.Error(), "NOAUTH") && !strings.Contains(err.Error(), "WRONGPASS") && !strings.Contains(err.Error(), "NOPERM") {
+				return fmt.Errorf("%s: SET without a user = %v, want it refused", a, err)
+			}
+		}
+		return nil
+	}
+	opWait(t, time.Minute, "the default user refused everywhere", anonymousRefused)
+
+	// A pod restarted comes back with the users (the file it includes).
 	rc, err = e.get(ctx, name)
 	if err != nil {
 		t.Fatal(err)
@@ -198,6 +218,21 @@ func testUsers(t *testing.T, e *opEnv, name string) {
 	}
 	e.waitReady(t, name, time.Now(), 3*time.Minute)
 	opWait(t, time.Minute, "the restarted pod accepts the user", func(ctx context.Context) error { return accepts(ctx, "second-pass-e2e") })
+	if err := anonymousRefused(ctx); err != nil {
+		t.Errorf("after the restart: %v", err)
+	}
+	e.patchSpec(t, name, func(s *redisv1alpha1.RedisClusterSpec) { s.DefaultUser = nil })
+	opWait(t, time.Minute, "the default user back", func(ctx context.Context) error {
+		for _, a := range e.addrs(t, name) {
+			c := redis.NewClient(&redis.Options{Addr: a, MaxRetries: -1})
+			err := c.Ping(ctx).Err()
+			_ = c.Close()
+			if err != nil {
+				return fmt.Errorf("%s: %w", a, err)
+			}
+		}
+		return nil
+	})
 
 	// Removed: deleted from every node, which the condition keeps checking.
 	at = e.patchSpec(t, name, func(s *redisv1alpha1.RedisClusterSpec) { s.Users = nil })
