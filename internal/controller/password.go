@@ -73,7 +73,7 @@ func (r *Reconciler) convergePassword(ctx context.Context, st *state) error {
 	// only the record changes.
 	disabled := st.rc.Spec.DefaultUserDisabled()
 	for i, round := range auth.Rotation(st.applied.Password, st.password) {
-		err := forEachNode(ctx, nodes, func(ctx context.Context, n *redisadmin.Node) error {
+		err := forEach(ctx, nodes, func(ctx context.Context, n *redisadmin.Node) error {
 			switch {
 			case round.MasterAuth != nil:
 				return switchMasterAuth(ctx, n, *round.MasterAuth)
@@ -187,14 +187,14 @@ func switchMasterAuth(ctx context.Context, n *redisadmin.Node, password string) 
 	return n.ConfigSet(ctx, "masterauth", password)
 }
 
-// forEachNode runs fn on every node at once and joins the errors.
-func forEachNode(ctx context.Context, nodes []*redisadmin.Node, fn func(context.Context, *redisadmin.Node) error) error {
-	errs := make(chan error, len(nodes))
-	for _, n := range nodes {
-		go func() { errs <- fn(ctx, n) }()
+// forEach runs fn on every item at once and joins the errors.
+func forEach[T any](ctx context.Context, items []T, fn func(context.Context, T) error) error {
+	errs := make(chan error, len(items))
+	for _, it := range items {
+		go func() { errs <- fn(ctx, it) }()
 	}
 	var all []error
-	for range nodes {
+	for range items {
 		all = append(all, <-errs)
 	}
 	return errors.Join(all...)

@@ -277,7 +277,7 @@ func (r *Reconciler) changeUsers(ctx context.Context, st *state, nodes []userNod
 		return err
 	}
 	change := auth.Diff(u.applied, next, auth.DefaultRestored(st.password))
-	err = forEachUserNode(ctx, nodes, func(ctx context.Context, n userNode) error {
+	err = forEach(ctx, nodes, func(ctx context.Context, n userNode) error {
 		return applyUsers(ctx, n.node, change)
 	})
 	if err != nil {
@@ -425,7 +425,7 @@ func (r *Reconciler) userNodes(ctx context.Context, st *state) ([]userNode, []st
 	}
 	slices.SortFunc(all, func(a, b userNode) int { return strings.Compare(a.pod, b.pod) })
 	errs := make([]error, len(all))
-	_ = forEachUserNode(ctx, all, func(ctx context.Context, n userNode) error {
+	_ = forEach(ctx, all, func(ctx context.Context, n userNode) error {
 		i := slices.IndexFunc(all, func(m userNode) bool { return m.pod == n.pod })
 		// The first credentials the node accepts: the operator's user, or
 		// the default user on a node that does not have it yet.
@@ -453,19 +453,6 @@ func (r *Reconciler) userNodes(ctx context.Context, st *state) ([]userNode, []st
 		}
 	}
 	return nodes, unreached, nil
-}
-
-// forEachUserNode runs fn on every node at once and joins the errors.
-func forEachUserNode(ctx context.Context, nodes []userNode, fn func(context.Context, userNode) error) error {
-	errs := make(chan error, len(nodes))
-	for _, n := range nodes {
-		go func() { errs <- fn(ctx, n) }()
-	}
-	var all []error
-	for range nodes {
-		all = append(all, <-errs)
-	}
-	return errors.Join(all...)
 }
 
 func nodeLines(nodes []userNode) map[string]map[string]string {
