@@ -35,6 +35,9 @@ type kubeObs struct {
 	pods []corev1.Pod
 	// zones maps a Kubernetes node name to its zone label.
 	zones map[string]string
+	// downHosts are the Kubernetes nodes whose Ready condition is False or
+	// Unknown (the node lifecycle controller stopped hearing the kubelet).
+	downHosts map[string]bool
 	// hosts are the Ready, schedulable Kubernetes nodes.
 	hosts []string
 	// storage is the finding about the cluster's claims.
@@ -153,8 +156,10 @@ func (r *Reconciler) gatherNodes(ctx context.Context, st *state) error {
 		zoneKey = redisv1alpha1.DefaultZoneTopologyKey
 	}
 	st.kube.zones = map[string]string{}
+	st.kube.downHosts = map[string]bool{}
 	for _, n := range nodes.Items {
 		st.kube.zones[n.Name] = n.Labels[zoneKey]
+		st.kube.downHosts[n.Name] = nodeDown(&n)
 		if !n.Spec.Unschedulable && nodeReady(&n) && matchesSelector(n.Labels, placement.NodeSelector) {
 			st.kube.hosts = append(st.kube.hosts, n.Name)
 		}
@@ -336,6 +341,7 @@ func (r *Reconciler) members(st *state) (out []heal.Member, seeds []string) {
 			Name: p.Name, Group: shard, Ordinal: ordinal,
 			Host: p.Spec.NodeName, Zone: st.kube.zones[p.Spec.NodeName],
 			Ready: podReady(p), Terminating: p.DeletionTimestamp != nil,
+			HostDown: st.kube.downHosts[p.Spec.NodeName],
 			Age: r.Clock.Since(p.CreationTimestamp.Time),
 		}
 		w := wantedEndpoint(st.rc, p, shard, ordinal, st.kube.external, r.clusterDomain())
@@ -456,6 +462,17 @@ func podReady(p *corev1.Pod) bool {
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodReady {
 			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// nodeDown reports whether the Kubernetes node's Ready condition is False
+// or Unknown: a node that never reported (no condition) is not down.
+func nodeDown(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status != corev1.ConditionTrue
 		}
 	}
 	return false

@@ -156,3 +156,21 @@ func TestProbeTargetsSkipMastersLiveAtTheirExternalEndpoint(t *testing.T) {
 		t.Errorf("ProbeTargets = %v, want the terminating master at its external endpoint", got)
 	}
 }
+
+func TestProbeTargetsIncludeSilentMastersOnHostsDown(t *testing.T) {
+	w := healtest.Healthy(3, 1, threeHosts...)
+	w.Pod("rc-0-0").Silent = true
+	o := w.Observation()
+	if got := heal.ProbeTargets(o.Members, o.Snap); len(got) != 0 {
+		t.Fatalf("ProbeTargets = %v: a silent master whose pod and host are up is Redis's to fail over", got)
+	}
+	// The platform reports its host down (a Node not Ready): the pod's
+	// address no longer shows a process, so the probe decides.
+	w.Pod("rc-0-0").HostDown = true
+	w.Pod("rc-1-1").HostDown = true // a replica there answers: not probed
+	o = w.Observation()
+	got := heal.ProbeTargets(o.Members, o.Snap)
+	if len(got) != 1 || got[0].ID != w.Pod("rc-0-0").NodeID {
+		t.Errorf("ProbeTargets = %v, want only the silent master on the down host", got)
+	}
+}

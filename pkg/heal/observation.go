@@ -122,6 +122,11 @@ type Member struct {
 	Ready bool
 	// Terminating is set once the member is being deleted.
 	Terminating bool
+	// HostDown is set when the platform reports the member's host down
+	// (Kubernetes: its Node not Ready, its kubelet silent): the member
+	// still holds its address, but that no longer shows a process behind
+	// it, so a silent master there is probed like one whose pod is gone.
+	HostDown bool
 	// Outdated is set when the member runs an older template (image,
 	// resources, configuration) than the platform wants.
 	Outdated bool
@@ -206,7 +211,7 @@ func (m *Member) OpenSlots() bool {
 func liveAddresses(members []Member) (ips, announced map[string]bool) {
 	ips, announced = map[string]bool{}, map[string]bool{}
 	for i := range members {
-		if m := &members[i]; m.Addr != "" && !m.Terminating {
+		if m := &members[i]; m.Addr != "" && !m.Terminating && !m.HostDown {
 			ips[m.IP()] = true
 			if m.Announce != nil {
 				announced[m.Announce.Addr()] = true
