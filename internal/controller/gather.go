@@ -342,7 +342,7 @@ func (r *Reconciler) members(st *state) (out []heal.Member, seeds []string) {
 			Host: p.Spec.NodeName, Zone: st.kube.zones[p.Spec.NodeName],
 			Ready: podReady(p), Terminating: p.DeletionTimestamp != nil,
 			HostDown: st.kube.downHosts[p.Spec.NodeName],
-			Age: r.Clock.Since(p.CreationTimestamp.Time),
+			Age:      r.Clock.Since(p.CreationTimestamp.Time),
 		}
 		w := wantedEndpoint(st.rc, p, shard, ordinal, st.kube.external, r.clusterDomain())
 		st.wishes[p.Name] = w

@@ -115,4 +115,3 @@ func splitLost(lost []writeload.Loss, acked []int, safe int) (before, after int)
 	}
 	return before, after
 }
-
