@@ -296,8 +296,9 @@ func runHook(t *testing.T, ctx context.Context, argv []string, password string) 
 
 // TestPreStopHoldsMasterUntilFailover runs the container's real preStop hook
 // (sh, redis-cli, awk) against a master with slots and a replica: on the
-// replica it returns at once; on the master it keeps polling until a
-// CLUSTER FAILOVER moves the role, then returns.
+// replica it returns after one quiet second; on the master it keeps polling
+// until a CLUSTER FAILOVER moves the role, then drains: it returns only once
+// no client was redirected by the old master for a second.
 func TestPreStopHoldsMasterUntilFailover(t *testing.T) {
 	for _, bin := range []string{"redis-server", "redis-cli", "sh", "awk", "date"} {
 		if _, err := exec.LookPath(bin); err != nil {
@@ -363,17 +364,39 @@ func TestPreStopHoldsMasterUntilFailover(t *testing.T) {
 			t.Fatal("preStop on the master never polled")
 		}
 	}
-	// ...until the replica takes over.
+	// ...until the replica takes over; then it drains: it stays while a
+	// client whose slot map still names this node is redirected by it...
+	app := a.client(password)
+	defer func() { _ = app.Close() }()
+	appCtx, stopApp := context.WithCancel(ctx)
+	appDone := make(chan struct{})
+	go func() {
+		defer close(appDone)
+		for appCtx.Err() == nil {
+			_ = app.Get(appCtx, "k").Err() // MOVED once the replica took over
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
 	if err := cb.ClusterFailover(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case err := <-done:
+		t.Fatalf("preStop on the demoted master returned (%v) while it still redirected a client", err)
+	case <-time.After(2 * time.Second):
+	}
+	// ...and returns once no client was redirected for a second.
+	stopApp()
+	<-appDone
+	quiet := time.Now()
+	select {
+	case err := <-done:
 		if err != nil {
 			t.Fatalf("preStop on the old master: %v", err)
 		}
+		t.Logf("the drain ended %v after the last redirection", time.Since(quiet).Round(10*time.Millisecond))
 	case <-ctx.Done():
-		t.Fatal("preStop on the master did not return after the failover")
+		t.Fatal("preStop on the master did not return after the failover and its clients' quiet")
 	}
 	role, err := ca.Do(ctx, "ROLE").Slice()
 	if err != nil {

@@ -41,16 +41,26 @@ const (
 // failed, it waits (polling CLUSTER NODES every 100 ms, for at most the grace
 // period minus PreStopReserveSeconds), so that the operator, which sees the
 // pod's deletionTimestamp at once, can hand the master role to a replica with
-// a graceful CLUSTER FAILOVER before redis-server gets SIGTERM. Replicas,
-// empty masters and masters without a healthy replica return at once, as
-// does the hook when redis-server no longer answers.
+// a graceful CLUSTER FAILOVER before redis-server gets SIGTERM.
+//
+// Then it drains: while this node keeps redirecting clients (its MOVED
+// count, INFO errorstats, grew within the last second), it stays up, within
+// the same bound. A master just demoted, by this hook's wait or by the
+// rolling update before the pod was deleted, answers MOVED to the clients
+// whose slot maps still name it; a client reloads its map in the
+// background, and one whose reload first tries addresses of pods already
+// gone waits for their dial timeouts. Without the drain those clients would
+// send to an address with no process behind it and time out instead of
+// being redirected. A node no client is sent to (a replica) leaves after one
+// quiet second, as does the hook when redis-server no longer answers.
 var PreStopScript = preStopScript("")
 
 // preStopScript is PreStopScript with redis-cli's TLS flags (empty: none).
 func preStopScript(tlsFlags string) string {
-	return fmt.Sprintf(`end=$(( $(date +%%s) + %d ))
+	return fmt.Sprintf(`end=$(( $(date +%%s) + %[1]d ))
+cli() { REDISCLI_AUTH="$%[2]s" redis-cli --user %[3]s %[4]s-p %[5]d "$@"; }
 while [ "$(date +%%s)" -lt "$end" ]; do
-  nodes=$(REDISCLI_AUTH="$%s" redis-cli --user %s %s-p %d cluster nodes) || exit 0
+  nodes=$(cli cluster nodes) || exit 0
   printf '%%s\n' "$nodes" | awk '
     $3 ~ /myself/ { me = $1; master = ($3 ~ /master/); slots = (NF > 8) }
     { flags[$1] = $3; of[$1] = $4 }
@@ -58,8 +68,16 @@ while [ "$(date +%%s)" -lt "$end" ]; do
       if (!master || !slots) exit 1
       for (id in of) if (of[id] == me && flags[id] !~ /fail/) exit 0
       exit 1
-    }' || exit 0
+    }' || break
   sleep 0.1
+done
+moved() { cli info errorstats | awk -F'[=,]' '/^errorstat_MOVED:/ { n = $2 } END { print n + 0 }'; }
+last=$(moved) || exit 0
+while [ "$(date +%%s)" -lt "$end" ]; do
+  sleep 1
+  now=$(moved) || exit 0
+  [ "$now" = "$last" ] && exit 0
+  last=$now
 done
 `, TerminationGracePeriodSeconds-PreStopReserveSeconds, MonitorPasswordEnv, auth.MonitorUser, tlsFlags, RedisPort)
 }
