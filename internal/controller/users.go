@@ -135,7 +135,7 @@ func (r *Reconciler) readUsers(ctx context.Context, st *state) error {
 	u.secret, u.system = sec, data.Passwords
 	var err error
 	if u.applied, err = auth.ParseConf(data.Conf); err != nil {
-		return fmt.Errorf("Secret %s: %w", sec.Name, err)
+		return fmt.Errorf("users Secret %s: %w", sec.Name, err)
 	}
 	u.reference = auth.ACLLines(splitLines(data.ACLList))
 	u.removed = splitLines(data.Removed)

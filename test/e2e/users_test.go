@@ -65,7 +65,7 @@ func testUsers(t *testing.T, e *opEnv, name string) {
 			err := c.Ping(ctx).Err()
 			_ = c.Close()
 			if err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
-				return fmt.Errorf("%s: AUTH app = %v, want WRONGPASS", a, err)
+				return fmt.Errorf("%s: AUTH app = %w, want WRONGPASS", a, err)
 			}
 		}
 		return nil
@@ -190,7 +190,7 @@ func testUsers(t *testing.T, e *opEnv, name string) {
 			err := c.Set(ctx, "anonymous", "x", 0).Err()
 			_ = c.Close()
 			if err == nil || !strings.Contains(err.Error(), "NOAUTH") && !strings.Contains(err.Error(), "WRONGPASS") && !strings.Contains(err.Error(), "NOPERM") {
-				return fmt.Errorf("%s: SET without a user = %v, want it refused", a, err)
+				return fmt.Errorf("%s: SET without a user = %w, want it refused", a, err)
 			}
 		}
 		return nil
