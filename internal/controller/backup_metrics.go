@@ -1,0 +1,45 @@
+package controller
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+)
+
+// backupLastSuccess is the completion time of the newest succeeded
+// backup of each cluster, for the RedkubeBackupLate alert. It is set from
+// every Succeeded RedisClusterBackup the controller sees, so a restarted
+// operator rebuilds it from the backups' status.
+var backupLastSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	Name: "redkube_backup_last_success_timestamp_seconds",
+	Help: "Unix time at which the newest successful RedisClusterBackup of the cluster completed.",
+}, []string{"namespace", "cluster"})
+
+func init() {
+	ctrlmetrics.Registry.MustRegister(backupLastSuccess)
+}
+
+// recordBackupSuccess raises the cluster's last-success time to the
+// backup's completion time (never lowers it: an older backup seen later
+// does not make the newest one older).
+func recordBackupSuccess(b *redisv1alpha1.RedisClusterBackup) {
+	if b.Status.CompletionTime == nil {
+		return
+	}
+	g := backupLastSuccess.WithLabelValues(b.Namespace, b.Spec.Cluster)
+	t := float64(b.Status.CompletionTime.Unix())
+	if cur := gaugeValue(g); cur < t {
+		g.Set(t)
+	}
+}
+
+// gaugeValue is g's current value.
+func gaugeValue(g prometheus.Gauge) float64 {
+	var m dto.Metric
+	if err := g.Write(&m); err != nil {
+		return 0 // a plain gauge's Write does not fail
+	}
+	return m.GetGauge().GetValue()
+}
