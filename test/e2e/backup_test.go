@@ -1,0 +1,223 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+	"github.com/redkube/redkube/internal/resources"
+	"github.com/redkube/redkube/internal/storage"
+	"github.com/redkube/redkube/pkg/backup"
+	"github.com/redkube/redkube/test/harness"
+)
+
+// TestBackupOperator backs up a password-protected 3-master cluster with
+// keys through a RedisClusterBackup to a claim (the operator image's
+// rcctl in a Job, as on a real cluster), checks the status against the
+// manifest on the volume, and checks that bad backups are named: a
+// cluster that does not exist stays Pending, a second backup to the same
+// location fails with rcctl's cause and is not reported complete.
+func TestBackupOperator(t *testing.T) {
+	e := startOperatorEnvOn(t, "e2e-backup", harness.Network("rkb", 251))
+	const name, password, keys = "bk", "backup-e2e-pw", 3000
+	ctx := t.Context()
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "bk-auth", Namespace: opNS}, StringData: map[string]string{"password": password}}
+	claim := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "backups", Namespace: opNS},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("256Mi")}},
+		},
+	}
+	rc := &redisv1alpha1.RedisCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: opNS},
+		Spec: redisv1alpha1.RedisClusterSpec{
+			Masters: 3, ReplicasPerMaster: 1,
+			Storage:        redisv1alpha1.StorageSpec{Size: resource.MustParse("64Mi")},
+			PasswordSecret: &redisv1alpha1.PasswordSecretRef{Name: sec.Name},
+		},
+	}
+	if err := e.cl.Create(ctx, sec); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.cl.Create(ctx, claim); err != nil {
+		t.Fatal(err)
+	}
+	applied := time.Now()
+	if err := e.cl.Create(ctx, rc); err != nil {
+		t.Fatal(err)
+	}
+	e.waitReady(t, name, applied, 3*time.Minute)
+	cl := redis.NewClusterClient(&redis.ClusterOptions{Addrs: e.addrs(t, name), Password: password, MaxRedirects: 8})
+	defer func() { _ = cl.Close() }()
+	for k := range keys {
+		if err := cl.Set(ctx, fmt.Sprintf("bk:%d", k), k, 0).Err(); err != nil {
+			t.Fatalf("SET bk:%d: %v", k, err)
+		}
+	}
+
+	began := time.Now()
+	b := newBackup(t, e, "bk-1", name, "file:///backups/bk-1")
+	b = waitBackupPhase(t, e, b.Name, redisv1alpha1.BackupSucceeded, 3*time.Minute)
+	t.Logf("measured: RedisClusterBackup created -> Succeeded: %v (backup itself: %s)", time.Since(began), b.Status.Duration)
+
+	t.Run("the status holds every shard and matches the manifest on the volume", func(t *testing.T) {
+		m := manifestOnClaim(t, e, claim.Name, "bk-1")
+		if b.Status.Location != "file:///backups/bk-1" || len(b.Status.Shards) != 3 || len(m.Shards) != 3 {
+			t.Fatalf("status: location %q, %d shards; manifest: %d shards", b.Status.Location, len(b.Status.Shards), len(m.Shards))
+		}
+		if b.Status.Keys != keys || m.TotalKeys() != keys {
+			t.Errorf("keys: status %d, manifest %d, want %d", b.Status.Keys, m.TotalKeys(), keys)
+		}
+		if b.Status.Size != m.TotalSize() || b.Status.Size == 0 {
+			t.Errorf("size: status %d, manifest %d", b.Status.Size, m.TotalSize())
+		}
+		for i, sh := range b.Status.Shards {
+			ms := m.Shards[i]
+			if sh.SHA256 != ms.SHA256 || sh.Object != ms.Object || sh.MasterID != string(ms.MasterID) || sh.Slots != ms.Slots.String() || sh.Role != "replica" {
+				t.Errorf("shard %d: status %+v, manifest %+v (want a replica source)", i, sh, ms)
+			}
+		}
+		if m.Cluster != opNS+"/"+name {
+			t.Errorf("manifest cluster %q, want %s/%s", m.Cluster, opNS, name)
+		}
+		c := meta.FindStatusCondition(b.Status.Conditions, string(redisv1alpha1.ConditionBackupComplete))
+		if c == nil || c.Status != metav1.ConditionTrue || c.Reason != string(redisv1alpha1.ReasonBackupSucceeded) || c.ObservedGeneration != b.Generation {
+			t.Errorf("Complete condition = %+v", c)
+		}
+		wantBackupEvent(t, e, b.Name, "BackupStarted", "rcctl backup")
+		wantBackupEvent(t, e, b.Name, "BackupSucceeded", "3 shards")
+		out := e.kubectl(t, "get", "rdcb", b.Name)
+		if !strings.Contains(out, "Succeeded") || !strings.Contains(out, name) {
+			t.Errorf("kubectl get rdcb:\n%s", out)
+		}
+		t.Logf("kubectl get rdcb:\n%s", out)
+	})
+
+	t.Run("a second backup to the same location fails with the cause and is not complete", func(t *testing.T) {
+		again := newBackup(t, e, "bk-again", name, "file:///backups/bk-1")
+		again = waitBackupPhase(t, e, again.Name, redisv1alpha1.BackupFailed, 3*time.Minute)
+		c := meta.FindStatusCondition(again.Status.Conditions, string(redisv1alpha1.ConditionBackupComplete))
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != string(redisv1alpha1.ReasonBackupFailed) || !strings.Contains(c.Message, "manifest") {
+			t.Errorf("Complete condition = %+v, want False BackupFailed naming the existing manifest", c)
+		}
+		if len(again.Status.Shards) != 0 || again.Status.Location != "" {
+			t.Errorf("a failed backup reports shards %v at %q", again.Status.Shards, again.Status.Location)
+		}
+		wantBackupEvent(t, e, again.Name, "BackupFailed", "manifest")
+		if m := manifestOnClaim(t, e, claim.Name, "bk-1"); m.TotalKeys() != keys {
+			t.Errorf("the first backup's manifest changed: %d keys", m.TotalKeys())
+		}
+	})
+
+	t.Run("a backup of a cluster that does not exist waits, saying so", func(t *testing.T) {
+		lost := newBackup(t, e, "bk-lost", "no-such-cluster", "file:///backups/lost")
+		opWait(t, time.Minute, "bk-lost Pending", func(ctx context.Context) error {
+			got := &redisv1alpha1.RedisClusterBackup{}
+			if err := e.cl.Get(ctx, types.NamespacedName{Namespace: opNS, Name: lost.Name}, got); err != nil {
+				return err
+			}
+			c := meta.FindStatusCondition(got.Status.Conditions, string(redisv1alpha1.ConditionBackupComplete))
+			if got.Status.Phase != redisv1alpha1.BackupPending || c == nil || !strings.Contains(c.Message, "no-such-cluster does not exist") {
+				return fmt.Errorf("phase %q, condition %+v", got.Status.Phase, c)
+			}
+			return nil
+		})
+	})
+}
+
+// newBackup creates a RedisClusterBackup of cluster to url on the claim
+// "backups".
+func newBackup(t *testing.T, e *opEnv, name, cluster, url string) *redisv1alpha1.RedisClusterBackup {
+	t.Helper()
+	b := &redisv1alpha1.RedisClusterBackup{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: opNS},
+		Spec: redisv1alpha1.RedisClusterBackupSpec{Cluster: cluster, Destination: redisv1alpha1.BackupDestination{
+			URL: url, PersistentVolumeClaim: &redisv1alpha1.BackupVolumeClaim{ClaimName: "backups"},
+		}},
+	}
+	if err := e.cl.Create(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// waitBackupPhase waits until the backup reaches phase and returns it; a
+// different final phase fails at once, with its condition.
+func waitBackupPhase(t *testing.T, e *opEnv, name string, phase redisv1alpha1.BackupPhase, d time.Duration) *redisv1alpha1.RedisClusterBackup {
+	t.Helper()
+	var got *redisv1alpha1.RedisClusterBackup
+	var final error
+	opWait(t, d, "backup "+name+" "+string(phase), func(ctx context.Context) error {
+		got = &redisv1alpha1.RedisClusterBackup{}
+		if err := e.cl.Get(ctx, types.NamespacedName{Namespace: opNS, Name: name}, got); err != nil {
+			return err
+		}
+		if got.Status.Phase == phase {
+			return nil
+		}
+		err := fmt.Errorf("phase %q, conditions %+v", got.Status.Phase, got.Status.Conditions)
+		if got.Status.Phase.Terminal() {
+			final = err
+			return nil
+		}
+		return err
+	})
+	if final != nil {
+		t.Logf("job pod log:\n%s", e.kubectl(t, "logs", "-l", resources.LabelBackup+"="+name, "--tail=40"))
+		t.Fatalf("backup %s ended otherwise: %v", name, final)
+	}
+	return got
+}
+
+// manifestOnClaim reads the manifest of the backup in dir on the claim's
+// volume, from the host (the local Kubernetes's volumes are folders).
+func manifestOnClaim(t *testing.T, e *opEnv, claimName, dir string) *backup.Manifest {
+	t.Helper()
+	pvc := &corev1.PersistentVolumeClaim{}
+	if err := e.cl.Get(t.Context(), types.NamespacedName{Namespace: opNS, Name: claimName}, pvc); err != nil {
+		t.Fatal(err)
+	}
+	pv := &corev1.PersistentVolume{}
+	if err := e.cl.Get(t.Context(), types.NamespacedName{Name: pvc.Spec.VolumeName}, pv); err != nil {
+		t.Fatal(err)
+	}
+	root := storage.VolumePath(pv)
+	if root == "" {
+		t.Fatalf("volume %s has no local path", pv.Name)
+	}
+	loc, err := backup.ParseLocation("file://" + filepath.Join(root, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := backup.NewFileStore(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := backup.ReadManifest(t.Context(), st)
+	if err != nil {
+		entries, _ := os.ReadDir(filepath.Join(root, dir))
+		t.Fatalf("read the manifest on the volume: %v (folder holds %v)", err, entries)
+	}
+	return m
+}
+
+// wantBackupEvent waits up to 30 s for an event on the backup.
+func wantBackupEvent(t *testing.T, e *opEnv, name, reason, text string) {
+	t.Helper()
+	opWait(t, 30*time.Second, reason+" event on "+name, func(ctx context.Context) error {
+		return hasEvent(ctx, e.h, opNS, name, reason, text)
+	})
+}
