@@ -252,3 +252,50 @@ type RedisClusterBackupList struct {
 	// Items are the backups.
 	Items []RedisClusterBackup `json:"items"`
 }
+
+// DefaultBackupKeep is how many succeeded scheduled backups are kept when
+// spec.backup.retention.keep is unset.
+const DefaultBackupKeep int32 = 7
+
+// BackupScheduleSpec (spec.backup of a RedisCluster) makes a
+// RedisClusterBackup named <cluster>-<yyyymmddhhmmss> (UTC) at every time
+// of schedule, written to <destination.url>/<backup name>, and deletes the
+// scheduled backups beyond retention together with their objects in the
+// store.
+type BackupScheduleSpec struct {
+	// Schedule is a cron expression in UTC: five fields (minute hour
+	// day-of-month month day-of-week) or a descriptor (@hourly, @daily,
+	// @every 6h).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	Schedule string `json:"schedule"`
+
+	// Destination is where the backups go; each is written below the url,
+	// in a folder (or prefix) named after the backup.
+	Destination BackupDestination `json:"destination"`
+
+	// Retention says which scheduled backups are deleted.
+	// +kubebuilder:default={}
+	// +optional
+	Retention BackupRetention `json:"retention,omitempty"`
+
+	// Suspend stops making new backups (retention still applies).
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+}
+
+// BackupRetention bounds the scheduled backups kept: the newest keep
+// succeeded ones, and (with maxAge) none older than maxAge except the
+// newest succeeded one. Failed backups are kept while they are among the
+// newest keep backups. Backups made by hand are never deleted.
+type BackupRetention struct {
+	// Keep is how many succeeded scheduled backups are kept.
+	// +kubebuilder:default=7
+	// +kubebuilder:validation:XValidation:rule="self >= 1",message="spec.backup.retention.keep must be at least 1"
+	// +optional
+	Keep int32 `json:"keep,omitempty"`
+	// MaxAge deletes scheduled backups older than this Go duration
+	// ("720h"), except the newest succeeded one.
+	// +optional
+	MaxAge *metav1.Duration `json:"maxAge,omitempty"`
+}

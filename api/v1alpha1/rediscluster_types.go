@@ -197,6 +197,10 @@ type RedisClusterSpec struct {
 	// (docs/tls.md). Off when unset.
 	// +optional
 	TLS *TLSSpec `json:"tls,omitempty"`
+
+	// Backup schedules RedisClusterBackups of this cluster, with retention.
+	// +optional
+	Backup *BackupScheduleSpec `json:"backup,omitempty"`
 }
 
 // MonitoringSpec configures the metrics of the Redis pods.

@@ -18,6 +18,7 @@ import (
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
@@ -25,7 +26,8 @@ import (
 	"github.com/redkube/redkube/internal/resources"
 )
 
-// +kubebuilder:rbac:groups=redis.redkube.io,resources=redisclusterbackups,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=redis.redkube.io,resources=redisclusterbackups,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=redis.redkube.io,resources=redisclusterbackups/finalizers,verbs=update
 // +kubebuilder:rbac:groups=redis.redkube.io,resources=redisclusterbackups/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=pods/log,verbs=get
@@ -41,7 +43,17 @@ const (
 	// EventBackupFailed: the Job failed or its result was unreadable; the
 	// note has the cause.
 	EventBackupFailed = "BackupFailed"
+	// EventBackupObjectsDeleted: a deleted backup's objects were removed
+	// from the store.
+	EventBackupObjectsDeleted = "BackupObjectsDeleted"
+	// EventBackupObjectsNotDeleted: the Job removing a deleted backup's
+	// objects failed; the note names the location.
+	EventBackupObjectsNotDeleted = "BackupObjectsNotDeleted"
 )
+
+// BackupObjectsFinalizer is on the backups a schedule makes: deleting one
+// deletes its objects in the store first.
+const BackupObjectsFinalizer = "redis.redkube.io/backup-objects"
 
 // backupPendingRetry is how soon a Pending backup (its cluster missing or
 // without a ready pod) is looked at again.
@@ -121,6 +133,9 @@ func (r *BackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	b := &redisv1alpha1.RedisClusterBackup{}
 	if err := r.Client.Get(ctx, req.NamespacedName, b); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if b.DeletionTimestamp != nil {
+		return ctrl.Result{}, r.deleteObjects(ctx, b)
 	}
 	if b.Status.Phase == redisv1alpha1.BackupSucceeded {
 		recordBackupSuccess(b)
@@ -262,7 +277,7 @@ func (r *BackupReconciler) result(ctx context.Context, b *redisv1alpha1.RedisClu
 // there is none.
 func (r *BackupReconciler) jobPod(ctx context.Context, b *redisv1alpha1.RedisClusterBackup) (*corev1.Pod, error) {
 	pods := &corev1.PodList{}
-	if err := r.Client.List(ctx, pods, client.InNamespace(b.Namespace), client.MatchingLabels{resources.LabelBackup: b.Name}); err != nil {
+	if err := r.Client.List(ctx, pods, client.InNamespace(b.Namespace), client.MatchingLabels{resources.LabelBackup: b.Name, batchv1.JobNameLabel: resources.BackupJobName(b)}); err != nil {
 		return nil, fmt.Errorf("list the pods of backup %s: %w", b.Name, err)
 	}
 	if len(pods.Items) == 0 {
@@ -307,6 +322,43 @@ func (r *BackupReconciler) event(b *redisv1alpha1.RedisClusterBackup, typ, reaso
 	if r.Recorder != nil {
 		r.Recorder.Eventf(b, nil, typ, reason, "Backup", "%s", msg)
 	}
+}
+
+// deleteObjects runs, for a deleted backup that holds the finalizer
+// BackupObjectsFinalizer and succeeded, a Job that deletes its objects in
+// the store, and releases the backup once the Job has ended. A failed
+// backup has no objects (rcctl removed them), so it is released at once;
+// so is one whose delete Job failed, with a Warning event naming the
+// location left behind, so that retention never stops on one backup.
+func (r *BackupReconciler) deleteObjects(ctx context.Context, b *redisv1alpha1.RedisClusterBackup) error {
+	if !controllerutil.ContainsFinalizer(b, BackupObjectsFinalizer) {
+		return nil
+	}
+	if b.Status.Phase == redisv1alpha1.BackupSucceeded && b.Status.Location != "" {
+		job := &batchv1.Job{}
+		err := r.Client.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: resources.BackupDeleteJobName(b)}, job)
+		switch {
+		case apierrors.IsNotFound(err):
+			job = resources.BackupDeleteJob(b, r.Image)
+			if err := r.Client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("create the Job deleting backup %s's objects: %w", b.Name, err)
+			}
+			return nil
+		case err != nil:
+			return fmt.Errorf("get the Job deleting backup %s's objects: %w", b.Name, err)
+		case jobCondition(job, batchv1.JobComplete):
+			r.event(b, corev1.EventTypeNormal, EventBackupObjectsDeleted, "deleted the manifest and objects at "+b.Status.Location)
+		case jobCondition(job, batchv1.JobFailed):
+			r.event(b, corev1.EventTypeWarning, EventBackupObjectsNotDeleted, "the Job "+job.Name+" failed; the objects at "+b.Status.Location+" may be left: delete them with rcctl delete-backup --from "+b.Status.Location)
+		default:
+			return nil // the Job's end brings the next pass
+		}
+	}
+	controllerutil.RemoveFinalizer(b, BackupObjectsFinalizer)
+	if err := r.Client.Update(ctx, b); err != nil {
+		return fmt.Errorf("release backup %s: %w", b.Name, err)
+	}
+	return nil
 }
 
 // jobCondition reports whether the Job's condition t is True.

@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -17,8 +19,36 @@ var backupLastSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 	Help: "Unix time at which the newest successful RedisClusterBackup of the cluster completed.",
 }, []string{"namespace", "cluster"})
 
+// backupInterval is the time between two runs of a cluster's backup
+// schedule (spec.backup.schedule), so an alert can say a backup is late
+// without knowing the schedule: RedkubeBackupLate fires when the last
+// success is more than two intervals old.
+var backupInterval = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	Name: "redkube_backup_schedule_interval_seconds",
+	Help: "Seconds between two runs of the cluster's spec.backup.schedule (its next two times); absent without a schedule.",
+}, []string{"namespace", "cluster"})
+
 func init() {
-	ctrlmetrics.Registry.MustRegister(backupLastSuccess)
+	ctrlmetrics.Registry.MustRegister(backupLastSuccess, backupInterval)
+}
+
+// InitBackupMetrics creates the backup series of a cluster with a
+// schedule: the interval between its runs and, when no backup has
+// succeeded yet, a last success at since (the cluster's creation), so that
+// RedkubeBackupLate fires for a cluster whose backups never succeed once
+// two runs have passed, and not before.
+func InitBackupMetrics(namespace, cluster string, since time.Time, interval time.Duration) {
+	backupInterval.WithLabelValues(namespace, cluster).Set(interval.Seconds())
+	g := backupLastSuccess.WithLabelValues(namespace, cluster)
+	if gaugeValue(g) == 0 {
+		g.Set(float64(since.Unix()))
+	}
+}
+
+// dropBackupMetrics removes the series of a cluster without a schedule.
+func dropBackupMetrics(namespace, cluster string) {
+	backupInterval.DeleteLabelValues(namespace, cluster)
+	backupLastSuccess.DeleteLabelValues(namespace, cluster)
 }
 
 // recordBackupSuccess raises the cluster's last-success time to the

@@ -198,7 +198,11 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 		if err := r.SetupWithManager(mgr); err != nil {
 			return err
 		}
-		return br.SetupWithManager(mgr)
+		if err := br.SetupWithManager(mgr); err != nil {
+			return err
+		}
+		sr := &ScheduleReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder(EventSource)}
+		return sr.SetupWithManager(mgr)
 	})
 	if err != nil {
 		return nil, err

@@ -46,7 +46,8 @@ var ControllerPermissions = []PermissionRule{
 	{Group: "events.k8s.io", Resources: []string{"events"}, Verbs: []string{"create", "patch"}, Namespaced: true},
 	{Group: "", Resources: []string{"events"}, Verbs: []string{"create", "patch", "list"}, Namespaced: true},
 	// The RedisClusterBackup controller (backup_controller.go).
-	{Group: "redis.redkube.io", Resources: []string{"redisclusterbackups"}, Verbs: []string{"get", "list", "watch", "create", "delete"}, Namespaced: true},
+	{Group: "redis.redkube.io", Resources: []string{"redisclusterbackups"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}, Namespaced: true},
+	{Group: "redis.redkube.io", Resources: []string{"redisclusterbackups/finalizers"}, Verbs: []string{"update"}, Namespaced: true},
 	{Group: "redis.redkube.io", Resources: []string{"redisclusterbackups/status"}, Verbs: []string{"get", "update", "patch"}, Namespaced: true},
 	{Group: "batch", Resources: []string{"jobs"}, Verbs: []string{"get", "list", "watch", "create", "delete"}, Namespaced: true},
 	{Group: "", Resources: []string{"pods/log"}, Verbs: []string{"get"}, Namespaced: true},

@@ -26,6 +26,9 @@ const (
 	RcctlCommand = "/rcctl"
 	// BackupContainerName is the backup Job's container.
 	BackupContainerName = "backup"
+	// BackupDeleteContainerName is the container of the Job that deletes
+	// a backup's objects.
+	BackupDeleteContainerName = "delete"
 	// backupVolumeName mounts a file:// destination's claim.
 	backupVolumeName = "backups"
 	// S3AccessKeyEnv and S3SecretKeyEnv are the variables rcctl reads the
@@ -74,28 +77,17 @@ func BackupJob(in BackupJobInput) *batchv1.Job {
 	args = append(args, rcctlTLSArgs(rc)...)
 	env, mounts, volumes := rcctlRedisAccess(rc)
 	if s := d.S3; s != nil {
-		args = append(args, "--s3-endpoint", s.Endpoint)
-		if s.Region != "" {
-			args = append(args, "--s3-region", s.Region)
-		}
-		if s.PathStyle {
-			args = append(args, "--s3-path-style")
-		}
+		args = append(args, s3Args(s)...)
 		env = append(env, s3CredentialEnv(s)...)
 	}
 	if c := d.PersistentVolumeClaim; c != nil {
-		volumes = append(volumes, corev1.Volume{Name: backupVolumeName, VolumeSource: corev1.VolumeSource{
-			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: c.ClaimName},
-		}})
-		mounts = append(mounts, corev1.VolumeMount{Name: backupVolumeName, MountPath: redisv1alpha1.BackupVolumeMountPath})
+		volumes = append(volumes, claimVolume(c))
+		mounts = append(mounts, claimMount())
 	}
 	labels := BackupLabels(b)
 	return &batchv1.Job{
-		TypeMeta: metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
-		ObjectMeta: metav1.ObjectMeta{
-			Name: BackupJobName(b), Namespace: b.Namespace, Labels: labels,
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(b, redisv1alpha1.GroupVersion.WithKind("RedisClusterBackup"))},
-		},
+		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
+		ObjectMeta: backupJobMeta(b, BackupJobName(b), labels),
 		Spec: batchv1.JobSpec{
 			BackoffLimit: ptr.To(int32(0)),
 			Template: corev1.PodTemplateSpec{
@@ -197,8 +189,85 @@ func s3CredentialEnv(s *redisv1alpha1.S3Access) []corev1.EnvVar {
 	}
 }
 
+// backupJobMeta is the metadata of a Job of backup b: owned by it.
+func backupJobMeta(b *redisv1alpha1.RedisClusterBackup, name string, labels map[string]string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name: name, Namespace: b.Namespace, Labels: labels,
+		OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(b, redisv1alpha1.GroupVersion.WithKind("RedisClusterBackup"))},
+	}
+}
+
+// s3Args are rcctl's flags for the S3 service of s.
+func s3Args(s *redisv1alpha1.S3Access) []string {
+	args := []string{"--s3-endpoint", s.Endpoint}
+	if s.Region != "" {
+		args = append(args, "--s3-region", s.Region)
+	}
+	if s.PathStyle {
+		args = append(args, "--s3-path-style")
+	}
+	return args
+}
+
+// claimVolume and claimMount mount a file:// destination's claim at
+// /backups.
+func claimVolume(c *redisv1alpha1.BackupVolumeClaim) corev1.Volume {
+	return corev1.Volume{Name: backupVolumeName, VolumeSource: corev1.VolumeSource{
+		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: c.ClaimName},
+	}}
+}
+
+func claimMount() corev1.VolumeMount {
+	return corev1.VolumeMount{Name: backupVolumeName, MountPath: redisv1alpha1.BackupVolumeMountPath}
+}
+
 // BackupSeed is the address rcctl starts from: the stable DNS name of the
 // given pod (through the headless Service) and the Redis port.
 func BackupSeed(rc *redisv1alpha1.RedisCluster, shard, ordinal int, clusterDomain string) string {
 	return strings.Join([]string{PodDNSName(rc, shard, ordinal), clusterDomain}, ".") + ":" + strconv.Itoa(RedisPort)
+}
+
+// BackupDeleteJobName is the name of the Job that deletes a backup's
+// objects.
+func BackupDeleteJobName(b *redisv1alpha1.RedisClusterBackup) string { return b.Name + "-delete" }
+
+// BackupDeleteJob renders the Job that runs `rcctl delete-backup --from
+// LOCATION` for a backup being deleted: the manifest first, then the
+// objects it names. It reaches the store as the backup Job did and no
+// Redis node; owned by the backup, run once.
+func BackupDeleteJob(b *redisv1alpha1.RedisClusterBackup, image string) *batchv1.Job {
+	d := b.Spec.Destination
+	args := []string{"delete-backup", "--from", b.Status.Location, "--json"}
+	var (
+		env     []corev1.EnvVar
+		mounts  []corev1.VolumeMount
+		volumes []corev1.Volume
+	)
+	if s := d.S3; s != nil {
+		args = append(args, s3Args(s)...)
+		env = s3CredentialEnv(s)
+	}
+	if c := d.PersistentVolumeClaim; c != nil {
+		volumes = append(volumes, claimVolume(c))
+		mounts = append(mounts, claimMount())
+	}
+	labels := BackupLabels(b)
+	return &batchv1.Job{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
+		ObjectMeta: backupJobMeta(b, BackupDeleteJobName(b), labels),
+		Spec: batchv1.JobSpec{
+			BackoffLimit: ptr.To(int32(2)),
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: rcctlPodSpec(&redisv1alpha1.RedisCluster{}, corev1.Container{
+					Name: BackupDeleteContainerName, Image: image, ImagePullPolicy: corev1.PullIfNotPresent,
+					Command: []string{RcctlCommand}, Args: args, Env: env, VolumeMounts: mounts,
+					Resources: corev1.ResourceRequirements{
+						Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
+						Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi")},
+					},
+				}, volumes),
+			},
+		},
+	}
 }

@@ -57,6 +57,26 @@ func TestBackupJobGolden(t *testing.T) {
 	}
 }
 
+func TestBackupDeleteJobGolden(t *testing.T) {
+	for _, c := range []struct {
+		golden string
+		d      redisv1alpha1.BackupDestination
+	}{
+		{"backup-delete-job-s3.yaml", s3Destination},
+		{"backup-delete-job-claim.yaml", claimDestination},
+	} {
+		t.Run(c.golden, func(t *testing.T) {
+			b := backupOf(fullCluster(), "cache-1", c.d)
+			b.Status.Location = c.d.URL
+			out, err := yaml.Marshal(BackupDeleteJob(b, testOptions.ExporterImage))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, c.golden, out)
+		})
+	}
+}
+
 func TestBackupJobNeverRetriesAndIsOwnedByTheBackup(t *testing.T) {
 	j, _ := renderBackupJob(t, fullCluster(), s3Destination)
 	if j.Spec.BackoffLimit == nil || *j.Spec.BackoffLimit != 0 {
