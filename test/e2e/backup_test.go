@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
 	"github.com/redkube/redkube/internal/resources"
@@ -122,6 +124,10 @@ func TestBackupOperator(t *testing.T) {
 		}
 	})
 
+	t.Run("a schedule makes backups and retention deletes the oldest with their objects", func(t *testing.T) {
+		testBackupSchedule(t, e, name, claim.Name)
+	})
+
 	t.Run("a backup of a cluster that does not exist waits, saying so", func(t *testing.T) {
 		lost := newBackup(t, e, "bk-lost", "no-such-cluster", "file:///backups/lost")
 		opWait(t, time.Minute, "bk-lost Pending", func(ctx context.Context) error {
@@ -220,4 +226,92 @@ func wantBackupEvent(t *testing.T, e *opEnv, name, reason, text string) {
 	opWait(t, 30*time.Second, reason+" event on "+name, func(ctx context.Context) error {
 		return hasEvent(ctx, e.h, opNS, name, reason, text)
 	})
+}
+
+// testBackupSchedule sets spec.backup with a schedule every 20 seconds and
+// keep 2, waits until retention has deleted a backup, and checks that the
+// deleted backup's folder holds no manifest any more while the kept ones
+// are complete.
+func testBackupSchedule(t *testing.T, e *opEnv, name, claimName string) {
+	e.patchSpec(t, name, func(s *redisv1alpha1.RedisClusterSpec) {
+		s.Backup = &redisv1alpha1.BackupScheduleSpec{
+			Schedule: "@every 20s",
+			Destination: redisv1alpha1.BackupDestination{URL: "file:///backups/scheduled",
+				PersistentVolumeClaim: &redisv1alpha1.BackupVolumeClaim{ClaimName: claimName}},
+			Retention: redisv1alpha1.BackupRetention{Keep: 2},
+		}
+	})
+	var pruned string
+	opWait(t, 4*time.Minute, "retention deletes a scheduled backup", func(ctx context.Context) error {
+		evs := clusterEvents(t, e, name, "BackupPruned")
+		for _, ev := range evs.Items {
+			if f := strings.Fields(ev.Message); len(f) > 2 {
+				pruned = f[2]
+				return nil
+			}
+		}
+		return errors.New("no BackupPruned event yet")
+	})
+	t.Logf("retention deleted %s", pruned)
+	opWait(t, time.Minute, pruned+" gone with its objects", func(ctx context.Context) error {
+		err := e.cl.Get(ctx, types.NamespacedName{Namespace: opNS, Name: pruned}, &redisv1alpha1.RedisClusterBackup{})
+		if err == nil {
+			return errors.New("still there (its finalizer waits for the delete Job)")
+		}
+		return client.IgnoreNotFound(err)
+	})
+	wantBackupEvent(t, e, pruned, "BackupObjectsDeleted", "deleted the manifest and objects at file:///backups/scheduled/"+pruned)
+	if dir := claimDir(t, e, claimName, "scheduled/"+pruned); fileExists(filepath.Join(dir, backup.ManifestName)) {
+		t.Errorf("the pruned backup's manifest is still on the volume in %s", dir)
+	} else if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("the pruned backup's folder %s still holds %v", dir, entries)
+	}
+	// Stop the schedule, then count what is kept.
+	e.patchSpec(t, name, func(s *redisv1alpha1.RedisClusterSpec) { s.Backup.Suspend = true })
+	list := &redisv1alpha1.RedisClusterBackupList{}
+	opWait(t, time.Minute, "no scheduled backup running", func(ctx context.Context) error {
+		if err := e.cl.List(ctx, list, client.InNamespace(opNS), client.MatchingLabels{"redis.redkube.io/scheduled": "true"}); err != nil {
+			return err
+		}
+		for _, b := range list.Items {
+			if !b.Status.Phase.Terminal() {
+				return fmt.Errorf("%s is %q", b.Name, b.Status.Phase)
+			}
+		}
+		return nil
+	})
+	var kept []string
+	for _, b := range list.Items {
+		if b.DeletionTimestamp != nil || b.Status.Phase != redisv1alpha1.BackupSucceeded {
+			continue
+		}
+		kept = append(kept, b.Name)
+		if m := manifestOnClaim(t, e, claimName, "scheduled/"+b.Name); m.TotalKeys() == 0 {
+			t.Errorf("kept backup %s has no key", b.Name)
+		}
+	}
+	t.Logf("kept scheduled backups: %v", kept)
+	if len(kept) == 0 || len(kept) > 3 {
+		t.Errorf("kept %d succeeded scheduled backups %v, want keep 2 (3 while the newest's retention pass is pending)", len(kept), kept)
+	}
+	e.patchSpec(t, name, func(s *redisv1alpha1.RedisClusterSpec) { s.Backup = nil })
+}
+
+// claimDir is the host folder of path on the claim's volume.
+func claimDir(t *testing.T, e *opEnv, claimName, path string) string {
+	t.Helper()
+	pvc := &corev1.PersistentVolumeClaim{}
+	if err := e.cl.Get(t.Context(), types.NamespacedName{Namespace: opNS, Name: claimName}, pvc); err != nil {
+		t.Fatal(err)
+	}
+	pv := &corev1.PersistentVolume{}
+	if err := e.cl.Get(t.Context(), types.NamespacedName{Name: pvc.Spec.VolumeName}, pv); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(storage.VolumePath(pv), path)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
