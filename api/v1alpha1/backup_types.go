@@ -299,3 +299,80 @@ type BackupRetention struct {
 	// +optional
 	MaxAge *metav1.Duration `json:"maxAge,omitempty"`
 }
+
+// RestoreSpec (spec.restore of a new RedisCluster) fills the cluster from
+// a backup once it is up, before it is Ready: a Job runs `rcctl restore`
+// (any source shard count into any masters). It can only be set when the
+// cluster is created.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.fromBackup) != has(self.location)",message="spec.restore needs exactly one of fromBackup and location"
+type RestoreSpec struct {
+	// FromBackup is a Succeeded RedisClusterBackup in this namespace.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	FromBackup string `json:"fromBackup,omitempty"`
+	// Location is a backup's location and how to reach it (a backup made
+	// elsewhere, or by rcctl).
+	// +optional
+	Location *BackupDestination `json:"location,omitempty"`
+	// Replace restores into a cluster that already holds keys (rcctl
+	// restore --force): keys of the backup replace keys of the same name.
+	// +optional
+	Replace bool `json:"replace,omitempty"`
+}
+
+// RestorePhase is where a restore on create is.
+// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed
+type RestorePhase string
+
+// Phases of a restore on create.
+const (
+	// RestorePending: waiting for the backup or the cluster.
+	RestorePending RestorePhase = "Pending"
+	// RestoreRunning: the restore Job runs.
+	RestoreRunning RestorePhase = "Running"
+	// RestoreSucceeded: every key of the backup was written.
+	RestoreSucceeded RestorePhase = "Succeeded"
+	// RestoreFailed: the Job failed; the message says why. The cluster
+	// stays not Ready.
+	RestoreFailed RestorePhase = "Failed"
+)
+
+// RestoreStatus is status.restore of a RedisCluster with spec.restore,
+// written by the restore controller.
+type RestoreStatus struct {
+	// Phase is Pending, Running, Succeeded or Failed.
+	Phase RestorePhase `json:"phase"`
+	// Location is the backup restored from.
+	// +optional
+	Location string `json:"location,omitempty"`
+	// JobName is the restore Job.
+	// +optional
+	JobName string `json:"jobName,omitempty"`
+	// Message says what the phase waits for, or why it failed.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// CompletionTime is when the restore was seen finished.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+}
+
+// ConditionRestored (only with spec.restore) is True once the restore
+// succeeded; until then Ready is False with Restored's reason.
+const ConditionRestored ConditionType = "Restored"
+
+// Reasons of Restored (and of Ready while a restore is not done).
+const (
+	// ReasonRestoreWaitingForCluster: the cluster is not up yet.
+	ReasonRestoreWaitingForCluster ConditionReason = "RestoreWaitingForCluster"
+	// ReasonRestorePending: the cluster is up; the restore is about to
+	// start (or waits for its backup).
+	ReasonRestorePending ConditionReason = "RestorePending"
+	// ReasonRestoreRunning: the restore Job runs.
+	ReasonRestoreRunning ConditionReason = "RestoreRunning"
+	// ReasonRestoreFailed: the restore failed; the message says why.
+	ReasonRestoreFailed ConditionReason = "RestoreFailed"
+	// ReasonRestored: the backup's keys are in the cluster.
+	ReasonRestored ConditionReason = "Restored"
+)

@@ -97,3 +97,25 @@ func TestBackupAcceptsGoodInputAndKeepsSpec(t *testing.T) {
 		}
 	}
 }
+
+func TestRestoreIsOnlySetAtCreation(t *testing.T) {
+	needAPIServer(t)
+	ctx := context.Background()
+	both := object(t, "restore-both", "restore:\n  fromBackup: b\n  location: {url: \"s3://b-1/x\", s3: {endpoint: \"https://s3.example.com\"}}")
+	if err := k8sClient.Create(ctx, both); err == nil || !strings.Contains(err.Error(), "exactly one of fromBackup and location") {
+		t.Errorf("fromBackup and location together: %v", err)
+	}
+	u := object(t, "restore-later", "masters: 3")
+	if err := k8sClient.Create(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = k8sClient.Delete(ctx, u) }()
+	rc := &redisv1alpha1.RedisCluster{}
+	if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(u), rc); err != nil {
+		t.Fatal(err)
+	}
+	rc.Spec.Restore = &redisv1alpha1.RestoreSpec{FromBackup: "b"}
+	if err := k8sClient.Update(ctx, rc); err == nil || !strings.Contains(err.Error(), "spec.restore can only be set when the cluster is created") {
+		t.Errorf("adding spec.restore to a running cluster: %v", err)
+	}
+}

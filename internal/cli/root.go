@@ -88,6 +88,7 @@ Exit status: 0 ok, 1 a problem was found or an operation failed, 2 bad usage.`,
 		a.backupCommand(),
 		a.restoreCommand(),
 		a.deleteBackupCommand(),
+		a.installCommand(),
 	)
 	return a
 }

@@ -199,7 +199,7 @@ func (r *BackupReconciler) start(ctx context.Context, b *redisv1alpha1.RedisClus
 		}
 		return ctrl.Result{}, fmt.Errorf("get RedisCluster %s: %w", b.Spec.Cluster, err)
 	}
-	seed, err := r.seed(ctx, rc)
+	seed, err := seedOf(ctx, r.Client, rc, r.ClusterDomain)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -219,11 +219,11 @@ func (r *BackupReconciler) start(ctx context.Context, b *redisv1alpha1.RedisClus
 	return ctrl.Result{}, nil
 }
 
-// seed is the address of the cluster's first ready Redis pod by name, ""
-// when none is ready.
-func (r *BackupReconciler) seed(ctx context.Context, rc *redisv1alpha1.RedisCluster) (string, error) {
+// seedOf is the address of the cluster's first ready Redis pod by name,
+// "" when none is ready.
+func seedOf(ctx context.Context, c client.Client, rc *redisv1alpha1.RedisCluster, clusterDomain string) (string, error) {
 	pods := &corev1.PodList{}
-	if err := r.Client.List(ctx, pods, client.InNamespace(rc.Namespace), client.MatchingLabelsSelector{Selector: resources.ClusterSelector(rc)}); err != nil {
+	if err := c.List(ctx, pods, client.InNamespace(rc.Namespace), client.MatchingLabelsSelector{Selector: resources.ClusterSelector(rc)}); err != nil {
 		return "", fmt.Errorf("list the pods of RedisCluster %s: %w", rc.Name, err)
 	}
 	sort.Slice(pods.Items, func(i, j int) bool { return pods.Items[i].Name < pods.Items[j].Name })
@@ -231,7 +231,7 @@ func (r *BackupReconciler) seed(ctx context.Context, rc *redisv1alpha1.RedisClus
 		p := &pods.Items[i]
 		shard, ordinal, ok := resources.ParsePodName(rc, p.Name)
 		if ok && p.DeletionTimestamp == nil && podReady(p) {
-			return resources.BackupSeed(rc, shard, ordinal, r.ClusterDomain), nil
+			return resources.BackupSeed(rc, shard, ordinal, clusterDomain), nil
 		}
 	}
 	return "", nil
@@ -276,9 +276,15 @@ func (r *BackupReconciler) result(ctx context.Context, b *redisv1alpha1.RedisClu
 // jobPod is the backup's pod (the Job runs one, never retried), nil when
 // there is none.
 func (r *BackupReconciler) jobPod(ctx context.Context, b *redisv1alpha1.RedisClusterBackup) (*corev1.Pod, error) {
+	return podOfJob(ctx, r.Client, b.Namespace, resources.BackupJobName(b))
+}
+
+// podOfJob is the pod of a Job that runs one pod and never retries, nil
+// when there is none.
+func podOfJob(ctx context.Context, c client.Client, namespace, job string) (*corev1.Pod, error) {
 	pods := &corev1.PodList{}
-	if err := r.Client.List(ctx, pods, client.InNamespace(b.Namespace), client.MatchingLabels{resources.LabelBackup: b.Name, batchv1.JobNameLabel: resources.BackupJobName(b)}); err != nil {
-		return nil, fmt.Errorf("list the pods of backup %s: %w", b.Name, err)
+	if err := c.List(ctx, pods, client.InNamespace(namespace), client.MatchingLabels{batchv1.JobNameLabel: job}); err != nil {
+		return nil, fmt.Errorf("list the pods of Job %s: %w", job, err)
 	}
 	if len(pods.Items) == 0 {
 		return nil, nil
@@ -286,25 +292,31 @@ func (r *BackupReconciler) jobPod(ctx context.Context, b *redisv1alpha1.RedisClu
 	return &pods.Items[0], nil
 }
 
-// jobFailure is the cause of a failed Job: rcctl's error from its
-// container's termination message, else the Job's own condition message.
-func (r *BackupReconciler) jobFailure(ctx context.Context, b *redisv1alpha1.RedisClusterBackup, job *batchv1.Job) string {
+// terminationCause is the cause of a failed Job: its container's
+// termination message's last line (rcctl's error), else the Job's own
+// condition message.
+func terminationCause(ctx context.Context, c client.Client, job *batchv1.Job, container string) string {
 	fallback := "Job " + job.Name + " failed"
-	for _, c := range job.Status.Conditions {
-		if c.Type == batchv1.JobFailed && c.Message != "" {
-			fallback = "Job " + job.Name + " failed: " + c.Message
+	for _, cond := range job.Status.Conditions {
+		if cond.Type == batchv1.JobFailed && cond.Message != "" {
+			fallback = "Job " + job.Name + " failed: " + cond.Message
 		}
 	}
-	pod, err := r.jobPod(ctx, b)
+	pod, err := podOfJob(ctx, c, job.Namespace, job.Name)
 	if err != nil || pod == nil {
 		return fallback
 	}
 	for _, cs := range pod.Status.ContainerStatuses {
-		if t := cs.State.Terminated; cs.Name == resources.BackupContainerName && t != nil {
+		if t := cs.State.Terminated; cs.Name == container && t != nil {
 			return failureCause(t.Message, fallback)
 		}
 	}
 	return fallback
+}
+
+// jobFailure is the cause of a failed backup Job.
+func (r *BackupReconciler) jobFailure(ctx context.Context, _ *redisv1alpha1.RedisClusterBackup, job *batchv1.Job) string {
+	return terminationCause(ctx, r.Client, job, resources.BackupContainerName)
 }
 
 func (r *BackupReconciler) pending(b *redisv1alpha1.RedisClusterBackup, now metav1.Time, msg string) {

@@ -202,7 +202,14 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 			return err
 		}
 		sr := &ScheduleReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder(EventSource)}
-		return sr.SetupWithManager(mgr)
+		if err := sr.SetupWithManager(mgr); err != nil {
+			return err
+		}
+		rr := &RestoreReconciler{
+			Client: mgr.GetClient(), Logs: clientsetLogs{cs: cs}, Recorder: mgr.GetEventRecorder(EventSource),
+			Image: o.ExporterImage, ClusterDomain: o.ClusterDomain,
+		}
+		return rr.SetupWithManager(mgr)
 	})
 	if err != nil {
 		return nil, err

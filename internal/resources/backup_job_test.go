@@ -109,3 +109,17 @@ func TestBackupJobCarriesNoSecretInItsArguments(t *testing.T) {
 		t.Errorf("args %q lack the location or the cluster's name", args)
 	}
 }
+
+func TestRestoreJobGolden(t *testing.T) {
+	rc := fullCluster()
+	rc.Spec.Restore = &redisv1alpha1.RestoreSpec{FromBackup: "cache-1", Replace: true}
+	j := RestoreJob(RestoreJobInput{Cluster: rc, Source: s3Destination, Location: s3Destination.URL, OperatorImage: testOptions.ExporterImage, Seed: BackupSeed(rc, 0, 0, DefaultClusterDomain)})
+	b, err := yaml.Marshal(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "restore-job-s3.yaml", b)
+	if ClusterSelector(rc).Matches(labelSet(j.Spec.Template.Labels)) {
+		t.Errorf("the restore pod's labels %v match the cluster's pod selector", j.Spec.Template.Labels)
+	}
+}
