@@ -4,16 +4,25 @@ import (
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
 )
 
-// restoreGate sets Restored for a cluster with spec.restore and holds
-// Ready False until the restore succeeded: RestoreWaitingForCluster while
-// the cluster is not otherwise Ready, RestorePending once it is (the
-// restore controller starts the Job on that reason), then RestoreRunning,
-// RestoreFailed or Restored from status.restore.
-func restoreGate(set setFunc, st *redisv1alpha1.RestoreStatus, ready bool) {
+// restoreGate sets Restored for a cluster with spec.restore and returns
+// the setter readiness must use: it holds Ready False, with Restored's
+// reason, while the cluster is otherwise Ready and the restore has not
+// succeeded — set once per pass, so Ready's transition time does not move.
+// Restored is RestoreWaitingForCluster while the cluster is not otherwise
+// Ready, RestorePending once it is (the restore controller starts the Job
+// on that reason), then RestoreRunning, RestoreFailed or Restored from
+// status.restore.
+func restoreGate(set setFunc, st *redisv1alpha1.RestoreStatus, ready bool) setFunc {
 	reason, msg := restoreReason(st, ready)
 	set(redisv1alpha1.ConditionRestored, reason == redisv1alpha1.ReasonRestored, reason, msg)
-	if ready && reason != redisv1alpha1.ReasonRestored {
-		set(redisv1alpha1.ConditionReady, false, reason, "the cluster is up; Ready waits for spec.restore: "+msg)
+	if !ready || reason == redisv1alpha1.ReasonRestored {
+		return set
+	}
+	return func(t redisv1alpha1.ConditionType, ok bool, r redisv1alpha1.ConditionReason, m string) {
+		if t == redisv1alpha1.ConditionReady {
+			ok, r, m = false, reason, "the cluster is up; Ready waits for spec.restore: "+msg
+		}
+		set(t, ok, r, m)
 	}
 }
 

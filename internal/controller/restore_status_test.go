@@ -27,17 +27,27 @@ func TestRestoreGate(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			got := map[redisv1alpha1.ConditionType]redisv1alpha1.ConditionReason{}
-			restoreGate(func(ct redisv1alpha1.ConditionType, ok bool, reason redisv1alpha1.ConditionReason, _ string) {
+			calls := map[redisv1alpha1.ConditionType]int{}
+			readySet := restoreGate(func(ct redisv1alpha1.ConditionType, ok bool, reason redisv1alpha1.ConditionReason, _ string) {
 				got[ct] = reason
+				calls[ct]++
 				if ct == redisv1alpha1.ConditionRestored && ok != (reason == redisv1alpha1.ReasonRestored) {
 					t.Errorf("Restored %v with reason %s", ok, reason)
 				}
+				if ct == redisv1alpha1.ConditionReady && ok && c.holdsReady {
+					t.Errorf("Ready set True while the restore is not done")
+				}
 			}, c.st, c.ready)
+			// readiness sets Ready once, True when the cluster is ready.
+			readySet(redisv1alpha1.ConditionReady, c.ready, redisv1alpha1.ReasonClusterReady, "")
+			if calls[redisv1alpha1.ConditionReady] != 1 {
+				t.Errorf("Ready set %d times in one pass, want once (its transition time would move)", calls[redisv1alpha1.ConditionReady])
+			}
+			if c.holdsReady != (got[redisv1alpha1.ConditionReady] != redisv1alpha1.ReasonClusterReady) {
+				t.Errorf("Ready reason %q, holding %v", got[redisv1alpha1.ConditionReady], c.holdsReady)
+			}
 			if got[redisv1alpha1.ConditionRestored] != c.wantReason {
 				t.Errorf("Restored reason %q, want %q", got[redisv1alpha1.ConditionRestored], c.wantReason)
-			}
-			if _, held := got[redisv1alpha1.ConditionReady]; held != c.holdsReady {
-				t.Errorf("Ready overridden: %v, want %v", held, c.holdsReady)
 			}
 		})
 	}

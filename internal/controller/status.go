@@ -118,9 +118,10 @@ func computeStatus(in statusInput) redisv1alpha1.RedisClusterStatus {
 	set(redisv1alpha1.ConditionReplicasInSync, v.inSync, v.syncReason, v.syncMsg)
 	placed, placeReason, placeMsg := placementCondition(c)
 	set(redisv1alpha1.ConditionReplicasPlaced, placed, placeReason, placeMsg)
-	readiness(set, c, in, v, out.ReadyNodes, ok)
 	if in.Restore != nil {
-		restoreGate(set, out.Restore, v.ready)
+		readiness(restoreGate(set, out.Restore, v.ready), c, in, v, out.ReadyNodes, ok)
+	} else {
+		readiness(set, c, in, v, out.ReadyNodes, ok)
 	}
 	if in.Err == nil && in.Invalid == "" && in.Pods.Reason == "" {
 		degraded(set, c, v.boot, v.stateOK, v.inSync, v.syncMsg)
