@@ -108,6 +108,10 @@ func TestBackupOperator(t *testing.T) {
 		t.Logf("kubectl get rdcb:\n%s", out)
 	})
 
+	t.Run("a new cluster of 4 masters restores the 3-shard backup before it is Ready", func(t *testing.T) {
+		testRestoreOnCreate(t, e, sec.Name, password, b.Name, keys)
+	})
+
 	t.Run("a second backup to the same location fails with the cause and is not complete", func(t *testing.T) {
 		again := newBackup(t, e, "bk-again", name, "file:///backups/bk-1")
 		again = waitBackupPhase(t, e, again.Name, redisv1alpha1.BackupFailed, 3*time.Minute)
@@ -314,4 +318,80 @@ func claimDir(t *testing.T, e *opEnv, claimName, path string) string {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// testRestoreOnCreate creates a 4-master cluster with spec.restore from
+// the 3-shard backup and checks that it is Ready only after the restore,
+// with every key of the backup.
+func testRestoreOnCreate(t *testing.T, e *opEnv, secret, password, from string, keys int) {
+	const name = "rs"
+	rc := &redisv1alpha1.RedisCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: opNS},
+		Spec: redisv1alpha1.RedisClusterSpec{
+			Masters: 4, ReplicasPerMaster: 0,
+			Storage:        redisv1alpha1.StorageSpec{Size: resource.MustParse("64Mi")},
+			PasswordSecret: &redisv1alpha1.PasswordSecretRef{Name: secret},
+			Restore:        &redisv1alpha1.RestoreSpec{FromBackup: from},
+		},
+	}
+	began := time.Now()
+	if err := e.cl.Create(t.Context(), rc); err != nil {
+		t.Fatal(err)
+	}
+	var failed string
+	opWait(t, 5*time.Minute, "status.restore Succeeded", func(ctx context.Context) error {
+		rc, err := e.get(ctx, name)
+		if err != nil {
+			return err
+		}
+		switch st := rc.Status.Restore; {
+		case st != nil && st.Phase == redisv1alpha1.RestoreFailed:
+			failed = st.Message
+			return nil
+		case st == nil || st.Phase != redisv1alpha1.RestoreSucceeded:
+			if ready := meta.FindStatusCondition(rc.Status.Conditions, string(redisv1alpha1.ConditionReady)); ready != nil && ready.Status == metav1.ConditionTrue {
+				return errors.New("Ready before the restore finished") // fails at the deadline, with this message
+			}
+			return fmt.Errorf("status.restore %+v", st)
+		}
+		return nil
+	})
+	if failed != "" {
+		t.Fatalf("the restore failed: %s", failed)
+	}
+	got := e.waitReady(t, name, began, 2*time.Minute)
+	t.Logf("measured: RedisCluster with spec.restore (4 masters from 3 shards, %d keys) created -> Ready: %v", keys, time.Since(began))
+	c := meta.FindStatusCondition(got.Status.Conditions, string(redisv1alpha1.ConditionRestored))
+	if c == nil || c.Status != metav1.ConditionTrue || got.Status.Restore == nil || got.Status.Restore.Phase != redisv1alpha1.RestoreSucceeded {
+		t.Fatalf("Ready without a finished restore: Restored %+v, status.restore %+v", c, got.Status.Restore)
+	}
+	t.Logf("restore: %s", got.Status.Restore.Message)
+	if !strings.Contains(got.Status.Restore.Message, fmt.Sprintf("restored %d keys", keys)) {
+		t.Errorf("status.restore.message %q does not count %d keys", got.Status.Restore.Message, keys)
+	}
+	cl := redis.NewClusterClient(&redis.ClusterOptions{Addrs: e.addrs(t, name), Password: password, MaxRedirects: 8})
+	defer func() { _ = cl.Close() }()
+	for k := range keys {
+		v, err := cl.Get(t.Context(), fmt.Sprintf("bk:%d", k)).Int()
+		if err != nil || v != k {
+			t.Fatalf("bk:%d in the restored cluster: %d, %v (want %d)", k, v, err, k)
+		}
+	}
+	n := 0
+	for _, a := range e.addrs(t, name) {
+		c := redis.NewClient(&redis.Options{Addr: a, Password: password})
+		size, err := c.DBSize(t.Context()).Result()
+		_ = c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if size == 0 {
+			t.Errorf("master %s holds no key: the 4th shard got none", a)
+		}
+		n += int(size)
+	}
+	if n != keys {
+		t.Errorf("the restored cluster holds %d keys, want %d", n, keys)
+	}
+	wantEvent(t, e, name, "RestoreSucceeded", "restored")
 }
