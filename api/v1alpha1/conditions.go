@@ -36,6 +36,9 @@ const (
 	// when every Redis node announces the external endpoint of its Service;
 	// False names the pods whose endpoint is not known or not announced yet.
 	ConditionExternalAccessReady ConditionType = "ExternalAccessReady"
+	// ConditionUsersApplied (only with spec.users, or users to remove) is
+	// True when every running node holds exactly the users of spec.users.
+	ConditionUsersApplied ConditionType = "UsersApplied"
 )
 
 // String returns the condition type as the string metav1.Condition.Type holds.
@@ -237,4 +240,21 @@ const (
 	// external endpoint (client or bus port); the node announces its pod
 	// address meanwhile.
 	ReasonEndpointUnreachable ConditionReason = "EndpointUnreachable"
+)
+
+// Reasons of UsersApplied.
+const (
+	// ReasonUsersInSync: every running node holds exactly spec.users.
+	ReasonUsersInSync ConditionReason = "UsersInSync"
+	// ReasonUsersLagging: some nodes do not hold the current users yet
+	// (they are being applied, or a node did not answer); the message
+	// names them.
+	ReasonUsersLagging ConditionReason = "UsersLagging"
+	// ReasonUserRulesRejected: Redis rejected a user's rules; nothing of
+	// the change was applied and the nodes keep the previous users. The
+	// message names the user and quotes Redis.
+	ReasonUserRulesRejected ConditionReason = "UserRulesRejected"
+	// ReasonUserSecretInvalid: a user's password Secret or key is missing
+	// or empty; nothing of the change was applied.
+	ReasonUserSecretInvalid ConditionReason = "UserSecretInvalid"
 )

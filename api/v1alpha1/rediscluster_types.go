@@ -106,6 +106,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.service) || !has(self.service.nodePort) || self.service.type == 'NodePort'",fieldPath=".service.nodePort",message="spec.service.nodePort is only allowed when spec.service.type is NodePort"
 // +kubebuilder:validation:XValidation:rule="!has(self.externalAccess) || !has(self.announce) || self.announce == 'IP'",fieldPath=".announce",message="spec.announce: Hostname cannot be combined with spec.externalAccess, which announces the external endpoints (set spec.externalAccess.address to a DNS name to announce a name)"
 // +kubebuilder:validation:XValidation:rule="!has(self.masters) || self.masters * (1 + (has(self.replicasPerMaster) ? self.replicasPerMaster : 0)) <= 1000",fieldPath=".masters",message="spec.masters × (1 + spec.replicasPerMaster) must be at most 1000 Redis nodes (MaxNodes), the size Redis Cluster is designed for"
+// +kubebuilder:validation:XValidation:rule="!has(self.defaultUser) || !has(self.defaultUser.enabled) || self.defaultUser.enabled || !has(self.passwordSecret)",fieldPath=".passwordSecret",message="spec.passwordSecret is the default user's password: unset it when spec.defaultUser.enabled is false"
 type RedisClusterSpec struct {
 	// Masters is the number of shards, each served by one master; the 16384
 	// slots are spread evenly over them. At least 3.
@@ -197,6 +198,19 @@ type RedisClusterSpec struct {
 	// (docs/tls.md). Off when unset.
 	// +optional
 	TLS *TLSSpec `json:"tls,omitempty"`
+
+	// Users are ACL users kept on every node beside the default user
+	// (docs/security.md). Names are unique.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
+	Users []UserSpec `json:"users,omitempty"`
+
+	// DefaultUser restricts Redis's default user, which clients that send
+	// only a password (or none) log in as.
+	// +optional
+	DefaultUser *DefaultUserSpec `json:"defaultUser,omitempty"`
 
 	// Backup schedules RedisClusterBackups of this cluster, with retention.
 	// +optional

@@ -159,6 +159,14 @@ func TestRejectsBadInput(t *testing.T) {
 		{name: "an empty load balancer class", spec: "externalAccess:\n  type: LoadBalancer\n  loadBalancer:\n    loadBalancerClass: \"\"", want: []string{"spec.externalAccess.loadBalancer.loadBalancerClass"}},
 		{name: "hostname announce with external access", spec: "announce: Hostname\nexternalAccess:\n  type: NodePort", want: []string{"spec.announce: Invalid value", "cannot be combined with spec.externalAccess"}},
 		{name: "unknown announce", spec: "announce: DNS", want: []string{`spec.announce: Unsupported value: "DNS"`}},
+		{name: "two users with one name", spec: "users:\n- {name: app, rules: '+@all', passwordSecrets: [{name: s}]}\n- {name: app, rules: '+@read', passwordSecrets: [{name: t}]}", want: []string{"spec.users[1]: Duplicate value"}},
+		{name: "a user named default", spec: "users:\n- {name: default, rules: '+@all', passwordSecrets: [{name: s}]}", want: []string{"spec.users[0].name: Invalid value", "configured by spec.passwordSecret"}},
+		{name: "a user in the operator's names", spec: "users:\n- {name: redkube-operator, rules: '+@all', passwordSecrets: [{name: s}]}", want: []string{"reserved for the operator"}},
+		{name: "a user name with a space", spec: "users:\n- {name: 'a b', rules: '+@all', passwordSecrets: [{name: s}]}", want: []string{"spec.users[0].name: Invalid value"}},
+		{name: "a password in a user's rules", spec: "users:\n- {name: app, rules: '+@all >secret', passwordSecrets: [{name: s}]}", want: []string{"spec.users[0]: Invalid value", "rules must not hold passwords"}},
+		{name: "on in a user's rules", spec: "users:\n- {name: app, rules: 'ON +@all', passwordSecrets: [{name: s}]}", want: []string{"rules must not hold on, off, reset, nopass or resetpass"}},
+		{name: "the default user off with a password", spec: "defaultUser: {enabled: false}\npasswordSecret: {name: pw}", want: []string{"spec.passwordSecret: Invalid value", "unset it when spec.defaultUser.enabled is false"}},
+		{name: "a user without a password", spec: "users:\n- {name: app, rules: '+@all', passwordSecrets: []}", want: []string{"spec.users[0].passwordSecrets: Invalid value"}},
 	}
 	for _, key := range redisv1alpha1.ForbiddenConfigKeys {
 		cases = append(cases, rejection{

@@ -69,12 +69,18 @@ func (r *Reconciler) convergePassword(ctx context.Context, st *state) error {
 	if err != nil {
 		return err
 	}
+	// A switched-off default user stays off (the users phase keeps it so):
+	// only the record changes.
+	disabled := st.rc.Spec.DefaultUserDisabled()
 	for i, round := range auth.Rotation(st.applied.Password, st.password) {
-		err := forEachNode(ctx, nodes, func(ctx context.Context, n *redisadmin.Node) error {
-			if round.MasterAuth != nil {
-				return n.ConfigSet(ctx, "masterauth", *round.MasterAuth)
+		err := forEach(ctx, nodes, func(ctx context.Context, n *redisadmin.Node) error {
+			switch {
+			case round.MasterAuth != nil:
+				return switchMasterAuth(ctx, n, *round.MasterAuth)
+			case disabled:
+				return nil
 			}
-			return n.ACLSetUser(ctx, "default", round.DefaultUser...)
+			return n.ACLSetUser(ctx, auth.DefaultUser, round.DefaultUser...)
 		})
 		if err != nil {
 			return fmt.Errorf("change the password, round %d: %w", i+1, err)
@@ -109,11 +115,7 @@ func rotationSummary(from, to string) string {
 // node does not answer at all is left out (it restarts with the Secret's
 // password).
 func (r *Reconciler) passwordNodes(ctx context.Context, st *state) ([]*redisadmin.Node, error) {
-	o := r.poolOptions(st)
-	newPool := redisadmin.NewPool(o)
-	o.Password = st.applied.Password
-	oldPool := redisadmin.NewPool(o)
-	st.extraPools = append(st.extraPools, newPool, oldPool)
+	pools := r.fallbackPools(st)
 	var nodes []*redisadmin.Node
 	for i := range st.kube.pods {
 		p := &st.kube.pods[i]
@@ -121,7 +123,7 @@ func (r *Reconciler) passwordNodes(ctx context.Context, st *state) ([]*redisadmi
 			continue
 		}
 		addr := net.JoinHostPort(p.Status.PodIP, strconv.Itoa(resources.RedisPort))
-		n, err := acceptingNode(ctx, addr, newPool, oldPool)
+		n, err := acceptingNode(ctx, addr, pools...)
 		switch {
 		case errors.Is(err, redisadmin.ErrUnreachable):
 			continue
@@ -148,17 +150,51 @@ func acceptingNode(ctx context.Context, addr string, pools ...*redisadmin.Pool) 
 		}
 		last = err
 	}
-	return nil, fmt.Errorf("accepts neither the new nor the recorded password: %w", last)
+	return nil, fmt.Errorf("accepts neither the operator's user nor the new or recorded password: %w", last)
 }
 
-// forEachNode runs fn on every node at once and joins the errors.
-func forEachNode(ctx context.Context, nodes []*redisadmin.Node, fn func(context.Context, *redisadmin.Node) error) error {
-	errs := make(chan error, len(nodes))
-	for _, n := range nodes {
-		go func() { errs <- fn(ctx, n) }()
+// fallbackPools are the pools a node may accept during a change: the
+// operator's user (poolOptions), then the default user with the spec's
+// password, then with the recorded one (a node that restarted before the
+// operator's user existed, or during a password change).
+func (r *Reconciler) fallbackPools(st *state) []*redisadmin.Pool {
+	pools := []*redisadmin.Pool{redisadmin.NewPool(r.poolOptions(st))}
+	tried := map[string]bool{}
+	if r.poolOptions(st).Username == "" {
+		tried[st.password] = true // the first pool is the default user's
+	}
+	for _, pw := range []string{st.password, st.applied.Password} {
+		if !tried[pw] {
+			tried[pw] = true
+			pools = append(pools, redisadmin.NewPool(r.defaultPoolOptions(st, pw)))
+		}
+	}
+	st.extraPools = append(st.extraPools, pools...)
+	return pools
+}
+
+// switchMasterAuth sets masterauth on a node that replicates as the
+// default user (masteruser unset: a pod started by an older operator);
+// nodes that replicate as the replication user keep theirs.
+func switchMasterAuth(ctx context.Context, n *redisadmin.Node, password string) error {
+	user, err := n.ConfigGet(ctx, "masteruser")
+	if err != nil {
+		return err
+	}
+	if user != "" {
+		return nil
+	}
+	return n.ConfigSet(ctx, "masterauth", password)
+}
+
+// forEach runs fn on every item at once and joins the errors.
+func forEach[T any](ctx context.Context, items []T, fn func(context.Context, T) error) error {
+	errs := make(chan error, len(items))
+	for _, it := range items {
+		go func() { errs <- fn(ctx, it) }()
 	}
 	var all []error
-	for range nodes {
+	for range items {
 		all = append(all, <-errs)
 	}
 	return errors.Join(all...)

@@ -40,7 +40,7 @@ var ControllerPermissions = []PermissionRule{
 	{Group: "policy", Resources: []string{"poddisruptionbudgets"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}, Namespaced: true},
 	{Group: "", Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch", "delete"}, Namespaced: true},
 	{Group: "", Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get", "list", "watch", "patch", "delete"}, Namespaced: true},
-	{Group: "", Resources: []string{"secrets"}, Verbs: []string{"get", "create", "update"}, Namespaced: true},
+	{Group: "", Resources: []string{"secrets"}, Verbs: []string{"get", "list", "watch", "create", "update"}, Namespaced: true},
 	{Group: "", Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch"}},
 	{Group: "storage.k8s.io", Resources: []string{"storageclasses"}, Verbs: []string{"get", "list", "watch"}},
 	{Group: "events.k8s.io", Resources: []string{"events"}, Verbs: []string{"create", "patch"}, Namespaced: true},

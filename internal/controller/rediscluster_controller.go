@@ -26,6 +26,7 @@ import (
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
 	"github.com/redkube/redkube/internal/resources"
+	"github.com/redkube/redkube/pkg/auth"
 	"github.com/redkube/redkube/pkg/heal"
 	"github.com/redkube/redkube/pkg/redisadmin"
 )
@@ -57,7 +58,7 @@ const (
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;patch;delete
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create;update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 // +kubebuilder:rbac:groups=storage.k8s.io,resources=storageclasses,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -160,6 +161,8 @@ type state struct {
 	storage *storagePlan
 	// tls is the pass's TLS finding (nil until prepareTLS ran).
 	tls *tlsState
+	// users is the pass's view of the ACL users (nil until readUsers ran).
+	users *usersState
 }
 
 // SetupWithManager registers the controller: it watches RedisClusters, the
@@ -185,6 +188,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Watches(&corev1.Pod{}, byInstance, labelled).
 		Watches(&corev1.PersistentVolumeClaim{}, byInstance, labelled).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.clustersUsingSecret), builder.OnlyMetadata).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Complete(r)
 	if err != nil {
@@ -227,10 +231,11 @@ func (r *Reconciler) setDefaults() {
 	}
 }
 
-// Reconcile runs one pass: fetch → validate → read the password → expand
-// the claims (storage) → check and issue the TLS certificates → apply the
-// rendered objects → gather from Kubernetes → gather from Redis → derive
-// and decide (the core's heal chain) → act → status.
+// Reconcile runs one pass: fetch → validate → read the password and the
+// ACL users → expand the claims (storage) → check and issue the TLS
+// certificates → apply the rendered objects → gather from Kubernetes →
+// change the users and the password on the running nodes → gather from
+// Redis → derive and decide (the core's heal chain) → act → status.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	if r.Clock == nil {
 		r.setDefaults()
@@ -268,11 +273,13 @@ func (r *Reconciler) runPhases(ctx context.Context, st *state) {
 		{"validate", r.validate},
 		{"password", r.readPassword},
 		{"applied password", r.readApplied},
+		{"users", r.readUsers},
 		{"storage", r.convergeStorage},
 		{"tls", r.prepareTLS},
 		{"apply", r.applyObjects},
 		{"gather kubernetes", r.gatherKube},
 		{"prune", r.pruneExternal},
+		{"change users", r.convergeUsers},
 		{"change password", r.convergePassword},
 		{"gather redis", r.gatherRedis},
 		{"apply tls", r.applyTLS},
@@ -397,9 +404,22 @@ func (r *Reconciler) readPassword(ctx context.Context, st *state) error {
 }
 
 // poolOptions are the Redis connection options of one pass.
+// It authenticates as the operator's own user once the users Secret holds
+// its password (a node without that user yet is given it by the users
+// phase, which falls back to the default user: defaultPoolOptions).
 func (r *Reconciler) poolOptions(st *state) redisadmin.Options {
+	o := r.defaultPoolOptions(st, st.password)
+	if u := st.users; u != nil && u.system.Operator != "" {
+		o.Username, o.Password = auth.OperatorUser, u.system.Operator
+	}
+	return o
+}
+
+// defaultPoolOptions are the connection options of the default user with
+// password.
+func (r *Reconciler) defaultPoolOptions(st *state, password string) redisadmin.Options {
 	o := r.Redis
-	o.Password = st.password
+	o.Password = password
 	if st.tls != nil && st.tls.on {
 		o.TLSConfig = st.tls.config
 	}

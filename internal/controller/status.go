@@ -299,6 +299,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, st *state) error {
 	in.External = externalFindingOf(st)
 	next := computeStatus(in)
 	r.tlsStatus(st, &next)
+	r.usersStatus(st, &next, in.Now)
 	r.recordTransitions(st, in, next)
 	if c := st.cluster; c != nil {
 		ok, failing := slotCounts(c)

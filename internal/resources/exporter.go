@@ -10,6 +10,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+	"github.com/redkube/redkube/pkg/auth"
 )
 
 // The exporter sidecar (spec.monitoring.exporter).
@@ -20,8 +21,8 @@ const (
 	ExporterPort = 9121
 	// ExporterPortName names ExporterPort on the exporter container.
 	ExporterPortName = "metrics"
-	// ExporterPasswordEnv holds the Redis password in the exporter
-	// container when spec.passwordSecret is set.
+	// ExporterPasswordEnv holds the monitor user's password in the
+	// exporter container.
 	ExporterPasswordEnv = "REDIS_PASSWORD"
 	// exporterUID is the non-root uid (distroless "nonroot") the exporter
 	// runs as.
@@ -47,12 +48,12 @@ func exporterContainer(rc *redisv1alpha1.RedisCluster, o Options) (corev1.Contai
 			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
 		}
 	}
-	var env []corev1.EnvVar
-	if ref := passwordKeyRef(rc); ref != nil {
-		env = append(env, corev1.EnvVar{Name: ExporterPasswordEnv, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: ref}})
-	}
+	// The exporter reads INFO and CLUSTER INFO as the operator's monitor
+	// user: it never holds the default user's password.
+	env := []corev1.EnvVar{usersEnv(rc, ExporterPasswordEnv, UsersMonitorPasswordKey)}
 	args := append([]string{
 		"--redis-addr", "127.0.0.1:" + strconv.Itoa(RedisPort),
+		"--redis-user", auth.MonitorUser,
 		"--web.listen-address", ":" + strconv.Itoa(ExporterPort),
 	}, exporterTLSArgs(rc)...)
 	var mounts []corev1.VolumeMount

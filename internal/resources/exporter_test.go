@@ -1,6 +1,7 @@
 package resources
 
 import (
+	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -8,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+	"github.com/redkube/redkube/pkg/auth"
 )
 
 func TestShardPodsCarryTheExporterOnlyWhenEnabled(t *testing.T) {
@@ -28,7 +30,7 @@ func TestShardPodsCarryTheExporterOnlyWhenEnabled(t *testing.T) {
 		{name: "runs the image and resources given",
 			monitoring: &redisv1alpha1.MonitoringSpec{Exporter: &redisv1alpha1.ExporterSpec{Enabled: true, Image: "example/exp:1", Resources: custom}},
 			wantImage:  "example/exp:1", wantMemLim: "128Mi"},
-		{name: "reads the password from the cluster's Secret",
+		{name: "reads as the monitor user even when the cluster has a password",
 			monitoring: &redisv1alpha1.MonitoringSpec{Exporter: &redisv1alpha1.ExporterSpec{Enabled: true}}, password: true,
 			wantImage: testOptions.ExporterImage, wantMemLim: "64Mi", wantEnv: true},
 	}
@@ -71,11 +73,13 @@ func TestShardPodsCarryTheExporterOnlyWhenEnabled(t *testing.T) {
 					ref = e.ValueFrom.SecretKeyRef
 				}
 			}
-			if (ref != nil) != tt.wantEnv {
-				t.Fatalf("%s from a Secret = %v, want %v", ExporterPasswordEnv, ref != nil, tt.wantEnv)
+			// Whatever the default user's password, the exporter reads as the
+			// monitor user, with its password from the users Secret.
+			if ref == nil || ref.Name != UsersSecretName(rc) || ref.Key != UsersMonitorPasswordKey {
+				t.Errorf("%s from %+v, want %s/%s", ExporterPasswordEnv, ref, UsersSecretName(rc), UsersMonitorPasswordKey)
 			}
-			if ref != nil && (ref.Name != "auth" || ref.Key != redisv1alpha1.DefaultPasswordKey) {
-				t.Errorf("password from %s/%s, want auth/%s", ref.Name, ref.Key, redisv1alpha1.DefaultPasswordKey)
+			if !slices.Contains(exp.Args, auth.MonitorUser) {
+				t.Errorf("exporter args %q do not name the monitor user", exp.Args)
 			}
 		})
 	}

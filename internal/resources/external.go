@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+	"github.com/redkube/redkube/pkg/auth"
 )
 
 // Names and labels of the per-pod external Services and of the announce
@@ -259,6 +260,7 @@ if [ -s "$line" ] && read -r ip port bus host < "$line"; then
   set -- %[1]s/%[2]s --cluster-announce-ip "$ip" --cluster-announce-port "$port" --cluster-announce-bus-port "$bus"
   if [ -n "$host" ]; then set -- "$@" --cluster-announce-hostname "$host"; fi
 fi
-if [ -n "$%[9]s" ]; then set -- "$@" --requirepass "$%[9]s" --masterauth "$%[9]s"; fi
+set -- "$@" --masteruser %[10]s --masterauth "$%[11]s"
+if [ -n "$%[9]s" ]; then set -- "$@" --requirepass "$%[9]s"; fi
 exec redis-server "$@"
-`, ConfigDir, ConfigKey, PodIPEnv, AnnounceDir, PodNameEnv, AnnounceHostIP, HostIPEnv, AnnouncePodIP, PasswordEnv)
+`, ConfigDir, ConfigKey, PodIPEnv, AnnounceDir, PodNameEnv, AnnounceHostIP, HostIPEnv, AnnouncePodIP, PasswordEnv, auth.ReplicationUser, ReplicationPasswordEnv)

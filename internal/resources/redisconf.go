@@ -30,6 +30,8 @@ var ownedDirectives = [][2]string{
 	// interface; protected mode would refuse them when no password is set.
 	{"protected-mode", "no"},
 	{"daemonize", "no"},
+	// spec.users, as every running node accepted them (users.go).
+	{"include", UsersFile},
 }
 
 // defaultDirectives are written unless spec.config sets the same key.

@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+	"github.com/redkube/redkube/pkg/auth"
 )
 
 // startupGuard bounds how long the tests wait for redis-server to answer
@@ -80,6 +81,7 @@ func startFromBuilders(t *testing.T, rc *redisv1alpha1.RedisCluster, password st
 		a = strings.ReplaceAll(a, ConfigDir+"/"+ConfigKey, confPath)
 		a = strings.ReplaceAll(a, "$("+PodIPEnv+")", "127.0.0.1")
 		a = strings.ReplaceAll(a, "$("+PasswordEnv+")", password)
+		a = strings.ReplaceAll(a, "$("+ReplicationPasswordEnv+")", testSystemPasswords.Replication)
 		args = append(args, a)
 	}
 	if c.Command[0] != "redis-server" {
@@ -110,6 +112,10 @@ func startFromBuilders(t *testing.T, rc *redisv1alpha1.RedisCluster, password st
 	return n
 }
 
+// testSystemPasswords are the operator's users' passwords of the nodes the
+// tests start.
+var testSystemPasswords = auth.SystemPasswords{Operator: "op pw", Replication: "repl-pw", Monitor: "mon-pw"}
+
 // writeLocalConf writes RedisConf(rc) into dir as the pod would get it,
 // with the port and the data directory moved to port and dir and bind
 // 127.0.0.1 added, and returns its path.
@@ -119,6 +125,12 @@ func writeLocalConf(t *testing.T, rc *redisv1alpha1.RedisCluster, port int, dir 
 	conf = strings.ReplaceAll(conf, "\nport 6379\n", fmt.Sprintf("\nport %d\n", port))
 	conf = strings.ReplaceAll(conf, " "+DataDir+"\n", " "+dir+"\n")
 	conf = strings.ReplaceAll(conf, " "+DataDir+"/", " "+dir+"/")
+	// The users file a new cluster's pods start with: the operator's users.
+	users := filepath.Join(dir, UsersConfKey)
+	if err := os.WriteFile(users, []byte(auth.RenderConf(auth.SystemUsers(testSystemPasswords, false))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf = strings.ReplaceAll(conf, " "+UsersFile+"\n", " "+users+"\n")
 	conf += "bind 127.0.0.1\n"
 	confPath := filepath.Join(dir, "redis.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
@@ -183,7 +195,8 @@ func TestRenderedConfigStartsRedis(t *testing.T) {
 		"dir":                  n.dir,
 		"protected-mode":       "no",
 		"requirepass":          password,
-		"masterauth":           password,
+		"masteruser":           auth.ReplicationUser,
+		"masterauth":           testSystemPasswords.Replication,
 	}
 	for key, v := range want {
 		got, err := cl.ConfigGet(ctx, key).Result()
@@ -259,7 +272,7 @@ func preStopCommand(t *testing.T, c corev1.Container, port int) []string {
 func runHook(t *testing.T, ctx context.Context, argv []string, password string) (polls <-chan struct{}, done <-chan error) {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), PasswordEnv+"="+password)
+	cmd.Env = append(os.Environ(), PasswordEnv+"="+password, MonitorPasswordEnv+"="+testSystemPasswords.Monitor)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,8 @@ import (
 
 // TestStartScriptAnnouncesThePodsLine runs the start script with sh, its
 // announce folder moved to a temp dir and redis-server replaced by a
-// program printing its arguments one per line.
+// program printing its arguments one per line. The replication user's
+// password and the default user's come from the environment.
 func TestStartScriptAnnouncesThePodsLine(t *testing.T) {
 	conf := ConfigDir + "/" + ConfigKey
 	cases := []struct {
@@ -19,12 +20,12 @@ func TestStartScriptAnnouncesThePodsLine(t *testing.T) {
 		password string
 		want     []string
 	}{
-		{"no line yet: the pod IP", "", "", []string{conf, "--cluster-announce-ip", "10.244.0.7"}},
-		{"node ports on the pod's node", "host 31001 31002\n", "", []string{conf, "--cluster-announce-ip", "10.243.0.12", "--cluster-announce-port", "31001", "--cluster-announce-bus-port", "31002"}},
-		{"a load balancer's address", "203.0.113.5 6379 16379\n", "", []string{conf, "--cluster-announce-ip", "203.0.113.5", "--cluster-announce-port", "6379", "--cluster-announce-bus-port", "16379"}},
-		{"the pod's DNS name", "pod 6379 16379 r-0-0.r-nodes.ns.svc.cluster.local\n", "", []string{conf, "--cluster-announce-ip", "10.244.0.7", "--cluster-announce-port", "6379", "--cluster-announce-bus-port", "16379", "--cluster-announce-hostname", "r-0-0.r-nodes.ns.svc.cluster.local"}},
-		{"a password comes last, from the environment", "host 31001 31002 redis.example.com\n", "s3cret", []string{conf, "--cluster-announce-ip", "10.243.0.12", "--cluster-announce-port", "31001", "--cluster-announce-bus-port", "31002", "--cluster-announce-hostname", "redis.example.com", "--requirepass", "s3cret", "--masterauth", "s3cret"}},
-		{"a line is read, never run", "$(touch pwned) `touch pwned` ;touch\n", "", []string{conf, "--cluster-announce-ip", "$(touch", "--cluster-announce-port", "pwned)", "--cluster-announce-bus-port", "`touch", "--cluster-announce-hostname", "pwned` ;touch"}},
+		{"no line yet: the pod IP", "", "", []string{conf, "--cluster-announce-ip", "10.244.0.7", "--masteruser", "redkube-replication", "--masterauth", "repl-pw"}},
+		{"node ports on the pod's node", "host 31001 31002\n", "", []string{conf, "--cluster-announce-ip", "10.243.0.12", "--cluster-announce-port", "31001", "--cluster-announce-bus-port", "31002", "--masteruser", "redkube-replication", "--masterauth", "repl-pw"}},
+		{"a load balancer's address", "203.0.113.5 6379 16379\n", "", []string{conf, "--cluster-announce-ip", "203.0.113.5", "--cluster-announce-port", "6379", "--cluster-announce-bus-port", "16379", "--masteruser", "redkube-replication", "--masterauth", "repl-pw"}},
+		{"the pod's DNS name", "pod 6379 16379 r-0-0.r-nodes.ns.svc.cluster.local\n", "", []string{conf, "--cluster-announce-ip", "10.244.0.7", "--cluster-announce-port", "6379", "--cluster-announce-bus-port", "16379", "--cluster-announce-hostname", "r-0-0.r-nodes.ns.svc.cluster.local", "--masteruser", "redkube-replication", "--masterauth", "repl-pw"}},
+		{"a password comes last, from the environment", "host 31001 31002 redis.example.com\n", "s3cret", []string{conf, "--cluster-announce-ip", "10.243.0.12", "--cluster-announce-port", "31001", "--cluster-announce-bus-port", "31002", "--cluster-announce-hostname", "redis.example.com", "--masteruser", "redkube-replication", "--masterauth", "repl-pw", "--requirepass", "s3cret"}},
+		{"a line is read, never run", "$(touch pwned) `touch pwned` ;touch\n", "", []string{conf, "--cluster-announce-ip", "$(touch", "--cluster-announce-port", "pwned)", "--cluster-announce-bus-port", "`touch", "--cluster-announce-hostname", "pwned` ;touch", "--masteruser", "redkube-replication", "--masterauth", "repl-pw"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -43,7 +44,7 @@ func TestStartScriptAnnouncesThePodsLine(t *testing.T) {
 			}
 			cmd := exec.Command("sh", "-c", strings.ReplaceAll(StartScript, AnnounceDir, dir))
 			cmd.Dir = dir
-			cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin", PodNameEnv + "=r-0-0", PodIPEnv + "=10.244.0.7", HostIPEnv + "=10.243.0.12"}
+			cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin", PodNameEnv + "=r-0-0", PodIPEnv + "=10.244.0.7", HostIPEnv + "=10.243.0.12", ReplicationPasswordEnv + "=repl-pw"}
 			if c.password != "" {
 				cmd.Env = append(cmd.Env, PasswordEnv+"="+c.password)
 			}

@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+	"github.com/redkube/redkube/pkg/auth"
 )
 
 // Pod settings shared with the controller.
@@ -49,7 +50,7 @@ var PreStopScript = preStopScript("")
 func preStopScript(tlsFlags string) string {
 	return fmt.Sprintf(`end=$(( $(date +%%s) + %d ))
 while [ "$(date +%%s)" -lt "$end" ]; do
-  nodes=$(redis-cli %s-p %d cluster nodes) || exit 0
+  nodes=$(REDISCLI_AUTH="$%s" redis-cli --user %s %s-p %d cluster nodes) || exit 0
   printf '%%s\n' "$nodes" | awk '
     $3 ~ /myself/ { me = $1; master = ($3 ~ /master/); slots = (NF > 8) }
     { flags[$1] = $3; of[$1] = $4 }
@@ -60,7 +61,7 @@ while [ "$(date +%%s)" -lt "$end" ]; do
     }' || exit 0
   sleep 0.1
 done
-`, TerminationGracePeriodSeconds-PreStopReserveSeconds, tlsFlags, RedisPort)
+`, TerminationGracePeriodSeconds-PreStopReserveSeconds, MonitorPasswordEnv, auth.MonitorUser, tlsFlags, RedisPort)
 }
 
 // Options are the operator's settings the builders need beside the
@@ -168,7 +169,7 @@ func podSpec(rc *redisv1alpha1.RedisCluster, shard int, o Options) (corev1.PodSp
 			LocalObjectReference: corev1.LocalObjectReference{Name: ConfigMapName(rc)},
 			Items:                []corev1.KeyToPath{{Key: ConfigKey, Path: ConfigKey}},
 		}},
-	}}
+	}, usersVolume(rc)}
 	if rc.Spec.TLSEnabled() {
 		volumes = append(volumes, tlsVolume(rc))
 	}
@@ -213,17 +214,23 @@ func redisContainer(rc *redisv1alpha1.RedisCluster) corev1.Container {
 		ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "status.podIP"}},
 	}}
 	command := []string{"redis-server"}
+	// Replicas authenticate as the operator's replication user, whatever
+	// the default user's password; the preStop hook reads as its monitor
+	// user (auth.SystemUsers).
+	env = append(env,
+		usersEnv(rc, ReplicationPasswordEnv, UsersReplicationPasswordKey),
+		usersEnv(rc, MonitorPasswordEnv, UsersMonitorPasswordKey))
+	// redis-server overwrites its argv with its process title, so the
+	// expanded passwords do not stay visible in the process list.
+	args = append(args, "--masteruser", auth.ReplicationUser, "--masterauth", "$("+ReplicationPasswordEnv+")")
 	if ref := passwordKeyRef(rc); ref != nil {
 		env = append(env, corev1.EnvVar{Name: PasswordEnv, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: ref}})
-		// redis-server overwrites its argv with its process title, so the
-		// expanded password does not stay visible in the process list.
-		args = append(args,
-			"--requirepass", "$("+PasswordEnv+")",
-			"--masterauth", "$("+PasswordEnv+")")
+		args = append(args, "--requirepass", "$("+PasswordEnv+")")
 	}
 	mounts := []corev1.VolumeMount{
 		{Name: ConfigVolumeName, MountPath: ConfigDir, ReadOnly: true},
 		{Name: DataVolumeName, MountPath: DataDir},
+		usersMount(),
 	}
 	if rc.Spec.TLSEnabled() {
 		mounts = append(mounts, tlsMount())

@@ -89,7 +89,7 @@ func TestTLSPodsMountTheSecretAndTheirScriptsSpeakTLS(t *testing.T) {
 				}
 			}
 			pre := strings.Join(pod.Containers[0].Lifecycle.PreStop.Exec.Command, " ")
-			if !strings.Contains(pre, "redis-cli --tls --cacert /etc/redis-tls/ca.crt --cert /etc/redis-tls/tls.crt --key /etc/redis-tls/tls.key -p 6379") {
+			if !strings.Contains(pre, "redis-cli --user redkube-monitor --tls --cacert /etc/redis-tls/ca.crt --cert /etc/redis-tls/tls.crt --key /etc/redis-tls/tls.key -p 6379") {
 				t.Errorf("preStop does not use TLS: %s", pre)
 			}
 			if args := strings.Join(pod.Containers[1].Args, " "); !strings.Contains(args, "--tls-ca-file /etc/redis-tls/ca.crt") {

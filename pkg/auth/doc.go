@@ -3,6 +3,11 @@
 // operator its connection: Rotation returns rounds, each to run on every
 // node before the next begins.
 //
+// It also models ACL users (users.go): the rules a spec may hold, the
+// ACL SETUSER arguments and `user` directives that make a node hold
+// exactly a user (password hashes, never passwords), and the comparison
+// of nodes' ACL LIST lines that finds the nodes that lag.
+//
 // It is core logic: no I/O, no Kubernetes. The operator runs the rounds
-// (internal/controller) and issue 11's ACL users will extend them.
+// and applies the users (internal/controller).
 package auth

@@ -55,33 +55,44 @@ func rebalancePlan(b *testing.B, c *testCluster, target topology.NodeID) planner
 	return plan
 }
 
+// rebalanceRuns runs b.N executor rebalances onto an empty master of fresh
+// clusters (started with envOpts) and returns the keys moved, the time the
+// moves took and, with stats, the servers' CPU time during them.
+func rebalanceRuns(b *testing.B, stats bool, envOpts ...redisenv.Option) (keys int64, elapsed, cpu time.Duration) {
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		c := newCluster(b, 3, 0, benchOptions(), envOpts...)
+		c.load(b, benchKeys)
+		target := c.addEmptyMaster(b)
+		plan := rebalancePlan(b, c, target)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		var before serverStats
+		if stats {
+			before = c.serverStats(b)
+		}
+		b.StartTimer()
+		start := time.Now()
+		if err := c.ex.Run(ctx, plan); err != nil {
+			b.Fatal(err)
+		}
+		elapsed += time.Since(start)
+		b.StopTimer()
+		if stats {
+			cpu += c.serverStats(b).since(b, before)
+		}
+		keys += c.ex.CurrentProgress().KeysMoved
+		cancel()
+	}
+	return keys, elapsed, cpu
+}
+
 // BenchmarkRebalanceOntoEmptyMaster measures keys/s moved when 100k small
 // keys on 3 masters are rebalanced onto one new empty master, by the
 // executor and, for comparison, by redis-cli --cluster rebalance
 // --cluster-use-empty-masters on an identical cluster.
 func BenchmarkRebalanceOntoEmptyMaster(b *testing.B) {
 	b.Run("executor", func(b *testing.B) {
-		var keys int64
-		var elapsed, cpu time.Duration
-		for i := 0; i < b.N; i++ {
-			b.StopTimer()
-			c := newCluster(b, 3, 0, benchOptions())
-			c.load(b, benchKeys)
-			target := c.addEmptyMaster(b)
-			plan := rebalancePlan(b, c, target)
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			before := c.serverStats(b)
-			b.StartTimer()
-			start := time.Now()
-			if err := c.ex.Run(ctx, plan); err != nil {
-				b.Fatal(err)
-			}
-			elapsed += time.Since(start)
-			b.StopTimer()
-			cpu += c.serverStats(b).since(b, before)
-			keys += c.ex.CurrentProgress().KeysMoved
-			cancel()
-		}
+		keys, elapsed, cpu := rebalanceRuns(b, true)
 		b.ReportMetric(float64(keys)/elapsed.Seconds(), "keys/s")
 		b.ReportMetric(float64(keys)/float64(b.N), "keys/op")
 		b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "redis-cpu-ms/op")
@@ -111,6 +122,25 @@ func BenchmarkRebalanceOntoEmptyMaster(b *testing.B) {
 		b.ReportMetric(float64(keys)/elapsed.Seconds(), "keys/s")
 		b.ReportMetric(float64(keys)/float64(b.N), "keys/op")
 	})
+}
+
+// BenchmarkRebalanceTLSAgainstPlain measures keys/s of the executor's
+// rebalance onto one empty master with every node on TLS (clients, the bus,
+// replication and MIGRATE between nodes: redisenv.WithTLS) and on plain
+// TCP, in one run, so the two can be compared (issue 11). One set of
+// certificates serves every TLS iteration.
+func BenchmarkRebalanceTLSAgainstPlain(b *testing.B) {
+	certs := redisenv.NewCerts(b)
+	for _, mode := range []struct {
+		name string
+		opts []redisenv.Option
+	}{{"plain", nil}, {"tls", []redisenv.Option{redisenv.WithTLS(certs)}}} {
+		b.Run(mode.name, func(b *testing.B) {
+			keys, elapsed, _ := rebalanceRuns(b, false, mode.opts...)
+			b.ReportMetric(float64(keys)/elapsed.Seconds(), "keys/s")
+			b.ReportMetric(float64(keys)/float64(b.N), "keys/op")
+		})
+	}
 }
 
 // BenchmarkCreate measures the time from a fresh set of 6 nodes to every

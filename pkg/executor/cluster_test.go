@@ -23,6 +23,8 @@ type testCluster struct {
 	pool  *redisadmin.Pool
 	ids   []topology.NodeID // ids[i] is nodes[i]'s ID
 	ex    *Executor
+	// envOpts start more nodes like the first (addEmptyMaster).
+	envOpts []redisenv.Option
 }
 
 func (c *testCluster) addrs() []string {
@@ -91,7 +93,9 @@ func newCluster(t testing.TB, masters, replicas int, opts Options, envOpts ...re
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	nodes := redisenv.Start(t, masters*(1+replicas), envOpts...)
-	pool := newPool(t)
+	// Under redisenv.WithTLS the admin connections speak TLS too.
+	pool := redisadmin.NewPool(redisadmin.Options{PoolSize: 8, TLSConfig: nodes[0].ClientTLSConfig()})
+	t.Cleanup(func() { _ = pool.Close() })
 	snap, ids := discoverFresh(t, ctx, pool, nodes)
 	ex := New(pool, Endpoints(snap), opts)
 	if err := ex.Run(ctx, createPlan(ids, masters)); err != nil {
@@ -100,7 +104,7 @@ func newCluster(t testing.TB, masters, replicas int, opts Options, envOpts ...re
 	if err := ex.WaitConsistent(ctx); err != nil {
 		t.Fatalf("wait consistent: %v", err)
 	}
-	return &testCluster{nodes: nodes, pool: pool, ids: ids, ex: ex}
+	return &testCluster{nodes: nodes, pool: pool, ids: ids, ex: ex, envOpts: envOpts}
 }
 
 // addEmptyMaster starts one more server and joins it as an empty master.
@@ -108,7 +112,7 @@ func (c *testCluster) addEmptyMaster(t testing.TB) topology.NodeID {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	nd := redisenv.Start(t, 1)[0]
+	nd := redisenv.Start(t, 1, c.envOpts...)[0]
 	snap, ids := discoverFresh(t, ctx, c.pool, []*redisenv.Node{nd})
 	c.ex.mu.Lock()
 	for id, ep := range Endpoints(snap) {
@@ -127,7 +131,7 @@ func (c *testCluster) addEmptyMaster(t testing.TB) topology.NodeID {
 }
 
 func (c *testCluster) client(t testing.TB) *redis.ClusterClient {
-	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.addrs(), Protocol: 2, DisableIdentity: true})
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.addrs(), Protocol: 2, DisableIdentity: true, TLSConfig: c.nodes[0].ClientTLSConfig()})
 	t.Cleanup(func() { _ = cc.Close() })
 	return cc
 }

@@ -63,16 +63,14 @@ func TestOperatorHasLeastPrivilege(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.createNamespaces(t, "team-a", "team-b", "other")
-	// What no mode may grant: other workloads, listing, watching or
-	// deleting Secrets (cluster mode gets, creates and updates single
-	// Secrets by name in every namespace: the password Secret a
-	// RedisCluster names, and the one recording the password its nodes
-	// require), and any way to gain more rights.
+	// What no mode may grant: other workloads, deleting Secrets (the
+	// manager lists and watches Secrets for their metadata only, to see a
+	// referenced one change, and gets, creates and updates single Secrets
+	// by name: the ones a RedisCluster names, and those recording what its
+	// nodes were given), and any way to gain more rights.
 	never := []access{
-		{"list", "", "secrets", ""},
-		{"list", "", "secrets", "team-a"},
-		{"watch", "", "secrets", "team-a"},
 		{"delete", "", "secrets", "team-a"},
+		{"deletecollection", "", "secrets", "team-a"},
 		{"delete", "apps", "deployments", "team-a"},
 		{"update", "apps", "daemonsets", "team-a"},
 		{"update", "batch", "jobs", "team-a"},
@@ -100,6 +98,7 @@ func TestOperatorHasLeastPrivilege(t *testing.T) {
 			{"delete", "", "persistentvolumeclaims", ns},
 			{"create", "", "services", ns},
 			{"get", "", "secrets", ns},
+			{"watch", "", "secrets", ns},
 			{"create", "", "secrets", ns},
 			{"update", "", "secrets", ns},
 			{"create", "", "events", ns},

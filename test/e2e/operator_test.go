@@ -131,6 +131,10 @@ func TestOperator(t *testing.T) {
 		testBadSpecsChangeNothing(t, e, name)
 	})
 
+	t.Run("ACL users are applied live, rotated without an error, and removed", func(t *testing.T) {
+		testUsers(t, e, name)
+	})
+
 	if !t.Run("deleting a master pod hands over without losing acknowledged writes", func(t *testing.T) {
 		before, err := e.get(t.Context(), name)
 		if err != nil {

@@ -81,6 +81,7 @@ type Env struct {
 	Work string
 
 	log       *slog.Logger
+	network   podnet.Config
 	kubectl   string
 	operators []*Operator
 	outside   []*outside.Namespace
@@ -123,7 +124,7 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("work folder: %w", err)
 	}
-	e := &Env{Work: work, log: log}
+	e := &Env{Work: work, log: log, network: opts.Network}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, e.Stop())

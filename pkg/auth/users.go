@@ -1,0 +1,254 @@
+package auth
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"unicode"
+)
+
+// User is an ACL user as the operator manages it: its name, whether it may
+// log in, the passwords it accepts (any of them), and its rules in Redis's
+// ACL syntax without passwords or on/off, which the other fields carry.
+type User struct {
+	Name      string
+	Enabled   bool
+	Passwords []string
+	Rules     []string
+}
+
+// forbiddenRules are ACL rules a user's rules may not hold: they would
+// undo what Enabled and Passwords say (on, off, reset, nopass, resetpass)
+// or put a password in the spec (>, <, #, !), which is readable by anyone
+// who can read the RedisCluster.
+var forbiddenRules = map[string]string{
+	"on":        "use the enabled field",
+	"off":       "use the enabled field",
+	"reset":     "the operator resets the user before applying its rules",
+	"nopass":    "every user logs in with a password from a Secret",
+	"resetpass": "passwords come from the Secrets",
+}
+
+// ParseRules splits rules (ACL syntax, separated by blanks, selectors in
+// parentheses kept whole) and refuses the rules that belong to other
+// fields. Redis judges everything else when the rules are first applied.
+func ParseRules(rules string) ([]string, error) {
+	var out []string
+	depth, start := 0, -1
+	for i, r := range rules + " " {
+		switch {
+		case r == '(' && start < 0:
+			start, depth = i, 1
+		case r == '(':
+			depth++
+		case r == ')' && depth > 0:
+			depth--
+		case unicode.IsSpace(r) && depth == 0 && start >= 0:
+			// A selector's rules are separated by one blank, as in a
+			// users file line.
+			out = append(out, strings.Join(strings.Fields(rules[start:i]), " "))
+			start = -1
+		case !unicode.IsSpace(r) && start < 0:
+			start = i
+		}
+	}
+	if depth > 0 {
+		return nil, fmt.Errorf("unbalanced parenthesis in %q", rules)
+	}
+	for _, rule := range out {
+		if why, ok := forbiddenRules[strings.ToLower(rule)]; ok {
+			return nil, fmt.Errorf("rule %q is not allowed: %s", rule, why)
+		}
+		if strings.ContainsAny(rule[:1], "<>#!") {
+			return nil, fmt.Errorf("rule %q is a password rule: passwords come from Secrets, never from the spec", rule)
+		}
+	}
+	return out, nil
+}
+
+// PasswordHash is the form in which Redis stores a password and ACL
+// rules name it ("#" + this): hex SHA-256.
+func PasswordHash(password string) string {
+	sum := sha256.Sum256([]byte(password))
+	return hex.EncodeToString(sum[:])
+}
+
+// SetUserArgs are the arguments of ACL SETUSER (after the name) that make
+// the user exactly u, whatever it was: reset first, then on/off, the
+// password hashes (so neither the operator's commands nor the users file
+// carry a password), then the rules.
+func SetUserArgs(u User) []string {
+	args := []string{"reset", "off"}
+	if u.Enabled {
+		args[1] = "on"
+	}
+	hashes := make([]string, 0, len(u.Passwords))
+	for _, p := range u.Passwords {
+		hashes = append(hashes, "#"+PasswordHash(p))
+	}
+	slices.Sort(hashes)
+	args = append(args, slices.Compact(hashes)...)
+	return append(args, u.Rules...)
+}
+
+// confHeader starts every users file.
+const confHeader = "# ACL users of the RedisCluster, written by the redkube operator: only\n# users every running node accepted. Edit spec.users instead.\n"
+
+// RenderConf renders users as redis.conf `user` directives, sorted by name,
+// for the file the pods include at start.
+func RenderConf(users []User) string {
+	sorted := slices.Clone(users)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+	var b strings.Builder
+	b.WriteString(confHeader)
+	for _, u := range sorted {
+		fmt.Fprintf(&b, "user %s %s\n", u.Name, strings.Join(SetUserArgs(u), " "))
+	}
+	return b.String()
+}
+
+// ConfUser is one user of a rendered users file: its name and its ACL
+// SETUSER arguments.
+type ConfUser struct {
+	Name string
+	Args []string
+}
+
+// ParseConf reads the users of a file RenderConf wrote.
+func ParseConf(conf string) ([]ConfUser, error) {
+	var users []ConfUser
+	for i, line := range strings.Split(conf, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "user" {
+			return nil, fmt.Errorf("users file line %d: not a user directive", i+1)
+		}
+		users = append(users, ConfUser{Name: f[1], Args: f[2:]})
+	}
+	return users, nil
+}
+
+// Change is what a node needs to go from the users of one file to
+// another's: the users to (re)set and the names to delete.
+type Change struct {
+	Set    []ConfUser
+	Delete []string
+}
+
+// IsNone reports whether the change does nothing.
+func (c Change) IsNone() bool { return len(c.Set) == 0 && len(c.Delete) == 0 }
+
+// Diff is the change from the users in from to the users in to: every user
+// of to is set (SETUSER with reset is idempotent, and a node that restarted
+// with an older file needs them all), and users of from that to no longer
+// has are deleted, except the default user, which Redis refuses to delete:
+// it is given restore instead.
+func Diff(from, to []ConfUser, restore ConfUser) Change {
+	keep := make(map[string]bool, len(to))
+	for _, u := range to {
+		keep[u.Name] = true
+	}
+	c := Change{Set: slices.Clone(to)}
+	for _, u := range from {
+		switch {
+		case keep[u.Name]:
+		case u.Name == DefaultUser:
+			c.Set = append(c.Set, restore)
+		default:
+			c.Delete = append(c.Delete, u.Name)
+		}
+	}
+	slices.Sort(c.Delete)
+	return c
+}
+
+// ACLLines maps the user names of ACL LIST's lines ("user NAME ...") to
+// their lines.
+func ACLLines(list []string) map[string]string {
+	m := make(map[string]string, len(list))
+	for _, l := range list {
+		f := strings.Fields(l)
+		if len(f) >= 2 && f[0] == "user" {
+			m[f[1]] = l
+		}
+	}
+	return m
+}
+
+// InSync reports whether a node's ACL LIST lines hold, for every name in
+// names, exactly the line of reference (a line missing from reference
+// means the user must be absent).
+func InSync(node, reference map[string]string, names []string) bool {
+	for _, n := range names {
+		if node[n] != reference[n] {
+			return false
+		}
+	}
+	return true
+}
+
+// The operator's own users, present on every node of a cluster it manages
+// whatever spec.users says, so that no application user's rules and no
+// restriction of the default user can lock the operator, replication or
+// monitoring out. Names starting with ReservedPrefix are refused in specs.
+const (
+	ReservedPrefix = "redkube-"
+	// OperatorUser is the operator's: it creates, heals, scales and changes
+	// the cluster, which takes every command and every key (MIGRATE moves
+	// keys, CLUSTER, CONFIG, ACL and FAILOVER administer it).
+	OperatorUser = "redkube-operator"
+	// ReplicationUser is what replicas authenticate to their master as
+	// (masteruser): the replication handshake only.
+	ReplicationUser = "redkube-replication"
+	// MonitorUser is the exporter's and the preStop hook's: they read INFO,
+	// CLUSTER INFO and CLUSTER NODES.
+	MonitorUser = "redkube-monitor"
+	// DefaultUser is Redis's default user.
+	DefaultUser = "default"
+)
+
+// Rules of the operator's users.
+var (
+	OperatorRules    = []string{"~*", "&*", "+@all"}
+	ReplicationRules = []string{"-@all", "+psync", "+replconf", "+ping"}
+	MonitorRules     = []string{"-@all", "+ping", "+info", "+cluster|info", "+cluster|nodes", "+cluster|myid"}
+)
+
+// SystemPasswords are the passwords of the operator's users.
+type SystemPasswords struct {
+	Operator, Replication, Monitor string
+}
+
+// SystemUsers are the operator's users with their passwords, and, when
+// defaultDisabled, the default user switched off with no password and no
+// permission (spec.defaultUser.enabled false).
+func SystemUsers(p SystemPasswords, defaultDisabled bool) []User {
+	users := []User{
+		{Name: OperatorUser, Enabled: true, Passwords: []string{p.Operator}, Rules: OperatorRules},
+		{Name: ReplicationUser, Enabled: true, Passwords: []string{p.Replication}, Rules: ReplicationRules},
+		{Name: MonitorUser, Enabled: true, Passwords: []string{p.Monitor}, Rules: MonitorRules},
+	}
+	if defaultDisabled {
+		users = append(users, User{Name: DefaultUser})
+	}
+	return users
+}
+
+// DefaultRestored is the default user as Redis starts it (every permission)
+// with password ("" for none): what a node is given when the default user
+// stops being restricted. The password rotation (Rotation) takes over from
+// there.
+func DefaultRestored(password string) ConfUser {
+	u := User{Name: DefaultUser, Enabled: true, Rules: OperatorRules}
+	if password != "" {
+		u.Passwords = []string{password}
+		return ConfUser{Name: DefaultUser, Args: SetUserArgs(u)}
+	}
+	return ConfUser{Name: DefaultUser, Args: append([]string{"reset", "on", "nopass"}, OperatorRules...)}
+}
