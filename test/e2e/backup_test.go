@@ -19,10 +19,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+	"github.com/redkube/redkube/internal/podnet"
 	"github.com/redkube/redkube/internal/resources"
 	"github.com/redkube/redkube/internal/storage"
 	"github.com/redkube/redkube/pkg/backup"
 	"github.com/redkube/redkube/test/harness"
+	"github.com/redkube/redkube/test/s3env"
 )
 
 // TestBackupOperator backs up a password-protected 3-master cluster with
@@ -32,7 +34,8 @@ import (
 // cluster that does not exist stays Pending, a second backup to the same
 // location fails with rcctl's cause and is not reported complete.
 func TestBackupOperator(t *testing.T) {
-	e := startOperatorEnvOn(t, "e2e-backup", harness.Network("rkb", 251))
+	network := harness.Network("rkb", 251)
+	e := startOperatorEnvOn(t, "e2e-backup", network)
 	const name, password, keys = "bk", "backup-e2e-pw", 3000
 	ctx := t.Context()
 	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "bk-auth", Namespace: opNS}, StringData: map[string]string{"password": password}}
@@ -130,6 +133,10 @@ func TestBackupOperator(t *testing.T) {
 
 	t.Run("a schedule makes backups and retention deletes the oldest with their objects", func(t *testing.T) {
 		testBackupSchedule(t, e, name, claim.Name)
+	})
+
+	t.Run("a backup to a real S3 server fills status from the manifest in the bucket; wrong keys fail naming them", func(t *testing.T) {
+		testBackupToS3(t, e, network, name, keys)
 	})
 
 	t.Run("a backup of a cluster that does not exist waits, saying so", func(t *testing.T) {
@@ -394,4 +401,65 @@ func testRestoreOnCreate(t *testing.T, e *opEnv, secret, password, from string, 
 		t.Errorf("the restored cluster holds %d keys, want %d", n, keys)
 	}
 	wantEvent(t, e, name, "RestoreSucceeded", "restored")
+}
+
+// testBackupToS3 backs the cluster up to a SeaweedFS S3 gateway listening
+// on the pod network's gateway address (pods reach the host there), with
+// credentials from a Secret, and checks the bucket against the status;
+// then a backup with a wrong secret key fails with the S3 error.
+func testBackupToS3(t *testing.T, e *opEnv, network podnet.Config, cluster string, keys int) {
+	srv := s3env.StartOn(t, network.CIDR.Addr().Next().String())
+	srv.MakeBucket(t, "backups")
+	for name, secretKey := range map[string]string{"s3-creds": s3env.SecretKey, "s3-wrong": "not-the-secret"} {
+		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: opNS},
+			StringData: map[string]string{"AWS_ACCESS_KEY_ID": s3env.AccessKey, "AWS_SECRET_ACCESS_KEY": secretKey}}
+		if err := e.cl.Create(t.Context(), sec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s3Backup := func(name, secret string) *redisv1alpha1.RedisClusterBackup {
+		b := &redisv1alpha1.RedisClusterBackup{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: opNS},
+			Spec: redisv1alpha1.RedisClusterBackupSpec{Cluster: cluster, Destination: redisv1alpha1.BackupDestination{
+				URL: "s3://backups/" + cluster + "/" + name,
+				S3: &redisv1alpha1.S3Access{Endpoint: srv.Endpoint, PathStyle: true,
+					CredentialsSecret: &redisv1alpha1.S3CredentialsSecret{Name: secret}},
+			}},
+		}
+		if err := e.cl.Create(t.Context(), b); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	b := waitBackupPhase(t, e, s3Backup("s3-1", "s3-creds").Name, redisv1alpha1.BackupSucceeded, 3*time.Minute)
+	loc, err := backup.ParseLocation(b.Status.Location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := backup.NewS3Store(loc, backup.S3Options{Endpoint: srv.Endpoint, PathStyle: true, AccessKey: s3env.AccessKey, SecretKey: s3env.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := backup.ReadManifest(t.Context(), st)
+	if err != nil {
+		t.Fatalf("read the manifest in the bucket: %v (objects %v)", err, srv.Objects(t, "backups", cluster+"/s3-1/"))
+	}
+	if m.TotalKeys() != int64(keys) || b.Status.Keys != int64(keys) || len(m.Shards) != len(b.Status.Shards) {
+		t.Errorf("bucket manifest %d keys, %d shards; status %d keys, %d shards; want %d keys", m.TotalKeys(), len(m.Shards), b.Status.Keys, len(b.Status.Shards), keys)
+	}
+	for i := range m.Shards {
+		if i < len(b.Status.Shards) && m.Shards[i].SHA256 != b.Status.Shards[i].SHA256 {
+			t.Errorf("shard %d: bucket sha256 %s, status %s", i, m.Shards[i].SHA256, b.Status.Shards[i].SHA256)
+		}
+	}
+	t.Logf("objects in the bucket: %v", srv.Objects(t, "backups", cluster+"/s3-1/"))
+
+	bad := waitBackupPhase(t, e, s3Backup("s3-wrong", "s3-wrong").Name, redisv1alpha1.BackupFailed, 3*time.Minute)
+	c := meta.FindStatusCondition(bad.Status.Conditions, string(redisv1alpha1.ConditionBackupComplete))
+	if c == nil || !strings.Contains(c.Message, "credentials refused") {
+		t.Errorf("a backup with a wrong secret key: condition %+v, want the S3 error naming the credentials", c)
+	}
+	if objs := srv.Objects(t, "backups", cluster+"/s3-wrong/"); len(objs) != 0 {
+		t.Errorf("a failed backup left %v in the bucket", objs)
+	}
 }
