@@ -25,7 +25,7 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
     pkg=github.com/redkube/redkube/internal/version && \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath \
       -ldflags "-s -w -X $pkg.Version=${VERSION:-$(cat VERSION)} -X $pkg.Revision=${REVISION} -X $pkg.Modified=${MODIFIED}" \
-      -o /out/ ./cmd/manager ./cmd/redkube-exporter
+      -o /out/ ./cmd/manager ./cmd/redkube-exporter ./cmd/rcctl
 
 # No shell, no package manager; distroless's nonroot user is 65532.
 FROM gcr.io/distroless/static:nonroot
@@ -41,5 +41,6 @@ LABEL org.opencontainers.image.title="redkube-operator" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=builder --chown=65532:65532 --chmod=0755 /out/manager /manager
 COPY --from=builder --chown=65532:65532 --chmod=0755 /out/redkube-exporter /redkube-exporter
+COPY --from=builder --chown=65532:65532 --chmod=0755 /out/rcctl /rcctl
 USER 65532:65532
 ENTRYPOINT ["/manager"]

@@ -17,7 +17,7 @@ LDFLAGS := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REV
 # come from the HEAD commit, so one commit builds one image digest.
 IMG ?= ghcr.io/redkube/redkube-operator:$(VERSION)
 IMAGE_PLATFORMS := linux/amd64 linux/arm64
-IMAGE_CMDS := manager redkube-exporter
+IMAGE_CMDS := manager redkube-exporter rcctl
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
 # Control-plane binaries (etcd, kube-apiserver, ...) live in a cache keyed by
 # hack/k8s-build's go.sum; hack/build-k8s.sh builds them once and prints the

@@ -21,6 +21,7 @@ var (
 // the meta/v1 options types (ListOptions, ...) every served group needs.
 func addKnownTypes(s *runtime.Scheme) error {
 	s.AddKnownTypes(GroupVersion, &RedisCluster{}, &RedisClusterList{})
+	s.AddKnownTypes(GroupVersion, &RedisClusterBackup{}, &RedisClusterBackupList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

@@ -211,6 +211,15 @@ type RedisClusterSpec struct {
 	// only a password (or none) log in as.
 	// +optional
 	DefaultUser *DefaultUserSpec `json:"defaultUser,omitempty"`
+
+	// Backup schedules RedisClusterBackups of this cluster, with retention.
+	// +optional
+	Backup *BackupScheduleSpec `json:"backup,omitempty"`
+
+	// Restore fills a new cluster from a backup before it is Ready; only
+	// at creation.
+	// +optional
+	Restore *RestoreSpec `json:"restore,omitempty"`
 }
 
 // MonitoringSpec configures the metrics of the Redis pods.
@@ -392,6 +401,10 @@ type RedisClusterStatus struct {
 	// certificate the nodes serve, when TLS is on.
 	// +optional
 	TLS *TLSStatus `json:"tls,omitempty"`
+
+	// Restore is the progress of spec.restore.
+	// +optional
+	Restore *RestoreStatus `json:"restore,omitempty"`
 }
 
 // ReshardingStatus is the progress of a change of spec.masters. The plan
@@ -484,6 +497,7 @@ type ReplicaStatus struct {
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must start with a letter and contain only lowercase letters, digits and '-': it names the cluster's Services"
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 40",message="metadata.name must be at most 40 characters: it prefixes the names of the cluster's StatefulSets, pods and PVCs"
 // +kubebuilder:validation:XValidation:rule="!self.metadata.name.matches('-[0-9]+-[0-9]+-ext$')",message="metadata.name must not end in '-<number>-<number>-ext': that is the name of a Redis pod's external Service of another RedisCluster"
+// +kubebuilder:validation:XValidation:rule="has(self.spec.restore) == has(oldSelf.spec.restore) && (!has(self.spec.restore) || self.spec.restore == oldSelf.spec.restore)",message="spec.restore can only be set when the cluster is created, and cannot change"
 // +kubebuilder:validation:XValidation:rule="!self.metadata.name.endsWith('-nodes')",message="metadata.name must not end in '-nodes': <name>-nodes is the headless Service of the RedisCluster <name>, so the two clusters' Services would collide"
 // +kubebuilder:resource:shortName=rdc,categories=redis
 // +kubebuilder:printcolumn:name="Masters",type=integer,JSONPath=".spec.masters"

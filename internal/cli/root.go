@@ -87,6 +87,8 @@ Exit status: 0 ok, 1 a problem was found or an operation failed, 2 bad usage.`,
 		a.healCommand(),
 		a.backupCommand(),
 		a.restoreCommand(),
+		a.deleteBackupCommand(),
+		a.installCommand(),
 	)
 	return a
 }

@@ -9,12 +9,14 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	authenticationv1client "k8s.io/client-go/kubernetes/typed/authentication/v1"
 	authorizationv1client "k8s.io/client-go/kubernetes/typed/authorization/v1"
@@ -115,6 +117,7 @@ func CacheOptions() cache.Options {
 			&corev1.Service{}:               managed,
 			&appsv1.StatefulSet{}:           managed,
 			&policyv1.PodDisruptionBudget{}: managed,
+			&batchv1.Job{}:                  managed,
 			// Nodes are cached cluster-wide, so their size is what grows
 			// with the cluster.
 			&corev1.Node{}: {Transform: stripNode},
@@ -183,7 +186,31 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 		ExporterImage: o.ExporterImage,
 		ClusterDomain: o.ClusterDomain,
 	}
-	gate, err := newPermissionGate(mgr, o, func() error { return r.SetupWithManager(mgr) })
+	cs, err := kubernetes.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return nil, fmt.Errorf("clientset for pod logs: %w", err)
+	}
+	br := &BackupReconciler{
+		Client: mgr.GetClient(), Logs: clientsetLogs{cs: cs}, Recorder: mgr.GetEventRecorder(EventSource),
+		Image: o.ExporterImage, ClusterDomain: o.ClusterDomain,
+	}
+	gate, err := newPermissionGate(mgr, o, func() error {
+		if err := r.SetupWithManager(mgr); err != nil {
+			return err
+		}
+		if err := br.SetupWithManager(mgr); err != nil {
+			return err
+		}
+		sr := &ScheduleReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder(EventSource)}
+		if err := sr.SetupWithManager(mgr); err != nil {
+			return err
+		}
+		rr := &RestoreReconciler{
+			Client: mgr.GetClient(), Logs: clientsetLogs{cs: cs}, Recorder: mgr.GetEventRecorder(EventSource),
+			Image: o.ExporterImage, ClusterDomain: o.ClusterDomain,
+		}
+		return rr.SetupWithManager(mgr)
+	})
 	if err != nil {
 		return nil, err
 	}

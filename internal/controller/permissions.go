@@ -25,8 +25,9 @@ type PermissionRule struct {
 	Namespaced bool
 }
 
-// ControllerPermissions is what the RedisCluster controller needs: the
-// +kubebuilder:rbac markers in rediscluster_controller.go row for row,
+// ControllerPermissions is what the RedisCluster and RedisClusterBackup
+// controllers need: the +kubebuilder:rbac markers in
+// rediscluster_controller.go and backup_controller.go row for row,
 // from which hack/generate.sh writes config/rbac/role.yaml.
 // TestControllerPermissionsAreTheGeneratedRole compares the two, so a
 // marker changed without this table (or the other way round) fails.
@@ -44,6 +45,12 @@ var ControllerPermissions = []PermissionRule{
 	{Group: "storage.k8s.io", Resources: []string{"storageclasses"}, Verbs: []string{"get", "list", "watch"}},
 	{Group: "events.k8s.io", Resources: []string{"events"}, Verbs: []string{"create", "patch"}, Namespaced: true},
 	{Group: "", Resources: []string{"events"}, Verbs: []string{"create", "patch", "list"}, Namespaced: true},
+	// The RedisClusterBackup controller (backup_controller.go).
+	{Group: "redis.redkube.io", Resources: []string{"redisclusterbackups"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}, Namespaced: true},
+	{Group: "redis.redkube.io", Resources: []string{"redisclusterbackups/finalizers"}, Verbs: []string{"update"}, Namespaced: true},
+	{Group: "redis.redkube.io", Resources: []string{"redisclusterbackups/status"}, Verbs: []string{"get", "update", "patch"}, Namespaced: true},
+	{Group: "batch", Resources: []string{"jobs"}, Verbs: []string{"get", "list", "watch", "create", "delete"}, Namespaced: true},
+	{Group: "", Resources: []string{"pods/log"}, Verbs: []string{"get"}, Namespaced: true},
 }
 
 // MetricsAuthPermissions is what serving /metrics with authentication and

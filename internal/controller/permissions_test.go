@@ -128,7 +128,7 @@ func TestMissingPermissionsErrorSaysWhoLacksWhatAndWhere(t *testing.T) {
 			return p.Namespace == "b" && p.Resource == "pods" && (p.Verb == "list" || p.Verb == "watch") || p.Resource == "nodes" && p.Verb == "get"
 		}), `user alice lacks 3 RBAC permissions: list, watch pods in namespace "b"; get nodes cluster-wide`},
 		{"one missing permission", "system:serviceaccount:op:mgr", only(func(p Permission) bool {
-			return p.Namespace == "a" && p.Subresource == "status" && p.Verb == "update"
+			return p.Namespace == "a" && p.Resource == "redisclusters" && p.Subresource == "status" && p.Verb == "update"
 		}), `service account op/mgr lacks 1 RBAC permission: update redisclusters.redis.redkube.io/status in namespace "a"`},
 	}
 	for _, c := range cases {

@@ -39,6 +39,9 @@ type statusInput struct {
 	External *externalFinding
 	// StoragePlan is the storage phase's plan; nil when it did not run.
 	StoragePlan *storagePlan
+	// Restore is spec.restore (nil: none); its progress is Old.Restore,
+	// written by the restore controller.
+	Restore *redisv1alpha1.RestoreSpec
 }
 
 // externalFinding is status.externalAccess and ExternalAccessReady; Off
@@ -115,7 +118,11 @@ func computeStatus(in statusInput) redisv1alpha1.RedisClusterStatus {
 	set(redisv1alpha1.ConditionReplicasInSync, v.inSync, v.syncReason, v.syncMsg)
 	placed, placeReason, placeMsg := placementCondition(c)
 	set(redisv1alpha1.ConditionReplicasPlaced, placed, placeReason, placeMsg)
-	readiness(set, c, in, v, out.ReadyNodes, ok)
+	if in.Restore != nil {
+		readiness(restoreGate(set, out.Restore, v.ready), c, in, v, out.ReadyNodes, ok)
+	} else {
+		readiness(set, c, in, v, out.ReadyNodes, ok)
+	}
 	if in.Err == nil && in.Invalid == "" && in.Pods.Reason == "" {
 		degraded(set, c, v.boot, v.stateOK, v.inSync, v.syncMsg)
 	}
@@ -283,7 +290,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, st *state) error {
 	in := statusInput{
 		Generation: st.rc.Generation, Old: st.old, Cluster: st.cluster, Decision: st.decision,
 		Err: st.err, Invalid: st.invalid, InvalidReason: st.invalidReason, Changed: st.changed, Now: metav1.NewTime(r.Clock.Now()),
-		Resharding: st.resharding, StoragePlan: st.storage,
+		Resharding: st.resharding, StoragePlan: st.storage, Restore: st.rc.Spec.Restore,
 	}
 	if st.kube.observed {
 		in.Storage = &st.kube.storage

@@ -5,12 +5,12 @@ import (
 	"testing"
 )
 
-func TestProjectImagesRunTheOperatorImageAndTheExporterFromTheFolder(t *testing.T) {
+func TestProjectImagesRunTheOperatorImageTheExporterAndRcctlFromTheFolder(t *testing.T) {
 	images, commands := ProjectImages("/opt/redkube/bin")
 	if want := map[string]string{"redkube-operator": "/opt/redkube/bin/manager"}; !maps.Equal(images, want) {
 		t.Errorf("images = %v, want %v", images, want)
 	}
-	if want := map[string]string{"redkube-exporter": "/opt/redkube/bin/redkube-exporter"}; !maps.Equal(commands, want) {
+	if want := map[string]string{"redkube-exporter": "/opt/redkube/bin/redkube-exporter", "rcctl": "/opt/redkube/bin/rcctl"}; !maps.Equal(commands, want) {
 		t.Errorf("commands = %v, want %v", commands, want)
 	}
 }

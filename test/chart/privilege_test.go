@@ -73,7 +73,8 @@ func TestOperatorHasLeastPrivilege(t *testing.T) {
 		{"deletecollection", "", "secrets", "team-a"},
 		{"delete", "apps", "deployments", "team-a"},
 		{"update", "apps", "daemonsets", "team-a"},
-		{"create", "batch", "jobs", "team-a"},
+		{"update", "batch", "jobs", "team-a"},
+		{"create", "batch", "cronjobs", "team-a"},
 		{"create", "", "pods", "team-a"},
 		{"create", "", "pods/exec", "team-a"},
 		{"create", "rbac.authorization.k8s.io", "rolebindings", "team-a"},
@@ -102,6 +103,12 @@ func TestOperatorHasLeastPrivilege(t *testing.T) {
 			{"update", "", "secrets", ns},
 			{"create", "", "events", ns},
 			{"list", "", "events", ns},
+			// Backups: the RedisClusterBackup controller runs rcctl in
+			// a Job and reads its result from the pod's log.
+			{"create", "redis.redkube.io", "redisclusterbackups", ns},
+			{"update", "redis.redkube.io", "redisclusterbackups/status", ns},
+			{"create", "batch", "jobs", ns},
+			{"get", "", "pods/log", ns},
 		}
 	}
 	// What it needs in any mode: cluster-scoped reads, leader election,

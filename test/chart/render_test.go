@@ -13,6 +13,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 )
 
@@ -122,10 +123,21 @@ func TestChartRendersTheOperatorWithDefaultValues(t *testing.T) {
 		t.Errorf("PodDisruptionBudget %+v, want maxUnavailable 1 over the operator pods", pdb.Spec)
 	}
 
-	var crd apiextensionsv1.CustomResourceDefinition
-	objs.one(t, "CustomResourceDefinition", &crd)
-	if crd.Name != "redisclusters.redis.redkube.io" || crd.Spec.Scope != apiextensionsv1.NamespaceScoped {
-		t.Errorf("CRD %s (%s), want redisclusters.redis.redkube.io, namespaced", crd.Name, crd.Spec.Scope)
+	crds := objs.ofKind("CustomResourceDefinition")
+	var names []string
+	for _, u := range crds {
+		var crd apiextensionsv1.CustomResourceDefinition
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &crd); err != nil {
+			t.Fatal(err)
+		}
+		if crd.Spec.Scope != apiextensionsv1.NamespaceScoped {
+			t.Errorf("CRD %s is %s, want namespaced", crd.Name, crd.Spec.Scope)
+		}
+		names = append(names, crd.Name)
+	}
+	slices.Sort(names)
+	if want := []string{"redisclusterbackups.redis.redkube.io", "redisclusters.redis.redkube.io"}; !slices.Equal(names, want) {
+		t.Errorf("CRDs %v, want %v", names, want)
 	}
 	for _, kind := range []string{"ServiceMonitor", "PodMonitor", "PrometheusRule", "ConfigMap", "Namespace", "Role"} {
 		if l := objs.ofKind(kind); kind == "Role" && len(l) != 1 || kind != "Role" && len(l) != 0 {

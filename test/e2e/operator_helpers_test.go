@@ -53,7 +53,7 @@ func startOperatorEnvOn(t *testing.T, run string, network podnet.Config) *opEnv 
 	if os.Getenv("REDKUBE_TOOLS_BIN") == "" {
 		t.Skip("installs the operator with helm: set REDKUBE_TOOLS_BIN (hack/build-tools.sh's last line; make test sets it)")
 	}
-	bin := buildBinaries(t, "./cmd/manager", "./cmd/redkube-exporter")
+	bin := buildBinaries(t, "./cmd/manager", "./cmd/redkube-exporter", "./cmd/rcctl")
 	h := startHarness(t, harness.Options{
 		Name: run, Services: true, Binaries: bin,
 		// Other local clusters on the machine (other tests) never share it.

@@ -261,6 +261,7 @@ func exporterNames(t *testing.T) map[string]bool {
 func operatorNames(t *testing.T, names map[string]bool) {
 	t.Helper()
 	controller.InitMetrics("dashboard-test", "cache")
+	controller.InitBackupMetrics("dashboard-test", "cache", time.Now(), time.Hour)
 	c, err := crcontroller.NewUnmanaged("monitoring-test", crcontroller.Options{
 		Reconciler:         reconcile.Func(func(context.Context, reconcile.Request) (reconcile.Result, error) { return reconcile.Result{}, nil }),
 		SkipNameValidation: ptr.To(true),

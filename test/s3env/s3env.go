@@ -57,6 +57,14 @@ func Binary(tb testing.TB) string {
 // tb.Cleanup.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
+	return StartOn(tb, "127.0.0.1")
+}
+
+// StartOn is Start with every listener on ip instead of loopback: the
+// address of a pod network's gateway on this host, for instance, so that
+// pods reach the server.
+func StartOn(tb testing.TB, ip string) *Server {
+	tb.Helper()
 	bin := Binary(tb)
 	dir := tb.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "s3.json"), []byte(identities), 0o600); err != nil {
@@ -65,12 +73,12 @@ func Start(tb testing.TB) *Server {
 	if err := os.Mkdir(filepath.Join(dir, "data"), 0o700); err != nil {
 		tb.Fatal(err)
 	}
-	ports, err := freePorts(8)
+	ports, err := freePorts(ip, 8)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := &Server{Endpoint: "http://127.0.0.1:" + strconv.Itoa(ports[6]), Dir: dir}
-	s.proc, err = proc.Start(bin, args(dir, ports), proc.Options{Name: "weed server", LogPath: filepath.Join(dir, "weed.log")})
+	s := &Server{Endpoint: "http://" + net.JoinHostPort(ip, strconv.Itoa(ports[6])), Dir: dir}
+	s.proc, err = proc.Start(bin, args(dir, ip, ports), proc.Options{Name: "weed server", LogPath: filepath.Join(dir, "weed.log")})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -91,13 +99,13 @@ func Start(tb testing.TB) *Server {
 // with full access.
 var identities = `{"identities":[{"name":"redkube-test","credentials":[{"accessKey":"` + AccessKey + `","secretKey":"` + SecretKey + `"}],"actions":["Admin","Read","Write","List","Tagging"]}]}`
 
-// args are weed server's flags: every listener on 127.0.0.1 on the given
+// args are weed server's flags: every listener on ip on the given
 // ports (master, volume, filer, S3, each HTTP and gRPC), no telemetry,
 // no Iceberg catalog.
-func args(dir string, p []int) []string {
+func args(dir, ip string, p []int) []string {
 	port := func(i int) string { return strconv.Itoa(p[i]) }
 	return []string{
-		"server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-dir=" + filepath.Join(dir, "data"),
+		"server", "-ip=" + ip, "-ip.bind=" + ip, "-dir=" + filepath.Join(dir, "data"),
 		"-master.port=" + port(0), "-master.port.grpc=" + port(1), "-master.telemetry=false",
 		"-master.volumeSizeLimitMB=64", "-volume.max=20",
 		"-volume.port=" + port(2), "-volume.port.grpc=" + port(3),
@@ -165,8 +173,8 @@ func (s *Server) Objects(tb testing.TB, bucket, prefix string) []string {
 	return names
 }
 
-// freePorts returns n distinct free TCP ports on 127.0.0.1.
-func freePorts(n int) ([]int, error) {
+// freePorts returns n distinct free TCP ports on ip.
+func freePorts(ip string, n int) ([]int, error) {
 	ls := make([]net.Listener, 0, n)
 	defer func() {
 		for _, l := range ls {
@@ -175,7 +183,7 @@ func freePorts(n int) ([]int, error) {
 	}()
 	ports := make([]int, 0, n)
 	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 		if err != nil {
 			return nil, fmt.Errorf("free port: %w", err)
 		}
