@@ -55,11 +55,6 @@ const (
 // deletes its objects in the store first.
 const BackupObjectsFinalizer = "redis.redkube.io/backup-objects"
 
-// errDefaultUserOff: the Jobs authenticate as the default user (with
-// spec.passwordSecret), as redis-cli clients of the cluster do; the
-// operator's own user's password never leaves the operator.
-var errDefaultUserOff = errors.New("backup and restore Jobs log in as the default user, which spec.defaultUser.enabled false switches off: not supported yet")
-
 // backupPendingRetry is how soon a Pending backup (its cluster missing or
 // without a ready pod) is looked at again.
 const backupPendingRetry = 10 * time.Second
@@ -203,10 +198,6 @@ func (r *BackupReconciler) start(ctx context.Context, b *redisv1alpha1.RedisClus
 			return ctrl.Result{RequeueAfter: backupPendingRetry}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("get RedisCluster %s: %w", b.Spec.Cluster, err)
-	}
-	if rc.Spec.DefaultUserDisabled() {
-		r.fail(b, now, errDefaultUserOff.Error())
-		return ctrl.Result{}, nil
 	}
 	seed, err := seedOf(ctx, r.Client, rc, r.ClusterDomain)
 	if err != nil {

@@ -149,11 +149,6 @@ func (r *RestoreReconciler) advance(ctx context.Context, rc *redisv1alpha1.Redis
 		r.event(rc, corev1.EventTypeWarning, EventRestoreFailed, next.Message)
 		return ctrl.Result{}, nil
 	}
-	if rc.Spec.DefaultUserDisabled() {
-		next.Phase, next.CompletionTime, next.Message = redisv1alpha1.RestoreFailed, &now, errDefaultUserOff.Error()
-		r.event(rc, corev1.EventTypeWarning, EventRestoreFailed, next.Message)
-		return ctrl.Result{}, nil
-	}
 	src, location, wait, err := r.source(ctx, rc)
 	if err != nil {
 		return ctrl.Result{}, err

@@ -150,7 +150,7 @@ func (r *Reconciler) readUsers(ctx context.Context, st *state) error {
 // fillSystemPasswords generates the operator's users' passwords that are
 // missing (32 random bytes, hex).
 func fillSystemPasswords(p *auth.SystemPasswords) error {
-	for _, pw := range []*string{&p.Operator, &p.Replication, &p.Monitor} {
+	for _, pw := range []*string{&p.Operator, &p.Replication, &p.Monitor, &p.Backup} {
 		if *pw != "" {
 			continue
 		}

@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
+	"github.com/redkube/redkube/pkg/auth"
 )
 
 // Labels and names of backup Jobs.
@@ -74,7 +75,7 @@ func BackupJob(in BackupJobInput) *batchv1.Job {
 	b, rc := in.Backup, in.Cluster
 	d := b.Spec.Destination
 	args := []string{"backup", in.Seed, "--to", d.URL, "--cluster-name", rc.Namespace + "/" + rc.Name, "--json"}
-	args = append(args, rcctlTLSArgs(rc)...)
+	args = append(args, rcctlAccessArgs(rc)...)
 	env, mounts, volumes := rcctlRedisAccess(rc)
 	if s := d.S3; s != nil {
 		args = append(args, s3Args(s)...)
@@ -139,17 +140,16 @@ func rcctlPodSpec(rc *redisv1alpha1.RedisCluster, c corev1.Container, volumes []
 }
 
 // rcctlRedisAccess is what rcctl needs to reach the cluster's nodes: the
-// password in REDISCLI_AUTH (rcctl's default --password-env) and, under
-// TLS, the mounted TLS Secret.
+// backup user's password in REDISCLI_AUTH (rcctl's default --password-env;
+// the user is rcctlAccessArgs') and, under TLS, the mounted TLS Secret. The
+// Job never holds the default user's or the operator's password, and works
+// with the default user switched off.
 func rcctlRedisAccess(rc *redisv1alpha1.RedisCluster) ([]corev1.EnvVar, []corev1.VolumeMount, []corev1.Volume) {
 	var (
-		env     []corev1.EnvVar
+		env     = []corev1.EnvVar{usersEnv(rc, PasswordEnv, UsersBackupPasswordKey)}
 		mounts  []corev1.VolumeMount
 		volumes []corev1.Volume
 	)
-	if ref := passwordKeyRef(rc); ref != nil {
-		env = append(env, corev1.EnvVar{Name: PasswordEnv, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: ref}})
-	}
 	if rc.Spec.TLSEnabled() {
 		mounts = append(mounts, tlsMount())
 		volumes = append(volumes, tlsVolume(rc))
@@ -157,14 +157,15 @@ func rcctlRedisAccess(rc *redisv1alpha1.RedisCluster) ([]corev1.EnvVar, []corev1
 	return env, mounts, volumes
 }
 
-// rcctlTLSArgs are rcctl's flags under TLS: the CA and the certificate
-// the Redis pods present (a client certificate where
-// spec.tls.authClients asks for one).
-func rcctlTLSArgs(rc *redisv1alpha1.RedisCluster) []string {
+// rcctlAccessArgs are rcctl's flags to reach the nodes: the backup user,
+// and under TLS the CA and the certificate the Redis pods present (a
+// client certificate where spec.tls.authClients asks for one).
+func rcctlAccessArgs(rc *redisv1alpha1.RedisCluster) []string {
+	args := []string{"--user", auth.BackupUser}
 	if !rc.Spec.TLSEnabled() {
-		return nil
+		return args
 	}
-	return []string{"--tls-ca", TLSCAFile, "--tls-cert", TLSCertFile, "--tls-key", TLSKeyFile}
+	return append(args, "--tls-ca", TLSCAFile, "--tls-cert", TLSCertFile, "--tls-key", TLSKeyFile)
 }
 
 // s3CredentialEnv sets AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from

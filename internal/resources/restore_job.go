@@ -55,7 +55,7 @@ func RestoreJob(in RestoreJobInput) *batchv1.Job {
 	if rc.Spec.Restore != nil && rc.Spec.Restore.Replace {
 		args = append(args, "--force")
 	}
-	args = append(args, rcctlTLSArgs(rc)...)
+	args = append(args, rcctlAccessArgs(rc)...)
 	env, mounts, volumes := rcctlRedisAccess(rc)
 	// The scratch servers' sockets go to the temp folder; the root
 	// filesystem is read-only.

@@ -31,10 +31,12 @@ const (
 	UsersRemovedKey = "removed"
 	// Keys of the operator's users' passwords (auth.SystemUsers), generated
 	// once with the Secret. Only the replication and monitor passwords
-	// reach the pods, as environment variables.
+	// reach the Redis pods, and the backup password the backup and restore
+	// Jobs, as environment variables.
 	UsersOperatorPasswordKey    = "operator-password"
 	UsersReplicationPasswordKey = "replication-password"
 	UsersMonitorPasswordKey     = "monitor-password"
+	UsersBackupPasswordKey      = "backup-password"
 	// ReplicationPasswordEnv and MonitorPasswordEnv hold them in the Redis
 	// container (masterauth; the preStop hook) and MonitorPasswordEnv the
 	// exporter's password.
@@ -65,6 +67,7 @@ func UsersSecret(rc *redisv1alpha1.RedisCluster, u UsersData) *corev1.Secret {
 			UsersOperatorPasswordKey:    []byte(u.Passwords.Operator),
 			UsersReplicationPasswordKey: []byte(u.Passwords.Replication),
 			UsersMonitorPasswordKey:     []byte(u.Passwords.Monitor),
+			UsersBackupPasswordKey:      []byte(u.Passwords.Backup),
 		},
 	}
 }
@@ -88,6 +91,7 @@ func ParseUsersSecret(sec *corev1.Secret) UsersData {
 			Operator:    string(d[UsersOperatorPasswordKey]),
 			Replication: string(d[UsersReplicationPasswordKey]),
 			Monitor:     string(d[UsersMonitorPasswordKey]),
+			Backup:      string(d[UsersBackupPasswordKey]),
 		},
 	}
 }

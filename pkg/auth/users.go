@@ -206,6 +206,11 @@ const (
 	// ReplicationUser is what replicas authenticate to their master as
 	// (masteruser): the replication handshake only.
 	ReplicationUser = "redkube-replication"
+	// BackupUser is the backup and restore Jobs' (rcctl backup, rcctl
+	// restore): they fetch RDBs over the replication protocol and write
+	// keys back, so it has every permission, under credentials of its own
+	// that only those Jobs receive.
+	BackupUser = "redkube-backup"
 	// MonitorUser is the exporter's and the preStop hook's: they read INFO,
 	// CLUSTER INFO and CLUSTER NODES.
 	MonitorUser = "redkube-monitor"
@@ -222,7 +227,7 @@ var (
 
 // SystemPasswords are the passwords of the operator's users.
 type SystemPasswords struct {
-	Operator, Replication, Monitor string
+	Operator, Replication, Monitor, Backup string
 }
 
 // SystemUsers are the operator's users with their passwords, and, when
@@ -233,6 +238,7 @@ func SystemUsers(p SystemPasswords, defaultDisabled bool) []User {
 		{Name: OperatorUser, Enabled: true, Passwords: []string{p.Operator}, Rules: OperatorRules},
 		{Name: ReplicationUser, Enabled: true, Passwords: []string{p.Replication}, Rules: ReplicationRules},
 		{Name: MonitorUser, Enabled: true, Passwords: []string{p.Monitor}, Rules: MonitorRules},
+		{Name: BackupUser, Enabled: true, Passwords: []string{p.Backup}, Rules: OperatorRules},
 	}
 	if defaultDisabled {
 		users = append(users, User{Name: DefaultUser})
