@@ -71,9 +71,10 @@ type usersState struct {
 	problem redisv1alpha1.ConditionReason
 	message string
 	// lagging names the running pods that do not hold the users (or did
-	// not answer); unreached counts the pods that did not answer.
+	// not answer).
 	lagging []string
-	// checked is true once convergeUsers compared the nodes.
+	// checked is true once convergeUsers compared the nodes; nodes counts
+	// the running pods it looked at.
 	checked bool
 	nodes   int
 }
@@ -500,7 +501,7 @@ func redisMessage(err error) string {
 	return err.Error()
 }
 
-// usersCondition sets UsersApplied (removed when no users are managed)
+// usersStatus sets UsersApplied (removed when no users are managed)
 // and emits an event when the reason of a problem changes.
 func (r *Reconciler) usersStatus(st *state, next *redisv1alpha1.RedisClusterStatus, now metav1.Time) {
 	u := st.users
