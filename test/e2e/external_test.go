@@ -194,6 +194,7 @@ func runOutsideDisruptions(t *testing.T, e *opEnv, out vantage, name, kind, poli
 			if d.lossless && len(lost) > 0 {
 				t.Errorf("%d acknowledged writes lost (first: %+v)", len(lost), lost[0])
 			}
+			waitAnnouncedAgree(t, out, func() []string { return e.endpoints(t, name) })
 			checkOutsideCluster(t, out, e.endpoints(t, name), 0)
 		}) {
 			return false
@@ -359,6 +360,40 @@ func testHostnames(t *testing.T, e *opEnv) {
 // only the announced endpoints, that redis-cli -c sets and gets a key on every
 // shard, and (keys > 0) that a go-redis ClusterClient writes and reads
 // back that many keys; every announced endpoint must answer.
+// waitAnnouncedAgree waits (up to a minute) until every node's CLUSTER
+// SHARDS gives clients only the endpoints the status lists: right after a
+// force-deletion the status may be Ready from a pass that has not yet
+// written the recreated pod's endpoint, while the nodes already announce
+// it. checkOutsideCluster then judges.
+func waitAnnouncedAgree(t *testing.T, out vantage, endpoints func() []string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		eps := endpoints()
+		agree := true
+		for _, ep := range eps {
+			c := redis.NewClient(&redis.Options{Addr: ep, Dialer: out.DialContext, DialTimeout: time.Second})
+			shards, err := c.ClusterShards(t.Context()).Result()
+			_ = c.Close()
+			if err != nil {
+				agree = false
+				break
+			}
+			for _, sh := range shards {
+				for _, n := range sh.Nodes {
+					if !slices.Contains(eps, net.JoinHostPort(n.Endpoint, strconv.FormatInt(n.Port, 10))) {
+						agree = false
+					}
+				}
+			}
+		}
+		if agree {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 func checkOutsideCluster(t *testing.T, out vantage, endpoints []string, keys int) {
 	t.Helper()
 	ctx := t.Context()
