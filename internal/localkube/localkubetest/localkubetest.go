@@ -7,10 +7,12 @@ package localkubetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -77,16 +79,37 @@ func DumpLogs(tb testing.TB, c *localkube.Cluster, n int) {
 // Logger returns a logger that writes its records (level Info and up) to
 // tb.Log, for a launcher started on behalf of the test.
 func Logger(tb testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tbWriter{tb}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	w := &tbWriter{tb: tb}
+	tb.Cleanup(w.end)
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
-// tbWriter sends slog output to tb.Log, one call per record.
-type tbWriter struct{ tb testing.TB }
+// tbWriter sends slog output to tb.Log, one call per record, until tb's
+// cleanups ran; a record written later (by a goroutine that outlived the
+// environment) goes to stderr naming the test, since testing panics on a
+// Log after its test completed and would end the whole test binary.
+type tbWriter struct {
+	tb    testing.TB
+	mu    sync.Mutex
+	ended bool
+}
 
-func (w tbWriter) Write(p []byte) (int, error) {
+func (w *tbWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ended {
+		fmt.Fprintf(os.Stderr, "log after %s ended: %s\n", w.tb.Name(), trimNewline(p))
+		return len(p), nil
+	}
 	w.tb.Helper()
 	w.tb.Log(string(trimNewline(p)))
 	return len(p), nil
+}
+
+func (w *tbWriter) end() {
+	w.mu.Lock()
+	w.ended = true
+	w.mu.Unlock()
 }
 
 func trimNewline(p []byte) []byte {
