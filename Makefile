@@ -122,6 +122,10 @@ chaos: ## Run the chaos suite in full (test/chaos): REDKUBE_CHAOS_RUNS seeds (de
 bench: build ## Run rcctl side by side with redis-cli --cluster and print the ratios.
 	bench/rcctl-vs-redis-cli.sh
 
+.PHONY: bench-planned
+bench-planned: ## Every planned operation (rolls, scale, replicas) under a writer, REDKUBE_PLANNED_RUNS times (default 3): worst gap, errors, lost.
+	$(WITH_K8S) bench/planned-ops.sh
+
 .PHONY: clean
 clean: ## Remove build and release output (keeps the control-plane and tools caches in .cache).
 	rm -rf $(BIN) dist

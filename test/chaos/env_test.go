@@ -35,7 +35,7 @@ type env struct {
 // startEnv starts the local cluster (no Services: the operator and the
 // writer reach pods through the bridge, and runs need not wait for the
 // machine's kube-proxy) and the manager.
-func startEnv(t *testing.T) *env {
+func startEnv(t testing.TB) *env {
 	t.Helper()
 	bin := localkubetest.SkipIfNoBinaries(t)
 	if os.Geteuid() != 0 {
@@ -69,7 +69,7 @@ func startEnv(t *testing.T) *env {
 }
 
 // startManager starts a manager process; each keeps its own log.
-func (e *env) startManager(t *testing.T) {
+func (e *env) startManager(t testing.TB) {
 	t.Helper()
 	e.starts++
 	op, err := e.StartOperator(t.Context(), harness.OperatorOptions{Binary: e.manager, LogPath: fmt.Sprintf("%s/manager-%d.log", e.Work, e.starts)})
@@ -80,7 +80,7 @@ func (e *env) startManager(t *testing.T) {
 }
 
 // killManager SIGKILLs the manager: no deferred work, no lease released.
-func (e *env) killManager(t *testing.T) {
+func (e *env) killManager(t testing.TB) {
 	t.Helper()
 	if err := syscall.Kill(e.op.Pid(), syscall.SIGKILL); err != nil {
 		t.Fatalf("kill the manager: %v", err)
@@ -89,7 +89,7 @@ func (e *env) killManager(t *testing.T) {
 }
 
 // create applies a RedisCluster and waits until it is Ready.
-func (e *env) create(t *testing.T, name string, masters int) {
+func (e *env) create(t testing.TB, name string, masters int) {
 	t.Helper()
 	doc := fmt.Sprintf(`apiVersion: %s
 kind: RedisCluster
@@ -112,7 +112,7 @@ spec:
 }
 
 // change patches the RedisCluster and returns when the patch was sent.
-func (e *env) change(t *testing.T, name string, edit func(*redisv1alpha1.RedisCluster)) time.Time {
+func (e *env) change(t testing.TB, name string, edit func(*redisv1alpha1.RedisCluster)) time.Time {
 	t.Helper()
 	rc, err := e.RedisCluster(t.Context(), ns, name)
 	if err != nil {
@@ -128,7 +128,7 @@ func (e *env) change(t *testing.T, name string, edit func(*redisv1alpha1.RedisCl
 }
 
 // addrs returns the Redis addresses of the cluster's running pods.
-func (e *env) addrs(t *testing.T, name string) []string {
+func (e *env) addrs(t testing.TB, name string) []string {
 	t.Helper()
 	pods, err := e.LivePods(t.Context(), ns, resources.LabelInstance+"="+name)
 	if err != nil {
@@ -146,7 +146,7 @@ func (e *env) addrs(t *testing.T, name string) []string {
 // verify stops the writer, fails t naming the seed when an acknowledged
 // write is lost, checks every node agrees (redis-cli --cluster check) and
 // returns the writer's result.
-func (e *env) verify(t *testing.T, name string, w *writeload.Writer, prefix string, seed uint64) writeload.Result {
+func (e *env) verify(t testing.TB, name string, w *writeload.Writer, prefix string, seed uint64) writeload.Result {
 	t.Helper()
 	res := w.Stop()
 	addrs := e.addrs(t, name)
@@ -168,7 +168,7 @@ func (e *env) verify(t *testing.T, name string, w *writeload.Writer, prefix stri
 
 // seeds returns REDKUBE_CHAOS_SEEDS (comma-separated), else
 // REDKUBE_CHAOS_RUNS (default 1) random seeds.
-func seeds(t *testing.T) []uint64 {
+func seeds(t testing.TB) []uint64 {
 	t.Helper()
 	if s := os.Getenv("REDKUBE_CHAOS_SEEDS"); s != "" {
 		var out []uint64
@@ -197,7 +197,7 @@ func seeds(t *testing.T) []uint64 {
 }
 
 // long skips t unless REDKUBE_CHAOS_RUNS is set (make chaos).
-func long(t *testing.T) {
+func long(t testing.TB) {
 	t.Helper()
 	if os.Getenv("REDKUBE_CHAOS_RUNS") == "" && os.Getenv("REDKUBE_CHAOS_SEEDS") == "" {
 		t.Skip("long scenario: run by make chaos (REDKUBE_CHAOS_RUNS)")
