@@ -162,8 +162,11 @@ type RedisClusterSpec struct {
 	Placement PlacementSpec `json:"placement,omitempty"`
 
 	// PasswordSecret names a Secret (in the cluster's namespace) holding the
-	// password every node requires from clients and from each other. Unset
-	// means no password.
+	// default user's password, which clients that send no user name log in
+	// with. Unset (and no spec.defaultUser.passwordSecrets) means no
+	// password. A change is applied to every running node live, no pod
+	// restarted; the nodes replicate and the operator connects as users of
+	// their own.
 	// +optional
 	PasswordSecret *PasswordSecretRef `json:"passwordSecret,omitempty"`
 

@@ -40,15 +40,27 @@ type UserSpec struct {
 // IsEnabled reports whether the user may log in (true when unset).
 func (u UserSpec) IsEnabled() bool { return u.Enabled == nil || *u.Enabled }
 
-// DefaultUserSpec restricts the default user.
+// DefaultUserSpec restricts the default user, or gives it several
+// passwords.
+// +kubebuilder:validation:XValidation:rule="!has(self.enabled) || self.enabled || !has(self.passwordSecrets) || size(self.passwordSecrets) == 0",fieldPath=".passwordSecrets",message="a switched-off default user has no password: unset passwordSecrets when enabled is false"
 type DefaultUserSpec struct {
 	// Enabled false switches the default user off (no password, no
 	// permission): every client must log in as one of spec.users. The
 	// operator, replication and monitoring use their own users and keep
-	// working. Requires spec.passwordSecret unset.
+	// working. Requires spec.passwordSecret and passwordSecrets unset.
 	// +kubebuilder:default=true
 	// +optional
 	Enabled *bool `json:"enabled,omitempty"`
+
+	// PasswordSecrets are more passwords of the default user, one per
+	// Secret key, accepted beside spec.passwordSecret's: the default user
+	// accepts any of them, on every node, live (no pod restarts). To rotate
+	// without a failed request, add the new password here, move the
+	// clients to it, then make it spec.passwordSecret (or the only entry
+	// here) and remove the old one.
+	// +kubebuilder:validation:MaxItems=8
+	// +optional
+	PasswordSecrets []PasswordSecretRef `json:"passwordSecrets,omitempty"`
 }
 
 // DefaultUserDisabled reports whether spec.defaultUser switches the

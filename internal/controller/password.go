@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -14,7 +12,6 @@ import (
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
 	"github.com/redkube/redkube/internal/resources"
-	"github.com/redkube/redkube/pkg/auth"
 	"github.com/redkube/redkube/pkg/redisadmin"
 )
 
@@ -48,91 +45,25 @@ func (r *Reconciler) readApplied(ctx context.Context, st *state) error {
 	return nil
 }
 
-// convergePassword makes the running nodes require the password of
-// spec.passwordSecret (none when unset) when it differs from the one they
-// were last made to require, with auth.Rotation's rounds: no replica loses
-// its link and the operator reaches every node on the way, whichever of
-// the two passwords each accepts. A pass that stops half-way is resumed
-// by the next (every round is idempotent). Then it records the new
-// password with the rotation count the pod template carries, which rolls
-// the pods so that their environment (probes, preStop hook, exporter)
-// holds it and the old password stops working. A cluster seen for the
-// first time records the password its pods started with.
+// convergePassword records the default user's password (spec.passwordSecret)
+// once the users phase, which keeps the default user like the operator's
+// own users (and says so with a PasswordChanged event), has set it on every
+// running node live: the record is the password the operator falls back
+// to for a node that lacks its own user (fallbackPools). No pod restarts:
+// the pods include the users file at start, not the password. A cluster
+// seen for the first time records the password it was created with.
 func (r *Reconciler) convergePassword(ctx context.Context, st *state) error {
 	switch {
 	case !st.appliedKnown:
 		return r.recordApplied(ctx, st, resources.AppliedPassword{Password: st.password})
 	case st.applied.Password == st.password:
 		return nil
+	case !st.users.defaultApplied():
+		return nil // the users phase has not set it everywhere yet
 	}
-	nodes, err := r.passwordNodes(ctx, st)
-	if err != nil {
-		return err
-	}
-	// A switched-off default user stays off (the users phase keeps it so):
-	// only the record changes.
-	disabled := st.rc.Spec.DefaultUserDisabled()
-	for i, round := range auth.Rotation(st.applied.Password, st.password) {
-		err := forEach(ctx, nodes, func(ctx context.Context, n *redisadmin.Node) error {
-			switch {
-			case round.MasterAuth != nil:
-				return switchMasterAuth(ctx, n, *round.MasterAuth)
-			case disabled:
-				return nil
-			}
-			return n.ACLSetUser(ctx, auth.DefaultUser, round.DefaultUser...)
-		})
-		if err != nil {
-			return fmt.Errorf("change the password, round %d: %w", i+1, err)
-		}
-	}
-	next := resources.AppliedPassword{Password: st.password, Rotation: st.applied.Rotation + 1}
-	if err := r.recordApplied(ctx, st, next); err != nil {
-		return err
-	}
-	if r.Recorder != nil {
-		r.Recorder.Eventf(st.rc, nil, corev1.EventTypeNormal, EventPasswordChanged, "ChangePassword", "%s on %d running nodes; the pods roll (rotation %d) so that only it remains",
-			rotationSummary(st.applied.Password, st.password), len(nodes), next.Rotation)
-	}
-	st.applied = next
-	return nil
-}
-
-// rotationSummary says what a rotation does, without the passwords.
-func rotationSummary(from, to string) string {
-	switch {
-	case to == "":
-		return "password requirement dropped"
-	case from == "":
-		return "password required"
-	}
-	return "new password accepted"
-}
-
-// passwordNodes returns a handle on every running Redis pod's node, each
-// authenticated with the password it accepts (the new one, else the old
-// one). A node that answers neither is an error naming it; a pod whose
-// node does not answer at all is left out (it restarts with the Secret's
-// password).
-func (r *Reconciler) passwordNodes(ctx context.Context, st *state) ([]*redisadmin.Node, error) {
-	pools := r.fallbackPools(st)
-	var nodes []*redisadmin.Node
-	for i := range st.kube.pods {
-		p := &st.kube.pods[i]
-		if p.Status.PodIP == "" || p.Status.Phase != corev1.PodRunning || p.DeletionTimestamp != nil {
-			continue
-		}
-		addr := net.JoinHostPort(p.Status.PodIP, strconv.Itoa(resources.RedisPort))
-		n, err := acceptingNode(ctx, addr, pools...)
-		switch {
-		case errors.Is(err, redisadmin.ErrUnreachable):
-			continue
-		case err != nil:
-			return nil, fmt.Errorf("pod %s: %w", p.Name, err)
-		}
-		nodes = append(nodes, n)
-	}
-	return nodes, nil
+	// The rotation count stays: it is on the pod template of clusters
+	// whose pods an older operator rolled for a password change.
+	return r.recordApplied(ctx, st, resources.AppliedPassword{Password: st.password, Rotation: st.applied.Rotation})
 }
 
 // acceptingNode returns addr's handle from the first pool whose password
@@ -171,20 +102,6 @@ func (r *Reconciler) fallbackPools(st *state) []*redisadmin.Pool {
 	}
 	st.extraPools = append(st.extraPools, pools...)
 	return pools
-}
-
-// switchMasterAuth sets masterauth on a node that replicates as the
-// default user (masteruser unset: a pod started by an older operator);
-// nodes that replicate as the replication user keep theirs.
-func switchMasterAuth(ctx context.Context, n *redisadmin.Node, password string) error {
-	user, err := n.ConfigGet(ctx, "masteruser")
-	if err != nil {
-		return err
-	}
-	if user != "" {
-		return nil
-	}
-	return n.ConfigSet(ctx, "masterauth", password)
 }
 
 // forEach runs fn on every item at once and joins the errors.

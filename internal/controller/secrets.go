@@ -24,6 +24,11 @@ func referencedSecrets(rc *redisv1alpha1.RedisCluster) []string {
 	if ref := rc.Spec.PasswordSecret; ref != nil {
 		names = append(names, ref.Name)
 	}
+	if d := rc.Spec.DefaultUser; d != nil {
+		for _, ref := range d.PasswordSecrets {
+			names = append(names, ref.Name)
+		}
+	}
 	for _, u := range rc.Spec.Users {
 		for _, ref := range u.PasswordSecrets {
 			names = append(names, ref.Name)

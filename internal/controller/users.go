@@ -83,16 +83,26 @@ type usersState struct {
 // beside the operator's own, which UsersApplied then reports on.
 func (u *usersState) managed() bool {
 	for _, c := range u.applied {
-		if !strings.HasPrefix(c.Name, auth.ReservedPrefix) {
+		if auth.IsSpecUser(c.Name) {
 			return true
 		}
 	}
 	for _, d := range u.desired {
-		if !strings.HasPrefix(d.Name, auth.ReservedPrefix) {
+		if auth.IsSpecUser(d.Name) {
 			return true
 		}
 	}
 	return len(u.removed) > 0 || u.problem != ""
+}
+
+// defaultApplied reports whether the running nodes hold the desired
+// default user: the users were checked this pass, none lags, and the
+// recorded file is the desired one.
+func (u *usersState) defaultApplied() bool {
+	if u == nil || !u.checked || u.problem != "" || len(u.lagging) > 0 || u.secret == nil {
+		return false
+	}
+	return auth.RenderConf(u.desired) == string(u.secret.Data[resources.UsersConfKey])
 }
 
 // readUsers reads the users Secret (creating it for a new cluster, with
@@ -122,10 +132,21 @@ func (r *Reconciler) readUsers(ctx context.Context, st *state) error {
 	if err := fillSystemPasswords(&data.Passwords); err != nil {
 		return err
 	}
+	var specUsers []auth.User
+	var defaultUser auth.User
+	var err error
+	specUsers, defaultUser, u.problem, u.message, err = r.desiredUsers(ctx, st)
+	if err != nil {
+		return err
+	}
 	if sec == nil {
 		// The operator's users need no check by Redis: their rules are
-		// fixed (and tested against redis-server).
-		data.Conf = auth.RenderConf(auth.SystemUsers(data.Passwords, st.rc.Spec.DefaultUserDisabled()))
+		// fixed (and tested against redis-server). The default user has
+		// spec.passwordSecret's password at least.
+		if u.problem != "" {
+			defaultUser = auth.DefaultUserWith(nonEmpty(st.password), st.rc.Spec.DefaultUserDisabled())
+		}
+		data.Conf = auth.RenderConf(auth.SystemUsers(data.Passwords, defaultUser))
 		want := resources.UsersSecret(st.rc, data)
 		if err := r.Client.Create(ctx, want); err != nil {
 			return fmt.Errorf("create Secret %s: %w", want.Name, err)
@@ -134,18 +155,23 @@ func (r *Reconciler) readUsers(ctx context.Context, st *state) error {
 		sec = want
 	}
 	u.secret, u.system = sec, data.Passwords
-	var err error
 	if u.applied, err = auth.ParseConf(data.Conf); err != nil {
 		return fmt.Errorf("users Secret %s: %w", sec.Name, err)
 	}
 	u.reference = auth.ACLLines(splitLines(data.ACLList))
 	u.removed = splitLines(data.Removed)
-	var specUsers []auth.User
-	specUsers, u.problem, u.message, err = r.desiredUsers(ctx, st.rc)
-	if u.problem == "" && err == nil {
-		u.desired = append(auth.SystemUsers(u.system, st.rc.Spec.DefaultUserDisabled()), specUsers...)
+	if u.problem == "" {
+		u.desired = append(auth.SystemUsers(u.system, defaultUser), specUsers...)
 	}
-	return err
+	return nil
+}
+
+// nonEmpty is []string{s}, or nil for "".
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
 }
 
 // fillSystemPasswords generates the operator's users' passwords that are
@@ -164,47 +190,68 @@ func fillSystemPasswords(p *auth.SystemPasswords) error {
 	return nil
 }
 
-// desiredUsers reads the passwords of spec.users. A missing Secret or key,
-// or an empty password, is a problem naming the field, not an error: the
-// nodes keep their users and the cluster keeps serving.
-func (r *Reconciler) desiredUsers(ctx context.Context, rc *redisv1alpha1.RedisCluster) ([]auth.User, redisv1alpha1.ConditionReason, string, error) {
+// desiredUsers reads the passwords of spec.users and of the default user
+// (spec.passwordSecret, already read into st.password, and
+// spec.defaultUser.passwordSecrets). A missing Secret or key, or an empty
+// password, is a problem naming the field, not an error: the nodes keep
+// their users and the cluster keeps serving.
+func (r *Reconciler) desiredUsers(ctx context.Context, st *state) ([]auth.User, auth.User, redisv1alpha1.ConditionReason, string, error) {
+	rc := st.rc
 	secrets := map[string]*corev1.Secret{}
+	// read returns the password ref names, or a problem's message.
+	read := func(field string, ref redisv1alpha1.PasswordSecretRef) (string, string, error) {
+		sec, ok := secrets[ref.Name]
+		if !ok {
+			sec = &corev1.Secret{}
+			switch err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: rc.Namespace, Name: ref.Name}, sec); {
+			case apierrors.IsNotFound(err):
+				return "", fmt.Sprintf("%s.name: Secret %q not found", field, ref.Name), nil
+			case err != nil:
+				return "", "", fmt.Errorf("get Secret %s: %w", ref.Name, err)
+			}
+			secrets[ref.Name] = sec
+		}
+		key := ref.Key
+		if key == "" {
+			key = redisv1alpha1.DefaultPasswordKey
+		}
+		pw, ok := sec.Data[key]
+		switch {
+		case !ok:
+			return "", fmt.Sprintf("%s.key: Secret %q has no key %q", field, ref.Name, key), nil
+		case strings.TrimSpace(string(pw)) == "":
+			return "", fmt.Sprintf("%s.key: key %q of Secret %q is empty", field, key, ref.Name), nil
+		}
+		return string(pw), "", nil
+	}
+	defaultPasswords := nonEmpty(st.password)
+	if d := rc.Spec.DefaultUser; d != nil {
+		for j, ref := range d.PasswordSecrets {
+			pw, problem, err := read(fmt.Sprintf("spec.defaultUser.passwordSecrets[%d]", j), ref)
+			if problem != "" || err != nil {
+				return nil, auth.User{}, redisv1alpha1.ReasonUserSecretInvalid, problem, err
+			}
+			defaultPasswords = append(defaultPasswords, pw)
+		}
+	}
+	defaultUser := auth.DefaultUserWith(defaultPasswords, rc.Spec.DefaultUserDisabled())
 	users := make([]auth.User, 0, len(rc.Spec.Users))
 	for i, spec := range rc.Spec.Users {
 		rules, err := auth.ParseRules(spec.Rules)
 		if err != nil {
-			return nil, redisv1alpha1.ReasonUserRulesRejected, fmt.Sprintf("spec.users[%d] (%s).rules: %v", i, spec.Name, err), nil
+			return nil, auth.User{}, redisv1alpha1.ReasonUserRulesRejected, fmt.Sprintf("spec.users[%d] (%s).rules: %v", i, spec.Name, err), nil
 		}
 		u := auth.User{Name: spec.Name, Enabled: spec.IsEnabled(), Rules: rules}
 		for j, ref := range spec.PasswordSecrets {
-			field := fmt.Sprintf("spec.users[%d] (%s).passwordSecrets[%d]", i, spec.Name, j)
-			sec, ok := secrets[ref.Name]
-			if !ok {
-				sec = &corev1.Secret{}
-				switch err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: rc.Namespace, Name: ref.Name}, sec); {
-				case apierrors.IsNotFound(err):
-					return nil, redisv1alpha1.ReasonUserSecretInvalid, fmt.Sprintf("%s.name: Secret %q not found", field, ref.Name), nil
-				case err != nil:
-					return nil, "", "", fmt.Errorf("get Secret %s: %w", ref.Name, err)
-				}
-				secrets[ref.Name] = sec
+			pw, problem, err := read(fmt.Sprintf("spec.users[%d] (%s).passwordSecrets[%d]", i, spec.Name, j), ref)
+			if problem != "" || err != nil {
+				return nil, auth.User{}, redisv1alpha1.ReasonUserSecretInvalid, problem, err
 			}
-			key := ref.Key
-			if key == "" {
-				key = redisv1alpha1.DefaultPasswordKey
-			}
-			pw, ok := sec.Data[key]
-			switch {
-			case !ok:
-				return nil, redisv1alpha1.ReasonUserSecretInvalid, fmt.Sprintf("%s.key: Secret %q has no key %q", field, ref.Name, key), nil
-			case strings.TrimSpace(string(pw)) == "":
-				return nil, redisv1alpha1.ReasonUserSecretInvalid, fmt.Sprintf("%s.key: key %q of Secret %q is empty", field, key, ref.Name), nil
-			}
-			u.Passwords = append(u.Passwords, string(pw))
+			u.Passwords = append(u.Passwords, pw)
 		}
 		users = append(users, u)
 	}
-	return users, "", "", nil
+	return users, defaultUser, "", "", nil
 }
 
 // userNode is a running pod's node and its users as ACL LIST reports them.
@@ -277,7 +324,7 @@ func (r *Reconciler) changeUsers(ctx context.Context, st *state, nodes []userNod
 	if err != nil {
 		return err
 	}
-	change := auth.Diff(u.applied, next, auth.DefaultRestored(st.password))
+	change := auth.Diff(u.applied, next, auth.DefaultRestored())
 	err = forEach(ctx, nodes, func(ctx context.Context, n userNode) error {
 		return applyUsers(ctx, n.node, change)
 	})
@@ -288,6 +335,7 @@ func (r *Reconciler) changeUsers(ctx context.Context, st *state, nodes []userNod
 	if err != nil {
 		return fmt.Errorf("read the users back from pod %s: %w", nodes[0].pod, err)
 	}
+	defaultBefore, defaultAfter := confUser(u.applied, auth.DefaultUser), confUser(next, auth.DefaultUser)
 	removed := mergeRemoved(u.removed, change.Delete, next)
 	if err := r.recordUsers(ctx, st, conf, referenceLines(list, next), removed); err != nil {
 		return err
@@ -297,7 +345,52 @@ func (r *Reconciler) changeUsers(ctx context.Context, st *state, nodes []userNod
 	if r.Recorder != nil && (specUsers(next) > 0 || len(change.Delete) > 0 || specUsers(u.applied) > 0 || st.rc.Spec.DefaultUserDisabled()) {
 		r.Recorder.Eventf(st.rc, nil, corev1.EventTypeNormal, EventUsersApplied, "SetUsers", "%d users set and %d deleted on %d running nodes (besides the operator's own)", specUsers(next), len(change.Delete), len(nodes))
 	}
+	if defaultBefore != nil && defaultAfter != nil && !slices.Equal(defaultBefore.Args, defaultAfter.Args) && r.Recorder != nil {
+		r.Recorder.Eventf(st.rc, nil, corev1.EventTypeNormal, EventPasswordChanged, "ChangePassword", "%s on %d running nodes, live: no pod restarted",
+			defaultSummary(defaultBefore.Args, defaultAfter.Args), len(nodes))
+	}
 	return nil
+}
+
+// confUser returns the user named name of users, nil when absent.
+func confUser(users []auth.ConfUser, name string) *auth.ConfUser {
+	for i := range users {
+		if users[i].Name == name {
+			return &users[i]
+		}
+	}
+	return nil
+}
+
+// passwords is "1 password" or "n passwords".
+func passwords(n int) string {
+	if n == 1 {
+		return "1 password"
+	}
+	return strconv.Itoa(n) + " passwords"
+}
+
+// defaultSummary says how the default user changed, from its SETUSER
+// arguments, without the password hashes.
+func defaultSummary(before, after []string) string {
+	count := func(args []string) int {
+		n := 0
+		for _, a := range args {
+			if strings.HasPrefix(a, "#") {
+				n++
+			}
+		}
+		return n
+	}
+	switch {
+	case !slices.Contains(after, "on"):
+		return "default user switched off"
+	case slices.Contains(after, "nopass"):
+		return "password requirement dropped: the default user accepts any client"
+	case !slices.Contains(before, "on") || slices.Contains(before, "nopass"):
+		return "password required: the default user accepts " + passwords(count(after))
+	}
+	return "new password accepted: the default user accepts " + passwords(count(after))
 }
 
 // recorded reports whether reference holds a line for every user.
@@ -474,11 +567,12 @@ func splitLines(s string) []string {
 	return out
 }
 
-// specUsers counts the users that are not the operator's.
+// specUsers counts the users of spec.users (not the operator's, not the
+// default user).
 func specUsers(users []auth.ConfUser) int {
 	n := 0
 	for _, u := range users {
-		if !strings.HasPrefix(u.Name, auth.ReservedPrefix) {
+		if auth.IsSpecUser(u.Name) {
 			n++
 		}
 	}

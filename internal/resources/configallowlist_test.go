@@ -153,7 +153,7 @@ func TestRefusedValuesWouldStopRedis(t *testing.T) {
 func runUntilExit(t *testing.T, rc *redisv1alpha1.RedisCluster, wait time.Duration) (bool, string) {
 	t.Helper()
 	dir := t.TempDir()
-	conf := writeLocalConf(t, rc, freeRedisPort(t), dir)
+	conf := writeLocalConf(t, rc, freeRedisPort(t), dir, "")
 	var out strings.Builder
 	cmd := exec.Command("redis-server", conf)
 	cmd.Dir = dir

@@ -89,17 +89,3 @@ func exporterContainer(rc *redisv1alpha1.RedisCluster, o Options) (corev1.Contai
 	}
 	return c, nil
 }
-
-// passwordKeyRef selects the password in spec.passwordSecret; nil when the
-// cluster has no password.
-func passwordKeyRef(rc *redisv1alpha1.RedisCluster) *corev1.SecretKeySelector {
-	s := rc.Spec.PasswordSecret
-	if s == nil {
-		return nil
-	}
-	key := s.Key
-	if key == "" {
-		key = redisv1alpha1.DefaultPasswordKey
-	}
-	return &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: s.Name}, Key: key}
-}

@@ -251,8 +251,8 @@ func AnnounceConfigMap(rc *redisv1alpha1.RedisCluster, lines map[string]Announce
 // StartScript starts redis-server announcing what the pod's line of the
 // announce ConfigMap says, or its pod IP when it has none yet (the
 // operator then corrects it at runtime). The line is read, never
-// evaluated; the password comes from the environment as for the
-// redis-server command of other clusters.
+// evaluated; the replication password comes from the environment as for
+// the redis-server command of other clusters.
 var StartScript = fmt.Sprintf(`set -- %[1]s/%[2]s --cluster-announce-ip "$%[3]s"
 line=%[4]s/$%[5]s
 if [ -s "$line" ] && read -r ip port bus host < "$line"; then
@@ -260,7 +260,6 @@ if [ -s "$line" ] && read -r ip port bus host < "$line"; then
   set -- %[1]s/%[2]s --cluster-announce-ip "$ip" --cluster-announce-port "$port" --cluster-announce-bus-port "$bus"
   if [ -n "$host" ]; then set -- "$@" --cluster-announce-hostname "$host"; fi
 fi
-set -- "$@" --masteruser %[10]s --masterauth "$%[11]s"
-if [ -n "$%[9]s" ]; then set -- "$@" --requirepass "$%[9]s"; fi
+set -- "$@" --masteruser %[9]s --masterauth "$%[10]s"
 exec redis-server "$@"
-`, ConfigDir, ConfigKey, PodIPEnv, AnnounceDir, PodNameEnv, AnnounceHostIP, HostIPEnv, AnnouncePodIP, PasswordEnv, auth.ReplicationUser, ReplicationPasswordEnv)
+`, ConfigDir, ConfigKey, PodIPEnv, AnnounceDir, PodNameEnv, AnnounceHostIP, HostIPEnv, AnnouncePodIP, auth.ReplicationUser, ReplicationPasswordEnv)

@@ -74,13 +74,12 @@ func startFromBuilders(t *testing.T, rc *redisv1alpha1.RedisCluster, password st
 	c := sts.Spec.Template.Spec.Containers[0]
 	n := &localNode{port: freeRedisPort(t), dir: t.TempDir(), done: make(chan error, 1)}
 
-	confPath := writeLocalConf(t, rc, n.port, n.dir)
+	confPath := writeLocalConf(t, rc, n.port, n.dir, password)
 
 	args := make([]string, 0, len(c.Args))
 	for _, a := range c.Args {
 		a = strings.ReplaceAll(a, ConfigDir+"/"+ConfigKey, confPath)
 		a = strings.ReplaceAll(a, "$("+PodIPEnv+")", "127.0.0.1")
-		a = strings.ReplaceAll(a, "$("+PasswordEnv+")", password)
 		a = strings.ReplaceAll(a, "$("+ReplicationPasswordEnv+")", testSystemPasswords.Replication)
 		args = append(args, a)
 	}
@@ -119,15 +118,16 @@ var testSystemPasswords = auth.SystemPasswords{Operator: "op pw", Replication: "
 // writeLocalConf writes RedisConf(rc) into dir as the pod would get it,
 // with the port and the data directory moved to port and dir and bind
 // 127.0.0.1 added, and returns its path.
-func writeLocalConf(t *testing.T, rc *redisv1alpha1.RedisCluster, port int, dir string) string {
+func writeLocalConf(t *testing.T, rc *redisv1alpha1.RedisCluster, port int, dir, password string) string {
 	t.Helper()
 	conf := RedisConf(rc)
 	conf = strings.ReplaceAll(conf, "\nport 6379\n", fmt.Sprintf("\nport %d\n", port))
 	conf = strings.ReplaceAll(conf, " "+DataDir+"\n", " "+dir+"\n")
 	conf = strings.ReplaceAll(conf, " "+DataDir+"/", " "+dir+"/")
-	// The users file a new cluster's pods start with: the operator's users.
+	// The users file a new cluster's pods start with: the operator's users
+	// and the default user with password.
 	users := filepath.Join(dir, UsersConfKey)
-	if err := os.WriteFile(users, []byte(auth.RenderConf(auth.SystemUsers(testSystemPasswords, false))), 0o600); err != nil {
+	if err := os.WriteFile(users, []byte(auth.RenderConf(auth.SystemUsers(testSystemPasswords, auth.DefaultUserWith(nonEmptyPassword(password), false)))), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	conf = strings.ReplaceAll(conf, " "+UsersFile+"\n", " "+users+"\n")
@@ -194,7 +194,6 @@ func TestRenderedConfigStartsRedis(t *testing.T) {
 		"cluster-config-file":  filepath.Join(n.dir, NodesConfFile),
 		"dir":                  n.dir,
 		"protected-mode":       "no",
-		"requirepass":          password,
 		"masteruser":           auth.ReplicationUser,
 		"masterauth":           testSystemPasswords.Replication,
 	}
@@ -423,4 +422,12 @@ func waitFor(t *testing.T, ctx context.Context, what string, cond func() (bool, 
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// nonEmptyPassword is []string{password}, or nil for none.
+func nonEmptyPassword(password string) []string {
+	if password == "" {
+		return nil
+	}
+	return []string{password}
 }

@@ -11,7 +11,8 @@ import (
 // TestStartScriptAnnouncesThePodsLine runs the start script with sh, its
 // announce folder moved to a temp dir and redis-server replaced by a
 // program printing its arguments one per line. The replication user's
-// password and the default user's come from the environment.
+// password comes from the environment; the default user's is in the users
+// file, never on the command line.
 func TestStartScriptAnnouncesThePodsLine(t *testing.T) {
 	conf := ConfigDir + "/" + ConfigKey
 	cases := []struct {
@@ -24,7 +25,7 @@ func TestStartScriptAnnouncesThePodsLine(t *testing.T) {
 		{"node ports on the pod's node", "host 31001 31002\n", "", []string{conf, "--cluster-announce-ip", "10.243.0.12", "--cluster-announce-port", "31001", "--cluster-announce-bus-port", "31002", "--masteruser", "redkube-replication", "--masterauth", "repl-pw"}},
 		{"a load balancer's address", "203.0.113.5 6379 16379\n", "", []string{conf, "--cluster-announce-ip", "203.0.113.5", "--cluster-announce-port", "6379", "--cluster-announce-bus-port", "16379", "--masteruser", "redkube-replication", "--masterauth", "repl-pw"}},
 		{"the pod's DNS name", "pod 6379 16379 r-0-0.r-nodes.ns.svc.cluster.local\n", "", []string{conf, "--cluster-announce-ip", "10.244.0.7", "--cluster-announce-port", "6379", "--cluster-announce-bus-port", "16379", "--cluster-announce-hostname", "r-0-0.r-nodes.ns.svc.cluster.local", "--masteruser", "redkube-replication", "--masterauth", "repl-pw"}},
-		{"a password comes last, from the environment", "host 31001 31002 redis.example.com\n", "s3cret", []string{conf, "--cluster-announce-ip", "10.243.0.12", "--cluster-announce-port", "31001", "--cluster-announce-bus-port", "31002", "--cluster-announce-hostname", "redis.example.com", "--masteruser", "redkube-replication", "--masterauth", "repl-pw", "--requirepass", "s3cret"}},
+		{"the default user's password stays off the command line (the users file has it)", "host 31001 31002 redis.example.com\n", "s3cret", []string{conf, "--cluster-announce-ip", "10.243.0.12", "--cluster-announce-port", "31001", "--cluster-announce-bus-port", "31002", "--cluster-announce-hostname", "redis.example.com", "--masteruser", "redkube-replication", "--masterauth", "repl-pw"}},
 		{"a line is read, never run", "$(touch pwned) `touch pwned` ;touch\n", "", []string{conf, "--cluster-announce-ip", "$(touch", "--cluster-announce-port", "pwned)", "--cluster-announce-bus-port", "`touch", "--cluster-announce-hostname", "pwned` ;touch", "--masteruser", "redkube-replication", "--masterauth", "repl-pw"}},
 	}
 	for _, c := range cases {

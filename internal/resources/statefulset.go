@@ -224,7 +224,8 @@ func podSpec(rc *redisv1alpha1.RedisCluster, shard int, o Options) (corev1.PodSp
 }
 
 // redisContainer runs redis-server with the ConfigMap's redis.conf, announcing
-// the pod IP, and with the password from the Secret when one is set.
+// the pod IP. Its users, the default user's passwords included, come from
+// the users file redis.conf includes.
 func redisContainer(rc *redisv1alpha1.RedisCluster) corev1.Container {
 	args := []string{ConfigDir + "/" + ConfigKey, "--cluster-announce-ip", "$(" + PodIPEnv + ")"}
 	env := []corev1.EnvVar{{
@@ -241,10 +242,6 @@ func redisContainer(rc *redisv1alpha1.RedisCluster) corev1.Container {
 	// redis-server overwrites its argv with its process title, so the
 	// expanded passwords do not stay visible in the process list.
 	args = append(args, "--masteruser", auth.ReplicationUser, "--masterauth", "$("+ReplicationPasswordEnv+")")
-	if ref := passwordKeyRef(rc); ref != nil {
-		env = append(env, corev1.EnvVar{Name: PasswordEnv, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: ref}})
-		args = append(args, "--requirepass", "$("+PasswordEnv+")")
-	}
 	mounts := []corev1.VolumeMount{
 		{Name: ConfigVolumeName, MountPath: ConfigDir, ReadOnly: true},
 		{Name: DataVolumeName, MountPath: DataDir},

@@ -18,6 +18,10 @@ type User struct {
 	Enabled   bool
 	Passwords []string
 	Rules     []string
+	// NoPass lets the user log in with any password, or none (Redis's
+	// nopass): the default user of a cluster without a password. It is
+	// never set from a spec's rules (ParseRules refuses nopass).
+	NoPass bool
 }
 
 // forbiddenRules are ACL rules a user's rules may not hold: they would
@@ -84,6 +88,10 @@ func SetUserArgs(u User) []string {
 	args := []string{"reset", "off"}
 	if u.Enabled {
 		args[1] = "on"
+	}
+	if u.NoPass {
+		args = append(args, "nopass")
+		return append(args, u.Rules...)
 	}
 	hashes := make([]string, 0, len(u.Passwords))
 	for _, p := range u.Passwords {
@@ -218,6 +226,12 @@ const (
 	DefaultUser = "default"
 )
 
+// IsSpecUser reports whether name is a user of spec.users: neither one of
+// the operator's nor the default user, which the operator keeps too.
+func IsSpecUser(name string) bool {
+	return name != DefaultUser && !strings.HasPrefix(name, ReservedPrefix)
+}
+
 // Rules of the operator's users.
 var (
 	OperatorRules    = []string{"~*", "&*", "+@all"}
@@ -230,31 +244,36 @@ type SystemPasswords struct {
 	Operator, Replication, Monitor, Backup string
 }
 
-// SystemUsers are the operator's users with their passwords, and, when
-// defaultDisabled, the default user switched off with no password and no
-// permission (spec.defaultUser.enabled false).
-func SystemUsers(p SystemPasswords, defaultDisabled bool) []User {
-	users := []User{
+// SystemUsers are the operator's users with their passwords, followed by
+// the default user (DefaultUserWith).
+func SystemUsers(p SystemPasswords, defaultUser User) []User {
+	return []User{
 		{Name: OperatorUser, Enabled: true, Passwords: []string{p.Operator}, Rules: OperatorRules},
 		{Name: ReplicationUser, Enabled: true, Passwords: []string{p.Replication}, Rules: ReplicationRules},
 		{Name: MonitorUser, Enabled: true, Passwords: []string{p.Monitor}, Rules: MonitorRules},
 		{Name: BackupUser, Enabled: true, Passwords: []string{p.Backup}, Rules: OperatorRules},
+		defaultUser,
 	}
-	if defaultDisabled {
-		users = append(users, User{Name: DefaultUser})
-	}
-	return users
 }
 
-// DefaultRestored is the default user as Redis starts it (every permission)
-// with password ("" for none): what a node is given when the default user
-// stops being restricted. The password rotation (Rotation) takes over from
-// there.
-func DefaultRestored(password string) ConfUser {
-	u := User{Name: DefaultUser, Enabled: true, Rules: OperatorRules}
-	if password != "" {
-		u.Passwords = []string{password}
-		return ConfUser{Name: DefaultUser, Args: SetUserArgs(u)}
+// DefaultUserWith is the default user the operator keeps: switched off with
+// no password and no permission when disabled (spec.defaultUser.enabled
+// false); otherwise every permission, as Redis starts it, accepting any of
+// passwords, or any password at all when there is none.
+func DefaultUserWith(passwords []string, disabled bool) User {
+	switch {
+	case disabled:
+		return User{Name: DefaultUser}
+	case len(passwords) == 0:
+		return User{Name: DefaultUser, Enabled: true, NoPass: true, Rules: OperatorRules}
 	}
-	return ConfUser{Name: DefaultUser, Args: append([]string{"reset", "on", "nopass"}, OperatorRules...)}
+	return User{Name: DefaultUser, Enabled: true, Passwords: slices.Clone(passwords), Rules: OperatorRules}
+}
+
+// DefaultRestored is the default user as Redis starts it (every
+// permission, no password): what Diff gives a node whose file had a
+// default user the new one lacks.
+func DefaultRestored() ConfUser {
+	u := DefaultUserWith(nil, false)
+	return ConfUser{Name: DefaultUser, Args: SetUserArgs(u)}
 }

@@ -94,16 +94,13 @@ func TestRenderConfRoundTripsAndIsStable(t *testing.T) {
 func TestDiffSetsEveryUserAndDeletesTheGoneOnes(t *testing.T) {
 	from := []ConfUser{{Name: "a"}, {Name: "b"}, {Name: "c"}, {Name: DefaultUser}}
 	to := []ConfUser{{Name: "b"}, {Name: "d"}}
-	restore := DefaultRestored("pw")
+	restore := DefaultRestored()
 	c := Diff(from, to, restore)
 	if !slices.Equal(c.Delete, []string{"a", "c"}) || len(c.Set) != 3 || c.Set[2].Name != DefaultUser {
 		t.Fatalf("Diff = %+v: want b and d set, the default user restored, a and c deleted", c)
 	}
-	if !slices.Contains(restore.Args, "on") || !slices.Contains(restore.Args, "#"+PasswordHash("pw")) {
-		t.Errorf("DefaultRestored(pw) = %q", restore.Args)
-	}
-	if open := DefaultRestored(""); !slices.Contains(open.Args, "nopass") {
-		t.Errorf("DefaultRestored() = %q, want nopass", open.Args)
+	if !slices.Contains(restore.Args, "on") || !slices.Contains(restore.Args, "nopass") {
+		t.Errorf("DefaultRestored() = %q, want on and nopass", restore.Args)
 	}
 	if !Diff(nil, nil, restore).IsNone() {
 		t.Error("no users to no users is a change")
@@ -157,4 +154,42 @@ func FuzzParseRules(f *testing.F) {
 			t.Fatalf("round trip of %q: %+v", s, got)
 		}
 	})
+}
+
+func TestDefaultUserWith(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		passwords []string
+		disabled  bool
+		want      []string
+	}{
+		{"no password: anyone logs in, with every permission", nil, false, []string{"reset", "on", "nopass", "~*", "&*", "+@all"}},
+		{"two passwords: either one, never in clear", []string{"b", "a"}, false, append(append([]string{"reset", "on"}, sortedHashes("a", "b")...), "~*", "&*", "+@all")},
+		{"switched off: no password, no permission", nil, true, []string{"reset", "off"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := SetUserArgs(DefaultUserWith(tc.passwords, tc.disabled)); !slices.Equal(got, tc.want) {
+				t.Errorf("SetUserArgs(DefaultUserWith(%q, %v)) = %q, want %q", tc.passwords, tc.disabled, got, tc.want)
+			}
+		})
+	}
+	for _, name := range []string{DefaultUser, OperatorUser, ReplicationUser} {
+		if IsSpecUser(name) {
+			t.Errorf("IsSpecUser(%q) = true", name)
+		}
+	}
+	if !IsSpecUser("app") {
+		t.Error(`IsSpecUser("app") = false`)
+	}
+}
+
+// sortedHashes are the ACL password rules of passwords, in SetUserArgs's
+// order.
+func sortedHashes(passwords ...string) []string {
+	var out []string
+	for _, p := range passwords {
+		out = append(out, "#"+PasswordHash(p))
+	}
+	slices.Sort(out)
+	return out
 }

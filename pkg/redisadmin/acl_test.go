@@ -108,7 +108,7 @@ func TestUsersFromTheFileMatchUsersSetLive(t *testing.T) {
 func TestSystemUsersServeTheirRolesWithTheDefaultUserOff(t *testing.T) {
 	pw := auth.SystemPasswords{Operator: "op-pw", Replication: "repl-pw", Monitor: "mon-pw"}
 	file := filepath.Join(t.TempDir(), "users.conf")
-	if err := os.WriteFile(file, []byte(auth.RenderConf(auth.SystemUsers(pw, true))), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte(auth.RenderConf(auth.SystemUsers(pw, auth.DefaultUserWith(nil, true)))), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	common := []redisenv.Option{redisenv.WithConfig("include", file), redisenv.WithConfig("masteruser", auth.ReplicationUser), redisenv.WithConfig("masterauth", pw.Replication)}
@@ -164,5 +164,62 @@ func TestSystemUsersServeTheirRolesWithTheDefaultUserOff(t *testing.T) {
 	defer func() { _ = anon.Close() }()
 	if err := anon.Ping(ctx).Err(); err == nil {
 		t.Error("a client without a user was let in with the default user off")
+	}
+}
+
+// TestTheDefaultUserHoldsSeveralPasswordsFromTheFileAndLive starts a node
+// whose users file gives the default user two passwords (what a pod
+// includes at start, no requirepass), then sets another pair live: each
+// time exactly the current passwords log in, a connection that logged in
+// with a password since removed keeps working, and the nopass form lets a
+// client in without one.
+func TestTheDefaultUserHoldsSeveralPasswordsFromTheFileAndLive(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "users.conf")
+	if err := os.WriteFile(file, []byte(auth.RenderConf([]auth.User{auth.DefaultUserWith([]string{"one", "two"}, false)})), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	node := redisenv.Start(t, 1, redisenv.Standalone(), redisenv.WithConfig("include", file))[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	logsIn := func(pw string) error {
+		c := redis.NewClient(&redis.Options{Addr: node.Addr, Password: pw, MaxRetries: -1})
+		defer func() { _ = c.Close() }()
+		return c.Set(ctx, "k", pw, 0).Err()
+	}
+	want := func(accepted, refused []string) {
+		t.Helper()
+		for _, pw := range accepted {
+			if err := logsIn(pw); err != nil {
+				t.Errorf("password %q: %v, want accepted", pw, err)
+			}
+		}
+		for _, pw := range refused {
+			if err := logsIn(pw); err == nil || !strings.Contains(err.Error(), "WRONGPASS") && !strings.Contains(err.Error(), "NOAUTH") {
+				t.Errorf("password %q: %v, want refused", pw, err)
+			}
+		}
+	}
+	want([]string{"one", "two"}, []string{"", "three"})
+
+	held := redis.NewClient(&redis.Options{Addr: node.Addr, Password: "one", MaxRetries: -1, PoolSize: 1})
+	defer func() { _ = held.Close() }()
+	if err := held.Ping(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	pool := NewPool(Options{Password: "two", MaxRetries: -1})
+	defer func() { _ = pool.Close() }()
+	if err := pool.Node(node.Addr).ACLSetUser(ctx, auth.DefaultUser, auth.SetUserArgs(auth.DefaultUserWith([]string{"two", "three"}, false))...); err != nil {
+		t.Fatal(err)
+	}
+	want([]string{"two", "three"}, []string{"one", ""})
+	if err := held.Set(ctx, "held", "v", 0).Err(); err != nil {
+		t.Errorf("a connection logged in with a removed password was dropped: %v", err)
+	}
+
+	if err := pool.Node(node.Addr).ACLSetUser(ctx, auth.DefaultUser, auth.SetUserArgs(auth.DefaultUserWith(nil, false))...); err != nil {
+		t.Fatal(err)
+	}
+	if err := logsIn(""); err != nil {
+		t.Errorf("no password after nopass: %v", err)
 	}
 }
