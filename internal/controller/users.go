@@ -197,42 +197,14 @@ func fillSystemPasswords(p *auth.SystemPasswords) error {
 // their users and the cluster keeps serving.
 func (r *Reconciler) desiredUsers(ctx context.Context, st *state) ([]auth.User, auth.User, redisv1alpha1.ConditionReason, string, error) {
 	rc := st.rc
-	secrets := map[string]*corev1.Secret{}
-	// read returns the password ref names, or a problem's message.
-	read := func(field string, ref redisv1alpha1.PasswordSecretRef) (string, string, error) {
-		sec, ok := secrets[ref.Name]
-		if !ok {
-			sec = &corev1.Secret{}
-			switch err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: rc.Namespace, Name: ref.Name}, sec); {
-			case apierrors.IsNotFound(err):
-				return "", fmt.Sprintf("%s.name: Secret %q not found", field, ref.Name), nil
-			case err != nil:
-				return "", "", fmt.Errorf("get Secret %s: %w", ref.Name, err)
-			}
-			secrets[ref.Name] = sec
-		}
-		key := ref.Key
-		if key == "" {
-			key = redisv1alpha1.DefaultPasswordKey
-		}
-		pw, ok := sec.Data[key]
-		switch {
-		case !ok:
-			return "", fmt.Sprintf("%s.key: Secret %q has no key %q", field, ref.Name, key), nil
-		case strings.TrimSpace(string(pw)) == "":
-			return "", fmt.Sprintf("%s.key: key %q of Secret %q is empty", field, key, ref.Name), nil
-		}
-		return string(pw), "", nil
-	}
+	sr := &secretReader{r: r, namespace: rc.Namespace, cache: map[string]*corev1.Secret{}}
 	defaultPasswords := nonEmpty(st.password)
 	if d := rc.Spec.DefaultUser; d != nil {
-		for j, ref := range d.PasswordSecrets {
-			pw, problem, err := read(fmt.Sprintf("spec.defaultUser.passwordSecrets[%d]", j), ref)
-			if problem != "" || err != nil {
-				return nil, auth.User{}, redisv1alpha1.ReasonUserSecretInvalid, problem, err
-			}
-			defaultPasswords = append(defaultPasswords, pw)
+		pws, problem, err := sr.passwords(ctx, "spec.defaultUser.passwordSecrets", d.PasswordSecrets)
+		if problem != "" || err != nil {
+			return nil, auth.User{}, redisv1alpha1.ReasonUserSecretInvalid, problem, err
 		}
+		defaultPasswords = append(defaultPasswords, pws...)
 	}
 	defaultUser := auth.DefaultUserWith(defaultPasswords, rc.Spec.DefaultUserDisabled())
 	users := make([]auth.User, 0, len(rc.Spec.Users))
@@ -241,17 +213,54 @@ func (r *Reconciler) desiredUsers(ctx context.Context, st *state) ([]auth.User, 
 		if err != nil {
 			return nil, auth.User{}, redisv1alpha1.ReasonUserRulesRejected, fmt.Sprintf("spec.users[%d] (%s).rules: %v", i, spec.Name, err), nil
 		}
-		u := auth.User{Name: spec.Name, Enabled: spec.IsEnabled(), Rules: rules}
-		for j, ref := range spec.PasswordSecrets {
-			pw, problem, err := read(fmt.Sprintf("spec.users[%d] (%s).passwordSecrets[%d]", i, spec.Name, j), ref)
-			if problem != "" || err != nil {
-				return nil, auth.User{}, redisv1alpha1.ReasonUserSecretInvalid, problem, err
-			}
-			u.Passwords = append(u.Passwords, pw)
+		pws, problem, err := sr.passwords(ctx, fmt.Sprintf("spec.users[%d] (%s).passwordSecrets", i, spec.Name), spec.PasswordSecrets)
+		if problem != "" || err != nil {
+			return nil, auth.User{}, redisv1alpha1.ReasonUserSecretInvalid, problem, err
 		}
-		users = append(users, u)
+		users = append(users, auth.User{Name: spec.Name, Enabled: spec.IsEnabled(), Rules: rules, Passwords: pws})
 	}
 	return users, defaultUser, "", "", nil
+}
+
+// secretReader reads password Secrets of one namespace, each once a pass.
+type secretReader struct {
+	r         *Reconciler
+	namespace string
+	cache     map[string]*corev1.Secret
+}
+
+// passwords reads the passwords refs (the list at field) name. A missing
+// Secret or key, or an empty password, is returned as a problem naming
+// the field.
+func (sr *secretReader) passwords(ctx context.Context, field string, refs []redisv1alpha1.PasswordSecretRef) ([]string, string, error) {
+	out := make([]string, 0, len(refs))
+	for j, ref := range refs {
+		f := fmt.Sprintf("%s[%d]", field, j)
+		sec, ok := sr.cache[ref.Name]
+		if !ok {
+			sec = &corev1.Secret{}
+			switch err := sr.r.APIReader.Get(ctx, types.NamespacedName{Namespace: sr.namespace, Name: ref.Name}, sec); {
+			case apierrors.IsNotFound(err):
+				return nil, fmt.Sprintf("%s.name: Secret %q not found", f, ref.Name), nil
+			case err != nil:
+				return nil, "", fmt.Errorf("get Secret %s: %w", ref.Name, err)
+			}
+			sr.cache[ref.Name] = sec
+		}
+		key := ref.Key
+		if key == "" {
+			key = redisv1alpha1.DefaultPasswordKey
+		}
+		pw, ok := sec.Data[key]
+		switch {
+		case !ok:
+			return nil, fmt.Sprintf("%s.key: Secret %q has no key %q", f, ref.Name, key), nil
+		case strings.TrimSpace(string(pw)) == "":
+			return nil, fmt.Sprintf("%s.key: key %q of Secret %q is empty", f, key, ref.Name), nil
+		}
+		out = append(out, string(pw))
+	}
+	return out, "", nil
 }
 
 // userNode is a running pod's node and its users as ACL LIST reports them.

@@ -94,7 +94,7 @@ func BenchmarkPlannedOperations(b *testing.B) {
 	b.StopTimer()
 	var out strings.Builder
 	tw := tabwriter.NewWriter(&out, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "operation\truns\tworst gap (worst run)\tworst gap per run\terrors\tacknowledged\tlost\tReady after (slowest)\n")
+	_, _ = fmt.Fprintf(tw, "operation\truns\tworst gap (worst run)\tworst gap per run\terrors\tacknowledged\tlost\tReady after (slowest)\n")
 	var worst time.Duration
 	var errs int
 	for i, op := range plannedOps {
@@ -107,7 +107,7 @@ func BenchmarkPlannedOperations(b *testing.B) {
 			nErr, nAck, nLost = nErr+r.errors, nAck+r.acked, nLost+r.lost
 		}
 		worst, errs = max(worst, maxGap), errs+nErr
-		fmt.Fprintf(tw, "%s\t%d\t%v\t%s\t%d\t%d\t%d\t%v\n", op.name, len(results[i]), maxGap.Round(time.Millisecond),
+		_, _ = fmt.Fprintf(tw, "%s\t%d\t%v\t%s\t%d\t%d\t%d\t%v\n", op.name, len(results[i]), maxGap.Round(time.Millisecond),
 			strings.Join(gaps, " "), nErr, nAck, nLost, maxReady.Round(100*time.Millisecond))
 	}
 	if err := tw.Flush(); err != nil {

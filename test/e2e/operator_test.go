@@ -793,13 +793,19 @@ func testPasswordChanges(t *testing.T, e *opEnv, name string, sec *corev1.Secret
 		at := do()
 		opWait(t, time.Minute, what+": the new passwords accepted, the old refused, on every node", func(ctx context.Context) error {
 			for _, pw := range accepted {
-				if ok, err := logsIn(ctx, pw); err != nil || !ok {
-					return fmt.Errorf("password %q not accepted everywhere yet (%v)", pw, err)
+				switch ok, err := logsIn(ctx, pw); {
+				case err != nil:
+					return err
+				case !ok:
+					return fmt.Errorf("password %q not accepted everywhere yet", pw)
 				}
 			}
 			for _, pw := range refused {
-				if ok, err := logsIn(ctx, pw); err != nil || ok {
-					return fmt.Errorf("password %q still accepted somewhere (%v)", pw, err)
+				switch ok, err := logsIn(ctx, pw); {
+				case err != nil:
+					return err
+				case ok:
+					return fmt.Errorf("password %q still accepted somewhere", pw)
 				}
 			}
 			return nil
