@@ -181,19 +181,26 @@ func seeds(t testing.TB) []uint64 {
 		}
 		return out
 	}
-	runs := 1
-	if s := os.Getenv("REDKUBE_CHAOS_RUNS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			t.Fatalf("REDKUBE_CHAOS_RUNS=%q: want a positive number", s)
-		}
-		runs = n
-	}
-	out := make([]uint64, runs)
+	out := make([]uint64, positiveEnv(t, "REDKUBE_CHAOS_RUNS", 1))
 	for i := range out {
 		out[i] = rand.Uint64() % 1_000_000
 	}
 	return out
+}
+
+// positiveEnv is the environment variable name as a positive number, def
+// when unset; anything else fails t.
+func positiveEnv(t testing.TB, name string, def int) int {
+	t.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		t.Fatalf("%s=%q: want a positive number", name, s)
+	}
+	return n
 }
 
 // long skips t unless REDKUBE_CHAOS_RUNS is set (make chaos).

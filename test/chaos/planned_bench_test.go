@@ -3,7 +3,6 @@ package chaos
 import (
 	"fmt"
 	"maps"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -68,14 +67,7 @@ type plannedResult struct {
 // (about 5 minutes a run). Lost writes fail it; gaps and errors are the
 // measurement.
 func BenchmarkPlannedOperations(b *testing.B) {
-	runs := 3
-	if s := os.Getenv("REDKUBE_PLANNED_RUNS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			b.Fatalf("REDKUBE_PLANNED_RUNS=%q: want a positive number", s)
-		}
-		runs = n
-	}
+	runs := positiveEnv(b, "REDKUBE_PLANNED_RUNS", 3)
 	e := startEnv(b)
 	const name = "planned"
 	e.create(b, name, 3)
