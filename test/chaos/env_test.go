@@ -157,11 +157,24 @@ func (e *env) verify(t testing.TB, name string, w *writeload.Writer, prefix stri
 	if len(lost) > 0 {
 		t.Errorf("seed %d: %d of %d acknowledged writes lost (first: %+v); rerun with REDKUBE_CHAOS_SEEDS=%d", seed, len(lost), len(res.Acked), lost[0], seed)
 	}
-	for _, a := range addrs {
-		if err := harness.ClusterCheck(t.Context(), a); err != nil {
-			t.Errorf("seed %d: %v", seed, err)
+	// Ready says every slot is served; the nodes' views of each other's
+	// epochs may still be converging by gossip a moment after a heal, so
+	// the referee is asked again for a while before its answer counts.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err = nil
+		for _, a := range addrs {
+			if err = harness.ClusterCheck(t.Context(), a); err != nil {
+				break
+			}
+		}
+		if err == nil || time.Now().After(deadline) || t.Context().Err() != nil {
 			break
 		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if err != nil {
+		t.Errorf("seed %d: after 30 s: %v", seed, err)
 	}
 	return res
 }

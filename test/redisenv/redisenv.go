@@ -362,7 +362,17 @@ func (nd *Node) dumpLog() {
 	nd.tb.Logf("redisenv: %s (dir %s)%s", nd.Addr, nd.Dir, nd.logTail(30))
 }
 
-// freePorts returns n distinct loopback ports that were free a moment ago.
+// handedOut are the ports freePorts returned in this process. A port is
+// never handed out twice: two servers started at once could otherwise be
+// given the same just-freed port, and the one that failed to bind would
+// answer the readiness probe with the other's PING.
+var handedOut struct {
+	sync.Mutex
+	ports map[int]bool
+}
+
+// freePorts returns n distinct loopback ports that were free a moment ago
+// and were not handed out before in this process.
 func freePorts(n int) ([]int, error) {
 	ls := make([]net.Listener, 0, n)
 	defer func() {
@@ -370,14 +380,25 @@ func freePorts(n int) ([]int, error) {
 			_ = l.Close()
 		}
 	}()
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	if handedOut.ports == nil {
+		handedOut.ports = map[int]bool{}
+	}
 	ports := make([]int, 0, n)
-	for i := 0; i < n; i++ {
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 1000 {
+			return nil, errors.New("find free port: every port the kernel offered was handed out before")
+		}
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, fmt.Errorf("find free port: %w", err)
 		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		ls = append(ls, l) // held until return, so the kernel offers others
+		if p := l.Addr().(*net.TCPAddr).Port; !handedOut.ports[p] {
+			handedOut.ports[p] = true
+			ports = append(ports, p)
+		}
 	}
 	return ports, nil
 }
