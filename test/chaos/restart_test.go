@@ -35,7 +35,6 @@ const restartKeys = 5000
 // data set is lost. Writes during the outage fail: their errors and the
 // worst gap are reported.
 func TestWholeClusterRestartedOnItsState(t *testing.T) {
-	long(t)
 	e := startEnv(t)
 	const name = "chaos-restart"
 	e.create(t, name, 3)
