@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -20,7 +21,8 @@ import (
 )
 
 // Names of the entries Start creates in the state folder. Stop removes
-// exactly these when the folder existed before Start.
+// exactly these when the folder existed before Start; StopKeepState keeps
+// them all for a Start with Options.ReuseState.
 const (
 	dirPKI         = "pki"
 	dirKubeconfigs = "kubeconfigs"
@@ -36,7 +38,7 @@ const (
 )
 
 // stateEntries are all the names above, in the order Stop removes them.
-var stateEntries = []string{fileControlSocket, dirServices, dirAgent, dirVolumes, dirPIDs, dirLogs, dirEtcd, dirKubeconfigs, dirPKI, fileKubeconfig}
+var stateEntries = []string{fileClusterRecord, fileControlSocket, dirServices, dirAgent, dirVolumes, dirPIDs, dirLogs, dirEtcd, dirKubeconfigs, dirPKI, fileKubeconfig}
 
 // Cluster is a running local cluster. Its exported fields are read-only.
 type Cluster struct {
@@ -63,6 +65,11 @@ type Cluster struct {
 	pki     *pki
 	ports   componentPorts
 	created bool // Start created StateDir
+	// reused is set when Start runs on a kept state (Options.ReuseState):
+	// a failed start then keeps the state.
+	reused bool
+	// reuse is the record of the kept cluster Start reuses, nil otherwise.
+	reuse *clusterRecord
 
 	mu           sync.Mutex
 	procs        []*proc.Process // in start order
@@ -113,13 +120,20 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		if err != nil {
 			stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.StopTimeout*5)
 			defer cancel()
-			if serr := c.Stop(stopCtx); serr != nil {
+			stop := c.Stop
+			if c.reused {
+				stop = c.StopKeepState
+			}
+			if serr := stop(stopCtx); serr != nil {
 				err = errors.Join(err, fmt.Errorf("clean up after failed start: %w", serr))
 			}
 		}
 	}()
 	for i := 1; i <= opts.Nodes; i++ {
 		c.Nodes = append(c.Nodes, NodeName(i))
+	}
+	if c.reuse != nil && !slices.Equal(c.reuse.Nodes, c.Nodes) {
+		return nil, fmt.Errorf("state folder %s holds nodes %v, not %v", c.StateDir, c.reuse.Nodes, c.Nodes)
 	}
 	if err := c.setupNodeNetwork(); err != nil {
 		return nil, err
@@ -166,10 +180,25 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 }
 
 // prepareStateDir creates the state folder (or checks that an existing one
-// holds no cluster) and its subfolders.
+// holds no cluster, or with Options.ReuseState a kept one) and its
+// subfolders.
 func (c *Cluster) prepareStateDir() error {
 	dir := c.opts.StateDir
-	if dir == "" {
+	if c.opts.ReuseState {
+		if dir == "" {
+			return errors.New("reuse state: no state folder given")
+		}
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return fmt.Errorf("resolve state folder: %w", err)
+		}
+		dir = abs
+		rec, err := checkReusable(dir, c.opts.Nodes)
+		if err != nil {
+			return err
+		}
+		c.reuse, c.reused, c.created = rec, true, rec.Created
+	} else if dir == "" {
 		tmp, err := os.MkdirTemp("", "localkube-")
 		if err != nil {
 			return fmt.Errorf("create state folder: %w", err)
@@ -213,13 +242,43 @@ func (c *Cluster) path(elem ...string) string {
 
 // startControlPlane runs the PKI generation and the four processes.
 func (c *Cluster) startControlPlane(ctx context.Context) error {
-	ports, err := freePorts(5)
+	if c.reuse != nil {
+		// The same ports: the etcd member's peer URL and every client
+		// configuration built before the restart stay valid.
+		c.ports = c.reuse.Ports
+	} else {
+		ports, err := freePorts(5)
+		if err != nil {
+			return err
+		}
+		c.ports = componentPorts{EtcdClient: ports[0], EtcdPeer: ports[1], APIServer: ports[2], ControllerManager: ports[3], Scheduler: ports[4]}
+	}
+	c.APIServerURL = "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(c.ports.APIServer))
+	if err := c.writeClusterRecord(); err != nil {
+		return err
+	}
+	p, err := c.makePKI()
 	if err != nil {
 		return err
 	}
-	c.ports = componentPorts{EtcdClient: ports[0], EtcdPeer: ports[1], APIServer: ports[2], ControllerManager: ports[3], Scheduler: ports[4]}
-	c.APIServerURL = "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(c.ports.APIServer))
+	c.pki = p
+	if err := c.writeKubeconfigs(); err != nil {
+		return err
+	}
+	if c.Config, err = restConfigFor(c.Kubeconfig); err != nil {
+		return err
+	}
+	if c.Client, err = kubernetes.NewForConfig(c.Config); err != nil {
+		return fmt.Errorf("admin clientset: %w", err)
+	}
+	return c.startProcesses(ctx)
+}
 
+// makePKI generates the cluster's PKI, or loads the kept one.
+func (c *Cluster) makePKI() (*pki, error) {
+	if c.reuse != nil {
+		return loadPKI(c.path(dirPKI), c.Nodes)
+	}
 	p, err := generatePKI(c.path(dirPKI), pkiSpec{
 		apiServerIPs: []net.IP{
 			net.IPv4(127, 0, 0, 1),
@@ -237,19 +296,14 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 		kubeletIPs: c.kubeletIPs(),
 	}, time.Now())
 	if err != nil {
-		return fmt.Errorf("generate PKI: %w", err)
+		return nil, fmt.Errorf("generate PKI: %w", err)
 	}
-	c.pki = p
-	if err := c.writeKubeconfigs(); err != nil {
-		return err
-	}
-	if c.Config, err = restConfigFor(c.Kubeconfig); err != nil {
-		return err
-	}
-	if c.Client, err = kubernetes.NewForConfig(c.Config); err != nil {
-		return fmt.Errorf("admin clientset: %w", err)
-	}
+	return p, nil
+}
 
+// startProcesses starts etcd, the API server, the controller manager and
+// the scheduler in that order, each once the previous one is ready.
+func (c *Cluster) startProcesses(ctx context.Context) error {
 	etcd, err := c.start(ComponentEtcd, binEtcd, c.etcdArgs())
 	if err != nil {
 		return err
@@ -434,11 +488,13 @@ func (c *Cluster) Processes() map[string]int {
 // more than once; later calls return the first result. ctx bounds the wait
 // for the in-process parts.
 func (c *Cluster) Stop(ctx context.Context) error {
-	c.stopOnce.Do(func() { c.stopErr = c.stop(ctx) })
+	c.stopOnce.Do(func() { c.stopErr = c.stop(ctx, false) })
 	return c.stopErr
 }
 
-func (c *Cluster) stop(ctx context.Context) error {
+// stop stops everything Start started and, unless keepState, removes its
+// state.
+func (c *Cluster) stop(ctx context.Context, keepState bool) error {
 	c.mu.Lock()
 	c.stopping = true
 	procs := append([]*proc.Process(nil), c.procs...)
@@ -466,7 +522,7 @@ func (c *Cluster) stop(ctx context.Context) error {
 	if err := c.teardownNodeNetwork(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.StateDir != "" {
+	if c.StateDir != "" && !keepState {
 		if err := c.removeState(); err != nil {
 			errs = append(errs, err)
 		}

@@ -14,12 +14,16 @@
 // loopback ports, starts the processes in order with readiness waits,
 // registers the nodes and returns a Cluster with an admin kubeconfig and
 // clientset. Stop stops everything Start started and removes what it created.
+// StopKeepState stops it as a power cut would (pods killed) and keeps the
+// state; Start with Options.ReuseState (or Cluster.Restart) starts it again
+// on that state with the same PKI, ports, etcd data and nodes.
 // Tests call Start/Stop directly; cmd/localkube wraps them in a CLI
 // (up, down, status, node stop|start).
 //
 // Everything a cluster owns lives in its state folder: pki/, kubeconfigs/,
 // admin.kubeconfig, etcd/, logs/ (one file per process), pids/ (one record
-// per process, used by Down), volumes/, agent/, services/ and control.sock.
+// per process, used by Down), volumes/, agent/, services/, cluster.json
+// (ports and nodes, for a reuse) and control.sock.
 //
 // Errors: Start and Stop return wrapped errors. A component that exits
 // during Start makes Start fail with the tail of that component's log; one

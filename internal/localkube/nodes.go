@@ -3,15 +3,18 @@ package localkube
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"runtime"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 )
 
 // Node labels set at registration.
@@ -79,12 +82,42 @@ func (c *Cluster) registerNodes(ctx context.Context) error {
 	now := time.Now()
 	for i := 1; i <= len(c.Nodes); i++ {
 		n := nodeObject(i, c.nodeAddr(i), v.GitVersion, now)
-		if _, err := c.Client.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{}); err != nil {
+		_, err := c.Client.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) && c.reuse != nil {
+			err = c.reregisterNode(ctx, n)
+		}
+		if err != nil {
 			return fmt.Errorf("register node %s: %w", n.Name, err)
 		}
 	}
 	c.log.Info("nodes registered", "count", len(c.Nodes))
 	return nil
+}
+
+// reregisterNode refreshes the Node kept by a reused cluster as a kubelet
+// registering again does: its labels, addresses, capacity and conditions
+// (Ready, with a fresh heartbeat) are set again, what else it carries
+// (taints, annotations, other addresses) is kept for the node agent and the
+// node lifecycle controller to settle.
+func (c *Cluster) reregisterNode(ctx context.Context, want *corev1.Node) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		n, err := c.Client.CoreV1().Nodes().Get(ctx, want.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if n.Labels == nil {
+			n.Labels = map[string]string{}
+		}
+		maps.Copy(n.Labels, want.Labels)
+		if n, err = c.Client.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{}); err != nil {
+			return err
+		}
+		n.Status.Capacity, n.Status.Allocatable = want.Status.Capacity, want.Status.Allocatable
+		n.Status.Conditions, n.Status.NodeInfo = want.Status.Conditions, want.Status.NodeInfo
+		n.Status.Addresses = want.Status.Addresses
+		_, err = c.Client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+		return err
+	})
 }
 
 // waitNodesSchedulable waits until no node carries the not-ready or

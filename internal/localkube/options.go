@@ -69,6 +69,13 @@ type Options struct {
 	// Nodes is the number of Node objects to register (node-1 … node-N);
 	// 0 means DefaultNodes.
 	Nodes int
+	// ReuseState starts the cluster kept in StateDir by Cluster.StopKeepState
+	// (or left by a launcher that died) again on its state: the same PKI,
+	// etcd data, volumes, agent folder and loopback ports; the nodes are
+	// registered again under the same names. Without it, Start refuses a
+	// StateDir that holds a cluster. With it, StateDir must hold one whose
+	// processes have all exited.
+	ReuseState bool
 
 	// NodeMonitorGracePeriod is how long the node lifecycle controller waits
 	// for a node's heartbeat before marking it NotReady

@@ -267,3 +267,34 @@ func (e *Env) ApplyYAML(ctx context.Context, name, doc string) error {
 	_, err := e.Kubectl(ctx, "apply", "-f", p)
 	return err
 }
+
+// RestartCluster stops the whole local cluster as a power cut would (every
+// pod's processes killed, then the node agent, etcd, the API server, the
+// controller manager and the scheduler) keeping its state, and starts it
+// again on that state within 3 minutes (localkube.Cluster.Restart): the
+// same API server address and credentials, so Config, Clientset and Client
+// keep working; the same objects and volumes; every pod started again in a
+// new sandbox. Operators started on e are left alone: a manager process
+// loses its API server for the length of the restart (callers stop and
+// start it around the call). It refuses an Env with Options.Services.
+func (e *Env) RestartCluster(ctx context.Context) error {
+	if e.Services != nil {
+		return errors.New("restart the local cluster: not supported with the cluster DNS and kube-proxy running")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	began := time.Now()
+	c, err := e.Cluster.Restart(ctx)
+	if err != nil {
+		// Everything is stopped and the state was kept: nothing would
+		// remove the state folder any more.
+		err = fmt.Errorf("restart the local cluster: %w", err)
+		if rerr := os.RemoveAll(e.Cluster.StateDir); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("remove the local cluster's state: %w", rerr))
+		}
+		return err
+	}
+	e.Cluster = c
+	e.log.Info("local cluster restarted", "took", time.Since(began))
+	return nil
+}
