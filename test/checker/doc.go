@@ -24,7 +24,7 @@
 // timeout, other) in Errors: they are not violations, but a caller can
 // report or bound them.
 //
-// Run (in run.go) drives real clients; it needs a cluster. Verify and the
+// Start and Stop (run.go) drive real clients; they need a cluster. Verify and the
 // types it judges need nothing and are unit tested on hand-written
 // histories.
 package checker
