@@ -80,7 +80,7 @@ func (r *Result) Summary() string {
 	if len(classes) > 0 {
 		errs = strings.Join(classes, " ")
 	}
-	return fmt.Sprintf("checker: %d clients, %d ops, %d keys verified, %d violations, errors: %s",
+	return fmt.Sprintf("checker: %d clients, %d ops, %d keys written and read back, %d violations, errors: %s",
 		len(r.Histories), r.Ops, len(r.Final), len(r.Violations), errs)
 }
 
