@@ -7,8 +7,13 @@
 #  (b) load KEYS keys (default 100000), add the 7th server as an empty
 #      master, wait until every node knows it, then time a rebalance onto
 #      it with empty masters allowed; keys moved = DBSIZE of the new master.
-# Every key is verified after each rebalance. Prints both numbers and the
-# ratios. All servers are killed on exit.
+# Every key is verified after each rebalance. Rounds: redis-cli; rcctl
+# (default, quiet handover); rcctl --quiet-handover=false (the standard
+# SETSLOT sequence per slot); and rcctl again with the consistency checker
+# (test/checker, `rcbench check`) running its clients during the rebalance,
+# whose verdict is printed beside the ratios (the ratios come from the
+# unloaded rounds). Prints the numbers and the ratios. All servers are
+# killed on exit.
 #
 # Usage: bench/rcctl-vs-redis-cli.sh            (from anywhere in the repo)
 #        KEYS=200000 bench/rcctl-vs-redis-cli.sh
@@ -121,15 +126,35 @@ run() {
 	wait_known "${nodes[@]}" "$spare"
 	"$RCBENCH" wait-ok "${nodes[@]}" "$spare"
 
+	local checker_pid=
+	if [ "$tool" = rcctl-checked ]; then
+		rm -f "$WORK/checker.ready"
+		"$RCBENCH" check -seed "${nodes[0]}" -ready "$WORK/checker.ready" >"$WORK/checker.out" 2>&1 &
+		checker_pid=$!
+		until [ -e "$WORK/checker.ready" ]; do
+			kill -0 "$checker_pid" 2>/dev/null || { cat "$WORK/checker.out" >&2; exit 1; }
+			sleep 0.05
+		done
+	fi
+
 	echo "[$tool] rebalance onto $spare" >&2
 	t0=$(now)
 	if [ "$tool" = redis-cli ]; then
 		redis-cli --cluster rebalance "${nodes[0]}" --cluster-use-empty-masters >"$WORK/$tool-rebalance.log" 2>&1
 	else
-		# rcctl-quiet is rcctl with the opt-in --quiet-handover.
-		"$RCCTL" rebalance "${nodes[0]}" --use-empty-masters ${tool#rcctl} >"$WORK/$tool-rebalance.log" 2>&1
+		# rcctl--quiet-handover=false passes that flag; rcctl-checked none.
+		local extra=${tool#rcctl}
+		[ "$tool" = rcctl-checked ] && extra=
+		"$RCCTL" rebalance "${nodes[0]}" --use-empty-masters $extra >"$WORK/$tool-rebalance.log" 2>&1
 	fi
 	t1=$(now)
+	CHECK_RC=0
+	if [ -n "$checker_pid" ]; then
+		kill -TERM "$checker_pid"
+		wait "$checker_pid" || CHECK_RC=$?
+		CHECK_OUT=$(cat "$WORK/checker.out")
+		echo "[$tool] $CHECK_OUT" >&2
+	fi
 	REBAL_S=$(secs "$t0" "$t1")
 	MOVED=$("$RCBENCH" dbsize "$spare")
 	"$RCBENCH" verify -seed "${nodes[0]}" -keys "$KEYS"
@@ -141,17 +166,25 @@ run redis-cli
 RC_CREATE=$CREATE_S RC_MOVED=$MOVED RC_REBAL=$REBAL_S
 run rcctl
 RK_CREATE=$CREATE_S RK_MOVED=$MOVED RK_REBAL=$REBAL_S
-run rcctl--quiet-handover
-RQ_MOVED=$MOVED RQ_REBAL=$REBAL_S
+run rcctl--quiet-handover=false
+RA_MOVED=$MOVED RA_REBAL=$REBAL_S
+run rcctl-checked
+RX_MOVED=$MOVED RX_REBAL=$REBAL_S RX_RC=$CHECK_RC RX_OUT=$(head -1 <<<"$CHECK_OUT")
 
 awk -v c1="$RC_CREATE" -v c2="$RK_CREATE" -v m1="$RC_MOVED" -v s1="$RC_REBAL" -v m2="$RK_MOVED" -v s2="$RK_REBAL" \
-	-v m3="$RQ_MOVED" -v s3="$RQ_REBAL" -v keys="$KEYS" 'BEGIN {
-	r1 = m1 / s1; r2 = m2 / s2; r3 = m3 / s3
+	-v m3="$RA_MOVED" -v s3="$RA_REBAL" -v m4="$RX_MOVED" -v s4="$RX_REBAL" -v keys="$KEYS" 'BEGIN {
+	r1 = m1 / s1; r2 = m2 / s2; r3 = m3 / s3; r4 = m4 / s4
 	printf "\n%-34s %14s %14s %10s\n", "", "redis-cli", "rcctl", "ratio"
 	printf "%-34s %13.3fs %13.3fs %9.3fx   (target <= 0.2x)\n", "create 3x1 -> cluster_state:ok", c1, c2, c2 / c1
 	printf "%-34s %14d %14d\n", "rebalance: keys moved", m1, m2
 	printf "%-34s %13.3fs %13.3fs\n", "rebalance: seconds", s1, s2
 	printf "%-34s %14.0f %14.0f %9.1fx   (target >= 20x)\n", "rebalance: keys/s", r1, r2, r2 / r1
-	printf "%-34s %14s %14.0f %9.1fx   (opt-in --quiet-handover)\n", "rebalance: keys/s, quiet handover", "", r3, r3 / r1
+	printf "%-34s %14s %14.0f %9.1fx   (--quiet-handover=false)\n", "rebalance: keys/s, announce", "", r3, r3 / r1
+	printf "%-34s %14s %14.0f %9.1fx   (default, checker clients running)\n", "rebalance: keys/s, under checker", "", r4, r4 / r1
 	printf "(%d keys loaded; servers up %ss before create; redis-server %s)\n", keys, ENVIRON["SETTLE"], ENVIRON["REDIS_VERSION"]
 }'
+echo "checker during the default rebalance: $RX_OUT"
+if [ "$RX_RC" != 0 ]; then
+	echo "checker FAILED (exit $RX_RC): see the violations above" >&2
+	exit 1
+fi

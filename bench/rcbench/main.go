@@ -8,6 +8,9 @@
 //	rcbench wait-ok ADDR...                  until every node says cluster_state:ok
 //	rcbench dbsize ADDR                      print DBSIZE of one node
 //	rcbench free-ports N                     print N free loopback ports
+//	rcbench check -seed ADDR [-ready FILE]   run the consistency checker (test/checker)
+//	                                         until SIGTERM/SIGINT, print its verdict,
+//	                                         delete its keys; exit 1 on a violation
 package main
 
 import (
@@ -17,10 +20,14 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/redkube/redkube/test/checker"
 )
 
 func main() {
@@ -42,6 +49,13 @@ func main() {
 		} else {
 			err = verify(ctx, *seed, *keys)
 		}
+	case "check":
+		fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
+		seed := fs.String("seed", "", "address of one cluster node")
+		ready := fs.String("ready", "", "file created once every client reached every master")
+		rseed := fs.Int64("rand-seed", time.Now().UnixNano(), "seed of the clients' choices")
+		_ = fs.Parse(os.Args[2:])
+		err = check(ctx, *seed, *ready, *rseed)
 	case "wait-ok":
 		err = waitOK(ctx, os.Args[2:])
 	case "dbsize":
@@ -161,6 +175,43 @@ func freePorts(n int) error {
 		}
 		ls = append(ls, l)
 		fmt.Println(l.Addr().(*net.TCPAddr).Port)
+	}
+	return nil
+}
+
+// check runs the checker until SIGTERM or SIGINT, prints its summary and
+// violations, deletes its keys (so DBSIZE counts only the benchmark's keys)
+// and fails when a promise was broken.
+func check(ctx context.Context, seed, ready string, rseed int64) error {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	ck, err := checker.Start(ctx, checker.Config{Seed: rseed, NewClient: func() *redis.ClusterClient { return cluster(seed) }})
+	if err != nil {
+		return err
+	}
+	if ready != "" {
+		if err := os.WriteFile(ready, nil, 0o600); err != nil {
+			return fmt.Errorf("write %s: %w", ready, err)
+		}
+	}
+	<-sig
+	res, err := ck.Stop()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s (seed %d)\n", res.Summary(), rseed)
+	for _, v := range res.Violations {
+		fmt.Println("violation:", v)
+	}
+	cc := cluster(seed)
+	defer func() { _ = cc.Close() }()
+	for _, k := range ck.Keys() {
+		if err := cc.Del(ctx, k).Err(); err != nil {
+			return fmt.Errorf("delete checker key %s: %w", k, err)
+		}
+	}
+	if len(res.Violations) > 0 {
+		return fmt.Errorf("%d violations", len(res.Violations))
 	}
 	return nil
 }

@@ -18,9 +18,10 @@ import (
 func (m *migrationOptions) register(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&m.parallel, "parallel", 4, "source→target pairs migrating at once")
 	cmd.Flags().Float64Var(&m.rate, "rate", 0, "limit migration to this many keys per second (0: unlimited)")
-	cmd.Flags().BoolVar(&m.quietHandover, "quiet-handover", false,
-		"hand slots to the target without a cluster-wide broadcast per slot (one per batch): about twice as fast, "+
-			"but departs from the standard SETSLOT sequence; see docs/design/2026-11-25-executor.md")
+	cmd.Flags().BoolVar(&m.quietHandover, "quiet-handover", true,
+		"hand slots to the target without a cluster-wide broadcast per slot (one per batch): about twice as fast; "+
+			"--quiet-handover=false uses the standard SETSLOT NODE sequence for every slot; "+
+			"see docs/design/2026-12-05-quiet-handover-default.md")
 }
 
 func (m *migrationOptions) validate() error {

@@ -89,7 +89,9 @@ func (r *Reconciler) runPlan(ctx context.Context, st *state) error {
 		FailoverTimeout:      failoverTimeout,
 		PromotionMaxLag:      planner.CaughtUpLag,
 		AllowUnsafePromotion: d.Forced,
-		Logger:               r.logger(),
+		// Checked under concurrent clients: docs/design/2026-12-05-quiet-handover-default.md.
+		QuietHandover: true,
+		Logger:        r.logger(),
 	}
 	if d.Kind == heal.Reshard {
 		opts.Rate, opts.Parallel = reshardOptions(st.rc)

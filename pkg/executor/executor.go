@@ -53,7 +53,9 @@ type Options struct {
 	// the executor sends them. The cost: between
 	// the two commands the target neither imports nor owns the slot, so a
 	// client an ASK sends there in that instant is sent back with MOVED
-	// and needs one redirect more. Default off.
+	// and needs one redirect more. Off in the zero Options; rcctl and the
+	// operator turn it on (docs/design/2026-12-05-quiet-handover-default.md
+	// has the checker runs that decided it).
 	QuietHandover bool
 	// Rate limits migration to this many keys per second over all pairs
 	// (0 = unlimited).
