@@ -70,3 +70,36 @@ func TestSlotsToAdd(t *testing.T) {
 		}
 	})
 }
+
+func TestReadPlacement(t *testing.T) {
+	cases := []struct {
+		name, conf string
+		want       Placement
+		rdb, nodes string
+	}{
+		{"uses Redis's defaults for what the file does not set", "port 6379\n",
+			Placement{Dir: ".", DBFilename: "dump.rdb", AppendDirName: "appendonlydir", AppendFilename: "appendonly.aof", ClusterConfigFile: "nodes.conf"},
+			"dump.rdb", "nodes.conf"},
+		{"places the RDB as the AOF's base with appendonly on (the operator's redis.conf)",
+			"cluster-config-file /data/nodes.conf\ndir /data\nappendonly yes\n",
+			Placement{Dir: "/data", DBFilename: "dump.rdb", AppendOnly: true, AppendDirName: "appendonlydir", AppendFilename: "appendonly.aof", ClusterConfigFile: "/data/nodes.conf"},
+			"/data/appendonlydir/appendonly.aof.1.base.rdb", "/data/nodes.conf"},
+		{"lets the last occurrence win and strips quotes",
+			"# comment\nappendonly yes\nappendonly no\ndbfilename \"x.rdb\"\ndir '/d'\nCLUSTER-CONFIG-FILE n.conf\n",
+			Placement{Dir: "/d", DBFilename: "x.rdb", AppendDirName: "appendonlydir", AppendFilename: "appendonly.aof", ClusterConfigFile: "n.conf"},
+			"/d/x.rdb", "/d/n.conf"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ReadPlacement(strings.NewReader(tc.conf))
+			if err != nil || got != tc.want || got.RDBPath() != tc.rdb || got.NodesConf() != tc.nodes {
+				t.Errorf("ReadPlacement = %+v (%s, %s), %v; want %+v (%s, %s)", got, got.RDBPath(), got.NodesConf(), err, tc.want, tc.rdb, tc.nodes)
+			}
+		})
+	}
+	for _, bad := range []string{"appendonly maybe\n", "dbfilename a/b.rdb\n", "appendfilename \"\"\n"} {
+		if _, err := ReadPlacement(strings.NewReader(bad)); err == nil {
+			t.Errorf("ReadPlacement(%q) accepted it", bad)
+		}
+	}
+}

@@ -18,11 +18,13 @@ import (
 
 // TestNodesStartedOnTheirShardsRDBsFormTheSameClusterWithEveryKey checks
 // the facts the same-layout restore is built on, on real redis-server: a
-// cluster-mode node started with no nodes.conf on a shard's RDB (written
-// by FetchShard) loads every key of the shard and claims exactly the
-// slots it holds keys for; adding the rest of the shard's slots
-// (SlotsToAdd) and meeting the nodes gives a cluster with every key of
-// the backup, TTLs kept.
+// cluster-mode node started with no nodes.conf on a shard's RDB (placed by
+// PlaceShard from the node's redis.conf: the AOF's base file with
+// appendonly on, the operator's default, dbfilename with it off) loads
+// every key of the shard and claims exactly the slots it holds keys for;
+// adding the rest of the shard's slots (SlotsToAdd) and meeting the nodes
+// gives a cluster with every key of the backup, TTLs kept, and a restart
+// keeps them.
 func TestNodesStartedOnTheirShardsRDBsFormTheSameClusterWithEveryKey(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
@@ -32,30 +34,51 @@ func TestNodesStartedOnTheirShardsRDBsFormTheSameClusterWithEveryKey(t *testing.
 	if method, why := ChooseMethod(LayoutInput{Shards: shardSlots(m), Masters: 3, FreshCluster: true}); method != MethodSameLayout {
 		t.Fatalf("ChooseMethod = %s (%s), want %s", method, why, MethodSameLayout)
 	}
+	for _, aof := range []string{"yes", "no"} {
+		t.Run("appendonly "+aof, func(t *testing.T) {
+			nodes := redisenv.Start(t, len(m.Shards), redisenv.WithConfig("appendonly", aof))
+			startOnShards(t, store, m, nodes)
+			pool := redisadmin.NewPool(redisadmin.Options{})
+			t.Cleanup(func() { _ = pool.Close() })
+			c := &cluster{nodes: nodes, pool: pool}
+			compareData(t, want, dumpData(t, c))
+			// The data is the node's own now: a restart loads it, and a
+			// second PlaceShard leaves it alone.
+			for i, nd := range nodes {
+				p := placement(t, nd)
+				res, err := PlaceShard(testCtx(t), store, i, p, FetchShardOptions{})
+				if err != nil || res.Placed {
+					t.Fatalf("PlaceShard on a started node = %+v, %v; want nothing placed", res, err)
+				}
+				nd.Restart()
+			}
+			waitClusterOK(t, testCtx(t), clientsOf(t, nodes))
+			compareData(t, want, dumpData(t, c))
+		})
+	}
+}
 
+// startOnShards stops each node, forgets its cluster state, places shard
+// i's RDB for node i, starts it, checks its keys and claimed slots, adds
+// the rest of its shard's slots and meets the nodes into one cluster.
+func startOnShards(t *testing.T, store Store, m *Manifest, nodes []*redisenv.Node) {
+	t.Helper()
 	ctx := testCtx(t)
-	nodes := redisenv.Start(t, len(m.Shards))
 	for i, nd := range nodes {
-		// As the init container does: the node's data directory, fresh.
+		// As a new pod's data volume: no cluster state, no data.
 		nd.Kill()
-		if err := os.Remove(filepath.Join(nd.Dir, "nodes.conf")); err != nil {
-			t.Fatal(err)
+		for _, f := range []string{"nodes.conf", "dump.rdb", "appendonlydir"} {
+			if err := os.RemoveAll(filepath.Join(nd.Dir, f)); err != nil {
+				t.Fatal(err)
+			}
 		}
-		sh, err := FetchShard(ctx, store, i, filepath.Join(nd.Dir, "dump.rdb"), FetchShardOptions{})
-		if err != nil {
-			t.Fatalf("fetch shard %d: %v", i, err)
-		}
-		if sh.Object != m.Shards[i].Object {
-			t.Fatalf("fetch shard %d returned %s, want %s", i, sh.Object, m.Shards[i].Object)
+		res, err := PlaceShard(ctx, store, i, placement(t, nd), FetchShardOptions{})
+		if err != nil || !res.Placed || res.Shard.Object != m.Shards[i].Object {
+			t.Fatalf("place shard %d: %+v, %v", i, res, err)
 		}
 		nd.Restart()
 	}
-	var clients []*redis.Client
-	for _, nd := range nodes {
-		c := redis.NewClient(&redis.Options{Addr: nd.Addr, Protocol: 2, DisableIdentity: true})
-		t.Cleanup(func() { _ = c.Close() })
-		clients = append(clients, c)
-	}
+	clients := clientsOf(t, nodes)
 	for i, c := range clients {
 		sh := m.Shards[i]
 		n, err := c.DBSize(ctx).Result()
@@ -86,9 +109,32 @@ func TestNodesStartedOnTheirShardsRDBsFormTheSameClusterWithEveryKey(t *testing.
 		}
 	}
 	waitClusterOK(t, ctx, clients)
-	pool := redisadmin.NewPool(redisadmin.Options{})
-	t.Cleanup(func() { _ = pool.Close() })
-	compareData(t, want, dumpData(t, &cluster{nodes: nodes, pool: pool}))
+}
+
+// placement reads nd's redis.conf.
+func placement(t *testing.T, nd *redisenv.Node) Placement {
+	t.Helper()
+	f, err := os.Open(filepath.Join(nd.Dir, "redis.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	p, err := ReadPlacement(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// clientsOf returns a client per node.
+func clientsOf(t *testing.T, nodes []*redisenv.Node) []*redis.Client {
+	var out []*redis.Client
+	for _, nd := range nodes {
+		c := redis.NewClient(&redis.Options{Addr: nd.Addr, Protocol: 2, DisableIdentity: true})
+		t.Cleanup(func() { _ = c.Close() })
+		out = append(out, c)
+	}
+	return out
 }
 
 func TestFetchShardRefusesACorruptedObjectAndLeavesNoFile(t *testing.T) {
@@ -162,6 +208,7 @@ func ownedSlots(t *testing.T, ctx context.Context, c *redis.Client) topology.Slo
 // waitClusterOK waits until every node reports cluster_state:ok.
 func waitClusterOK(t *testing.T, ctx context.Context, clients []*redis.Client) {
 	t.Helper()
+	// After a restart the nodes take a moment to see each other again.
 	deadline := time.Now().Add(60 * time.Second)
 	for _, c := range clients {
 		for {
