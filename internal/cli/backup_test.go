@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -221,6 +222,18 @@ func TestFetchShardCommandPlacesAVerifiedShardWhereAFreshNodeLoadsIt(t *testing.
 	want, _ := os.ReadFile(filepath.Join(dir, manifest.Shards[1].Object))
 	if got, err := os.ReadFile(to); err != nil || string(got) != string(want) {
 		t.Errorf("fetched %d bytes (%v), want the object's %d", len(got), err, len(want))
+	}
+
+	// --only-ordinal on a host of another ordinal: nothing written.
+	host, _ := os.Hostname()
+	other := 7
+	if strings.HasSuffix(host, "-7") {
+		other = 8
+	}
+	skipped := filepath.Join(t.TempDir(), "skipped.rdb")
+	mustRcctl(t, "backup", "fetch-shard", "--from", from, "--shard", "1", "--to", skipped, "--only-ordinal", strconv.Itoa(other), "--no-progress")
+	if _, err := os.Stat(skipped); !os.IsNotExist(err) {
+		t.Errorf("fetch-shard --only-ordinal %d on host %s wrote %s: %v", other, host, skipped, err)
 	}
 
 	// --redis-conf with appendonly yes: the AOF's base file and manifest.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -33,6 +35,7 @@ func (a *app) fetchShardCommand() *cobra.Command {
 		from, to  string
 		redisConf string
 		shard     int
+		ordinal   int
 	)
 	cmd := &cobra.Command{
 		Use:   "fetch-shard --from URL --shard I (--redis-conf FILE | --to FILE)",
@@ -50,7 +53,11 @@ redis-server claims the slots it holds keys for; the rest of the shard's
 slots are assigned when the cluster is formed (the operator's same-layout
 restore does this).
 
-With --to, the RDB is written to that file, whatever is there.`,
+With --to, the RDB is written to that file, whatever is there.
+
+With --only-ordinal N (a StatefulSet's init container), nothing is done
+unless this host's name ends in -N: only the pod planned as the shard's
+master starts on the RDB; its replicas start empty and sync from it.`,
 		Example: `  rcctl backup fetch-shard --from s3://redis-backups/prod/2026-12-05 --shard 1 --redis-conf /etc/redis/redis.conf
   rcctl backup fetch-shard --from file:///backups/2026-12-05 --shard 0 --to /tmp/shard-0.rdb`,
 		Args: exactArgs(0),
@@ -65,6 +72,16 @@ With --to, the RDB is written to that file, whatever is there.`,
 			if err != nil {
 				return err
 			}
+			if ordinal >= 0 {
+				host, err := os.Hostname()
+				if err != nil {
+					return fmt.Errorf("--only-ordinal: %w", err)
+				}
+				if !strings.HasSuffix(host, "-"+strconv.Itoa(ordinal)) {
+					a.infof("shard %d not placed: %s is not the pod of ordinal %d", shard, host, ordinal)
+					return nil
+				}
+			}
 			return a.runFetchShard(cmd.Context(), store, shard, to, redisConf)
 		},
 	}
@@ -73,6 +90,7 @@ With --to, the RDB is written to that file, whatever is there.`,
 	cmd.Flags().IntVar(&shard, "shard", 0, "the shard, by its position in the manifest (slot order, from 0)")
 	cmd.Flags().StringVar(&redisConf, "redis-conf", "", "the redis.conf of the node that will load the shard")
 	cmd.Flags().StringVar(&to, "to", "", "write the RDB to this file instead")
+	cmd.Flags().IntVar(&ordinal, "only-ordinal", -1, "do nothing unless the host name ends in -N (a StatefulSet pod's ordinal)")
 	return cmd
 }
 
