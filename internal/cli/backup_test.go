@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -224,16 +223,18 @@ func TestFetchShardCommandPlacesAVerifiedShardWhereAFreshNodeLoadsIt(t *testing.
 		t.Errorf("fetched %d bytes (%v), want the object's %d", len(got), err, len(want))
 	}
 
-	// --only-ordinal on a host of another ordinal: nothing written.
-	host, _ := os.Hostname()
-	other := 7
-	if strings.HasSuffix(host, "-7") {
-		other = 8
-	}
+	// --only-ordinal in a pod of another ordinal: nothing written; in
+	// the pod of that ordinal: written.
+	t.Setenv("POD_NAME", "cache-shard-1-2")
 	skipped := filepath.Join(t.TempDir(), "skipped.rdb")
-	mustRcctl(t, "backup", "fetch-shard", "--from", from, "--shard", "1", "--to", skipped, "--only-ordinal", strconv.Itoa(other), "--no-progress")
+	mustRcctl(t, "backup", "fetch-shard", "--from", from, "--shard", "1", "--to", skipped, "--only-ordinal", "0", "--no-progress")
 	if _, err := os.Stat(skipped); !os.IsNotExist(err) {
-		t.Errorf("fetch-shard --only-ordinal %d on host %s wrote %s: %v", other, host, skipped, err)
+		t.Errorf("fetch-shard --only-ordinal 0 in pod cache-shard-1-2 wrote %s: %v", skipped, err)
+	}
+	t.Setenv("POD_NAME", "cache-shard-1-0")
+	mustRcctl(t, "backup", "fetch-shard", "--from", from, "--shard", "1", "--to", skipped, "--only-ordinal", "0", "--no-progress")
+	if _, err := os.Stat(skipped); err != nil {
+		t.Errorf("fetch-shard --only-ordinal 0 in pod cache-shard-1-0 wrote nothing: %v", err)
 	}
 
 	// --redis-conf with appendonly yes: the AOF's base file and manifest.

@@ -56,7 +56,7 @@ restore does this).
 With --to, the RDB is written to that file, whatever is there.
 
 With --only-ordinal N (a StatefulSet's init container), nothing is done
-unless this host's name ends in -N: only the pod planned as the shard's
+unless this pod's name ($POD_NAME, else the host name) ends in -N: only the pod planned as the shard's
 master starts on the RDB; its replicas start empty and sync from it.`,
 		Example: `  rcctl backup fetch-shard --from s3://redis-backups/prod/2026-12-05 --shard 1 --redis-conf /etc/redis/redis.conf
   rcctl backup fetch-shard --from file:///backups/2026-12-05 --shard 0 --to /tmp/shard-0.rdb`,
@@ -73,7 +73,7 @@ master starts on the RDB; its replicas start empty and sync from it.`,
 				return err
 			}
 			if ordinal >= 0 {
-				host, err := os.Hostname()
+				host, err := podName()
 				if err != nil {
 					return fmt.Errorf("--only-ordinal: %w", err)
 				}
@@ -90,7 +90,7 @@ master starts on the RDB; its replicas start empty and sync from it.`,
 	cmd.Flags().IntVar(&shard, "shard", 0, "the shard, by its position in the manifest (slot order, from 0)")
 	cmd.Flags().StringVar(&redisConf, "redis-conf", "", "the redis.conf of the node that will load the shard")
 	cmd.Flags().StringVar(&to, "to", "", "write the RDB to this file instead")
-	cmd.Flags().IntVar(&ordinal, "only-ordinal", -1, "do nothing unless the host name ends in -N (a StatefulSet pod's ordinal)")
+	cmd.Flags().IntVar(&ordinal, "only-ordinal", -1, "do nothing unless $POD_NAME (else the host name) ends in -N (a StatefulSet pod's ordinal)")
 	return cmd
 }
 
@@ -147,4 +147,13 @@ func readPlacement(path string) (backup.Placement, error) {
 		return backup.Placement{}, fmt.Errorf("--redis-conf %s: %w", path, err)
 	}
 	return p, nil
+}
+
+// podName is $POD_NAME (the downward API's metadata.name), else the host
+// name (a StatefulSet pod's host name is its name).
+func podName() (string, error) {
+	if n := os.Getenv("POD_NAME"); n != "" {
+		return n, nil
+	}
+	return os.Hostname()
 }

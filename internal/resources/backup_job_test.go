@@ -143,7 +143,7 @@ func TestSameLayoutRestoreStatefulSetGolden(t *testing.T) {
 		t.Errorf("init containers %+v, want fetch-shard of shard 1 on ordinal 0 only", inits)
 	}
 	for _, e := range inits[0].Env {
-		if e.Value != "" {
+		if e.Value != "" || e.ValueFrom == nil {
 			t.Errorf("init container env %s carries a value, want a Secret reference", e.Name)
 		}
 	}

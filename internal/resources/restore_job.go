@@ -131,7 +131,8 @@ type ShardRestore struct {
 func RestoreShardContainer(rc *redisv1alpha1.RedisCluster, shard int, r *ShardRestore) corev1.Container {
 	args := []string{"backup", "fetch-shard", "--from", r.Location, "--shard", strconv.Itoa(shard),
 		"--redis-conf", ConfigDir + "/" + ConfigKey, "--only-ordinal", "0", "--no-progress"}
-	var env []corev1.EnvVar
+	// The pod's name tells its ordinal (the host name need not be it).
+	env := []corev1.EnvVar{{Name: PodNameEnv, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}}}
 	mounts := []corev1.VolumeMount{
 		{Name: ConfigVolumeName, MountPath: ConfigDir, ReadOnly: true},
 		{Name: DataVolumeName, MountPath: DataDir},
