@@ -181,10 +181,98 @@ func TestBackupAndRestoreUsageErrorsNameTheFlag(t *testing.T) {
 		{[]string{"restore", addr}, "--from is required"},
 		{[]string{"restore", addr, "--from", "file:///b/x", "--parallel", "0"}, "--parallel 0"},
 		{[]string{"restore", addr, "--from", "file:///b/x", "--redis-server", "/no/such/redis-server"}, "--redis-server /no/such/redis-server"},
+		{[]string{"backup", "fetch-shard", "--from", "file:///b/x"}, "exactly one of --redis-conf and --to"},
+		{[]string{"backup", "fetch-shard", "--from", "file:///b/x", "--to", "/tmp/a", "--redis-conf", "/tmp/b"}, "exactly one of --redis-conf and --to"},
+		{[]string{"backup", "fetch-shard", "--from", "file:///b/x", "--to", "/tmp/a", "--shard", "-1"}, "--shard -1"},
+		{[]string{"backup", "fetch-shard", "--to", "/tmp/a"}, "--from is required"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
 			oneLineErr(t, rcctl(t, c.args...), ExitUsage, c.want)
 		})
+	}
+}
+
+func TestFetchShardCommandPlacesAVerifiedShardWhereAFreshNodeLoadsIt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	src := newCluster(t, 3, 0, fastSync)
+	loadKeys(t, src[0].Addr, 500)
+	dir := filepath.Join(t.TempDir(), "b")
+	from := "file://" + dir
+	mustRcctl(t, "backup", src[0].Addr, "--to", from, "--no-progress")
+	m, err := os.ReadFile(filepath.Join(dir, backup.ManifestName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, err := backup.DecodeManifest(strings.NewReader(string(m)))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// --to: the shard's object, byte for byte.
+	to := filepath.Join(t.TempDir(), "shard-1.rdb")
+	var rep fetchShardReport
+	r := mustRcctl(t, "backup", "fetch-shard", "--from", from, "--shard", "1", "--to", to, "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || !rep.Placed || rep.Keys != manifest.Shards[1].Keys {
+		t.Fatalf("fetch-shard --to report %+v (%v), want shard 1 placed with %d keys\n%s", rep, err, manifest.Shards[1].Keys, r.stdout)
+	}
+	want, _ := os.ReadFile(filepath.Join(dir, manifest.Shards[1].Object))
+	if got, err := os.ReadFile(to); err != nil || string(got) != string(want) {
+		t.Errorf("fetched %d bytes (%v), want the object's %d", len(got), err, len(want))
+	}
+
+	// --only-ordinal in a pod of another ordinal: nothing written; in
+	// the pod of that ordinal: written.
+	t.Setenv("POD_NAME", "cache-shard-1-2")
+	skipped := filepath.Join(t.TempDir(), "skipped.rdb")
+	mustRcctl(t, "backup", "fetch-shard", "--from", from, "--shard", "1", "--to", skipped, "--only-ordinal", "0", "--no-progress")
+	if _, err := os.Stat(skipped); !os.IsNotExist(err) {
+		t.Errorf("fetch-shard --only-ordinal 0 in pod cache-shard-1-2 wrote %s: %v", skipped, err)
+	}
+	t.Setenv("POD_NAME", "cache-shard-1-0")
+	mustRcctl(t, "backup", "fetch-shard", "--from", from, "--shard", "1", "--to", skipped, "--only-ordinal", "0", "--no-progress")
+	if _, err := os.Stat(skipped); err != nil {
+		t.Errorf("fetch-shard --only-ordinal 0 in pod cache-shard-1-0 wrote nothing: %v", err)
+	}
+
+	// --redis-conf with appendonly yes: the AOF's base file and manifest.
+	data := t.TempDir()
+	conf := filepath.Join(t.TempDir(), "redis.conf")
+	if err := os.WriteFile(conf, []byte("dir "+data+"\ncluster-config-file "+data+"/nodes.conf\nappendonly yes\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustRcctl(t, "backup", "fetch-shard", "--from", from, "--shard", "2", "--redis-conf", conf, "--no-progress")
+	base, err := os.ReadFile(filepath.Join(data, "appendonlydir", "appendonly.aof.1.base.rdb"))
+	if err != nil || int64(len(base)) != manifest.Shards[2].Size {
+		t.Errorf("AOF base: %d bytes (%v), want %d", len(base), err, manifest.Shards[2].Size)
+	}
+	aofManifest, err := os.ReadFile(filepath.Join(data, "appendonlydir", "appendonly.aof.manifest"))
+	if err != nil || string(aofManifest) != "file appendonly.aof.1.base.rdb seq 1 type b\n" {
+		t.Errorf("AOF manifest %q (%v)", aofManifest, err)
+	}
+
+	// A node that has started (a nodes.conf) is left alone.
+	if err := os.WriteFile(filepath.Join(data, "nodes.conf"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = mustRcctl(t, "backup", "fetch-shard", "--from", from, "--shard", "0", "--redis-conf", conf, "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.Placed {
+		t.Errorf("fetch-shard on a started node: %+v (%v), want nothing placed", rep, err)
+	}
+	if again, _ := os.ReadFile(filepath.Join(data, "appendonlydir", "appendonly.aof.1.base.rdb")); string(again) != string(base) {
+		t.Error("fetch-shard changed a started node's data")
+	}
+
+	// A corrupted object is refused and nothing is left at --to.
+	want[len(want)/2] ^= 0x55
+	if err := os.WriteFile(filepath.Join(dir, manifest.Shards[1].Object), want, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.rdb")
+	oneLineErr(t, rcctl(t, "backup", "fetch-shard", "--from", from, "--shard", "1", "--to", bad, "--no-progress"), ExitFailure, "sha256")
+	if _, err := os.Stat(bad); !os.IsNotExist(err) {
+		t.Errorf("a refused fetch left %s: %v", bad, err)
 	}
 }

@@ -86,6 +86,7 @@ consistency across shards.`,
 		},
 	}
 	so.register(cmd)
+	cmd.AddCommand(a.fetchShardCommand())
 	cmd.Flags().StringVar(&to, "to", "", "where to write the backup: file:///dir or s3://bucket/prefix (required)")
 	cmd.Flags().StringVar(&name, "cluster-name", "", "a label for the cluster, recorded in the manifest")
 	cmd.Flags().IntVar(&parallel, "parallel", 0, "shards fetched at once (0: all)")

@@ -123,3 +123,35 @@ func TestRestoreJobGolden(t *testing.T) {
 		t.Errorf("the restore pod's labels %v match the cluster's pod selector", j.Spec.Template.Labels)
 	}
 }
+
+func TestSameLayoutRestoreStatefulSetGolden(t *testing.T) {
+	rc := fullCluster()
+	rc.Spec.Restore = &redisv1alpha1.RestoreSpec{FromBackup: "cache-1"}
+	o := testOptions
+	o.RestoreShards = &ShardRestore{Source: s3Destination, Location: s3Destination.URL, OperatorImage: testOptions.ExporterImage}
+	sts, err := ShardStatefulSet(rc, 1, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := yaml.Marshal(sts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "samelayout-restore-statefulset.yaml", b)
+	inits := sts.Spec.Template.Spec.InitContainers
+	if len(inits) != 1 || !slices.Contains(inits[0].Args, "--only-ordinal") || !slices.Contains(inits[0].Args, "1") {
+		t.Errorf("init containers %+v, want fetch-shard of shard 1 on ordinal 0 only", inits)
+	}
+	for _, e := range inits[0].Env {
+		if e.Value != "" || e.ValueFrom == nil {
+			t.Errorf("init container env %s carries a value, want a Secret reference", e.Name)
+		}
+	}
+	plain, err := ShardStatefulSet(rc, 1, testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plain.Spec.Template.Spec.InitContainers) != 0 {
+		t.Errorf("a StatefulSet without a same-layout restore has init containers %+v", plain.Spec.Template.Spec.InitContainers)
+	}
+}

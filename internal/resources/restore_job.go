@@ -1,6 +1,8 @@
 package resources
 
 import (
+	"strconv"
+
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -104,5 +106,57 @@ func RestoreJob(in RestoreJobInput) *batchv1.Job {
 			BackoffLimit: ptr.To(int32(0)),
 			Template:     corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: spec},
 		},
+	}
+}
+
+// RestoreShardContainerName is the same-layout restore's init container.
+const RestoreShardContainerName = "restore-shard"
+
+// ShardRestore is where a same-layout restore's shards are: the backup's
+// location and how to reach it, and the operator image that holds rcctl.
+type ShardRestore struct {
+	Source        redisv1alpha1.BackupDestination
+	Location      string
+	OperatorImage string
+}
+
+// RestoreShardContainer renders the init container of shard's pods in a
+// same-layout restore: `rcctl backup fetch-shard --shard SHARD
+// --redis-conf … --only-ordinal 0` from the operator image (no shell
+// needed). In the pod of ordinal 0, the shard's planned master, on a
+// volume with no nodes.conf, it streams the shard's RDB, checked against
+// the manifest, to where redis.conf loads it (the AOF's base file with
+// appendonly yes); anywhere else, and on every later start, it does
+// nothing.
+func RestoreShardContainer(rc *redisv1alpha1.RedisCluster, shard int, r *ShardRestore) corev1.Container {
+	args := []string{"backup", "fetch-shard", "--from", r.Location, "--shard", strconv.Itoa(shard),
+		"--redis-conf", ConfigDir + "/" + ConfigKey, "--only-ordinal", "0", "--no-progress"}
+	// The pod's name tells its ordinal (the host name need not be it).
+	env := []corev1.EnvVar{{Name: PodNameEnv, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}}}
+	mounts := []corev1.VolumeMount{
+		{Name: ConfigVolumeName, MountPath: ConfigDir, ReadOnly: true},
+		{Name: DataVolumeName, MountPath: DataDir},
+	}
+	if s := r.Source.S3; s != nil {
+		args = append(args, s3Args(s)...)
+		env = append(env, s3CredentialEnv(s)...)
+	}
+	if r.Source.PersistentVolumeClaim != nil {
+		m := claimMount()
+		m.ReadOnly = true
+		mounts = append(mounts, m)
+	}
+	return corev1.Container{
+		Name: RestoreShardContainerName, Image: r.OperatorImage, ImagePullPolicy: corev1.PullIfNotPresent,
+		Command: []string{RcctlCommand}, Args: args, Env: env, VolumeMounts: mounts,
+		Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
+		},
+		SecurityContext: &corev1.SecurityContext{
+			ReadOnlyRootFilesystem:   ptr.To(true),
+			AllowPrivilegeEscalation: ptr.To(false),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		},
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
 }

@@ -98,6 +98,12 @@ type Options struct {
 	// that is still its shard's master stays until it handed the role
 	// over (a StatefulSet removes its highest ordinals first).
 	KeepPods map[int]int32
+	// RestoreShards, when not nil, adds to each shard's pods the init
+	// container of a same-layout restore (RestoreShardContainer): the
+	// pod of ordinal 0, started for the first time, starts on its shard's
+	// RDB. It is set for the cluster's whole life (spec.restore cannot
+	// change), so it never rolls the pods.
+	RestoreShards *ShardRestore
 }
 
 // ShardStatefulSet renders shard's StatefulSet: 1+replicasPerMaster pods
@@ -202,8 +208,16 @@ func podSpec(rc *redisv1alpha1.RedisCluster, shard int, o Options) (corev1.PodSp
 			}},
 		})
 	}
+	var inits []corev1.Container
+	if r := o.RestoreShards; r != nil {
+		inits = append(inits, RestoreShardContainer(rc, shard, r))
+		if c := r.Source.PersistentVolumeClaim; c != nil {
+			volumes = append(volumes, claimVolume(c))
+		}
+	}
 	return corev1.PodSpec{
 		TerminationGracePeriodSeconds: ptr.To(int64(TerminationGracePeriodSeconds)),
+		InitContainers:                inits,
 		EnableServiceLinks:            ptr.To(false),
 		NodeSelector:                  p.NodeSelector,
 		Tolerations:                   p.Tolerations,

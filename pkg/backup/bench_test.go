@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redkube/redkube/pkg/topology"
+	"github.com/redkube/redkube/test/redisenv"
 )
 
 // BenchmarkBackupAndRestore measures, on one data set per sub-benchmark:
@@ -145,4 +146,59 @@ func redisCliRDB(b *testing.B, snap *topology.Snapshot, dir string) time.Duratio
 		b.Fatal(errs)
 	}
 	return time.Since(t0)
+}
+
+// BenchmarkSameLayoutVsKeyByKeyRestore restores one backup of a 3-shard
+// cluster into 3 new shards both ways: key by key (Restore into a formed
+// 3-master cluster) and same layout (PlaceShard for each node from its
+// redis.conf with appendonly yes, as the operator's init container does,
+// the nodes started on their RDBs, SlotsToAdd assigned, CLUSTER MEET,
+// until every node says cluster_state:ok). Both times include the
+// download and checks; neither includes starting the empty nodes. Run it
+// once:
+//
+//	go test -run XXX -bench SameLayoutVsKeyByKey -benchtime 1x -timeout 30m ./pkg/backup/
+func BenchmarkSameLayoutVsKeyByKeyRestore(b *testing.B) {
+	const keys, size = 1_000_000, 100
+	for range b.N {
+		ctx := context.Background()
+		src := newCluster(b, 3, 0)
+		loadRandom(b, src.client(b), keys, size)
+		dir := b.TempDir()
+		store := fileStore(b, filepath.Join(dir, "backup"))
+		m, err := Backup(ctx, src.pool, src.snapshot(b), store, BackupOptions{})
+		if err != nil {
+			b.Fatalf("backup: %v", err)
+		}
+
+		dst := newCluster(b, 3, 0)
+		t0 := time.Now()
+		res, err := Restore(ctx, dst.pool, dst.snapshot(b), store, RestoreOptions{WorkDir: dir})
+		if err != nil || res.Restore.Keys != keys {
+			b.Fatalf("key-by-key restore: %v (%d keys)", err, res.Restore.Keys)
+		}
+		keyByKey := time.Since(t0)
+
+		nodes := redisenv.Start(b, 3, redisenv.WithConfig("appendonly", "yes"))
+		for _, nd := range nodes {
+			nd.Kill()
+			for _, f := range []string{"nodes.conf", "appendonlydir"} {
+				if err := os.RemoveAll(filepath.Join(nd.Dir, f)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		t0 = time.Now()
+		// One node after the other: an operator's pods would place and
+		// start in parallel.
+		place, start, form := startOnShards(b, store, m, nodes)
+		sameLayout := time.Since(t0)
+
+		b.ReportMetric(float64(keys)/keyByKey.Seconds(), "keybykey-keys/s")
+		b.ReportMetric(float64(keys)/sameLayout.Seconds(), "samelayout-keys/s")
+		fmt.Printf("%d keys x %d B, %.0f MB of RDB in 3 shards, into 3 new shards:\n", keys, size, float64(m.TotalSize())/1e6)
+		fmt.Printf("  key by key   %6.2fs  %9.0f keys/s\n", keyByKey.Seconds(), float64(keys)/keyByKey.Seconds())
+		fmt.Printf("  same layout  %6.2fs  %9.0f keys/s  (%.1fx faster; fetch+check %.2fs, node starts %.2fs, DBSIZE+slots+meet+ok %.2fs, nodes one after the other)\n",
+			sameLayout.Seconds(), float64(keys)/sameLayout.Seconds(), keyByKey.Seconds()/sameLayout.Seconds(), place.Seconds(), start.Seconds(), form.Seconds())
+	}
 }
