@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 )
 
@@ -117,11 +118,25 @@ func (a *heartbeatAgent) beat(ctx context.Context, node string) error {
 		}
 	}
 
-	n, err := cs.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("get node: %w", err)
-	}
+	// The node lifecycle controller updates the Node too (taints,
+	// conditions): a conflict is read again and retried, as a kubelet does.
 	ts := metav1.NewTime(now.Time)
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		n, err := cs.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("get node: %w", err)
+		}
+		markReady(n, ts)
+		if _, err := cs.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("update node status: %w", err)
+		}
+		return nil
+	})
+	return err
+}
+
+// markReady sets n's Ready condition True with a heartbeat at ts.
+func markReady(n *corev1.Node, ts metav1.Time) {
 	found := false
 	for i := range n.Status.Conditions {
 		cond := &n.Status.Conditions[i]
@@ -140,10 +155,6 @@ func (a *heartbeatAgent) beat(ctx context.Context, node string) error {
 			Message: "heartbeat from localkube", LastHeartbeatTime: ts, LastTransitionTime: ts,
 		})
 	}
-	if _, err := cs.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("update node status: %w", err)
-	}
-	return nil
 }
 
 func (a *heartbeatAgent) setStopped(node string, stopped bool) error {
