@@ -44,12 +44,32 @@ var blockingProblems = map[planner.ProblemCode]bool{
 // finishes interrupted migrations (see resumablePlan). Any other open slot
 // needs `rcctl fix`.
 func preflight(snap *topology.Snapshot) (planner.Plan, error) {
+	open := snap.OpenSlots()
 	for _, p := range planner.Check(snap, planner.CheckOptions{}) {
-		if blockingProblems[p.Code] || (p.Code == planner.ProblemNodeFailing && p.Severity == planner.SeverityError) {
+		if blocks(p, open) {
 			return planner.Plan{}, fmt.Errorf("cluster is not healthy (%s); run rcctl check / rcctl fix first", p.Message)
 		}
 	}
 	return resumablePlan(snap)
+}
+
+// blocks reports whether problem p makes a slot-moving command refuse to
+// start. A disagreement about the owner of slots that are all still open
+// does not: a run killed while handing slots over leaves the target owning
+// them at a higher epoch while the source, still MIGRATING, claims them
+// until gossip or the resumed handover tells it (with the quiet handover the
+// middle slots of a chunk are not broadcast one by one). The resume plan
+// closes exactly those slots on every master, and resumablePlan refuses the
+// open slots it cannot explain.
+func blocks(p planner.Problem, open topology.SlotSet) bool {
+	switch {
+	case p.Code == planner.ProblemSlotOwnerDisagreement:
+		return !p.Slots.Difference(open).IsEmpty()
+	case p.Code == planner.ProblemNodeFailing:
+		return p.Severity == planner.SeverityError
+	default:
+		return blockingProblems[p.Code]
+	}
 }
 
 // resumablePlan returns the plan that finishes interrupted migrations —

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redkube/redkube/pkg/planner"
 	"github.com/redkube/redkube/pkg/topology"
 )
 
@@ -174,5 +175,54 @@ func TestUsageErrorsExitTwoWithOneLine(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			oneLineErr(t, rcctl(t, c.args...), ExitUsage, c.want)
 		})
+	}
+}
+
+// handoverSnapshot is a cluster of two masters where a run was killed
+// while handing slots 100-101 from a to b: b owns them at a higher epoch,
+// a still claims them, MIGRATING to b when migrating is set.
+func handoverSnapshot(t *testing.T, migrating bool) *topology.Snapshot {
+	t.Helper()
+	const a, b = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	aSlots := "0-8191"
+	if migrating {
+		aSlots += " [100->-" + b + "] [101->-" + b + "]"
+	}
+	views := map[string]string{
+		"10.0.0.1:6379": a + " 10.0.0.1:6379@16379 myself,master - 0 0 1 connected " + aSlots + "\n" +
+			b + " 10.0.0.2:6379@16379 master - 0 1 3 connected 8192-16383\n",
+		"10.0.0.2:6379": b + " 10.0.0.2:6379@16379 myself,master - 0 0 3 connected 100-101 8192-16383\n" +
+			a + " 10.0.0.1:6379@16379 master - 0 1 1 connected 0-99 102-8191\n",
+	}
+	snap := &topology.Snapshot{Nodes: map[topology.NodeID]*topology.NodeState{}}
+	for addr, text := range views {
+		v, err := topology.ParseClusterNodes(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap.Nodes[v.Myself().ID] = &topology.NodeState{Addr: addr, View: v, ClusterStateOK: true,
+			Replication: topology.Replication{Role: "master"}}
+	}
+	return snap
+}
+
+func TestPreflightResumesAHandoverKilledHalfWay(t *testing.T) {
+	plan, err := preflight(handoverSnapshot(t, true))
+	if err != nil {
+		t.Fatalf("preflight refused an interrupted handover: %v", err)
+	}
+	if len(plan.Steps) != 1 {
+		t.Fatalf("resume plan %+v, want one migration closing slots 100-101", plan)
+	}
+	step, ok := plan.Steps[0].(planner.MigrateSlots)
+	if !ok || step.Slots.String() != "100-101" || !strings.HasPrefix(string(step.Target), "bbbb") {
+		t.Fatalf("resume step %+v, want slots 100-101 to b", plan.Steps[0])
+	}
+}
+
+func TestPreflightRefusesADisagreementNoMigrationExplains(t *testing.T) {
+	_, err := preflight(handoverSnapshot(t, false))
+	if err == nil || !strings.Contains(err.Error(), "disagrees with the cluster about the owner of 2 slots") {
+		t.Fatalf("preflight = %v, want a refusal naming the disputed slots", err)
 	}
 }
