@@ -84,6 +84,13 @@ type TLSStatus struct {
 	// every node was verified (by a TLS handshake) to serve.
 	// +optional
 	CertificateFingerprint string `json:"certificateFingerprint,omitempty"`
+
+	// CAFingerprint is the SHA-256 of the CA bundle (ca.crt's certificates)
+	// every node was verified (by CONFIG GET tls-ca-cert-file) to have
+	// loaded: what the nodes trust for the cluster bus, replication and
+	// client certificates.
+	// +optional
+	CAFingerprint string `json:"caFingerprint,omitempty"`
 }
 
 // ConditionTLSReady (only with spec.tls, or while a cluster created with

@@ -79,6 +79,9 @@ type tlsState struct {
 	message string
 	// leaf is the certificate the nodes are to serve (nil: none usable).
 	leaf *x509.Certificate
+	// caPrint is the fingerprint of the CA bundle the nodes are to trust
+	// (certs.BundleFingerprint of ca.crt).
+	caPrint string
 	// config is the operator's client configuration.
 	config *tls.Config
 	// verified is set once every node was seen serving leaf.
@@ -132,6 +135,9 @@ func (r *Reconciler) prepareTLS(ctx context.Context, st *state) error {
 	}
 	if f := certs.Check(want, r.Clock.Now()); f.Problem == certs.ProblemNone {
 		t.leaf = f.Leaf
+	}
+	if t.caPrint, err = certs.BundleFingerprint(want.CA); err != nil {
+		return fmt.Errorf("fingerprint ca.crt: %w", err)
 	}
 	if err := r.writeTLSSecrets(ctx, st, live, want); err != nil {
 		return err
@@ -302,11 +308,15 @@ func (r *Reconciler) issuer(ctx context.Context, st *state) (*certs.KeyPair, err
 	return ca, nil
 }
 
-// writeTLSSecrets writes <name>-tls (what the pods mount) and <name>-ca
-// (ca.crt for clients) when their content differs from want.
+// writeTLSSecrets writes <name>-tls (what the pods mount: the bundle, and
+// ca.crt again under its fingerprinted name, see resources.TLSCABundleKey)
+// and <name>-ca (ca.crt for clients) when their content differs from want.
 func (r *Reconciler) writeTLSSecrets(ctx context.Context, st *state, live *corev1.Secret, want certs.Bundle) error {
 	rc := st.rc
-	server := map[string][]byte{redisv1alpha1.TLSCertKey: want.Cert, redisv1alpha1.TLSKeyKey: want.Key, redisv1alpha1.TLSCAKey: want.CA}
+	server := map[string][]byte{
+		redisv1alpha1.TLSCertKey: want.Cert, redisv1alpha1.TLSKeyKey: want.Key, redisv1alpha1.TLSCAKey: want.CA,
+		resources.TLSCABundleKey(st.tls.caPrint): want.CA,
+	}
 	if err := r.writeSecret(ctx, st, live, resources.TLSSecret(rc, resources.TLSServerSecretName(rc), server)); err != nil {
 		return err
 	}
@@ -365,42 +375,46 @@ func clientTLSConfig(rc *redisv1alpha1.RedisCluster, domain string, live *corev1
 	return redisadmin.VerifyChainOnly(roots, resources.TLSServerName(rc, domain), cert)
 }
 
-// applyTLS makes every node serve the current certificate: a node whose
-// TLS handshake presents another one is told to reload its files (which
-// its kubelet may not have refreshed yet: then the next pass tries
-// again). Skipped once the status records that every node serves it.
+// applyTLS makes every node serve the current certificate and trust the
+// current CA bundle. A node that presents another certificate, or whose
+// tls-ca-cert-file is not the current bundle's fingerprinted file, is
+// told to load its files again with the CA from that file: Redis refuses
+// a path its kubelet has not written yet (the next pass tries again), so
+// a node that took it holds the current bundle, and a CA rollover's first
+// step (a new CA added to ca.crt, the certificate unchanged) reaches
+// every node before any node presents a certificate of the new CA.
+// Skipped once the status records that every node serves both.
 func (r *Reconciler) applyTLS(ctx context.Context, st *state) error {
 	t := st.tls
 	if t == nil || !t.on || t.leaf == nil || st.pool == nil {
 		return nil
 	}
 	want := certs.Fingerprint(t.leaf)
-	if old := st.old.TLS; old != nil && old.CertificateFingerprint == want {
+	if old := st.old.TLS; old != nil && old.CertificateFingerprint == want && old.CAFingerprint == t.caPrint {
 		t.verified = true
 		return nil
 	}
-	files := redisadmin.TLSFiles{Cert: resources.TLSCertFile, Key: resources.TLSKeyFile, CA: resources.TLSCAFile}
+	files := redisadmin.TLSFiles{Cert: resources.TLSCertFile, Key: resources.TLSKeyFile, CA: resources.TLSCABundleFile(t.caPrint)}
 	pods := runningPods(st)
 	var reloaded []string
 	for _, p := range pods {
 		addr := podAddr(p)
-		got, err := redisadmin.ServedCertificate(ctx, addr, t.config, r.Redis.DialTimeout*4)
-		if err == nil && certs.Fingerprint(got) == want {
+		if r.servesTLS(ctx, st, addr, want, files.CA) {
 			continue
 		}
 		if err := st.pool.Node(addr).ReloadTLS(ctx, files); err != nil {
-			t.lagging = append(t.lagging, p.Name+" (reload: "+err.Error()+")")
+			t.lagging = append(t.lagging, p.Name+" (its files are not refreshed yet: "+err.Error()+")")
 			continue
 		}
-		got, err = redisadmin.ServedCertificate(ctx, addr, t.config, r.Redis.DialTimeout*4)
-		if err != nil || certs.Fingerprint(got) != want {
-			t.lagging = append(t.lagging, p.Name+" (its files are not refreshed yet)")
+		if !r.servesTLS(ctx, st, addr, want, files.CA) {
+			t.lagging = append(t.lagging, p.Name+" (still serves another certificate after a reload)")
 			continue
 		}
 		reloaded = append(reloaded, p.Name)
 	}
 	if len(reloaded) > 0 {
-		r.event(st.rc, corev1.EventTypeNormal, EventTLSReloaded, "ReloadTLS", "reloaded the TLS files of %s", strings.Join(reloaded, ", "))
+		r.event(st.rc, corev1.EventTypeNormal, EventTLSReloaded, "ReloadTLS", "reloaded the TLS files of %s (certificate %s, CA bundle %s)",
+			strings.Join(reloaded, ", "), want[:16], t.caPrint[:16])
 	}
 	total := int(st.rc.Spec.Masters * st.rc.Spec.PodsPerShard())
 	if len(pods) < total && len(t.lagging) == 0 {
@@ -408,6 +422,17 @@ func (r *Reconciler) applyTLS(ctx context.Context, st *state) error {
 	}
 	t.verified = len(t.lagging) == 0
 	return nil
+}
+
+// servesTLS reports whether the node at addr presents the certificate
+// whose fingerprint is cert and loaded its CAs from caFile.
+func (r *Reconciler) servesTLS(ctx context.Context, st *state, addr, cert, caFile string) bool {
+	got, err := redisadmin.ServedCertificate(ctx, addr, st.tls.config, r.Redis.DialTimeout*4)
+	if err != nil || certs.Fingerprint(got) != cert {
+		return false
+	}
+	file, err := st.pool.Node(addr).ConfigGet(ctx, "tls-ca-cert-file")
+	return err == nil && file == caFile
 }
 
 // runningPods are the cluster's running pods with an IP, by name.
@@ -454,6 +479,7 @@ func (r *Reconciler) tlsStatus(st *state, next *redisv1alpha1.RedisClusterStatus
 	s := &redisv1alpha1.TLSStatus{Enabled: t.on}
 	if old := st.old.TLS; old != nil {
 		s.CertificateFingerprint = old.CertificateFingerprint
+		s.CAFingerprint = old.CAFingerprint
 	}
 	if t.on {
 		s.CASecretName = resources.TLSCASecretName(rc)
@@ -463,6 +489,7 @@ func (r *Reconciler) tlsStatus(st *state, next *redisv1alpha1.RedisClusterStatus
 		tlsExpiryDays.WithLabelValues(rc.Namespace, rc.Name).Set(certs.DaysLeft(t.leaf.NotAfter, now))
 		if t.verified {
 			s.CertificateFingerprint = certs.Fingerprint(t.leaf)
+			s.CAFingerprint = t.caPrint
 		}
 	}
 	if !t.on {
@@ -494,10 +521,10 @@ func tlsCondition(t *tlsState, now time.Time) (bool, redisv1alpha1.ConditionReas
 	case t.leaf == nil:
 		return false, redisv1alpha1.ReasonCertificateInvalid, "no usable certificate for the nodes yet"
 	case !t.verified:
-		return false, redisv1alpha1.ReasonApplyingCertificate, "waiting for nodes to serve the current certificate: " + strings.Join(t.lagging, ", ")
+		return false, redisv1alpha1.ReasonApplyingCertificate, "waiting for nodes to serve the current certificate and CA bundle: " + strings.Join(t.lagging, ", ")
 	}
-	return true, redisv1alpha1.ReasonCertificateApplied, fmt.Sprintf("every node serves certificate %s, valid until %s (%.0f days left)",
-		certs.Fingerprint(t.leaf)[:16], t.leaf.NotAfter.UTC().Format(time.RFC3339), certs.DaysLeft(t.leaf.NotAfter, now))
+	return true, redisv1alpha1.ReasonCertificateApplied, fmt.Sprintf("every node serves certificate %s, valid until %s (%.0f days left), and trusts CA bundle %s",
+		certs.Fingerprint(t.leaf)[:16], t.leaf.NotAfter.UTC().Format(time.RFC3339), certs.DaysLeft(t.leaf.NotAfter, now), t.caPrint[:16])
 }
 
 // recordTLS emits the event of a TLSReady transition.

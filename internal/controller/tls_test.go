@@ -70,6 +70,13 @@ func TestTLSOperatorIssuesSharesAndRenewsTheCertificate(t *testing.T) {
 	if len(clients.Data) != 1 || string(clients.Data["ca.crt"]) != string(b.CA) {
 		t.Errorf("sec-ca holds %d keys, want only ca.crt equal to the server Secret's", len(clients.Data))
 	}
+	fp, err := certs.BundleFingerprint(b.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := server.Data[resources.TLSCABundleKey(fp)]; string(got) != string(b.CA) {
+		t.Errorf("sec-tls has no copy of ca.crt under %s, the file the nodes load their CAs from", resources.TLSCABundleKey(fp))
+	}
 	if issuer := getSecret(t, ns, "sec-tls-ca"); len(issuer.Data["ca.key"]) == 0 {
 		t.Error("the issuer Secret has no CA key")
 	}
@@ -167,6 +174,13 @@ func TestTLSUserSecretProblemsAreNamedAndNeverReachThePods(t *testing.T) {
 		reconcileAt(t, ns, "u", now)
 		if got := getSecret(t, ns, "u-tls"); string(got.Data["tls.crt"]) != string(good.CertPEM) {
 			t.Fatal("u-tls does not hold the user's certificate")
+		}
+		sts := &appsv1.StatefulSet{}
+		if err := apiClient.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "u-0"}, sts); err != nil {
+			t.Fatal(err)
+		}
+		if !mountsSecret(sts, "u-tls") || mountsSecret(sts, "mine") {
+			t.Error("the pods do not mount u-tls, the checked copy of the user's Secret")
 		}
 		mine.Data["tls.key"] = second.KeyPEM
 		if err := apiClient.Update(context.Background(), mine); err != nil {

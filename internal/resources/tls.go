@@ -37,14 +37,16 @@ func TLSIssuerSecretName(rc *redisv1alpha1.RedisCluster) string { return rc.Name
 // (status.tls.caSecretName), whoever issued the certificates.
 func TLSCASecretName(rc *redisv1alpha1.RedisCluster) string { return rc.Name + "-ca" }
 
-// TLSMountedSecretName is the Secret the pods mount: spec.tls.secretName,
-// or the operator-issued one.
-func TLSMountedSecretName(rc *redisv1alpha1.RedisCluster) string {
-	if t := rc.Spec.TLS; t != nil && t.SecretName != "" {
-		return t.SecretName
-	}
-	return TLSServerSecretName(rc)
-}
+// TLSCABundleKey is the key under which <name>-tls holds the CA bundle
+// whose fingerprint (certs.BundleFingerprint) is fp, beside ca.crt. The
+// operator points a node's tls-ca-cert-file at it to reload the CAs: Redis
+// refuses the path until the kubelet has refreshed the pod's copy of the
+// Secret, and CONFIG GET tls-ca-cert-file then tells which bundle the node
+// trusts, which no TLS handshake shows.
+func TLSCABundleKey(fp string) string { return "ca-" + fp[:16] + ".crt" }
+
+// TLSCABundleFile is the path of TLSCABundleKey(fp) in the pods.
+func TLSCABundleFile(fp string) string { return TLSDir + "/" + TLSCABundleKey(fp) }
 
 // TLSServerName is the name the operator sends as SNI and tells clients to
 // verify when they connect by IP: the access Service's fully qualified
@@ -114,13 +116,15 @@ func redisCLITLSFlags(rc *redisv1alpha1.RedisCluster) string {
 	return strings.Join([]string{"--tls", "--cacert", TLSCAFile, "--cert", TLSCertFile, "--key", TLSKeyFile}, " ") + " "
 }
 
-// tlsVolume mounts the TLS Secret, readable by the pod's group (fsGroup)
+// tlsVolume mounts <name>-tls, the Secret the operator writes once the
+// certificates passed its checks (a user's spec.tls.secretName is copied
+// into it, never mounted as it is), readable by the pod's group (fsGroup)
 // only, so the exporter (another uid) reads it too.
 func tlsVolume(rc *redisv1alpha1.RedisCluster) corev1.Volume {
 	return corev1.Volume{
 		Name: TLSVolumeName,
 		VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-			SecretName:  TLSMountedSecretName(rc),
+			SecretName:  TLSServerSecretName(rc),
 			DefaultMode: ptr.To(int32(0o440)),
 		}},
 	}

@@ -63,25 +63,25 @@ func TestTLSRedisConfServesOnlyTLSOnTheClientPort(t *testing.T) {
 }
 
 func TestTLSPodsMountTheSecretAndTheirScriptsSpeakTLS(t *testing.T) {
+	// The pods mount <name>-tls in both cases: the operator copies a
+	// user's Secret into it only once it passed its checks.
 	for _, tc := range []struct {
-		name, secret string
+		name, userSecret string
 	}{
-		{"operator-issued", "secure-tls"},
-		{"user's Secret", "my-cert"},
+		{"operator-issued", ""},
+		{"user's Secret, copied into <name>-tls", "my-cert"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rc := tlsCluster()
-			if tc.secret != "secure-tls" {
-				rc.Spec.TLS.SecretName = tc.secret
-			}
+			rc.Spec.TLS.SecretName = tc.userSecret
 			sts, err := ShardStatefulSet(rc, 0, testOptions)
 			if err != nil {
 				t.Fatal(err)
 			}
 			pod := sts.Spec.Template.Spec
 			i := slices.IndexFunc(pod.Volumes, func(v corev1.Volume) bool { return v.Name == TLSVolumeName })
-			if i < 0 || pod.Volumes[i].Secret == nil || pod.Volumes[i].Secret.SecretName != tc.secret {
-				t.Fatalf("no TLS volume of Secret %s in %+v", tc.secret, pod.Volumes)
+			if i < 0 || pod.Volumes[i].Secret == nil || pod.Volumes[i].Secret.SecretName != "secure-tls" {
+				t.Fatalf("no TLS volume of Secret secure-tls in %+v", pod.Volumes)
 			}
 			for _, c := range pod.Containers {
 				if !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == TLSVolumeName && m.SubPath == "" }) {

@@ -214,6 +214,21 @@ func Fingerprint(c *x509.Certificate) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// BundleFingerprint is the hex SHA-256 of the DER encodings of the
+// certificates in a PEM bundle (a ca.crt), in order: two bundles that
+// differ only in PEM comments or line breaks have the same fingerprint.
+func BundleFingerprint(pemData []byte) (string, error) {
+	certs, err := ParseCertificates(pemData)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for _, c := range certs {
+		h.Write(c.Raw)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
 // RenewalDue reports whether a certificate valid until notAfter is to be
 // renewed at now: renewBefore (or less) before it expires.
 func RenewalDue(notAfter, now time.Time, renewBefore time.Duration) bool {

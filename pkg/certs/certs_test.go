@@ -245,3 +245,33 @@ func TestNeedsIssueSaysWhyTheCertificateIsIssuedAgain(t *testing.T) {
 		})
 	}
 }
+
+func TestBundleFingerprintFollowsTheCertificatesNotTheirPEMText(t *testing.T) {
+	now := time.Now()
+	a, err := NewCA("a", now, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewCA("b", now, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := func(pemData []byte) string {
+		t.Helper()
+		s, err := BundleFingerprint(pemData)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	ab := fp(append(append([]byte{}, a.CertPEM...), b.CertPEM...))
+	if got := fp(append(append([]byte("# rollover: a then b\n"), a.CertPEM...), append([]byte("\n\n"), b.CertPEM...)...)); got != ab {
+		t.Error("a comment and blank lines changed the fingerprint")
+	}
+	if fp(a.CertPEM) == ab || fp(append(append([]byte{}, b.CertPEM...), a.CertPEM...)) == ab {
+		t.Error("bundles of other certificates, or in another order, share a fingerprint")
+	}
+	if _, err := BundleFingerprint([]byte("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")); err == nil {
+		t.Error("a broken certificate was fingerprinted")
+	}
+}

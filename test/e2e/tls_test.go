@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
 	"github.com/redkube/redkube/internal/resources"
+	"github.com/redkube/redkube/pkg/certs"
 	"github.com/redkube/redkube/test/writeload"
 )
 
@@ -133,10 +135,10 @@ func testTLS(t *testing.T, e *opEnv, plain string) {
 	w := writeload.StartWith(context.Background(), newTLSClient(addrs, tlsCfg), "renew")
 	time.Sleep(time.Second)
 	renewAsked := time.Now()
-	patchRenewBefore(t, e, name, `{"spec":{"tls":{"renewBefore":"2159h58m"}}}`)
+	mergePatchCluster(t, e, name, `{"spec":{"tls":{"renewBefore":"2159h58m"}}}`)
 	renewed := waitTLSReady(t, e, name, oldPrint)
 	t.Logf("timing: renewBefore set -> every node serves the renewed certificate: %v", time.Since(renewAsked))
-	patchRenewBefore(t, e, name, `{"spec":{"tls":{"renewBefore":null}}}`)
+	mergePatchCluster(t, e, name, `{"spec":{"tls":{"renewBefore":null}}}`)
 	time.Sleep(time.Second)
 	res := w.Stop()
 	lost, err := writeload.LostWith(t.Context(), newTLSClient(addrs, tlsCfg), "renew", res.Acked)
@@ -148,6 +150,15 @@ func testTLS(t *testing.T, e *opEnv, plain string) {
 	if res.Errors > 0 || len(lost) > 0 {
 		t.Errorf("renewal: %d write errors, %d acknowledged writes lost; want none", res.Errors, len(lost))
 	}
+	samePods(t, e, name, before, "the renewal")
+
+	testCARollover(t, e, renewed, tlsCfg)
+}
+
+// samePods fails the test for every pod of before that was replaced or
+// restarted since.
+func samePods(t *testing.T, e *opEnv, name string, before map[string]corev1.Pod, during string) {
+	t.Helper()
 	after, err := e.pods(t.Context(), name)
 	if err != nil {
 		t.Fatal(err)
@@ -155,9 +166,146 @@ func testTLS(t *testing.T, e *opEnv, plain string) {
 	for n, p := range before {
 		q, ok := after[n]
 		if !ok || q.UID != p.UID || restarts(q) != restarts(p) {
-			t.Errorf("pod %s was replaced or restarted during the renewal", n)
+			t.Errorf("pod %s was replaced or restarted during %s", n, during)
 		}
 	}
+}
+
+// testCARollover moves the running TLS cluster rc from its
+// operator-issued certificate to the user's Secret <name>-mine and rolls
+// that over to a new CA in the three documented steps (both CAs in
+// ca.crt; a certificate of the new CA; the old CA dropped), under a TLS
+// writer that trusts both CAs (a client that took the new ca.crt after
+// step 1): each step is applied with no pod restarted and no write
+// failed, and at the end a client that trusts only the old CA is refused.
+func testCARollover(t *testing.T, e *opEnv, rc *redisv1alpha1.RedisCluster, oldCfg *tls.Config) {
+	name := rc.Name
+	server := &corev1.Secret{}
+	if err := e.cl.Get(t.Context(), types.NamespacedName{Namespace: opNS, Name: resources.TLSServerSecretName(rc)}, server); err != nil {
+		t.Fatal(err)
+	}
+	oldCA := server.Data[redisv1alpha1.TLSCAKey]
+	leaf, err := certs.ParseCertificates(server.Data[redisv1alpha1.TLSCertKey])
+	if err != nil {
+		t.Fatal(err)
+	}
+	newCA, err := certs.NewCA("rollover CA", time.Now(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	both := append(append([]byte{}, oldCA...), newCA.CertPEM...)
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(both)
+	cfg := oldCfg.Clone()
+	cfg.RootCAs = roots
+	addrs := e.addrs(t, name)
+	before, err := e.pods(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	mine := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: opNS, Name: name + "-mine"},
+		Data: map[string][]byte{
+			redisv1alpha1.TLSCertKey: server.Data[redisv1alpha1.TLSCertKey], redisv1alpha1.TLSKeyKey: server.Data[redisv1alpha1.TLSKeyKey],
+			redisv1alpha1.TLSCAKey: both,
+		},
+	}
+	if err := e.cl.Create(t.Context(), mine); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.kubectl(t, "delete", "secret", mine.Name, "--wait=false") })
+	w := writeload.StartWith(context.Background(), newTLSClient(addrs, cfg), "rollover")
+	time.Sleep(time.Second)
+
+	step := func(what string, change func(), done func(*redisv1alpha1.TLSStatus) bool) {
+		t.Helper()
+		began := time.Now()
+		change()
+		opWait(t, 4*time.Minute, what+": TLSReady True", func(ctx context.Context) error {
+			got, err := e.get(ctx, name)
+			if err != nil {
+				return err
+			}
+			c := meta.FindStatusCondition(got.Status.Conditions, redisv1alpha1.ConditionTLSReady.String())
+			if c == nil || c.Status != metav1.ConditionTrue || got.Status.TLS == nil || !done(got.Status.TLS) {
+				return fmt.Errorf("TLSReady %+v, status.tls %+v", c, got.Status.TLS)
+			}
+			return nil
+		})
+		t.Logf("timing: CA rollover, %s -> every node applied it: %v", what, time.Since(began))
+	}
+	update := func(data map[string][]byte) {
+		t.Helper()
+		for k, v := range data {
+			mine.Data[k] = v
+		}
+		if err := e.cl.Update(t.Context(), mine); err != nil {
+			t.Fatalf("update Secret %s: %v", mine.Name, err)
+		}
+	}
+	bundle := func(pemData []byte) string {
+		t.Helper()
+		fp, err := certs.BundleFingerprint(pemData)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fp
+	}
+
+	step("1. spec.tls.secretName set to a Secret with both CAs in ca.crt", func() {
+		mergePatchCluster(t, e, name, fmt.Sprintf(`{"spec":{"tls":{"secretName":%q}}}`, mine.Name))
+	}, func(s *redisv1alpha1.TLSStatus) bool { return s.CAFingerprint == bundle(both) })
+
+	kp, err := certs.IssueServer(newCA, leaf[0].Subject.CommonName, certs.SANs(append(leaf[0].DNSNames, ipText(leaf[0].IPAddresses)...)), time.Now(), 24*time.Hour, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step("2. a certificate of the new CA", func() {
+		update(map[string][]byte{redisv1alpha1.TLSCertKey: kp.CertPEM, redisv1alpha1.TLSKeyKey: kp.KeyPEM})
+	}, func(s *redisv1alpha1.TLSStatus) bool { return s.CertificateFingerprint == certs.Fingerprint(kp.Cert) })
+
+	step("3. the old CA dropped from ca.crt", func() {
+		update(map[string][]byte{redisv1alpha1.TLSCAKey: newCA.CertPEM})
+	}, func(s *redisv1alpha1.TLSStatus) bool { return s.CAFingerprint == bundle(newCA.CertPEM) })
+
+	time.Sleep(time.Second)
+	res := w.Stop()
+	lost, err := writeload.LostWith(t.Context(), newTLSClient(addrs, cfg), "rollover", res.Acked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("measured: CA rollover in three steps under a TLS writer: %d writes acknowledged, %d errors (first: %v), worst gap %v, %d lost",
+		len(res.Acked), res.Errors, res.FirstErr, res.WorstGap, len(lost))
+	if res.Errors > 0 || len(lost) > 0 {
+		t.Errorf("CA rollover: %d write errors, %d acknowledged writes lost; want none", res.Errors, len(lost))
+	}
+	samePods(t, e, name, before, "the CA rollover")
+
+	// The nodes now present a certificate only the new CA signed.
+	onlyNew := x509.NewCertPool()
+	onlyNew.AppendCertsFromPEM(newCA.CertPEM)
+	newCfg := oldCfg.Clone()
+	newCfg.RootCAs = onlyNew
+	for _, c := range []struct {
+		cfg  *tls.Config
+		want bool
+	}{{newCfg, true}, {oldCfg, false}} {
+		cl := redis.NewClient(&redis.Options{Addr: addrs[0], TLSConfig: c.cfg, DialTimeout: 2 * time.Second, MaxRetries: -1})
+		err := cl.Ping(t.Context()).Err()
+		_ = cl.Close()
+		if (err == nil) != c.want {
+			t.Errorf("PING trusting only the %s CA: %v", map[bool]string{true: "new", false: "old"}[c.want], err)
+		}
+	}
+}
+
+func ipText(ips []net.IP) []string {
+	out := make([]string, len(ips))
+	for i, ip := range ips {
+		out[i] = ip.String()
+	}
+	return out
 }
 
 // newTLSClient is the writers' cluster client over TLS.
@@ -167,7 +315,7 @@ func newTLSClient(addrs []string, cfg *tls.Config) *redis.ClusterClient {
 	return redis.NewClusterClient(opts)
 }
 
-func patchRenewBefore(t *testing.T, e *opEnv, name, patch string) {
+func mergePatchCluster(t *testing.T, e *opEnv, name, patch string) {
 	t.Helper()
 	rc := &redisv1alpha1.RedisCluster{ObjectMeta: metav1.ObjectMeta{Namespace: opNS, Name: name}}
 	if err := e.cl.Patch(t.Context(), rc, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
