@@ -44,14 +44,43 @@ var blockingProblems = map[planner.ProblemCode]bool{
 // finishes interrupted migrations (see resumablePlan). Any other open slot
 // needs `rcctl fix`.
 func preflight(snap *topology.Snapshot) (planner.Plan, error) {
-	open := snap.OpenSlots()
-	for _, p := range planner.Check(snap, planner.CheckOptions{}) {
-		if blocks(p, open) {
-			return planner.Plan{}, fmt.Errorf("cluster is not healthy (%s); run rcctl check / rcctl fix first", p.Message)
-		}
+	if b := blocking(snap); len(b) > 0 {
+		return planner.Plan{}, fmt.Errorf("cluster is not healthy (%s); run rcctl check / rcctl fix first", b[0].Message)
 	}
 	return resumablePlan(snap)
 }
+
+// blocking returns the problems of snap that make a slot-moving command
+// refuse to start.
+func blocking(snap *topology.Snapshot) []planner.Problem {
+	open := snap.OpenSlots()
+	var out []planner.Problem
+	for _, p := range planner.Check(snap, planner.CheckOptions{}) {
+		if blocks(p, open) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// onlyGossipLag reports whether every problem that blocks snap is a node
+// whose view of slot owners is behind: what a run killed between handing
+// slots to their new owner and telling every master leaves, until gossip
+// reaches every node.
+func onlyGossipLag(snap *topology.Snapshot) bool {
+	b := blocking(snap)
+	for _, p := range b {
+		if p.Code != planner.ProblemSlotOwnerDisagreement {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+// gossipSettle bounds the wait for nodes whose view of slot owners is
+// behind: a master pings every node at least every cluster-node-timeout/2
+// (7.5 s with Redis' default), and each ping carries its slots.
+const gossipSettle = 10 * time.Second
 
 // blocks reports whether problem p makes a slot-moving command refuse to
 // start. A disagreement about the owner of slots that are all still open
@@ -131,6 +160,9 @@ func resumablePlan(snap *topology.Snapshot) (planner.Plan, error) {
 // interrupted migrations it found and observes the cluster again. Under
 // --dry-run the resume plan is returned so the caller can show it.
 func (a *app) resumeInterrupted(ctx context.Context, s *session, mo migrationOptions) (planner.Plan, error) {
+	if err := a.settleGossip(ctx, s); err != nil {
+		return planner.Plan{}, err
+	}
 	resume, err := preflight(s.snap)
 	if err != nil || resume.Empty() {
 		return planner.Plan{}, err
@@ -146,6 +178,27 @@ func (a *app) resumeInterrupted(ctx context.Context, s *session, mo migrationOpt
 		return planner.Plan{}, err
 	}
 	return planner.Plan{}, nil
+}
+
+// settleGossip observes s again, for up to gossipSettle, while the only
+// problems blocking it are nodes whose view of slot owners is behind.
+func (a *app) settleGossip(ctx context.Context, s *session) error {
+	if !onlyGossipLag(s.snap) {
+		return nil
+	}
+	a.infof("some nodes do not know every slot's owner yet (an interrupted run leaves this); waiting up to %s for gossip", gossipSettle)
+	deadline := time.Now().Add(gossipSettle)
+	for onlyGossipLag(s.snap) && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		if err := s.observe(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // runPlan executes plan with progress on stderr, then waits until every
