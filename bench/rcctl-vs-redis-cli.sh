@@ -17,9 +17,13 @@
 #
 # Usage: bench/rcctl-vs-redis-cli.sh            (from anywhere in the repo)
 #        KEYS=200000 bench/rcctl-vs-redis-cli.sh
+#        KEYS=1000000 bench/rcctl-vs-redis-cli.sh          (scale: keys)
+#        KEYS=50000 VALUE_SIZE=16384 bench/rcctl-vs-redis-cli.sh   (scale: bytes/s)
 set -euo pipefail
 
 KEYS=${KEYS:-100000}
+# Bytes per value; 0 keeps the default values of about 80 bytes.
+VALUE_SIZE=${VALUE_SIZE:-0}
 # Seconds the fresh servers run before the create clock starts. Redis keeps
 # a master's cluster_state at fail for 2 s after it starts
 # (CLUSTER_WRITABLE_DELAY), which would otherwise dominate both timings;
@@ -117,7 +121,7 @@ run() {
 	echo "[$tool] create: ${CREATE_S}s" >&2
 
 	echo "[$tool] load $KEYS keys, add $spare" >&2
-	"$RCBENCH" load -seed "${nodes[0]}" -keys "$KEYS"
+	"$RCBENCH" load -seed "${nodes[0]}" -keys "$KEYS" -value-size "$VALUE_SIZE"
 	if [ "$tool" = redis-cli ]; then
 		redis-cli --cluster add-node "$spare" "${nodes[0]}" >"$WORK/$tool-add.log" 2>&1
 	else
@@ -157,7 +161,7 @@ run() {
 	fi
 	REBAL_S=$(secs "$t0" "$t1")
 	MOVED=$("$RCBENCH" dbsize "$spare")
-	"$RCBENCH" verify -seed "${nodes[0]}" -keys "$KEYS"
+	"$RCBENCH" verify -seed "${nodes[0]}" -keys "$KEYS" -value-size "$VALUE_SIZE"
 	echo "[$tool] rebalance: $MOVED keys in ${REBAL_S}s (all $KEYS keys verified)" >&2
 	stop_servers
 }
@@ -172,16 +176,18 @@ run rcctl-checked
 RX_MOVED=$MOVED RX_REBAL=$REBAL_S RX_RC=$CHECK_RC RX_OUT=$(head -1 <<<"$CHECK_OUT")
 
 awk -v c1="$RC_CREATE" -v c2="$RK_CREATE" -v m1="$RC_MOVED" -v s1="$RC_REBAL" -v m2="$RK_MOVED" -v s2="$RK_REBAL" \
-	-v m3="$RA_MOVED" -v s3="$RA_REBAL" -v m4="$RX_MOVED" -v s4="$RX_REBAL" -v keys="$KEYS" 'BEGIN {
+	-v m3="$RA_MOVED" -v s3="$RA_REBAL" -v m4="$RX_MOVED" -v s4="$RX_REBAL" -v keys="$KEYS" -v vsize="$VALUE_SIZE" 'BEGIN {
 	r1 = m1 / s1; r2 = m2 / s2; r3 = m3 / s3; r4 = m4 / s4
 	printf "\n%-34s %14s %14s %10s\n", "", "redis-cli", "rcctl", "ratio"
 	printf "%-34s %13.3fs %13.3fs %9.3fx   (target <= 0.2x)\n", "create 3x1 -> cluster_state:ok", c1, c2, c2 / c1
 	printf "%-34s %14d %14d\n", "rebalance: keys moved", m1, m2
 	printf "%-34s %13.3fs %13.3fs\n", "rebalance: seconds", s1, s2
 	printf "%-34s %14.0f %14.0f %9.1fx   (target >= 20x)\n", "rebalance: keys/s", r1, r2, r2 / r1
+	if (vsize > 0)
+		printf "%-34s %14.1f %14.1f %9.1fx   (%d-byte values)\n", "rebalance: MB/s of values", r1 * vsize / 1e6, r2 * vsize / 1e6, r2 / r1, vsize
 	printf "%-34s %14s %14.0f %9.1fx   (--quiet-handover=false)\n", "rebalance: keys/s, announce", "", r3, r3 / r1
 	printf "%-34s %14s %14.0f %9.1fx   (default, checker clients running)\n", "rebalance: keys/s, under checker", "", r4, r4 / r1
-	printf "(%d keys loaded; servers up %ss before create; redis-server %s)\n", keys, ENVIRON["SETTLE"], ENVIRON["REDIS_VERSION"]
+	printf "(%d keys loaded, values of %s bytes; servers up %ss before create; redis-server %s)\n", keys, (vsize > 0 ? vsize : "about 80"), ENVIRON["SETTLE"], ENVIRON["REDIS_VERSION"]
 }'
 echo "checker during the default rebalance: $RX_OUT"
 if [ "$RX_RC" != 0 ]; then

@@ -43,11 +43,13 @@ func main() {
 		fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 		seed := fs.String("seed", "", "address of one cluster node")
 		keys := fs.Int("keys", 100000, "number of keys")
+		size := fs.Int("value-size", 0, "bytes per value (0: about 80, the default values)")
 		_ = fs.Parse(os.Args[2:])
+		v := values{size: *size}
 		if os.Args[1] == "load" {
-			err = load(ctx, *seed, *keys)
+			err = load(ctx, *seed, *keys, v)
 		} else {
-			err = verify(ctx, *seed, *keys)
+			err = verify(ctx, *seed, *keys, v)
 		}
 	case "check":
 		fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
@@ -74,23 +76,43 @@ func main() {
 	}
 }
 
-func key(i int) string   { return fmt.Sprintf("key:%d", i) }
-func value(i int) string { return fmt.Sprintf("value-%d-%s", i, strings.Repeat("x", 64)) }
+func key(i int) string { return fmt.Sprintf("key:%d", i) }
+
+// values makes key i's value: "value-<i>-" padded with x to size bytes, or
+// to 64 x's past the prefix when size is 0.
+type values struct{ size int }
+
+func (v values) of(i int) string {
+	prefix := fmt.Sprintf("value-%d-", i)
+	pad := 64
+	if v.size > 0 {
+		pad = max(v.size-len(prefix), 0)
+	}
+	return prefix + strings.Repeat("x", pad)
+}
+
+// batch is how many keys one pipeline carries: about 2 MB of values.
+func (v values) batch() int {
+	if v.size <= 1000 {
+		return 2000
+	}
+	return max(2<<20/v.size, 1)
+}
 
 func cluster(seed string) *redis.ClusterClient {
 	return redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{seed}, MaxRedirects: 16})
 }
 
-func load(ctx context.Context, seed string, n int) error {
+func load(ctx context.Context, seed string, n int, v values) error {
 	c := cluster(seed)
 	// The pipelines below report every write; Close only releases pooled
 	// connections, so its error has nothing left to tell.
 	defer func() { _ = c.Close() }()
-	const batch = 2000
+	batch := v.batch()
 	for lo := 0; lo < n; lo += batch {
 		pipe := c.Pipeline()
 		for i := lo; i < min(lo+batch, n); i++ {
-			pipe.Set(ctx, key(i), value(i), 0)
+			pipe.Set(ctx, key(i), v.of(i), 0)
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
 			return fmt.Errorf("load keys %d..: %w", lo, err)
@@ -99,10 +121,10 @@ func load(ctx context.Context, seed string, n int) error {
 	return nil
 }
 
-func verify(ctx context.Context, seed string, n int) error {
+func verify(ctx context.Context, seed string, n int, v values) error {
 	c := cluster(seed)
 	defer func() { _ = c.Close() }() // read-only; nothing to report on release
-	const batch = 2000
+	batch := v.batch()
 	bad := 0
 	for lo := 0; lo < n; lo += batch {
 		pipe := c.Pipeline()
@@ -114,7 +136,7 @@ func verify(ctx context.Context, seed string, n int) error {
 			return fmt.Errorf("read keys %d..: %w", lo, err)
 		}
 		for j, cmd := range cmds {
-			if v, err := cmd.Result(); err != nil || v != value(lo+j) {
+			if got, err := cmd.Result(); err != nil || got != v.of(lo+j) {
 				bad++
 			}
 		}
