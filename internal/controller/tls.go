@@ -47,6 +47,9 @@ const (
 	EventTLSToggleRefused = "TLSToggleRefused"
 	// EventTLSReloaded: nodes were made to reload their TLS files.
 	EventTLSReloaded = "TLSReloaded"
+	// EventCARolloverStep: the nodes are given a step of a CA rollover
+	// (certs.NextBundle) on the way to a certificate of a new CA.
+	EventCARolloverStep = "CARolloverStep"
 )
 
 // RequeueTLS is the delay while some node still serves an older
@@ -82,6 +85,15 @@ type tlsState struct {
 	// caPrint is the fingerprint of the CA bundle the nodes are to trust
 	// (certs.BundleFingerprint of ca.crt).
 	caPrint string
+	// step is where the nodes' Secret stands on the way to what is wanted
+	// (certs.NextBundle): the wanted bundle itself, or a CA rollover step.
+	step certs.Step
+	// waiting is set while <name>-tls keeps a bundle not every running
+	// node applied yet, although another one is wanted.
+	waiting bool
+	// applied is set once every running node was seen serving leaf with
+	// the current CA bundle; verified needs every pod running as well.
+	applied bool
 	// config is the operator's client configuration.
 	config *tls.Config
 	// verified is set once every node was seen serving leaf.
@@ -132,6 +144,8 @@ func (r *Reconciler) prepareTLS(ctx context.Context, st *state) error {
 		}
 		// Keep serving what the pods have.
 		want = bundleOf(live)
+	} else if live != nil {
+		want = r.rolloverStep(st, live, want)
 	}
 	if f := certs.Check(want, r.Clock.Now()); f.Problem == certs.ProblemNone {
 		t.leaf = f.Leaf
@@ -144,6 +158,34 @@ func (r *Reconciler) prepareTLS(ctx context.Context, st *state) error {
 	}
 	t.config = clientTLSConfig(rc, r.clusterDomain(), live, want)
 	return nil
+}
+
+// rolloverStep returns the bundle to give the nodes on the way from the
+// live Secret to want (certs.NextBundle): want itself, unless the nodes
+// could not verify each other while they reload one by one.
+func (r *Reconciler) rolloverStep(st *state, live *corev1.Secret, want certs.Bundle) certs.Bundle {
+	next := certs.NextBundle(bundleOf(live), want, appliedEverywhere(st.old.TLS, live), r.Clock.Now())
+	st.tls.step, st.tls.waiting = next.Step, next.Waiting
+	if !next.Waiting && next.Step != certs.StepWanted {
+		r.event(st.rc, corev1.EventTypeNormal, EventCARolloverStep, "RolloverCA", "the certificate wanted is from a CA the nodes do not trust yet: %s", next.Step)
+	}
+	return next.Bundle
+}
+
+// appliedEverywhere reports whether status old records that every running
+// node serves the certificate and trusts the CAs of the live Secret (a pod
+// that starts later reads the live files).
+func appliedEverywhere(old *redisv1alpha1.TLSStatus, live *corev1.Secret) bool {
+	if old == nil {
+		return false
+	}
+	b := bundleOf(live)
+	leaf, err := certs.ParseCertificates(b.Cert)
+	if err != nil {
+		return false
+	}
+	ca, err := certs.BundleFingerprint(b.CA)
+	return err == nil && certs.Fingerprint(leaf[0]) == old.CertificateFingerprint && ca == old.CAFingerprint
 }
 
 // toggleMessage is TLSToggleRefused's message.
@@ -391,7 +433,7 @@ func (r *Reconciler) applyTLS(ctx context.Context, st *state) error {
 	}
 	want := certs.Fingerprint(t.leaf)
 	if old := st.old.TLS; old != nil && old.CertificateFingerprint == want && old.CAFingerprint == t.caPrint {
-		t.verified = true
+		t.applied, t.verified = true, true
 		return nil
 	}
 	files := redisadmin.TLSFiles{Cert: resources.TLSCertFile, Key: resources.TLSKeyFile, CA: resources.TLSCABundleFile(t.caPrint)}
@@ -416,6 +458,9 @@ func (r *Reconciler) applyTLS(ctx context.Context, st *state) error {
 		r.event(st.rc, corev1.EventTypeNormal, EventTLSReloaded, "ReloadTLS", "reloaded the TLS files of %s (certificate %s, CA bundle %s)",
 			strings.Join(reloaded, ", "), want[:16], t.caPrint[:16])
 	}
+	// With no pod running nothing is known to have applied it: a bundle
+	// on the way to another waits for the pods.
+	t.applied = len(t.lagging) == 0 && len(pods) > 0
 	total := int(st.rc.Spec.Masters * st.rc.Spec.PodsPerShard())
 	if len(pods) < total && len(t.lagging) == 0 {
 		t.lagging = append(t.lagging, fmt.Sprintf("%d of %d pods are not running", total-len(pods), total))
@@ -487,7 +532,7 @@ func (r *Reconciler) tlsStatus(st *state, next *redisv1alpha1.RedisClusterStatus
 	if t.leaf != nil {
 		s.NotAfter = &metav1.Time{Time: t.leaf.NotAfter.UTC().Truncate(time.Second)}
 		tlsExpiryDays.WithLabelValues(rc.Namespace, rc.Name).Set(certs.DaysLeft(t.leaf.NotAfter, now))
-		if t.verified {
+		if t.applied {
 			s.CertificateFingerprint = certs.Fingerprint(t.leaf)
 			s.CAFingerprint = t.caPrint
 		}
@@ -520,11 +565,24 @@ func tlsCondition(t *tlsState, now time.Time) (bool, redisv1alpha1.ConditionReas
 		return false, t.problem, t.message
 	case t.leaf == nil:
 		return false, redisv1alpha1.ReasonCertificateInvalid, "no usable certificate for the nodes yet"
+	case (t.waiting || t.step != certs.StepWanted) && !t.verified:
+		return false, redisv1alpha1.ReasonApplyingCertificate, pendingStep(t) + "; waiting for: " + strings.Join(t.lagging, ", ")
+	case t.waiting || t.step != certs.StepWanted:
+		return false, redisv1alpha1.ReasonApplyingCertificate, pendingStep(t) + ": applied on every node; the next step follows"
 	case !t.verified:
 		return false, redisv1alpha1.ReasonApplyingCertificate, "waiting for nodes to serve the current certificate and CA bundle: " + strings.Join(t.lagging, ", ")
 	}
 	return true, redisv1alpha1.ReasonCertificateApplied, fmt.Sprintf("every node serves certificate %s, valid until %s (%.0f days left), and trusts CA bundle %s",
 		certs.Fingerprint(t.leaf)[:16], t.leaf.NotAfter.UTC().Format(time.RFC3339), certs.DaysLeft(t.leaf.NotAfter, now), t.caPrint[:16])
+}
+
+// pendingStep names what the nodes are given while the wanted bundle
+// waits.
+func pendingStep(t *tlsState) string {
+	if t.step == certs.StepWanted {
+		return "a certificate given before the wanted one"
+	}
+	return t.step.String()
 }
 
 // recordTLS emits the event of a TLSReady transition.
@@ -540,7 +598,8 @@ func (r *Reconciler) recordTLS(rc *redisv1alpha1.RedisCluster, reason redisv1alp
 	}
 }
 
-// tlsPending reports whether some node still serves an older certificate.
+// tlsPending reports whether some node still serves an older certificate,
+// or a CA rollover has steps left.
 func tlsPending(st *state) bool {
-	return st.tls != nil && st.tls.on && st.tls.leaf != nil && !st.tls.verified && st.pool != nil
+	return st.tls != nil && st.tls.on && st.tls.leaf != nil && (!st.tls.verified || st.tls.waiting || st.tls.step != certs.StepWanted) && st.pool != nil
 }

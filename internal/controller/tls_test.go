@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/x509"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,7 +97,9 @@ func TestTLSOperatorIssuesSharesAndRenewsTheCertificate(t *testing.T) {
 	}
 
 	// A later pass keeps the certificate; one inside the renewal window
-	// (default 30 days before expiry) issues a new one from the same CA.
+	// (default 30 days before expiry) issues a new one from the same CA,
+	// once every node applied the current one.
+	markApplied(t, ns, "sec")
 	reconcileAt(t, ns, "sec", now.Add(59*24*time.Hour))
 	if got := getSecret(t, ns, "sec-tls"); string(got.Data["tls.crt"]) != string(b.Cert) {
 		t.Fatal("the certificate was issued again before its renewal was due")
@@ -280,4 +283,95 @@ func verifyOpts(t *testing.T, caPEM []byte, name string) x509.VerifyOptions {
 		t.Fatal("no CA in ca.crt")
 	}
 	return x509.VerifyOptions{Roots: roots, DNSName: name}
+}
+
+// markApplied records in the status what the nodes would report once each
+// of them served <name>-tls as it is now (no pod runs in these tests).
+func markApplied(t *testing.T, ns, name string) {
+	t.Helper()
+	b := bundleOf(getSecret(t, ns, name+"-tls"))
+	leaf, err := certs.ParseCertificates(b.Cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPrint, err := certs.BundleFingerprint(b.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := getCluster(t, ns, name)
+	rc.Status.TLS.CertificateFingerprint = certs.Fingerprint(leaf[0])
+	rc.Status.TLS.CAFingerprint = caPrint
+	if err := apiClient.Status().Update(context.Background(), rc); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTLSACertificateOfANewCAAtOnceGoesThroughBothCAs(t *testing.T) {
+	needAPIServer(t)
+	now := time.Now()
+	issue := func(name string) (*certs.KeyPair, *certs.KeyPair) {
+		ca, err := certs.NewCA(name, now, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kp, err := certs.IssueServer(ca, "x", certs.SANs([]string{"x"}), now, time.Hour, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ca, kp
+	}
+	oldCA, oldCert := issue("old CA")
+	newCA, newCert := issue("new CA")
+	ns := newNamespace(t)
+	mine := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "mine"},
+		Data: map[string][]byte{"tls.crt": oldCert.CertPEM, "tls.key": oldCert.KeyPEM, "ca.crt": oldCA.CertPEM}}
+	if err := apiClient.Create(context.Background(), mine); err != nil {
+		t.Fatal(err)
+	}
+	createCluster(t, ns, "u", func(rc *redisv1alpha1.RedisCluster) {
+		rc.Spec.TLS = &redisv1alpha1.TLSSpec{Enabled: true, SecretName: "mine"}
+	})
+	reconcileAt(t, ns, "u", now)
+	markApplied(t, ns, "u")
+
+	// cert-manager after its issuer's CA was replaced: the new CA's
+	// certificate and only the new CA, in one update.
+	mine.Data = map[string][]byte{"tls.crt": newCert.CertPEM, "tls.key": newCert.KeyPEM, "ca.crt": newCA.CertPEM}
+	if err := apiClient.Update(context.Background(), mine); err != nil {
+		t.Fatal(err)
+	}
+	both := func(ca []byte) bool {
+		cs, err := certs.ParseCertificates(ca)
+		return err == nil && len(cs) == 2
+	}
+	for i, want := range []struct {
+		cert         []byte
+		bothCAs      bool
+		conditionHas string
+	}{
+		{oldCert.CertPEM, true, "step 1 of 3"},
+		{newCert.CertPEM, true, "step 2 of 3"},
+		{newCert.CertPEM, false, "every node serves certificate"},
+	} {
+		reconcileAt(t, ns, "u", now)
+		got := getSecret(t, ns, "u-tls")
+		if string(got.Data["tls.crt"]) != string(want.cert) || both(got.Data["ca.crt"]) != want.bothCAs {
+			t.Fatalf("step %d: u-tls holds the %s certificate and %d-CA ca.crt", i+1,
+				map[bool]string{true: "new", false: "old"}[string(got.Data["tls.crt"]) == string(newCert.CertPEM)], map[bool]int{true: 2, false: 1}[both(got.Data["ca.crt"])])
+		}
+		if clients := getSecret(t, ns, "u-ca"); string(clients.Data["ca.crt"]) != string(got.Data["ca.crt"]) {
+			t.Errorf("step %d: u-ca does not give clients the CAs the nodes are given", i+1)
+		}
+		// Until every node applied the step, the next pass keeps it.
+		if i < 2 {
+			reconcileAt(t, ns, "u", now)
+			if again := getSecret(t, ns, "u-tls"); string(again.Data["tls.crt"]) != string(got.Data["tls.crt"]) || string(again.Data["ca.crt"]) != string(got.Data["ca.crt"]) {
+				t.Fatalf("step %d: the next step was given before every node applied this one", i+1)
+			}
+			if c := tlsReady(t, getCluster(t, ns, "u")); c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, want.conditionHas) {
+				t.Errorf("step %d: TLSReady %s %q, want False naming %q", i+1, c.Status, c.Message, want.conditionHas)
+			}
+		}
+		markApplied(t, ns, "u")
+	}
 }

@@ -174,10 +174,12 @@ func samePods(t *testing.T, e *opEnv, name string, before map[string]corev1.Pod,
 // testCARollover moves the running TLS cluster rc from its
 // operator-issued certificate to the user's Secret <name>-mine and rolls
 // that over to a new CA in the three documented steps (both CAs in
-// ca.crt; a certificate of the new CA; the old CA dropped), under a TLS
-// writer that trusts both CAs (a client that took the new ca.crt after
-// step 1): each step is applied with no pod restarted and no write
-// failed, and at the end a client that trusts only the old CA is refused.
+// ca.crt; a certificate of the new CA; the old CA dropped), then to a
+// third CA in one update as cert-manager makes it (a certificate of the
+// third CA, ca.crt holding only it), which the operator takes through
+// both CAs itself; all under a TLS writer that trusts the three CAs (a
+// client that took each new ca.crt in time): no pod restarted, no write
+// failed, and at the end a client that trusts only an old CA is refused.
 func testCARollover(t *testing.T, e *opEnv, rc *redisv1alpha1.RedisCluster, oldCfg *tls.Config) {
 	name := rc.Name
 	server := &corev1.Secret{}
@@ -193,9 +195,14 @@ func testCARollover(t *testing.T, e *opEnv, rc *redisv1alpha1.RedisCluster, oldC
 	if err != nil {
 		t.Fatal(err)
 	}
+	thirdCA, err := certs.NewCA("cert-manager CA", time.Now(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
 	both := append(append([]byte{}, oldCA...), newCA.CertPEM...)
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(both)
+	roots.AppendCertsFromPEM(thirdCA.CertPEM)
 	cfg := oldCfg.Clone()
 	cfg.RootCAs = roots
 	addrs := e.addrs(t, name)
@@ -222,7 +229,7 @@ func testCARollover(t *testing.T, e *opEnv, rc *redisv1alpha1.RedisCluster, oldC
 		t.Helper()
 		began := time.Now()
 		change()
-		opWait(t, 4*time.Minute, what+": TLSReady True", func(ctx context.Context) error {
+		opWait(t, 6*time.Minute, what+": TLSReady True", func(ctx context.Context) error {
 			got, err := e.get(ctx, name)
 			if err != nil {
 				return err
@@ -257,7 +264,8 @@ func testCARollover(t *testing.T, e *opEnv, rc *redisv1alpha1.RedisCluster, oldC
 		mergePatchCluster(t, e, name, fmt.Sprintf(`{"spec":{"tls":{"secretName":%q}}}`, mine.Name))
 	}, func(s *redisv1alpha1.TLSStatus) bool { return s.CAFingerprint == bundle(both) })
 
-	kp, err := certs.IssueServer(newCA, leaf[0].Subject.CommonName, certs.SANs(append(leaf[0].DNSNames, ipText(leaf[0].IPAddresses)...)), time.Now(), 24*time.Hour, rand.Reader)
+	names := certs.SANs(append(leaf[0].DNSNames, ipText(leaf[0].IPAddresses)...))
+	kp, err := certs.IssueServer(newCA, leaf[0].Subject.CommonName, names, time.Now(), 24*time.Hour, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,22 +277,34 @@ func testCARollover(t *testing.T, e *opEnv, rc *redisv1alpha1.RedisCluster, oldC
 		update(map[string][]byte{redisv1alpha1.TLSCAKey: newCA.CertPEM})
 	}, func(s *redisv1alpha1.TLSStatus) bool { return s.CAFingerprint == bundle(newCA.CertPEM) })
 
+	third, err := certs.IssueServer(thirdCA, leaf[0].Subject.CommonName, names, time.Now(), 24*time.Hour, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step("4. a certificate of a third CA with only that CA in ca.crt, in one update", func() {
+		update(map[string][]byte{redisv1alpha1.TLSCertKey: third.CertPEM, redisv1alpha1.TLSKeyKey: third.KeyPEM, redisv1alpha1.TLSCAKey: thirdCA.CertPEM})
+	}, func(s *redisv1alpha1.TLSStatus) bool {
+		return s.CertificateFingerprint == certs.Fingerprint(third.Cert) && s.CAFingerprint == bundle(thirdCA.CertPEM)
+	})
+	wantEvent(t, e, name, "CARolloverStep", "step 1 of 3")
+	wantEvent(t, e, name, "CARolloverStep", "step 2 of 3")
+
 	time.Sleep(time.Second)
 	res := w.Stop()
 	lost, err := writeload.LostWith(t.Context(), newTLSClient(addrs, cfg), "rollover", res.Acked)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("measured: CA rollover in three steps under a TLS writer: %d writes acknowledged, %d errors (first: %v), worst gap %v, %d lost",
+	t.Logf("measured: CA rollovers (three steps by hand, then one update the operator takes in three) under a TLS writer: %d writes acknowledged, %d errors (first: %v), worst gap %v, %d lost",
 		len(res.Acked), res.Errors, res.FirstErr, res.WorstGap, len(lost))
 	if res.Errors > 0 || len(lost) > 0 {
 		t.Errorf("CA rollover: %d write errors, %d acknowledged writes lost; want none", res.Errors, len(lost))
 	}
 	samePods(t, e, name, before, "the CA rollover")
 
-	// The nodes now present a certificate only the new CA signed.
+	// The nodes now present a certificate only the third CA signed.
 	onlyNew := x509.NewCertPool()
-	onlyNew.AppendCertsFromPEM(newCA.CertPEM)
+	onlyNew.AppendCertsFromPEM(thirdCA.CertPEM)
 	newCfg := oldCfg.Clone()
 	newCfg.RootCAs = onlyNew
 	for _, c := range []struct {
