@@ -10,6 +10,7 @@
 # Usage (as root, from anywhere in the repo):
 #   bench/planned-ops.sh              # 3 runs, about 15 minutes
 #   REDKUBE_PLANNED_RUNS=5 bench/planned-ops.sh
+#   REDKUBE_PLANNED_OPS=scale bench/planned-ops.sh   # only the operations named so
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

@@ -3,6 +3,8 @@ package chaos
 import (
 	"fmt"
 	"maps"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,6 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
 	"github.com/redkube/redkube/test/writeload"
@@ -57,6 +60,9 @@ type plannedResult struct {
 	lost   int
 	ready  time.Duration
 	first  error
+	// around lists the cluster's events near the worst gap when it was
+	// longer than a second.
+	around []string
 }
 
 // BenchmarkPlannedOperations runs every planned operation under its own
@@ -68,18 +74,30 @@ type plannedResult struct {
 // measurement.
 func BenchmarkPlannedOperations(b *testing.B) {
 	runs := positiveEnv(b, "REDKUBE_PLANNED_RUNS", 3)
+	ops := plannedOps
+	// REDKUBE_PLANNED_OPS=scale runs only the operations whose name holds
+	// that text.
+	if only := os.Getenv("REDKUBE_PLANNED_OPS"); only != "" {
+		ops = slices.DeleteFunc(slices.Clone(plannedOps), func(op plannedOp) bool { return !strings.Contains(op.name, only) })
+		if len(ops) == 0 {
+			b.Fatalf("REDKUBE_PLANNED_OPS=%q names no operation", only)
+		}
+	}
 	e := startEnv(b)
 	const name = "planned"
 	e.create(b, name, 3)
-	results := make([][]plannedResult, len(plannedOps))
+	results := make([][]plannedResult, len(ops))
 	b.ResetTimer()
 	for range b.N {
 		for run := range runs {
-			for i, op := range plannedOps {
+			for i, op := range ops {
 				r := e.plannedOnce(b, name, op, run)
 				results[i] = append(results[i], r)
 				b.Logf("run %d/%d: %s: worst gap %v, %d errors (first: %v), %d acknowledged, %d lost, Ready after %v",
 					run+1, runs, op.name, r.gap.Round(time.Millisecond), r.errors, r.first, r.acked, r.lost, r.ready.Round(100*time.Millisecond))
+				if len(r.around) > 0 {
+					b.Logf("events of %s around the worst gap:\n  %s", name, strings.Join(r.around, "\n  "))
+				}
 			}
 		}
 	}
@@ -89,7 +107,7 @@ func BenchmarkPlannedOperations(b *testing.B) {
 	_, _ = fmt.Fprintf(tw, "operation\truns\tworst gap (worst run)\tworst gap per run\terrors\tacknowledged\tlost\tReady after (slowest)\n")
 	var worst time.Duration
 	var errs int
-	for i, op := range plannedOps {
+	for i, op := range ops {
 		var gaps []string
 		var maxGap, maxReady time.Duration
 		var nErr, nAck, nLost int
@@ -136,5 +154,40 @@ func (e *env) plannedOnce(b *testing.B, name string, op plannedOp, run int) plan
 	if err != nil {
 		b.Fatalf("read back: %v", err)
 	}
-	return plannedResult{gap: res.WorstGap, errors: res.Errors, acked: len(res.Acked), lost: len(lost), ready: ready, first: res.FirstErr}
+	r := plannedResult{gap: res.WorstGap, errors: res.Errors, acked: len(res.Acked), lost: len(lost), ready: ready, first: res.FirstErr}
+	if res.WorstGap > time.Second {
+		r.around = e.eventsBetween(b, name, res.GapStart.Add(-3*time.Second), res.GapStart.Add(res.WorstGap+3*time.Second))
+	}
+	return r
+}
+
+// eventsBetween lists the events of RedisCluster name last seen between
+// from and to, oldest first, as "15:04:05.000 Reason: message".
+func (e *env) eventsBetween(b *testing.B, name string, from, to time.Time) []string {
+	b.Helper()
+	list, err := e.Clientset.CoreV1().Events(ns).List(b.Context(), metav1.ListOptions{FieldSelector: "involvedObject.name=" + name})
+	if err != nil {
+		b.Fatalf("list events: %v", err)
+	}
+	type line struct {
+		at   time.Time
+		text string
+	}
+	var out []line
+	for _, ev := range list.Items {
+		at := ev.EventTime.Time
+		if at.IsZero() {
+			at = ev.LastTimestamp.Time
+		}
+		if at.Before(from) || at.After(to) {
+			continue
+		}
+		out = append(out, line{at, fmt.Sprintf("%s %s: %s", at.UTC().Format("15:04:05.000"), ev.Reason, ev.Message)})
+	}
+	slices.SortFunc(out, func(a, b line) int { return a.at.Compare(b.at) })
+	texts := make([]string, len(out))
+	for i, l := range out {
+		texts[i] = l.text
+	}
+	return texts
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/redkube/redkube/pkg/topology"
 )
 
 const (
@@ -142,7 +144,8 @@ func (w *Writer) run(ctx context.Context) {
 		if err != nil {
 			w.res.Errors++
 			if w.res.FirstErr == nil {
-				w.res.FirstErr = err
+				w.res.FirstErr = fmt.Errorf("SET %s (slot %d) at %s, after %v: %w", Key(w.prefix, n), topology.KeySlot(Key(w.prefix, n)),
+					began.UTC().Format("15:04:05.000"), now.Sub(began).Round(time.Millisecond), err)
 			}
 		} else {
 			w.noteGap(last, now)
