@@ -63,12 +63,16 @@ func (r *Reconciler) chooseRestore(ctx context.Context, st *state) error {
 	}
 	in := backup.LayoutInput{Masters: int(st.rc.Spec.Masters), FreshCluster: sets == 0 || initLive}
 	rec := redisv1alpha1.RestoreStatus{Phase: redisv1alpha1.RestorePending}
+	unshared := ""
 	if spec.FromBackup != "" && in.FreshCluster {
-		if err := r.readBackupLayout(ctx, st, &in, &rec); err != nil || st.invalid != "" {
+		if unshared, err = r.readBackupLayout(ctx, st, &in, &rec); err != nil || st.invalid != "" {
 			return err
 		}
 	}
 	method, why := backup.ChooseMethod(in)
+	if method == backup.MethodSameLayout && unshared != "" {
+		method, why = backup.MethodKeyByKey, unshared
+	}
 	rec.Method, rec.MethodReason = redisv1alpha1.RestoreMethod(method), why
 	if initLive && method != backup.MethodSameLayout {
 		// The pods were built to start on the shards by a pass whose
@@ -92,20 +96,47 @@ func (r *Reconciler) chooseRestore(ctx context.Context, st *state) error {
 }
 
 // readBackupLayout fills in the shards of spec.restore.fromBackup and rec
-// the record of its shards and source, when the backup has succeeded.
-func (r *Reconciler) readBackupLayout(ctx context.Context, st *state, in *backup.LayoutInput, rec *redisv1alpha1.RestoreStatus) error {
+// the record of its shards and source, when the backup has succeeded. A
+// backup on a claim that pods on several nodes cannot mount at once is
+// named in unshared: every pod of the cluster mounts the source (a pod
+// template is the same for all ordinals), so a ReadWriteOnce claim would
+// hold the whole cluster on one node.
+func (r *Reconciler) readBackupLayout(ctx context.Context, st *state, in *backup.LayoutInput, rec *redisv1alpha1.RestoreStatus) (unshared string, err error) {
 	b, err := r.succeededBackup(ctx, st.rc.Namespace, st.rc.Spec.Restore.FromBackup)
 	if err != nil || b == nil {
-		return err
+		return "", err
 	}
 	in.Shards, rec.Shards, err = backupShards(b)
 	if err != nil {
 		st.invalid = fmt.Sprintf("spec.restore.fromBackup: RedisClusterBackup %s: %v", b.Name, err)
-		return nil
+		return "", nil
 	}
 	src := b.Spec.Destination
 	rec.Source, rec.Location = &src, b.Status.Location
-	return nil
+	if c := src.PersistentVolumeClaim; c != nil {
+		pvc := &corev1.PersistentVolumeClaim{}
+		// Read around the cache: it holds only the clusters' own claims.
+		if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: st.rc.Namespace, Name: c.ClaimName}, pvc); err != nil {
+			if apierrors.IsNotFound(err) {
+				return fmt.Sprintf("the backup's claim %s does not exist", c.ClaimName), nil
+			}
+			return "", fmt.Errorf("get the backup's claim %s: %w", c.ClaimName, err)
+		}
+		if !sharedClaim(pvc) {
+			return fmt.Sprintf("the backup is on claim %s, which pods on several nodes cannot mount at once (not ReadOnlyMany or ReadWriteMany), and every pod would mount it", c.ClaimName), nil
+		}
+	}
+	return "", nil
+}
+
+// sharedClaim reports whether pods on several nodes may mount pvc.
+func sharedClaim(pvc *corev1.PersistentVolumeClaim) bool {
+	for _, m := range pvc.Spec.AccessModes {
+		if m == corev1.ReadOnlyMany || m == corev1.ReadWriteMany {
+			return true
+		}
+	}
+	return false
 }
 
 // shardSetsLive counts the cluster's StatefulSets and reports whether

@@ -3,6 +3,8 @@ package controller
 import (
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
 )
 
@@ -78,5 +80,17 @@ func TestRecordRestoreChoiceKeepsTheRestoreControllersFields(t *testing.T) {
 	recordRestoreChoice(&untouched, c)
 	if untouched.Restore != nil {
 		t.Error("a choice read from the record was written again")
+	}
+}
+
+func TestOnlyAClaimPodsOnSeveralNodesMayMountCarriesASameLayoutRestore(t *testing.T) {
+	claim := func(modes ...corev1.PersistentVolumeAccessMode) *corev1.PersistentVolumeClaim {
+		return &corev1.PersistentVolumeClaim{Spec: corev1.PersistentVolumeClaimSpec{AccessModes: modes}}
+	}
+	if sharedClaim(claim(corev1.ReadWriteOnce)) || sharedClaim(claim(corev1.ReadWriteOncePod)) || sharedClaim(claim()) {
+		t.Error("a claim one node mounts at a time counts as shared")
+	}
+	if !sharedClaim(claim(corev1.ReadWriteOnce, corev1.ReadOnlyMany)) || !sharedClaim(claim(corev1.ReadWriteMany)) {
+		t.Error("a claim many nodes may mount does not count as shared")
 	}
 }
