@@ -117,10 +117,6 @@ func TestBackupOperator(t *testing.T) {
 		testRestoreOnCreate(t, e, restoreCase{name: "rs", masters: 4, method: redisv1alpha1.RestoreKeyByKey}, sec.Name, password, b.Name, keys)
 	})
 
-	t.Run("a new cluster of 3 masters starts on the 3-shard backup's RDBs (same layout) before it is Ready", func(t *testing.T) {
-		testRestoreOnCreate(t, e, restoreCase{name: "rs3", masters: 3, replicas: 1, method: redisv1alpha1.RestoreSameLayout}, sec.Name, password, b.Name, keys)
-	})
-
 	t.Run("a second backup to the same location fails with the cause and is not complete", func(t *testing.T) {
 		again := newBackup(t, e, "bk-again", name, "file:///backups/bk-1")
 		again = waitBackupPhase(t, e, again.Name, redisv1alpha1.BackupFailed, 3*time.Minute)
@@ -141,8 +137,11 @@ func TestBackupOperator(t *testing.T) {
 		testBackupSchedule(t, e, name, claim.Name)
 	})
 
-	t.Run("a backup to a real S3 server fills status from the manifest in the bucket; wrong keys fail naming them", func(t *testing.T) {
-		testBackupToS3(t, e, network, name, keys)
+	t.Run("a backup to a real S3 server fills status from the manifest in the bucket; wrong keys fail naming them; a new cluster of 3 masters starts on its RDBs (same layout)", func(t *testing.T) {
+		s3b := testBackupToS3(t, e, network, name, keys)
+		t.Run("a new cluster of 3 masters starts on the 3-shard backup's RDBs (same layout) before it is Ready", func(t *testing.T) {
+			testRestoreOnCreate(t, e, restoreCase{name: "rs3", masters: 3, replicas: 1, method: redisv1alpha1.RestoreSameLayout}, sec.Name, password, s3b, keys)
+		})
 	})
 
 	t.Run("a backup of a cluster that does not exist waits, saying so", func(t *testing.T) {
@@ -441,8 +440,9 @@ func testRestoreOnCreate(t *testing.T, e *opEnv, rcase restoreCase, secret, pass
 // testBackupToS3 backs the cluster up to a SeaweedFS S3 gateway listening
 // on the pod network's gateway address (pods reach the host there), with
 // credentials from a Secret, and checks the bucket against the status;
-// then a backup with a wrong secret key fails with the S3 error.
-func testBackupToS3(t *testing.T, e *opEnv, network podnet.Config, cluster string, keys int) {
+// then a backup with a wrong secret key fails with the S3 error. It
+// returns the succeeded backup's name; the server lives as long as t.
+func testBackupToS3(t *testing.T, e *opEnv, network podnet.Config, cluster string, keys int) string {
 	srv := s3env.StartOn(t, network.CIDR.Addr().Next().String())
 	srv.MakeBucket(t, "backups")
 	for name, secretKey := range map[string]string{"s3-creds": s3env.SecretKey, "s3-wrong": "not-the-secret"} {
@@ -497,4 +497,5 @@ func testBackupToS3(t *testing.T, e *opEnv, network podnet.Config, cluster strin
 	if objs := srv.Objects(t, "backups", cluster+"/s3-wrong/"); len(objs) != 0 {
 		t.Errorf("a failed backup left %v in the bucket", objs)
 	}
+	return b.Name
 }
