@@ -34,7 +34,10 @@ import (
 // rcctl in a Job, as on a real cluster), checks the status against the
 // manifest on the volume, and checks that bad backups are named: a
 // cluster that does not exist stays Pending, a second backup to the same
-// location fails with rcctl's cause and is not reported complete.
+// location fails with rcctl's cause and is not reported complete. Two new
+// clusters restore the backups on create, both timed: masters: 4 from the
+// claim's (key by key, a Job) and masters: 3 from the S3 one (same layout:
+// the first pods start on the shards' RDBs, no Job).
 func TestBackupOperator(t *testing.T) {
 	network := harness.Network("rkb", 251)
 	e := startOperatorEnvOn(t, "e2e-backup", network)
