@@ -330,20 +330,77 @@ type RestorePhase string
 const (
 	// RestorePending: waiting for the backup or the cluster.
 	RestorePending RestorePhase = "Pending"
-	// RestoreRunning: the restore Job runs.
+	// RestoreRunning: the restore Job runs (KeyByKey only).
 	RestoreRunning RestorePhase = "Running"
-	// RestoreSucceeded: every key of the backup was written.
+	// RestoreSucceeded: every key of the backup was written (KeyByKey),
+	// or every master holds its shard's keys (SameLayout).
 	RestoreSucceeded RestorePhase = "Succeeded"
-	// RestoreFailed: the Job failed; the message says why. The cluster
-	// stays not Ready.
+	// RestoreFailed: the Job failed, or a master of a same-layout restore
+	// holds more keys than its shard, or fewer than expiry explains; the
+	// message says why. The cluster stays not Ready.
 	RestoreFailed RestorePhase = "Failed"
 )
 
-// RestoreStatus is status.restore of a RedisCluster with spec.restore,
-// written by the restore controller.
+// RestoreMethod is how a restore on create puts the backup's keys into
+// the cluster.
+// +kubebuilder:validation:Enum=SameLayout;KeyByKey
+type RestoreMethod string
+
+// Restore methods.
+const (
+	// RestoreSameLayout: the backup has one shard per master of the new
+	// cluster; each shard's first pod starts on its shard's RDB (an init
+	// container fetches it) and the operator creates the cluster around
+	// those pods. No key crosses the network and no Job runs.
+	RestoreSameLayout RestoreMethod = "SameLayout"
+	// RestoreKeyByKey: once the cluster is up, a Job runs `rcctl restore`,
+	// which copies every key with RESTORE (any shard count into any
+	// masters).
+	RestoreKeyByKey RestoreMethod = "KeyByKey"
+)
+
+// RestoreShardStatus is one backup shard of a same-layout restore: the
+// slots its first pod is made to serve and the keys it must hold.
+type RestoreShardStatus struct {
+	// Slots are the shard's slots, as ranges ("0-5460").
+	Slots string `json:"slots"`
+	// Keys is the backup's key count of the shard (its source's DBSIZE).
+	Keys int64 `json:"keys"`
+	// Found is the DBSIZE of the shard's master once the cluster was
+	// formed, recorded by the RedisCluster controller for the key check.
+	// +optional
+	Found *int64 `json:"found,omitempty"`
+	// Expired counts the keys the shard's master dropped as expired, at
+	// its RDB load and since, read with Found.
+	// +optional
+	Expired *int64 `json:"expired,omitempty"`
+}
+
+// RestoreStatus is status.restore of a RedisCluster with spec.restore. The
+// RedisCluster controller records the method (and, for SameLayout, the
+// shards and the source) when it creates the cluster; the restore
+// controller writes the rest.
 type RestoreStatus struct {
 	// Phase is Pending, Running, Succeeded or Failed.
 	Phase RestorePhase `json:"phase"`
+	// Method is how the keys are restored, chosen once when the cluster's
+	// first objects are created and never changed afterwards (the pods are
+	// built from it).
+	// +optional
+	Method RestoreMethod `json:"method,omitempty"`
+	// MethodReason says why Method was chosen.
+	// +optional
+	MethodReason string `json:"methodReason,omitempty"`
+	// Shards are the backup's shards in slot order, recorded with
+	// Method SameLayout: the create and the final key check use them
+	// even if the RedisClusterBackup is deleted afterwards.
+	// +optional
+	// +listType=atomic
+	Shards []RestoreShardStatus `json:"shards,omitempty"`
+	// Source is the backup's destination, recorded with Method
+	// SameLayout: the pods' init containers read their shards from it.
+	// +optional
+	Source *BackupDestination `json:"source,omitempty"`
 	// Location is the backup restored from.
 	// +optional
 	Location string `json:"location,omitempty"`

@@ -22,7 +22,7 @@ import (
 // writes those whose spec-hash annotation differs from the live object's.
 func (r *Reconciler) applyObjects(ctx context.Context, st *state) error {
 	rc := st.rc
-	desired, err := desiredObjects(st.renderCluster(), resources.Options{ExporterImage: r.exporterImage(), PasswordRotation: st.applied.Rotation, KeepPods: keepSurplusMasters(rc, st.old)})
+	desired, err := desiredObjects(st.renderCluster(), resources.Options{ExporterImage: r.exporterImage(), PasswordRotation: st.applied.Rotation, KeepPods: keepSurplusMasters(rc, st.old), RestoreShards: r.shardRestoreOption(st.restore)})
 	if err != nil {
 		return err
 	}

@@ -260,7 +260,7 @@ func (r *Reconciler) gatherRedis(ctx context.Context, st *state) error {
 	st.pool = redisadmin.NewPool(r.poolOptions(st))
 	o := &st.obs
 	*o = heal.Observation{
-		Spec:           heal.Spec{Declared: true, Masters: int(rc.Spec.Masters), ReplicasPerMaster: int(rc.Spec.ReplicasPerMaster), ReshardingPaused: reshardingPaused(rc)},
+		Spec:           heal.Spec{Declared: true, Masters: int(rc.Spec.Masters), ReplicasPerMaster: int(rc.Spec.ReplicasPerMaster), ReshardingPaused: reshardingPaused(rc), RestoreShards: healRestoreShards(st.restore, st.old.Restore)},
 		Platform:       heal.Platform{Recreates: true, AuthoritativeMembers: true},
 		Hosts:          st.kube.hosts,
 		RetiringGroups: st.kube.retiringSets,

@@ -163,6 +163,12 @@ type state struct {
 	tls *tlsState
 	// users is the pass's view of the ACL users (nil until readUsers ran).
 	users *usersState
+	// restore is how spec.restore runs (nil without spec.restore, or
+	// until chooseRestore ran).
+	restore *restoreChoice
+	// restoreKeys are the key counts of a same-layout restore's masters,
+	// for status.restore.shards (nil when not read this pass).
+	restoreKeys []shardKeys
 }
 
 // SetupWithManager registers the controller: it watches RedisClusters, the
@@ -232,10 +238,12 @@ func (r *Reconciler) setDefaults() {
 }
 
 // Reconcile runs one pass: fetch → validate → read the password and the
-// ACL users → expand the claims (storage) → check and issue the TLS
+// ACL users → expand the claims (storage) → settle spec.restore's method
+// → check and issue the TLS
 // certificates → apply the rendered objects → gather from Kubernetes →
 // change the users and the password on the running nodes → gather from
-// Redis → derive and decide (the core's heal chain) → act → status.
+// Redis → derive and decide (the core's heal chain) → act → read a
+// same-layout restore's key counts → status.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	if r.Clock == nil {
 		r.setDefaults()
@@ -275,6 +283,7 @@ func (r *Reconciler) runPhases(ctx context.Context, st *state) {
 		{"applied password", r.readApplied},
 		{"users", r.readUsers},
 		{"storage", r.convergeStorage},
+		{"restore method", r.chooseRestore},
 		{"tls", r.prepareTLS},
 		{"apply", r.applyObjects},
 		{"gather kubernetes", r.gatherKube},
@@ -285,6 +294,7 @@ func (r *Reconciler) runPhases(ctx context.Context, st *state) {
 		{"apply tls", r.applyTLS},
 		{"decide", r.decide},
 		{"act", r.act},
+		{"restore keys", r.readRestoreKeys},
 	} {
 		if st.invalid != "" {
 			return

@@ -41,11 +41,14 @@ const (
 // again.
 const restoreWaitRetry = 10 * time.Second
 
-// RestoreReconciler runs spec.restore of new RedisClusters: once the
-// RedisCluster controller reports the cluster up (Restored False with
-// RestorePending), it starts one Job running `rcctl restore` and records
-// its progress in status.restore, from which the RedisCluster controller
-// sets Restored and lets Ready become True. It writes only
+// RestoreReconciler runs spec.restore of new RedisClusters by the method
+// the RedisCluster controller recorded in status.restore.method. Once that
+// controller reports the cluster up (Restored False with RestorePending):
+// KeyByKey starts one Job running `rcctl restore` and follows it;
+// SameLayout (the pods started on the backup's shards, no Job) checks the
+// key counts of the shards' masters (restoreKeysVerdict). It records the
+// outcome in status.restore, from which the RedisCluster controller sets
+// Restored and lets Ready become True. It writes only
 // status.restore, with a merge patch, so the two controllers never
 // overwrite each other's fields.
 type RestoreReconciler struct {
@@ -124,6 +127,14 @@ func (r *RestoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 // advance sets next from the restore Job, starting it when the cluster is
 // up and the backup is ready.
 func (r *RestoreReconciler) advance(ctx context.Context, rc *redisv1alpha1.RedisCluster, next *redisv1alpha1.RestoreStatus) (ctrl.Result, error) {
+	switch next.Method {
+	case "":
+		next.Message = "waiting for the restore method to be chosen"
+		return ctrl.Result{}, nil // its status change brings the next pass
+	case redisv1alpha1.RestoreSameLayout:
+		r.advanceSameLayout(rc, next)
+		return ctrl.Result{}, nil
+	}
 	now := metav1.NewTime(r.Clock.Now())
 	job := &batchv1.Job{}
 	err := r.Client.Get(ctx, types.NamespacedName{Namespace: rc.Namespace, Name: resources.RestoreJobName(rc)}, job)
@@ -133,7 +144,7 @@ func (r *RestoreReconciler) advance(ctx context.Context, rc *redisv1alpha1.Redis
 		switch {
 		case jobCondition(job, batchv1.JobComplete):
 			next.Phase, next.CompletionTime = redisv1alpha1.RestoreSucceeded, &now
-			next.Message = r.restoredMessage(ctx, job, next.Location)
+			next.Message = r.restoredMessage(ctx, job, next.Location) + methodAndTime(rc, next.Method, now)
 			r.event(rc, corev1.EventTypeNormal, EventRestoreSucceeded, next.Message)
 		case jobCondition(job, batchv1.JobFailed):
 			next.Phase, next.CompletionTime = redisv1alpha1.RestoreFailed, &now
@@ -158,8 +169,7 @@ func (r *RestoreReconciler) advance(ctx context.Context, rc *redisv1alpha1.Redis
 		return ctrl.Result{RequeueAfter: restoreWaitRetry}, nil
 	}
 	next.Location = location
-	c := meta.FindStatusCondition(rc.Status.Conditions, string(redisv1alpha1.ConditionRestored))
-	if c == nil || c.Reason != string(redisv1alpha1.ReasonRestorePending) || c.ObservedGeneration != rc.Generation {
+	if !clusterUp(rc) {
 		next.Message = "waiting for the cluster to be up"
 		return ctrl.Result{}, nil // its status change brings the next pass
 	}
@@ -177,6 +187,46 @@ func (r *RestoreReconciler) advance(ctx context.Context, rc *redisv1alpha1.Redis
 	r.event(rc, corev1.EventTypeNormal, EventRestoreStarted, next.Message)
 	log.FromContext(ctx).Info("restore started", "cluster", rc.Name, "job", job.Name, "from", location)
 	return ctrl.Result{}, nil
+}
+
+// clusterUp reports whether the RedisCluster controller reports the
+// cluster up and waiting for its restore (Restored False with
+// RestorePending for the current generation).
+func clusterUp(rc *redisv1alpha1.RedisCluster) bool {
+	c := meta.FindStatusCondition(rc.Status.Conditions, string(redisv1alpha1.ConditionRestored))
+	return c != nil && c.Reason == string(redisv1alpha1.ReasonRestorePending) && c.ObservedGeneration == rc.Generation
+}
+
+// advanceSameLayout judges a same-layout restore (no Job: each shard's
+// first pod started on its RDB and the cluster was formed around them)
+// once the cluster is up, from the key counts of its masters that the
+// RedisCluster controller recorded in status.restore.shards.
+func (r *RestoreReconciler) advanceSameLayout(rc *redisv1alpha1.RedisCluster, next *redisv1alpha1.RestoreStatus) {
+	if !clusterUp(rc) {
+		next.Message = "the cluster is being formed around the pods started on the backup's shards"
+		return
+	}
+	known, ok, msg := restoreKeysVerdict(next.Shards)
+	if !known {
+		next.Message = "the cluster is up; waiting for the key counts of the shards' masters"
+		return
+	}
+	now := metav1.NewTime(r.Clock.Now())
+	next.CompletionTime = &now
+	if !ok {
+		next.Phase, next.Message = redisv1alpha1.RestoreFailed, msg
+		r.event(rc, corev1.EventTypeWarning, EventRestoreFailed, next.Message)
+		return
+	}
+	next.Phase = redisv1alpha1.RestoreSucceeded
+	next.Message = msg + " from " + next.Location + methodAndTime(rc, next.Method, now)
+	r.event(rc, corev1.EventTypeNormal, EventRestoreSucceeded, next.Message)
+}
+
+// methodAndTime says how a restore ran and how long the cluster took from
+// its creation to holding the backup's keys.
+func methodAndTime(rc *redisv1alpha1.RedisCluster, m redisv1alpha1.RestoreMethod, now metav1.Time) string {
+	return fmt.Sprintf(" by %s, %s after the cluster was created", m, now.Sub(rc.CreationTimestamp.Time).Round(time.Second))
 }
 
 // source resolves spec.restore: the destination to read and its URL, or

@@ -298,6 +298,8 @@ func (r *Reconciler) writeStatus(ctx context.Context, st *state) error {
 	}
 	in.External = externalFindingOf(st)
 	next := computeStatus(in)
+	recordRestoreChoice(&next, st.restore)
+	recordRestoreKeys(&next, st.restoreKeys)
 	r.tlsStatus(st, &next)
 	r.usersStatus(st, &next, in.Now)
 	r.recordTransitions(st, in, next)

@@ -9,9 +9,10 @@ import (
 
 // bootstrap creates the cluster once every member the spec asks for is up
 // and no node serves slots: one master per group, taken from the group's
-// own members (planner.GroupLayout).
+// own members (planner.GroupLayout). A same-layout restore is created by
+// bootstrapFromShards instead.
 func bootstrap(c *Cluster) (Decision, string) {
-	if !c.Spec.Declared || c.Bootstrapped() || !c.MembersComplete() {
+	if !c.Spec.Declared || len(c.Spec.RestoreShards) > 0 || c.Bootstrapped() || !c.MembersComplete() {
 		return Decision{}, ""
 	}
 	groups := make([][]planner.Member, c.Spec.Masters)

@@ -16,7 +16,8 @@ type Rule struct {
 type Chain []Rule
 
 // DefaultChain returns the rules in priority order: hand over a master
-// being deleted, take over from a master that is gone, create the cluster,
+// being deleted, take over from a master that is gone, create the cluster
+// (around the nodes started on a backup's shards in a same-layout restore),
 // re-introduce nodes with new addresses, forget nodes that are gone, attach
 // empty nodes as replicas, restart a stuck replica, repair slots, move
 // slots after the spec's masters changed, remove drained groups, hand the
@@ -30,6 +31,7 @@ func DefaultChain() Chain {
 		{"graceful failover", gracefulFailover},
 		{"forced failover", forcedFailover},
 		{"announce", announce},
+		{"bootstrap from shards", bootstrapFromShards},
 		{"bootstrap", bootstrap},
 		{"meet", meet},
 		{"forget", forget},

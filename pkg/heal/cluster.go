@@ -117,17 +117,32 @@ func (c *Cluster) MembersComplete() bool {
 }
 
 // Bootstrapped reports whether the cluster was created: some node serves
-// slots.
+// slots, other than a restore's pre-bootstrap claim (see StartedAlone).
 func (c *Cluster) Bootstrapped() bool {
-	if len(c.owned) > 0 {
-		return true
+	for id := range c.owned {
+		if m := c.Member(id); m == nil || !c.StartedAlone(m) {
+			return true
+		}
 	}
 	for i := range c.Members {
-		if c.Members[i].ServingMaster() {
+		if m := &c.Members[i]; m.ServingMaster() && !c.StartedAlone(m) {
 			return true
 		}
 	}
 	return false
+}
+
+// StartedAlone reports whether, in a same-layout restore
+// (Spec.RestoreShards), m's node is a master that knows no other node: it
+// may serve the slots of the keys it started with, but that is a claim
+// made at start, not a cluster. Once the cluster is formed every node
+// knows the others (nodes.conf keeps them across restarts).
+func (c *Cluster) StartedAlone(m *Member) bool {
+	if len(c.Spec.RestoreShards) == 0 {
+		return false
+	}
+	s := m.Self()
+	return s != nil && s.IsMaster() && len(m.State.View.Nodes) == 1
 }
 
 // SlotsClosed reports whether no answering member has a slot MIGRATING or

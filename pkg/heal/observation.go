@@ -73,6 +73,13 @@ type Spec struct {
 	// ReshardingPaused holds the slot moves of a change of Masters (the
 	// reshard rule reports what it would move and waits).
 	ReshardingPaused bool
+	// RestoreShards are, in a same-layout restore that has not finished,
+	// the slots of each backup shard: group i's member of ordinal 0
+	// started on shard i's RDB and claimed the slots its keys are in. Until
+	// the cluster is formed such claims are no cluster (Bootstrapped
+	// ignores them) and the bootstrap-from-shards rule creates the cluster
+	// around them. Nil for any other cluster.
+	RestoreShards []topology.SlotSet
 }
 
 // Platform says what the world around the Redis nodes can do.

@@ -55,7 +55,11 @@ func GroupLayout(groups [][]Member) (Plan, Placement, error) {
 			}
 		}
 	}
-	return groupLayoutPlan(groups, pl), pl, nil
+	assign := make([]topology.SlotSet, len(pl.Shards))
+	for g := range pl.Shards {
+		assign[g] = pl.Shards[g].Slots
+	}
+	return groupLayoutPlan(groups, pl, assign), pl, nil
 }
 
 // spreadGroupMasters moves the chosen masters of pl to other members of
@@ -95,8 +99,9 @@ func spreadGroupMasters(groups [][]Member, pl *Placement) {
 	}
 }
 
-// groupLayoutPlan renders the placement of GroupLayout as steps.
-func groupLayoutPlan(groups [][]Member, pl Placement) Plan {
+// groupLayoutPlan renders a placement of groups as steps; assign[g] are
+// the slots shard g's master is given (none when empty).
+func groupLayoutPlan(groups [][]Member, pl Placement, assign []topology.SlotSet) Plan {
 	var plan Plan
 	epoch := uint64(0)
 	for _, members := range groups {
@@ -105,8 +110,10 @@ func groupLayoutPlan(groups [][]Member, pl Placement) Plan {
 			plan.Steps = append(plan.Steps, SetConfigEpoch{Node: m.ID, Epoch: epoch})
 		}
 	}
-	for _, sh := range pl.Shards {
-		plan.Steps = append(plan.Steps, AssignSlots{Node: sh.Master.ID, Slots: sh.Slots})
+	for g, sh := range pl.Shards {
+		if !assign[g].IsEmpty() {
+			plan.Steps = append(plan.Steps, AssignSlots{Node: sh.Master.ID, Slots: assign[g]})
+		}
 	}
 	first := pl.Shards[0].Master
 	for _, members := range groups {

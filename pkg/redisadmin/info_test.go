@@ -91,3 +91,20 @@ func TestParseClusterInfo(t *testing.T) {
 		t.Fatal("truncated cluster info parsed without error")
 	}
 }
+
+func TestParseExpiredCountsKeysDroppedAtLoadAndSince(t *testing.T) {
+	// Captured from redis-server 7.0.15 started on an AOF base RDB whose 10
+	// volatile keys had expired: the AOF load keeps them, the active
+	// expire cycle drops them right after.
+	text := "# Persistence\r\nloading:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:20\r\naof_enabled:1\r\n\r\n# Stats\r\ntotal_connections_received:3\r\nexpired_keys:10\r\nevicted_keys:0\r\n"
+	e, err := ParseExpired(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.AtLoad != 0 || e.Since != 10 || e.Total() != 10 {
+		t.Errorf("got %+v, want 0 at load and 10 since", e)
+	}
+	if _, err := ParseExpired("# Stats\r\nexpired_keys:1\r\n"); err == nil {
+		t.Error("a reply without rdb_last_load_keys_expired parsed")
+	}
+}

@@ -7,10 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -32,7 +34,10 @@ import (
 // rcctl in a Job, as on a real cluster), checks the status against the
 // manifest on the volume, and checks that bad backups are named: a
 // cluster that does not exist stays Pending, a second backup to the same
-// location fails with rcctl's cause and is not reported complete.
+// location fails with rcctl's cause and is not reported complete. Two new
+// clusters restore the backups on create, both timed: masters: 4 from the
+// claim's (key by key, a Job) and masters: 3 from the S3 one (same layout:
+// the first pods start on the shards' RDBs, no Job).
 func TestBackupOperator(t *testing.T) {
 	network := harness.Network("rkb", 251)
 	e := startOperatorEnvOn(t, "e2e-backup", network)
@@ -111,8 +116,8 @@ func TestBackupOperator(t *testing.T) {
 		t.Logf("kubectl get rdcb:\n%s", out)
 	})
 
-	t.Run("a new cluster of 4 masters restores the 3-shard backup before it is Ready", func(t *testing.T) {
-		testRestoreOnCreate(t, e, sec.Name, password, b.Name, keys)
+	t.Run("a new cluster of 4 masters restores the 3-shard backup key by key before it is Ready", func(t *testing.T) {
+		testRestoreOnCreate(t, e, restoreCase{name: "rs", masters: 4, method: redisv1alpha1.RestoreKeyByKey}, sec.Name, password, b.Name, keys)
 	})
 
 	t.Run("a second backup to the same location fails with the cause and is not complete", func(t *testing.T) {
@@ -135,8 +140,11 @@ func TestBackupOperator(t *testing.T) {
 		testBackupSchedule(t, e, name, claim.Name)
 	})
 
-	t.Run("a backup to a real S3 server fills status from the manifest in the bucket; wrong keys fail naming them", func(t *testing.T) {
-		testBackupToS3(t, e, network, name, keys)
+	t.Run("a backup to a real S3 server fills status from the manifest in the bucket; wrong keys fail naming them; a new cluster of 3 masters starts on its RDBs (same layout)", func(t *testing.T) {
+		s3b := testBackupToS3(t, e, network, name, keys)
+		t.Run("a new cluster of 3 masters starts on the 3-shard backup's RDBs (same layout) before it is Ready", func(t *testing.T) {
+			testRestoreOnCreate(t, e, restoreCase{name: "rs3", masters: 3, replicas: 1, method: redisv1alpha1.RestoreSameLayout}, sec.Name, password, s3b, keys)
+		})
 	})
 
 	t.Run("a backup of a cluster that does not exist waits, saying so", func(t *testing.T) {
@@ -327,15 +335,25 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
-// testRestoreOnCreate creates a 4-master cluster with spec.restore from
-// the 3-shard backup and checks that it is Ready only after the restore,
-// with every key of the backup.
-func testRestoreOnCreate(t *testing.T, e *opEnv, secret, password, from string, keys int) {
-	const name = "rs"
+// restoreCase is a cluster restored on create and the method the
+// operator must choose for it.
+type restoreCase struct {
+	name              string
+	masters, replicas int32
+	method            redisv1alpha1.RestoreMethod
+}
+
+// testRestoreOnCreate creates a cluster with spec.restore from the 3-shard
+// backup and checks that it is Ready only after the restore, by the
+// method wanted (KeyByKey: a Job; SameLayout: no Job, the first pods
+// started on the shards' RDBs), with every key of the backup. The cluster
+// is deleted afterwards.
+func testRestoreOnCreate(t *testing.T, e *opEnv, rcase restoreCase, secret, password, from string, keys int) {
+	name := rcase.name
 	rc := &redisv1alpha1.RedisCluster{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: opNS},
 		Spec: redisv1alpha1.RedisClusterSpec{
-			Masters: 4, ReplicasPerMaster: 0,
+			Masters: rcase.masters, ReplicasPerMaster: rcase.replicas,
 			Storage:        redisv1alpha1.StorageSpec{Size: resource.MustParse("64Mi")},
 			PasswordSecret: &redisv1alpha1.PasswordSecretRef{Name: secret},
 			Restore:        &redisv1alpha1.RestoreSpec{FromBackup: from},
@@ -345,6 +363,11 @@ func testRestoreOnCreate(t *testing.T, e *opEnv, secret, password, from string, 
 	if err := e.cl.Create(t.Context(), rc); err != nil {
 		t.Fatal(err)
 	}
+	defer func() {
+		if err := e.cl.Delete(context.Background(), rc); err != nil {
+			t.Logf("delete %s: %v", name, err)
+		}
+	}()
 	var failed string
 	opWait(t, 5*time.Minute, "status.restore Succeeded", func(ctx context.Context) error {
 		rc, err := e.get(ctx, name)
@@ -367,12 +390,20 @@ func testRestoreOnCreate(t *testing.T, e *opEnv, secret, password, from string, 
 		t.Fatalf("the restore failed: %s", failed)
 	}
 	got := e.waitReady(t, name, began, 2*time.Minute)
-	t.Logf("measured: RedisCluster with spec.restore (4 masters from 3 shards, %d keys) created -> Ready: %v", keys, time.Since(began))
+	t.Logf("measured: RedisCluster with spec.restore (%s: %d masters x %d replicas from 3 shards, %d keys) created -> Ready: %v", rcase.method, rcase.masters, rcase.replicas, keys, time.Since(began))
 	c := meta.FindStatusCondition(got.Status.Conditions, string(redisv1alpha1.ConditionRestored))
 	if c == nil || c.Status != metav1.ConditionTrue || got.Status.Restore == nil || got.Status.Restore.Phase != redisv1alpha1.RestoreSucceeded {
 		t.Fatalf("Ready without a finished restore: Restored %+v, status.restore %+v", c, got.Status.Restore)
 	}
 	t.Logf("restore: %s", got.Status.Restore.Message)
+	if m := got.Status.Restore.Method; m != rcase.method {
+		t.Errorf("status.restore.method %q (%s), want %q", m, got.Status.Restore.MethodReason, rcase.method)
+	}
+	job := &batchv1.Job{}
+	err := e.cl.Get(t.Context(), types.NamespacedName{Namespace: opNS, Name: resources.RestoreJobName(got)}, job)
+	if hasJob := err == nil; hasJob != (rcase.method == redisv1alpha1.RestoreKeyByKey) {
+		t.Errorf("restore Job exists: %v (%v), want one only for KeyByKey", hasJob, err)
+	}
 	if !strings.Contains(got.Status.Restore.Message, fmt.Sprintf("restored %d keys", keys)) {
 		t.Errorf("status.restore.message %q does not count %d keys", got.Status.Restore.Message, keys)
 	}
@@ -384,30 +415,37 @@ func testRestoreOnCreate(t *testing.T, e *opEnv, secret, password, from string, 
 			t.Fatalf("bk:%d in the restored cluster: %d, %v (want %d)", k, v, err, k)
 		}
 	}
+	var mu sync.Mutex
 	n := 0
-	for _, a := range e.addrs(t, name) {
-		c := redis.NewClient(&redis.Options{Addr: a, Password: password})
-		size, err := c.DBSize(t.Context()).Result()
-		_ = c.Close()
+	err = cl.ForEachMaster(t.Context(), func(ctx context.Context, c *redis.Client) error {
+		size, err := c.DBSize(ctx).Result()
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		if size == 0 {
-			t.Errorf("master %s holds no key: the 4th shard got none", a)
+			t.Errorf("master %s holds no key: a shard got none", c.Options().Addr)
 		}
+		mu.Lock()
 		n += int(size)
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	if n != keys {
-		t.Errorf("the restored cluster holds %d keys, want %d", n, keys)
+		t.Errorf("the restored cluster's masters hold %d keys, want %d", n, keys)
 	}
-	wantEvent(t, e, name, "RestoreSucceeded", "restored")
+	wantEvent(t, e, name, "RestoreSucceeded", "restored", string(rcase.method))
+	wantEvent(t, e, name, "RestoreMethodChosen", string(rcase.method))
 }
 
 // testBackupToS3 backs the cluster up to a SeaweedFS S3 gateway listening
 // on the pod network's gateway address (pods reach the host there), with
 // credentials from a Secret, and checks the bucket against the status;
-// then a backup with a wrong secret key fails with the S3 error.
-func testBackupToS3(t *testing.T, e *opEnv, network podnet.Config, cluster string, keys int) {
+// then a backup with a wrong secret key fails with the S3 error. It
+// returns the succeeded backup's name; the server lives as long as t.
+func testBackupToS3(t *testing.T, e *opEnv, network podnet.Config, cluster string, keys int) string {
 	srv := s3env.StartOn(t, network.CIDR.Addr().Next().String())
 	srv.MakeBucket(t, "backups")
 	for name, secretKey := range map[string]string{"s3-creds": s3env.SecretKey, "s3-wrong": "not-the-secret"} {
@@ -462,4 +500,5 @@ func testBackupToS3(t *testing.T, e *opEnv, network podnet.Config, cluster strin
 	if objs := srv.Objects(t, "backups", cluster+"/s3-wrong/"); len(objs) != 0 {
 		t.Errorf("a failed backup left %v in the bucket", objs)
 	}
+	return b.Name
 }

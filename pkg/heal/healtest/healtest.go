@@ -39,6 +39,8 @@ type World struct {
 	RetiringGroups []int
 	// GroupsPending: the platform has not caught up with a new template.
 	GroupsPending bool
+	// RestoreShards are a same-layout restore's shards (Spec.RestoreShards).
+	RestoreShards []topology.SlotSet
 }
 
 // Pod is a member and its node.
@@ -128,6 +130,21 @@ func Fresh(masters, replicas int, hosts ...string) *World {
 	return w
 }
 
+// FreshFromShards returns masters x replicas pods started for a
+// same-layout restore of shards: each shard's pod of ordinal 0 knows only
+// itself and serves claimed[s] (the slots its keys are in), the others
+// are fresh and empty.
+func FreshFromShards(replicas int, shards, claimed []topology.SlotSet, hosts ...string) *World {
+	w := Fresh(len(shards), replicas, hosts...)
+	w.RestoreShards = shards
+	for _, p := range w.Pods {
+		if p.Ordinal == 0 {
+			p.Slots = claimed[p.Group]
+		}
+	}
+	return w
+}
+
 // Pod returns the pod named name.
 func (w *World) Pod(name string) *Pod {
 	for _, p := range w.Pods {
@@ -164,7 +181,7 @@ func (p *Pod) announcedAddr() string {
 // Observation derives the observation: views and snapshot.
 func (w *World) Observation() heal.Observation {
 	o := heal.Observation{
-		Spec:     heal.Spec{Declared: true, Masters: w.Masters, ReplicasPerMaster: w.Replicas, ReshardingPaused: w.ReshardingPaused},
+		Spec:     heal.Spec{Declared: true, Masters: w.Masters, ReplicasPerMaster: w.Replicas, ReshardingPaused: w.ReshardingPaused, RestoreShards: w.RestoreShards},
 		Platform: heal.Platform{Recreates: true, AuthoritativeMembers: true},
 		Hosts:    w.Hosts, Probes: w.Probes, RetiringGroups: w.RetiringGroups, GroupsPending: w.GroupsPending,
 		Memory: heal.Memory{LastInSync: w.Synced, StuckLinks: w.Stuck, WasReady: !w.Unsettled, Resharding: w.Resharding},
