@@ -159,7 +159,18 @@ func redisCliRDB(b *testing.B, snap *topology.Snapshot, dir string) time.Duratio
 //
 //	go test -run XXX -bench SameLayoutVsKeyByKey -benchtime 1x -timeout 30m ./pkg/backup/
 func BenchmarkSameLayoutVsKeyByKeyRestore(b *testing.B) {
-	const keys, size = 1_000_000, 100
+	for _, c := range []struct {
+		name       string
+		keys, size int
+	}{
+		{"1M keys x 100 B", 1_000_000, 100},
+		{"10k keys x 100 KB", 10_000, 100 << 10},
+	} {
+		b.Run(c.name, func(b *testing.B) { sameLayoutVsKeyByKey(b, c.keys, c.size) })
+	}
+}
+
+func sameLayoutVsKeyByKey(b *testing.B, keys, size int) {
 	for range b.N {
 		ctx := context.Background()
 		src := newCluster(b, 3, 0)
@@ -174,7 +185,7 @@ func BenchmarkSameLayoutVsKeyByKeyRestore(b *testing.B) {
 		dst := newCluster(b, 3, 0)
 		t0 := time.Now()
 		res, err := Restore(ctx, dst.pool, dst.snapshot(b), store, RestoreOptions{WorkDir: dir})
-		if err != nil || res.Restore.Keys != keys {
+		if err != nil || res.Restore.Keys != int64(keys) {
 			b.Fatalf("key-by-key restore: %v (%d keys)", err, res.Restore.Keys)
 		}
 		keyByKey := time.Since(t0)
@@ -196,9 +207,10 @@ func BenchmarkSameLayoutVsKeyByKeyRestore(b *testing.B) {
 
 		b.ReportMetric(float64(keys)/keyByKey.Seconds(), "keybykey-keys/s")
 		b.ReportMetric(float64(keys)/sameLayout.Seconds(), "samelayout-keys/s")
-		fmt.Printf("%d keys x %d B, %.0f MB of RDB in 3 shards, into 3 new shards:\n", keys, size, float64(m.TotalSize())/1e6)
-		fmt.Printf("  key by key   %6.2fs  %9.0f keys/s\n", keyByKey.Seconds(), float64(keys)/keyByKey.Seconds())
-		fmt.Printf("  same layout  %6.2fs  %9.0f keys/s  (%.1fx faster; fetch+check %.2fs, node starts %.2fs, DBSIZE+slots+meet+ok %.2fs, nodes one after the other)\n",
-			sameLayout.Seconds(), float64(keys)/sameLayout.Seconds(), keyByKey.Seconds()/sameLayout.Seconds(), place.Seconds(), start.Seconds(), form.Seconds())
+		mb := float64(m.TotalSize()) / 1e6
+		fmt.Printf("%d keys x %d B, %.0f MB of RDB in 3 shards, into 3 new shards:\n", keys, size, mb)
+		fmt.Printf("  key by key   %6.2fs  %9.0f keys/s  %6.1f MB/s of RDB\n", keyByKey.Seconds(), float64(keys)/keyByKey.Seconds(), mb/keyByKey.Seconds())
+		fmt.Printf("  same layout  %6.2fs  %9.0f keys/s  %6.1f MB/s of RDB  (%.1fx faster; fetch+check %.2fs, node starts %.2fs, DBSIZE+slots+meet+ok %.2fs, nodes one after the other)\n",
+			sameLayout.Seconds(), float64(keys)/sameLayout.Seconds(), mb/sameLayout.Seconds(), keyByKey.Seconds()/sameLayout.Seconds(), place.Seconds(), start.Seconds(), form.Seconds())
 	}
 }

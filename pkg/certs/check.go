@@ -75,23 +75,31 @@ func Check(b Bundle, now time.Time) Finding {
 		return Finding{Problem: ProblemExpired, Message: fmt.Sprintf("the certificate in tls.crt is valid from %s to %s, not now (%s)",
 			leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))}
 	}
-	roots := x509.NewCertPool()
+	chain, _ := ParseCertificates(b.Cert)
+	if err := verifyNodeChain(chain, cas, now); err != nil {
+		return Finding{Problem: ProblemNotSignedByCA, Message: fmt.Sprintf("the certificate in tls.crt does not verify against ca.crt for server and client authentication: %v", err)}
+	}
+	return Finding{Leaf: leaf, CAs: cas}
+}
+
+// verifyNodeChain verifies chain (leaf first, then intermediates) against
+// the CAs cas at now, for server and for client authentication: a node's
+// certificate serves clients and dials its peers.
+func verifyNodeChain(chain, cas []*x509.Certificate, now time.Time) error {
+	roots, inter := x509.NewCertPool(), x509.NewCertPool()
 	for _, c := range cas {
 		roots.AddCert(c)
 	}
-	inter := x509.NewCertPool()
-	chain, _ := ParseCertificates(b.Cert)
 	for _, c := range chain[1:] {
 		inter.AddCert(c)
 	}
 	// KeyUsages accepts any one of its usages: verify each on its own.
 	for _, u := range []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth} {
-		_, err = leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{u}})
-		if err != nil {
-			return Finding{Problem: ProblemNotSignedByCA, Message: fmt.Sprintf("the certificate in tls.crt does not verify against ca.crt for server and client authentication: %v", err)}
+		if _, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{u}}); err != nil {
+			return err
 		}
 	}
-	return Finding{Leaf: leaf, CAs: cas}
+	return nil
 }
 
 // publicKeyMatches reports whether kp's key is its certificate's.

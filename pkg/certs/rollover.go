@@ -2,7 +2,6 @@ package certs
 
 import (
 	"bytes"
-	"crypto/x509"
 	"encoding/pem"
 	"time"
 )
@@ -94,30 +93,14 @@ func stepOf(live, want Bundle, now time.Time) Step {
 }
 
 // trusts reports whether the certificate chain certPEM verifies against
-// the CAs of caPEM at now, for server and client authentication (a node's
-// certificate is both: it serves clients and dials its peers).
+// the CAs of caPEM at now (verifyNodeChain).
 func trusts(caPEM, certPEM []byte, now time.Time) bool {
 	cas, err := ParseCertificates(caPEM)
 	if err != nil {
 		return false
 	}
 	chain, err := ParseCertificates(certPEM)
-	if err != nil {
-		return false
-	}
-	roots, inter := x509.NewCertPool(), x509.NewCertPool()
-	for _, c := range cas {
-		roots.AddCert(c)
-	}
-	for _, c := range chain[1:] {
-		inter.AddCert(c)
-	}
-	for _, u := range []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth} {
-		if _, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{u}}); err != nil {
-			return false
-		}
-	}
-	return true
+	return err == nil && verifyNodeChain(chain, cas, now) == nil
 }
 
 // unionCAs is a PEM bundle of the certificates of a, then those of b that
