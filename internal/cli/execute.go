@@ -91,10 +91,10 @@ const gossipSettle = 10 * time.Second
 // closes exactly those slots on every master, and resumablePlan refuses the
 // open slots it cannot explain.
 func blocks(p planner.Problem, open topology.SlotSet) bool {
-	switch {
-	case p.Code == planner.ProblemSlotOwnerDisagreement:
+	switch p.Code {
+	case planner.ProblemSlotOwnerDisagreement:
 		return !p.Slots.Difference(open).IsEmpty()
-	case p.Code == planner.ProblemNodeFailing:
+	case planner.ProblemNodeFailing:
 		return p.Severity == planner.SeverityError
 	default:
 		return blockingProblems[p.Code]

@@ -114,17 +114,24 @@ func (r *Reconciler) readBackupLayout(ctx context.Context, st *state, in *backup
 	src := b.Spec.Destination
 	rec.Source, rec.Location = &src, b.Status.Location
 	if c := src.PersistentVolumeClaim; c != nil {
-		pvc := &corev1.PersistentVolumeClaim{}
-		// Read around the cache: it holds only the clusters' own claims.
-		if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: st.rc.Namespace, Name: c.ClaimName}, pvc); err != nil {
-			if apierrors.IsNotFound(err) {
-				return fmt.Sprintf("the backup's claim %s does not exist", c.ClaimName), nil
-			}
-			return "", fmt.Errorf("get the backup's claim %s: %w", c.ClaimName, err)
+		return r.unsharedClaim(ctx, st.rc.Namespace, c.ClaimName)
+	}
+	return "", nil
+}
+
+// unsharedClaim names why the backup's claim cannot serve a same-layout
+// restore (missing, or not mountable by pods on several nodes), or "".
+func (r *Reconciler) unsharedClaim(ctx context.Context, namespace, claim string) (string, error) {
+	pvc := &corev1.PersistentVolumeClaim{}
+	// Read around the cache: it holds only the clusters' own claims.
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: claim}, pvc); err != nil {
+		if apierrors.IsNotFound(err) {
+			return fmt.Sprintf("the backup's claim %s does not exist", claim), nil
 		}
-		if !sharedClaim(pvc) {
-			return fmt.Sprintf("the backup is on claim %s, which pods on several nodes cannot mount at once (not ReadOnlyMany or ReadWriteMany), and every pod would mount it", c.ClaimName), nil
-		}
+		return "", fmt.Errorf("get the backup's claim %s: %w", claim, err)
+	}
+	if !sharedClaim(pvc) {
+		return fmt.Sprintf("the backup is on claim %s, which pods on several nodes cannot mount at once (not ReadOnlyMany or ReadWriteMany), and every pod would mount it", claim), nil
 	}
 	return "", nil
 }
