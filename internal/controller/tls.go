@@ -7,16 +7,12 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -158,34 +154,6 @@ func (r *Reconciler) prepareTLS(ctx context.Context, st *state) error {
 	}
 	t.config = clientTLSConfig(rc, r.clusterDomain(), live, want)
 	return nil
-}
-
-// rolloverStep returns the bundle to give the nodes on the way from the
-// live Secret to want (certs.NextBundle): want itself, unless the nodes
-// could not verify each other while they reload one by one.
-func (r *Reconciler) rolloverStep(st *state, live *corev1.Secret, want certs.Bundle) certs.Bundle {
-	next := certs.NextBundle(bundleOf(live), want, appliedEverywhere(st.old.TLS, live), r.Clock.Now())
-	st.tls.step, st.tls.waiting = next.Step, next.Waiting
-	if !next.Waiting && next.Step != certs.StepWanted {
-		r.event(st.rc, corev1.EventTypeNormal, EventCARolloverStep, "RolloverCA", "the certificate wanted is from a CA the nodes do not trust yet: %s", next.Step)
-	}
-	return next.Bundle
-}
-
-// appliedEverywhere reports whether status old records that every running
-// node serves the certificate and trusts the CAs of the live Secret (a pod
-// that starts later reads the live files).
-func appliedEverywhere(old *redisv1alpha1.TLSStatus, live *corev1.Secret) bool {
-	if old == nil {
-		return false
-	}
-	b := bundleOf(live)
-	leaf, err := certs.ParseCertificates(b.Cert)
-	if err != nil {
-		return false
-	}
-	ca, err := certs.BundleFingerprint(b.CA)
-	return err == nil && certs.Fingerprint(leaf[0]) == old.CertificateFingerprint && ca == old.CAFingerprint
 }
 
 // toggleMessage is TLSToggleRefused's message.
@@ -417,189 +385,9 @@ func clientTLSConfig(rc *redisv1alpha1.RedisCluster, domain string, live *corev1
 	return redisadmin.VerifyChainOnly(roots, resources.TLSServerName(rc, domain), cert)
 }
 
-// applyTLS makes every node serve the current certificate and trust the
-// current CA bundle. A node that presents another certificate, or whose
-// tls-ca-cert-file is not the current bundle's fingerprinted file, is
-// told to load its files again with the CA from that file: Redis refuses
-// a path its kubelet has not written yet (the next pass tries again), so
-// a node that took it holds the current bundle, and a CA rollover's first
-// step (a new CA added to ca.crt, the certificate unchanged) reaches
-// every node before any node presents a certificate of the new CA.
-// Skipped once the status records that every node serves both.
-func (r *Reconciler) applyTLS(ctx context.Context, st *state) error {
-	t := st.tls
-	if t == nil || !t.on || t.leaf == nil || st.pool == nil {
-		return nil
-	}
-	want := certs.Fingerprint(t.leaf)
-	if old := st.old.TLS; old != nil && old.CertificateFingerprint == want && old.CAFingerprint == t.caPrint {
-		t.applied, t.verified = true, true
-		return nil
-	}
-	files := redisadmin.TLSFiles{Cert: resources.TLSCertFile, Key: resources.TLSKeyFile, CA: resources.TLSCABundleFile(t.caPrint)}
-	pods := runningPods(st)
-	var reloaded []string
-	for _, p := range pods {
-		addr := podAddr(p)
-		if r.servesTLS(ctx, st, addr, want, files.CA) {
-			continue
-		}
-		if err := st.pool.Node(addr).ReloadTLS(ctx, files); err != nil {
-			t.lagging = append(t.lagging, p.Name+" (its files are not refreshed yet: "+err.Error()+")")
-			continue
-		}
-		if !r.servesTLS(ctx, st, addr, want, files.CA) {
-			t.lagging = append(t.lagging, p.Name+" (still serves another certificate after a reload)")
-			continue
-		}
-		reloaded = append(reloaded, p.Name)
-	}
-	if len(reloaded) > 0 {
-		r.event(st.rc, corev1.EventTypeNormal, EventTLSReloaded, "ReloadTLS", "reloaded the TLS files of %s (certificate %s, CA bundle %s)",
-			strings.Join(reloaded, ", "), want[:16], t.caPrint[:16])
-	}
-	// With no pod running nothing is known to have applied it: a bundle
-	// on the way to another waits for the pods.
-	t.applied = len(t.lagging) == 0 && len(pods) > 0
-	total := int(st.rc.Spec.Masters * st.rc.Spec.PodsPerShard())
-	if len(pods) < total && len(t.lagging) == 0 {
-		t.lagging = append(t.lagging, fmt.Sprintf("%d of %d pods are not running", total-len(pods), total))
-	}
-	t.verified = len(t.lagging) == 0
-	return nil
-}
-
-// servesTLS reports whether the node at addr presents the certificate
-// whose fingerprint is cert and loaded its CAs from caFile.
-func (r *Reconciler) servesTLS(ctx context.Context, st *state, addr, cert, caFile string) bool {
-	got, err := redisadmin.ServedCertificate(ctx, addr, st.tls.config, r.Redis.DialTimeout*4)
-	if err != nil || certs.Fingerprint(got) != cert {
-		return false
-	}
-	file, err := st.pool.Node(addr).ConfigGet(ctx, "tls-ca-cert-file")
-	return err == nil && file == caFile
-}
-
-// runningPods are the cluster's running pods with an IP, by name.
-func runningPods(st *state) []*corev1.Pod {
-	var out []*corev1.Pod
-	for i := range st.kube.pods {
-		p := &st.kube.pods[i]
-		if p.Status.PodIP != "" && p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
-			out = append(out, p)
-		}
-	}
-	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })
-	return out
-}
-
-// podAddr is the pod's Redis address.
-func podAddr(p *corev1.Pod) string {
-	return fmt.Sprintf("%s:%d", p.Status.PodIP, resources.RedisPort)
-}
-
 // event emits an event when the reconciler has a recorder.
 func (r *Reconciler) event(rc *redisv1alpha1.RedisCluster, typ, reason, action, format string, args ...any) {
 	if r.Recorder != nil {
 		r.Recorder.Eventf(rc, nil, typ, reason, action, format, args...)
 	}
-}
-
-// tlsStatus sets status.tls and TLSReady on next from the pass's finding,
-// emits the event of a transition, and sets the expiry gauge. It keeps
-// both as they were when the pass did not get to TLS.
-func (r *Reconciler) tlsStatus(st *state, next *redisv1alpha1.RedisClusterStatus) {
-	t := st.tls
-	rc := st.rc
-	if t == nil {
-		return
-	}
-	if !t.on && t.refused == "" {
-		next.TLS = nil
-		meta.RemoveStatusCondition(&next.Conditions, redisv1alpha1.ConditionTLSReady.String())
-		tlsExpiryDays.DeleteLabelValues(rc.Namespace, rc.Name)
-		return
-	}
-	now := r.Clock.Now()
-	s := &redisv1alpha1.TLSStatus{Enabled: t.on}
-	if old := st.old.TLS; old != nil {
-		s.CertificateFingerprint = old.CertificateFingerprint
-		s.CAFingerprint = old.CAFingerprint
-	}
-	if t.on {
-		s.CASecretName = resources.TLSCASecretName(rc)
-	}
-	if t.leaf != nil {
-		s.NotAfter = &metav1.Time{Time: t.leaf.NotAfter.UTC().Truncate(time.Second)}
-		tlsExpiryDays.WithLabelValues(rc.Namespace, rc.Name).Set(certs.DaysLeft(t.leaf.NotAfter, now))
-		if t.applied {
-			s.CertificateFingerprint = certs.Fingerprint(t.leaf)
-			s.CAFingerprint = t.caPrint
-		}
-	}
-	if !t.on {
-		s = &redisv1alpha1.TLSStatus{}
-	}
-	next.TLS = s
-	ok, reason, msg := tlsCondition(t, now)
-	cond := metav1.Condition{
-		Type: redisv1alpha1.ConditionTLSReady.String(), Status: metav1.ConditionFalse, Reason: reason.String(), Message: msg,
-		ObservedGeneration: rc.Generation, LastTransitionTime: metav1.NewTime(now),
-	}
-	if ok {
-		cond.Status = metav1.ConditionTrue
-	}
-	prev := meta.FindStatusCondition(st.old.Conditions, cond.Type)
-	meta.SetStatusCondition(&next.Conditions, cond)
-	if prev == nil || prev.Reason != cond.Reason || (reason != redisv1alpha1.ReasonApplyingCertificate && prev.Message != cond.Message && !ok) {
-		r.recordTLS(rc, reason, msg)
-	}
-}
-
-// tlsCondition is TLSReady's value.
-func tlsCondition(t *tlsState, now time.Time) (bool, redisv1alpha1.ConditionReason, string) {
-	switch {
-	case t.refused != "":
-		return false, redisv1alpha1.ReasonTLSToggleRefused, t.refused
-	case t.problem != "":
-		return false, t.problem, t.message
-	case t.leaf == nil:
-		return false, redisv1alpha1.ReasonCertificateInvalid, "no usable certificate for the nodes yet"
-	case (t.waiting || t.step != certs.StepWanted) && !t.verified:
-		return false, redisv1alpha1.ReasonApplyingCertificate, pendingStep(t) + "; waiting for: " + strings.Join(t.lagging, ", ")
-	case t.waiting || t.step != certs.StepWanted:
-		return false, redisv1alpha1.ReasonApplyingCertificate, pendingStep(t) + ": applied on every node; the next step follows"
-	case !t.verified:
-		return false, redisv1alpha1.ReasonApplyingCertificate, "waiting for nodes to serve the current certificate and CA bundle: " + strings.Join(t.lagging, ", ")
-	}
-	return true, redisv1alpha1.ReasonCertificateApplied, fmt.Sprintf("every node serves certificate %s, valid until %s (%.0f days left), and trusts CA bundle %s",
-		certs.Fingerprint(t.leaf)[:16], t.leaf.NotAfter.UTC().Format(time.RFC3339), certs.DaysLeft(t.leaf.NotAfter, now), t.caPrint[:16])
-}
-
-// pendingStep names what the nodes are given while the wanted bundle
-// waits.
-func pendingStep(t *tlsState) string {
-	if t.step == certs.StepWanted {
-		return "a certificate given before the wanted one"
-	}
-	return t.step.String()
-}
-
-// recordTLS emits the event of a TLSReady transition.
-func (r *Reconciler) recordTLS(rc *redisv1alpha1.RedisCluster, reason redisv1alpha1.ConditionReason, msg string) {
-	switch reason {
-	case redisv1alpha1.ReasonCertificateApplied:
-		r.event(rc, corev1.EventTypeNormal, EventCertificateApplied, "ApplyCertificate", "%s", msg)
-	case redisv1alpha1.ReasonApplyingCertificate:
-	case redisv1alpha1.ReasonTLSToggleRefused:
-		r.event(rc, corev1.EventTypeWarning, EventTLSToggleRefused, "Reconcile", "%s", msg)
-	default:
-		r.event(rc, corev1.EventTypeWarning, EventTLSSecretInvalid, "Reconcile", "%s: %s", reason, msg)
-	}
-}
-
-// tlsPending reports whether some node still serves an older certificate,
-// or a CA rollover has steps left.
-func tlsPending(st *state) bool {
-	return st.tls != nil && st.tls.on && st.tls.leaf != nil && (!st.tls.verified || st.tls.waiting || st.tls.step != certs.StepWanted) && st.pool != nil
 }
