@@ -235,6 +235,15 @@ func TestOperator(t *testing.T) {
 		for n, p := range pods {
 			oldIPs[n] = p.Status.PodIP
 		}
+		// Ready's lastTransitionTime has a resolution of one second: delete
+		// in a later second than the one Ready last turned True in, or that
+		// old Ready passes for the new one (CI saw "Ready again" 206 ms
+		// after the delete with no pod back).
+		if rc, err := e.get(t.Context(), name); err == nil {
+			if c := meta.FindStatusCondition(rc.Status.Conditions, redisv1alpha1.ConditionReady.String()); c != nil {
+				time.Sleep(time.Until(c.LastTransitionTime.Add(time.Second)))
+			}
+		}
 		deleted := time.Now()
 		defer e.logActions(t, e.logMark(), &deleted)
 		defer e.dumpRedis(t, name)
