@@ -23,6 +23,18 @@ type Options struct {
 	// of each node's address. The handshake is bounded by DialTimeout; one
 	// that a node does not answer fails with a *TLSHandshakeError.
 	TLSConfig *tls.Config
+	// PlainTextFallback, with TLSConfig set, uses a node that serves plain
+	// text in plain text, for the moment a cluster is switched to TLS live
+	// (Node.SwitchToTLS): each new connection first sends a plain-text
+	// PING and keeps the connection when the node answers it, else dials
+	// again with TLS (a TLS node resets the first connection at once). A
+	// node that answers neither fails the dial with a *ProbeError at
+	// DialTimeout. Connections already open are kept as they are. Without
+	// TLSConfig it has no effect. Each new connection to a TLS node costs
+	// one round trip more, and Redis 7.0 logs the probe at warning level
+	// ("Error accepting a client connection: ... wrong version number"):
+	// meant for the switch, not for good.
+	PlainTextFallback bool
 	// DialTimeout bounds connecting to a node (default 2 s).
 	DialTimeout time.Duration
 	// ReadTimeout bounds waiting for one reply (default 30 s, so that a big
@@ -136,7 +148,11 @@ func (p *Pool) client(addr string) (*redis.Client, error) {
 			Mode: maintnotifications.ModeDisabled,
 		},
 	}
-	if p.opts.TLSConfig != nil {
+	switch {
+	case p.opts.TLSConfig != nil && p.opts.PlainTextFallback:
+		// Plain text first, TLS when the node resets it (tlsdial.go).
+		o.Dialer = fallbackDialer(p.opts.TLSConfig, p.opts.DialTimeout)
+	case p.opts.TLSConfig != nil:
 		// A handshake with a node serving plain text gets no answer; this
 		// dialer bounds it and says so (tlsdial.go).
 		o.Dialer = tlsDialer(p.opts.TLSConfig, p.opts.DialTimeout)

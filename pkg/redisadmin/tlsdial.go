@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"time"
@@ -160,4 +161,142 @@ func answersPlainText(ctx context.Context, d *net.Dialer, network, addr string) 
 	}
 	b, err := bufio.NewReader(c).ReadByte()
 	return err == nil && (b == '+' || b == '-')
+}
+
+// maxProbeReply bounds the reply line a plain-text probe reads ("+PONG",
+// "-NOAUTH Authentication required.", "-LOADING ...").
+const maxProbeReply = 512
+
+// fallbackDialer returns a go-redis Dialer for Options.PlainTextFallback:
+// it connects in plain text and sends an inline PING first. A node serving
+// plain text answers with a RESP line, which is read to its end, and that
+// same connection is returned, ready for go-redis's own handshake (AUTH,
+// ...). A TLS node reads the PING as a broken TLS record and resets the
+// connection at once; the dialer then connects again with TLS through
+// tlsDialer. Both ways cost one round trip more than a dial that knew the
+// node's mode, and both share one timeout. A node that answers neither
+// (a stopped process) fails when the timeout passes, with a *ProbeError.
+func fallbackDialer(cfg *tls.Config, timeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	viaTLS := tlsDialer(cfg, timeout)
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		conn, err := dialPlainText(ctx, network, addr)
+		if err != nil || conn != nil {
+			return conn, err
+		}
+		return viaTLS(ctx, network, addr)
+	}
+}
+
+// ProbeError is a plain-text PING, sent by a pool with PlainTextFallback,
+// that a node accepted but did not answer, nor refused, before the dial
+// timeout (or the caller's context) ended.
+type ProbeError struct {
+	// Addr is the node dialed.
+	Addr string
+	// Err is the deadline or the cancellation.
+	Err error
+}
+
+func (e *ProbeError) Error() string {
+	return fmt.Sprintf("dial %s: the node accepted the connection but answered neither a plain-text PING nor with a TLS reset: %v", e.Addr, e.Err)
+}
+
+// Unwrap returns the deadline or the cancellation.
+func (e *ProbeError) Unwrap() error { return e.Err }
+
+// dialPlainText connects to addr and sends an inline PING. It returns the
+// connection, its reply consumed, when the node answers in RESP; nil and
+// no error when the node closed or reset the connection or answered
+// something else (a TLS node); an error when the dial failed or nothing
+// came back before ctx ended.
+func dialPlainText(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := &net.Dialer{KeepAliveConfig: keepAlive}
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	ok, err := answersPing(ctx, c)
+	if ok && err == nil {
+		return c, nil
+	}
+	if cerr := c.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) && err != nil {
+		err = errors.Join(err, cerr)
+	}
+	if err != nil {
+		return nil, &ProbeError{Addr: addr, Err: err}
+	}
+	return nil, nil
+}
+
+// answersPing writes an inline PING on c and reads the reply line one byte
+// at a time, so that nothing after it is taken from the connection. It
+// reports true when the line is RESP ('+' or '-' first). An error is
+// returned only when ctx ended first; a closed, reset or non-RESP answer
+// is false.
+func answersPing(ctx context.Context, c net.Conn) (bool, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		if err := c.SetDeadline(dl); err != nil {
+			return false, err
+		}
+	}
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) }) // cancellation without deadline
+	defer stop()
+	fail := func(err error) (bool, error) {
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		if isTimeout(err) {
+			return false, err
+		}
+		return false, nil // closed or reset: not plain text
+	}
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return fail(err)
+	}
+	var b [1]byte
+	for i := 0; i < maxProbeReply; i++ {
+		if _, err := io.ReadFull(c, b[:]); err != nil {
+			return fail(err)
+		}
+		if i == 0 && b[0] != '+' && b[0] != '-' {
+			return false, nil
+		}
+		if b[0] == '\n' {
+			if !stop() {
+				return false, ctx.Err()
+			}
+			return true, c.SetDeadline(time.Time{})
+		}
+	}
+	return false, nil
+}
+
+// PlainTextOrTLSDialer is the go-redis Dialer of Options.PlainTextFallback,
+// for clients of a cluster being switched to TLS (an application, the
+// exporter): plain text to a node that serves it, TLS of cfg to the
+// others, both within timeout.
+func PlainTextOrTLSDialer(cfg *tls.Config, timeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return fallbackDialer(cfg, timeout)
+}
+
+// ServesPlainText reports whether the node at addr answers a plain-text
+// PING (false: it reset the connection, as a TLS node does). A node that
+// cannot be reached or answers nothing within timeout is an error, never
+// false.
+func ServesPlainText(ctx context.Context, addr string, timeout time.Duration) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, err := dialPlainText(ctx, "tcp", addr)
+	if err != nil {
+		return false, fmt.Errorf("redisadmin: %s: plain-text PING: %w", addr, err)
+	}
+	if c == nil {
+		return false, nil
+	}
+	if err := c.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return true, fmt.Errorf("redisadmin: %s: close the plain-text probe: %w", addr, err)
+	}
+	return true, nil
 }

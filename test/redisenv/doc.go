@@ -10,9 +10,12 @@
 // Options shape the servers: WithTLS serves clients, the cluster bus and
 // replication over TLS only, with certificates NewCerts generates per test
 // (Node.TLS has the file paths, Node.ClientTLSConfig a client
-// configuration); WithPassword and WithACLUser require authentication
-// (Node.Username and Node.Password are what a client must send). Node.Addr
-// is always the address a client dials.
+// configuration); WithTLSFiles names the certificate files but leaves TLS
+// off, for tests that switch TLS on live, and Node.RestartWithTLS restarts
+// such a node with WithTLS's configuration on the same ports; WithPassword
+// and WithACLUser require authentication (Node.Username and Node.Password
+// are what a client must send). Node.Addr is always the address a client
+// dials.
 //
 // Nothing here talks to an address outside 127.0.0.0/8.
 package redisenv

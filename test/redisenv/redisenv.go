@@ -48,6 +48,7 @@ type Node struct {
 
 	tb   testing.TB
 	conf string
+	cfg  *config
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -61,6 +62,7 @@ type config struct {
 	aclPass    string
 	useTLS     bool
 	tls        *Certs
+	tlsFiles   *Certs
 	extra      [][2]string
 }
 
@@ -107,6 +109,16 @@ func WithTLS(certs *Certs) Option {
 	return func(c *config) { c.useTLS, c.tls = true, certs }
 }
 
+// WithTLSFiles names the files of certs in the configuration
+// (tls-cert-file, tls-key-file, tls-ca-cert-file) but leaves TLS off: the
+// node serves plain text on its port, with tls-port 0 and tls-cluster and
+// tls-replication no, as a node does once its certificates are mounted and
+// before TLS is switched on. Node.TLS stays nil; Node.RestartWithTLS
+// restarts the node with WithTLS's configuration on the same ports.
+func WithTLSFiles(certs *Certs) Option {
+	return func(c *config) { c.tlsFiles = certs }
+}
+
 // Standalone starts servers without cluster mode.
 func Standalone() Option { return func(c *config) { c.standalone = true } }
 
@@ -136,7 +148,7 @@ func Start(tb testing.TB, n int, opts ...Option) []*Node {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range nodes {
-		nodes[i] = &Node{tb: tb, Dir: tb.TempDir(), TLS: cfg.tls, Username: user, Password: pass}
+		nodes[i] = &Node{tb: tb, Dir: tb.TempDir(), TLS: cfg.tls, Username: user, Password: pass, cfg: &cfg}
 		wg.Add(1)
 		go func(nd *Node, i int) {
 			defer wg.Done()
@@ -199,6 +211,11 @@ func (nd *Node) render(cfg *config) string {
 		line("tls-replication", "yes")
 	} else {
 		line("port", strconv.Itoa(nd.Port))
+		if f := cfg.tlsFiles; f != nil {
+			line("tls-cert-file", f.ServerCertFile)
+			line("tls-key-file", f.ServerKeyFile)
+			line("tls-ca-cert-file", f.CAFile)
+		}
 	}
 	line("dir", nd.Dir)
 	line("daemonize", "no")
@@ -342,6 +359,34 @@ func (nd *Node) Restart() {
 	nd.Kill()
 	if err := nd.launch(); err != nil {
 		nd.tb.Fatalf("redisenv: restart %s: %v", nd.Addr, err)
+	}
+}
+
+// RestartWithTLS kills the server (when running) and starts it again on
+// the same ports and directory with WithTLS's configuration: port 0,
+// tls-port on the port number the node had (plain or TLS), tls-cluster,
+// tls-replication and tls-auth-clients yes, with the certificates of
+// WithTLSFiles (or of WithTLS). Node.TLS is set to them, so Node.Addr is
+// dialed over TLS from then on. Options of Start such as WithConfig keep
+// applying. It fails the test when the node has no certificates or does
+// not come back.
+func (nd *Node) RestartWithTLS() {
+	nd.tb.Helper()
+	c := *nd.cfg
+	if c.tls == nil {
+		c.tls = c.tlsFiles
+	}
+	if c.tls == nil {
+		nd.tb.Fatalf("redisenv: restart %s with TLS: the node was started without WithTLSFiles or WithTLS", nd.Addr)
+	}
+	c.useTLS, c.tlsFiles = true, nil
+	nd.Kill()
+	if err := os.WriteFile(nd.conf, []byte(nd.render(&c)), 0o600); err != nil {
+		nd.tb.Fatalf("redisenv: restart %s with TLS: write config: %v", nd.Addr, err)
+	}
+	nd.cfg, nd.TLS = &c, c.tls
+	if err := nd.launch(); err != nil {
+		nd.tb.Fatalf("redisenv: restart %s with TLS: %v", nd.Addr, err)
 	}
 }
 
