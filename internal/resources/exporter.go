@@ -55,9 +55,9 @@ func exporterContainer(rc *redisv1alpha1.RedisCluster, o Options) (corev1.Contai
 		"--redis-addr", "127.0.0.1:" + strconv.Itoa(RedisPort),
 		"--redis-user", auth.MonitorUser,
 		"--web.listen-address", ":" + strconv.Itoa(ExporterPort),
-	}, exporterTLSArgs(rc)...)
+	}, exporterTLSArgs(rc, o)...)
 	var mounts []corev1.VolumeMount
-	if rc.Spec.TLSEnabled() {
+	if mountsTLS(rc, o) {
 		mounts = append(mounts, tlsMount())
 	}
 	c := corev1.Container{

@@ -33,6 +33,12 @@ const (
 	// AnnotationPasswordRotation on the pod template counts the password
 	// changes the operator carried out (Options.PasswordRotation).
 	AnnotationPasswordRotation = "redis.redkube.io/password-rotation"
+	// AnnotationTLSSwitch marks a pod template of a cluster being switched
+	// to TLS (Options.TLSFilesMounted), with the value
+	// TLSSwitchFilesMounted.
+	AnnotationTLSSwitch = "redis.redkube.io/tls-switch"
+	// TLSSwitchFilesMounted is AnnotationTLSSwitch's value.
+	TLSSwitchFilesMounted = "FilesMounted"
 )
 
 // SelectorLabels select every pod (and PVC) of rc. The access and headless

@@ -53,12 +53,29 @@ const (
 // send to an address with no process behind it and time out instead of
 // being redirected. A node no client is sent to (a replica) leaves after one
 // quiet second, as does the hook when redis-server no longer answers.
-var PreStopScript = preStopScript("")
+var PreStopScript = preStopScript(preStopCLI(""))
 
-// preStopScript is PreStopScript with redis-cli's TLS flags (empty: none).
-func preStopScript(tlsFlags string) string {
+// preStopCLI is the hook's redis-cli command as the monitor user, with
+// redis-cli's TLS flags (empty: none).
+func preStopCLI(tlsFlags string) string {
+	return fmt.Sprintf(`REDISCLI_AUTH="$%s" redis-cli --user %s %s-p %d "$@"`, MonitorPasswordEnv, auth.MonitorUser, tlsFlags, RedisPort)
+}
+
+// preStopHook is the hook's command for rc: while a running cluster is
+// switched to TLS (o.TLSFilesMounted), plain text first and TLS when the
+// node no longer serves plain text.
+func preStopHook(rc *redisv1alpha1.RedisCluster, o Options) string {
+	if o.TLSFilesMounted && !rc.Spec.TLSEnabled() {
+		return preStopScript(preStopCLI("") + " 2>/dev/null || " + preStopCLI(cliTLSFlags))
+	}
+	return preStopScript(preStopCLI(redisCLITLSFlags(rc)))
+}
+
+// preStopScript is PreStopScript with cli, the command that reaches the
+// node.
+func preStopScript(cli string) string {
 	return fmt.Sprintf(`end=$(( $(date +%%s) + %[1]d ))
-cli() { REDISCLI_AUTH="$%[2]s" redis-cli --user %[3]s %[4]s-p %[5]d "$@"; }
+cli() { %[2]s; }
 while [ "$(date +%%s)" -lt "$end" ]; do
   nodes=$(cli cluster nodes) || exit 0
   printf '%%s\n' "$nodes" | awk '
@@ -79,7 +96,7 @@ while [ "$(date +%%s)" -lt "$end" ]; do
   [ "$now" = "$last" ] && exit 0
   last=$now
 done
-`, TerminationGracePeriodSeconds-PreStopReserveSeconds, MonitorPasswordEnv, auth.MonitorUser, tlsFlags, RedisPort)
+`, TerminationGracePeriodSeconds-PreStopReserveSeconds, cli)
 }
 
 // Options are the operator's settings the builders need beside the
@@ -98,6 +115,12 @@ type Options struct {
 	// that is still its shard's master stays until it handed the role
 	// over (a StatefulSet removes its highest ordinals first).
 	KeepPods map[int]int32
+	// TLSFilesMounted is set while a running cluster is switched to TLS
+	// (pkg/tlsswitch.ModeFilesMounted), rc being rendered without TLS:
+	// the pods mount <name>-tls, the preStop hook and the exporter speak
+	// plain text or TLS, whichever the node serves, and the template
+	// carries AnnotationTLSSwitch.
+	TLSFilesMounted bool
 	// RestoreShards, when not nil, adds to each shard's pods the init
 	// container of a same-layout restore (RestoreShardContainer): the
 	// pod of ordinal 0, started for the first time, starts on its shard's
@@ -173,13 +196,16 @@ func podAnnotations(rc *redisv1alpha1.RedisCluster, o Options) map[string]string
 	if o.PasswordRotation > 0 {
 		a[AnnotationPasswordRotation] = strconv.Itoa(o.PasswordRotation)
 	}
+	if o.TLSFilesMounted && !rc.Spec.TLSEnabled() {
+		a[AnnotationTLSSwitch] = TLSSwitchFilesMounted
+	}
 	return a
 }
 
 // podSpec is the pod template's spec.
 func podSpec(rc *redisv1alpha1.RedisCluster, shard int, o Options) (corev1.PodSpec, error) {
 	p := rc.Spec.Placement
-	containers := []corev1.Container{redisContainer(rc)}
+	containers := []corev1.Container{redisContainer(rc, o)}
 	if rc.Spec.ExporterEnabled() {
 		exp, err := exporterContainer(rc, o)
 		if err != nil {
@@ -194,7 +220,7 @@ func podSpec(rc *redisv1alpha1.RedisCluster, shard int, o Options) (corev1.PodSp
 			Items:                []corev1.KeyToPath{{Key: ConfigKey, Path: ConfigKey}},
 		}},
 	}, usersVolume(rc)}
-	if rc.Spec.TLSEnabled() {
+	if mountsTLS(rc, o) {
 		volumes = append(volumes, tlsVolume(rc))
 	}
 	if AnnouncesAtStart(rc) {
@@ -240,7 +266,7 @@ func podSpec(rc *redisv1alpha1.RedisCluster, shard int, o Options) (corev1.PodSp
 // redisContainer runs redis-server with the ConfigMap's redis.conf, announcing
 // the pod IP. Its users, the default user's passwords included, come from
 // the users file redis.conf includes.
-func redisContainer(rc *redisv1alpha1.RedisCluster) corev1.Container {
+func redisContainer(rc *redisv1alpha1.RedisCluster, o Options) corev1.Container {
 	args := []string{ConfigDir + "/" + ConfigKey, "--cluster-announce-ip", "$(" + PodIPEnv + ")"}
 	env := []corev1.EnvVar{{
 		Name:      PodIPEnv,
@@ -261,7 +287,7 @@ func redisContainer(rc *redisv1alpha1.RedisCluster) corev1.Container {
 		{Name: DataVolumeName, MountPath: DataDir},
 		usersMount(),
 	}
-	if rc.Spec.TLSEnabled() {
+	if mountsTLS(rc, o) {
 		mounts = append(mounts, tlsMount())
 	}
 	if AnnouncesAtStart(rc) {
@@ -291,7 +317,7 @@ func redisContainer(rc *redisv1alpha1.RedisCluster) corev1.Container {
 			ProbeHandler: tcp, InitialDelaySeconds: 15, PeriodSeconds: 10, TimeoutSeconds: 5, SuccessThreshold: 1, FailureThreshold: 6,
 		},
 		Lifecycle: &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{
-			Exec: &corev1.ExecAction{Command: []string{"sh", "-c", preStopScript(redisCLITLSFlags(rc))}},
+			Exec: &corev1.ExecAction{Command: []string{"sh", "-c", preStopHook(rc, o)}},
 		}},
 		VolumeMounts: mounts,
 		// Redis writes only /data (the claim); the rest of the image is

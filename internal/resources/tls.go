@@ -106,14 +106,23 @@ func tlsDirectives(rc *redisv1alpha1.RedisCluster) [][2]string {
 	}
 }
 
-// redisCLITLSFlags are the redis-cli flags of the pod's own scripts: TLS
-// with the mounted CA, presenting the mounted certificate (needed with
-// spec.tls.authClients). Empty without TLS.
+// cliTLSFlags are the redis-cli flags of the pod's own scripts under TLS:
+// the mounted CA, presenting the mounted certificate (needed with
+// spec.tls.authClients).
+var cliTLSFlags = strings.Join([]string{"--tls", "--cacert", TLSCAFile, "--cert", TLSCertFile, "--key", TLSKeyFile}, " ") + " "
+
+// redisCLITLSFlags are cliTLSFlags under TLS, empty without.
 func redisCLITLSFlags(rc *redisv1alpha1.RedisCluster) string {
 	if !rc.Spec.TLSEnabled() {
 		return ""
 	}
-	return strings.Join([]string{"--tls", "--cacert", TLSCAFile, "--cert", TLSCertFile, "--key", TLSKeyFile}, " ") + " "
+	return cliTLSFlags
+}
+
+// mountsTLS reports whether the pods mount <name>-tls: under TLS, and
+// while a running cluster is switched to it (Options.TLSFilesMounted).
+func mountsTLS(rc *redisv1alpha1.RedisCluster, o Options) bool {
+	return rc.Spec.TLSEnabled() || o.TLSFilesMounted
 }
 
 // tlsVolume mounts <name>-tls, the Secret the operator writes once the
@@ -136,12 +145,18 @@ func tlsMount() corev1.VolumeMount {
 	return corev1.VolumeMount{Name: TLSVolumeName, MountPath: TLSDir, ReadOnly: true}
 }
 
-// exporterTLSArgs are the exporter's flags under TLS.
-func exporterTLSArgs(rc *redisv1alpha1.RedisCluster) []string {
-	if !rc.Spec.TLSEnabled() {
+// exporterTLSArgs are the exporter's flags under TLS; while the cluster is
+// switched to TLS, the exporter also speaks plain text to a node that
+// still serves it.
+func exporterTLSArgs(rc *redisv1alpha1.RedisCluster, o Options) []string {
+	if !mountsTLS(rc, o) {
 		return nil
 	}
-	return []string{"--tls-ca-file", TLSCAFile, "--tls-cert-file", TLSCertFile, "--tls-key-file", TLSKeyFile}
+	args := []string{"--tls-ca-file", TLSCAFile, "--tls-cert-file", TLSCertFile, "--tls-key-file", TLSKeyFile}
+	if !rc.Spec.TLSEnabled() {
+		args = append(args, "--tls-plain-text-fallback")
+	}
+	return args
 }
 
 // TLSSecret renders an operator-owned TLS Secret: the server certificate

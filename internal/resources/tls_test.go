@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
 	"github.com/redkube/redkube/pkg/certs"
@@ -129,4 +130,39 @@ func TestTLSHostsCertificateCoversEveryNameClientsUse(t *testing.T) {
 	if _, err := kp.Cert.Verify(x509.VerifyOptions{DNSName: "other.ns.svc.cluster.local", Roots: roots}); err == nil {
 		t.Error("the certificate is valid for another Service")
 	}
+}
+
+// TestTLSSwitchTemplateMountsTheFilesAndSpeaksEither renders the template
+// a running plain-text cluster is rolled to before it is switched to TLS
+// live: plain-text redis.conf (the config hash of a plain cluster), the
+// TLS Secret mounted in both containers, a preStop hook that falls back to
+// TLS, and an exporter told to fall back to plain text.
+func TestTLSSwitchTemplateMountsTheFilesAndSpeaksEither(t *testing.T) {
+	rc := tlsCluster()
+	rc.Spec.TLS.Enabled = false
+	o := testOptions
+	o.TLSFilesMounted = true
+	sts, err := ShardStatefulSet(rc, 0, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := ShardStatefulSet(rc, 0, testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := sts.Spec.Template
+	if got, want := tpl.Annotations[AnnotationConfigHash], plain.Spec.Template.Annotations[AnnotationConfigHash]; got != want {
+		t.Errorf("config hash %s, want the plain cluster's %s", got, want)
+	}
+	if tpl.Annotations[AnnotationTLSSwitch] != TLSSwitchFilesMounted {
+		t.Errorf("annotations %v lack %s", tpl.Annotations, AnnotationTLSSwitch)
+	}
+	if _, ok := plain.Spec.Template.Annotations[AnnotationTLSSwitch]; ok {
+		t.Errorf("a plain template carries %s", AnnotationTLSSwitch)
+	}
+	b, err := yaml.Marshal(sts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "tls-switch-statefulset.yaml", b)
 }
