@@ -41,7 +41,7 @@ func run() error {
 		addr, listen, passwordFile, username string
 		tlsCA, tlsCert, tlsKey               string
 		timeout                              time.Duration
-		printVersion                         bool
+		printVersion, plainFallback          bool
 	)
 	flag.StringVar(&addr, "redis-addr", "127.0.0.1:6379", "host:port of the Redis server")
 	flag.StringVar(&username, "redis-user", "", "ACL user to authenticate as (default: the default user)")
@@ -51,6 +51,7 @@ func run() error {
 	flag.StringVar(&tlsCA, "tls-ca-file", "", "connect over TLS, verifying the server against the CA certificates in this file (read at every connection)")
 	flag.StringVar(&tlsCert, "tls-cert-file", "", "client certificate to present over TLS (with --tls-key-file)")
 	flag.StringVar(&tlsKey, "tls-key-file", "", "private key of --tls-cert-file")
+	flag.BoolVar(&plainFallback, "tls-plain-text-fallback", false, "with --tls-ca-file, speak plain text to a server that serves it (while a cluster is switched to TLS)")
 	flag.BoolVar(&printVersion, "version", false, "print the version and exit")
 	flag.Parse()
 	if printVersion {
@@ -73,7 +74,7 @@ func run() error {
 		tlsConfig = redisadmin.VerifyChainFromFiles(tlsCA, tlsCert, tlsKey)
 	}
 	c, err := exporter.New(exporter.Options{
-		Addr: addr, Username: username, Password: password, Timeout: timeout, TLSConfig: tlsConfig,
+		Addr: addr, Username: username, Password: password, Timeout: timeout, TLSConfig: tlsConfig, PlainTextFallback: plainFallback,
 		OnError: func(err error) { log.Warn("scrape failed", "addr", addr, "err", err) },
 	})
 	if err != nil {

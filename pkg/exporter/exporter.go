@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/redkube/redkube/pkg/redisadmin"
 )
 
 // DefaultTimeout bounds one scrape (INFO and CLUSTER INFO together) when
@@ -33,6 +35,9 @@ type Options struct {
 	OnError func(error)
 	// TLSConfig, when set, connects over TLS.
 	TLSConfig *tls.Config
+	// PlainTextFallback, with TLSConfig, connects in plain text to a
+	// server that serves plain text (a cluster being switched to TLS).
+	PlainTextFallback bool
 }
 
 // Collector is a prometheus.Collector reading one Redis server per scrape.
@@ -56,7 +61,7 @@ func New(o Options) (*Collector, error) {
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
-	c := redis.NewClient(&redis.Options{
+	ro := &redis.Options{
 		Addr:            o.Addr,
 		Username:        o.Username,
 		Password:        o.Password,
@@ -68,7 +73,11 @@ func New(o Options) (*Collector, error) {
 		DisableIdentity: true,
 		Protocol:        2,
 		TLSConfig:       o.TLSConfig,
-	})
+	}
+	if o.TLSConfig != nil && o.PlainTextFallback {
+		ro.TLSConfig, ro.Dialer = nil, redisadmin.PlainTextOrTLSDialer(o.TLSConfig, timeout)
+	}
+	c := redis.NewClient(ro)
 	return &Collector{
 		client:  c,
 		timeout: timeout,

@@ -189,6 +189,21 @@ func TestScrapeAuthenticates(t *testing.T) {
 	}
 }
 
+// TestScrapeWithPlainTextFallbackReachesAPlainAndATLSServer: while a
+// cluster is switched to TLS the exporter is given the TLS files and
+// PlainTextFallback; it scrapes its node whichever it serves.
+func TestScrapeWithPlainTextFallbackReachesAPlainAndATLSServer(t *testing.T) {
+	certs := redisenv.NewCerts(t)
+	plain := redisenv.Start(t, 1, redisenv.Standalone())[0]
+	secure := redisenv.Start(t, 1, redisenv.Standalone(), redisenv.WithTLS(certs))[0]
+	for _, n := range []*redisenv.Node{plain, secure} {
+		c := newCollector(t, Options{Addr: n.Addr, TLSConfig: certs.ClientTLSConfig(), PlainTextFallback: true})
+		if v := value(t, scrape(t, c), "redis_up", nil); v != 1 {
+			t.Errorf("redis_up of %s (TLS %v) = %v, want 1", n.Addr, n.TLS != nil, v)
+		}
+	}
+}
+
 func TestAScrapeOfAStoppedServerAnswers200WithRedisUp0(t *testing.T) {
 	n := redisenv.Start(t, 1, redisenv.Standalone())[0]
 	c := newCollector(t, Options{Addr: n.Addr, Timeout: time.Second})
