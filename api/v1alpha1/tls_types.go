@@ -120,7 +120,11 @@ const (
 	ReasonCertificateExpired ConditionReason = "CertificateExpired"
 	// ReasonCertificateNotSignedByCA: no CA in ca.crt signed the certificate.
 	ReasonCertificateNotSignedByCA ConditionReason = "CertificateNotSignedByCA"
-	// ReasonTLSToggleRefused: spec.tls.enabled changed for a running
-	// cluster; the nodes keep serving as they were created.
+	// ReasonTLSToggleRefused: spec.tls.enabled was turned off for a
+	// running TLS cluster; the nodes keep serving TLS.
 	ReasonTLSToggleRefused ConditionReason = "TLSToggleRefused"
+	// ReasonSwitchingToTLS: spec.tls.enabled was turned on for a running
+	// cluster, which is on its way there (the message names the step:
+	// mounting the files, switching the nodes live, rolling the pods).
+	ReasonSwitchingToTLS ConditionReason = "SwitchingToTLS"
 )

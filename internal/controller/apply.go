@@ -16,13 +16,15 @@ import (
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
 	"github.com/redkube/redkube/internal/resources"
+	"github.com/redkube/redkube/pkg/tlsswitch"
 )
 
 // applyObjects renders the cluster's objects with the pure builders and
 // writes those whose spec-hash annotation differs from the live object's.
 func (r *Reconciler) applyObjects(ctx context.Context, st *state) error {
 	rc := st.rc
-	desired, err := desiredObjects(st.renderCluster(), resources.Options{ExporterImage: r.exporterImage(), PasswordRotation: st.applied.Rotation, KeepPods: keepSurplusMasters(rc, st.old), RestoreShards: r.shardRestoreOption(st.restore)})
+	desired, err := desiredObjects(st.renderCluster(), resources.Options{ExporterImage: r.exporterImage(), PasswordRotation: st.applied.Rotation, KeepPods: keepSurplusMasters(rc, st.old), RestoreShards: r.shardRestoreOption(st.restore),
+		TLSFilesMounted: st.tls != nil && st.tls.sw.Render == tlsswitch.ModeFilesMounted})
 	if err != nil {
 		return err
 	}

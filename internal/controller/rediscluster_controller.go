@@ -29,6 +29,7 @@ import (
 	"github.com/redkube/redkube/pkg/auth"
 	"github.com/redkube/redkube/pkg/heal"
 	"github.com/redkube/redkube/pkg/redisadmin"
+	"github.com/redkube/redkube/pkg/tlsswitch"
 )
 
 // Requeue intervals. Redis changes (a replica finishing its sync, a node
@@ -291,6 +292,7 @@ func (r *Reconciler) runPhases(ctx context.Context, st *state) {
 		{"change users", r.convergeUsers},
 		{"change password", r.convergePassword},
 		{"gather redis", r.gatherRedis},
+		{"switch to tls", r.switchNodes},
 		{"apply tls", r.applyTLS},
 		{"decide", r.decide},
 		{"act", r.act},
@@ -430,8 +432,13 @@ func (r *Reconciler) poolOptions(st *state) redisadmin.Options {
 func (r *Reconciler) defaultPoolOptions(st *state, password string) redisadmin.Options {
 	o := r.Redis
 	o.Password = password
-	if st.tls != nil && st.tls.on {
-		o.TLSConfig = st.tls.config
+	switch t := st.tls; {
+	case t == nil:
+	case t.on:
+		o.TLSConfig = t.config
+	case t.sw.Render == tlsswitch.ModeFilesMounted:
+		// Switching to TLS: each node serves one or the other.
+		o.TLSConfig, o.PlainTextFallback = t.config, true
 	}
 	return o
 }

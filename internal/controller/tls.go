@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -20,6 +19,7 @@ import (
 	"github.com/redkube/redkube/internal/resources"
 	"github.com/redkube/redkube/pkg/certs"
 	"github.com/redkube/redkube/pkg/redisadmin"
+	"github.com/redkube/redkube/pkg/tlsswitch"
 )
 
 // TLS (spec.tls): the operator keeps the Secret the pods mount
@@ -66,10 +66,13 @@ func init() { ctrlmetrics.Registry.MustRegister(tlsExpiryDays) }
 // tlsState is the pass's TLS finding and what it prepared.
 type tlsState struct {
 	// on is whether the pods run TLS: spec.tls.enabled, or the mode the
-	// running pods were created with when a toggle is refused.
+	// running pods were created with when turning it off is refused.
 	on bool
+	// sw is the pass's step of turning TLS on for a running cluster
+	// (tlsswitch.Next): the mode rendered, and the nodes to switch live.
+	sw tlsswitch.Step
 	// render is the RedisCluster the objects are rendered from (st.rc, or
-	// a copy with spec.tls pinned to the running mode).
+	// a copy with spec.tls set to the mode rendered).
 	render *redisv1alpha1.RedisCluster
 	// refused is the message of a refused toggle.
 	refused string
@@ -106,27 +109,22 @@ func (st *state) renderCluster() *redisv1alpha1.RedisCluster {
 	return st.rc
 }
 
-// prepareTLS decides whether the pods run TLS, keeps the Secrets of the
-// certificates, and builds the operator's TLS client configuration.
+// prepareTLS decides whether the pods run TLS (or are on their way to it,
+// pkg/tlsswitch), keeps the Secrets of the certificates, and builds the
+// operator's TLS client configuration.
 func (r *Reconciler) prepareTLS(ctx context.Context, st *state) error {
 	rc := st.rc
-	running, exists, err := r.runningTLS(ctx, rc)
+	obs, err := r.observeTLSSwitch(ctx, st)
 	if err != nil {
 		return err
 	}
-	t := &tlsState{on: rc.Spec.TLSEnabled(), render: rc}
+	sw := tlsswitch.Next(obs)
+	t := &tlsState{on: sw.Render == tlsswitch.ModeOn, sw: sw, render: renderFor(rc, sw.Render)}
 	st.tls = t
-	if exists && running != t.on {
-		t.on, t.refused = running, toggleMessage(running)
-		t.render = rc.DeepCopy()
-		if running && t.render.Spec.TLS == nil {
-			t.render.Spec.TLS = &redisv1alpha1.TLSSpec{}
-		}
-		if t.render.Spec.TLS != nil {
-			t.render.Spec.TLS.Enabled = running
-		}
+	if sw.Phase == tlsswitch.PhaseRefused {
+		t.refused = sw.Message
 	}
-	if !t.on {
+	if sw.Render == tlsswitch.ModeOff {
 		return nil
 	}
 	live, err := r.getSecret(ctx, rc.Namespace, resources.TLSServerSecretName(rc))
@@ -136,6 +134,10 @@ func (r *Reconciler) prepareTLS(ctx context.Context, st *state) error {
 	want, err := r.wantedBundle(ctx, st, live)
 	if err != nil || t.problem != "" {
 		if live == nil || err != nil {
+			// No Secret the pods could mount: a switch does not start.
+			if obs.Templates == tlsswitch.ModeOff {
+				t.sw.Render, t.render = tlsswitch.ModeOff, renderFor(rc, tlsswitch.ModeOff)
+			}
 			return err
 		}
 		// Keep serving what the pods have.
@@ -154,35 +156,6 @@ func (r *Reconciler) prepareTLS(ctx context.Context, st *state) error {
 	}
 	t.config = clientTLSConfig(rc, r.clusterDomain(), live, want)
 	return nil
-}
-
-// toggleMessage is TLSToggleRefused's message.
-func toggleMessage(running bool) string {
-	now, asked := "without", "turned on"
-	if running {
-		now, asked = "with", "turned off"
-	}
-	return fmt.Sprintf("spec.tls.enabled: the cluster's pods run %s TLS and TLS cannot be %s for a running cluster (nodes with and without TLS cannot share the cluster bus); the cluster keeps serving as it is: create a new cluster and move the data, or restore spec.tls.enabled", now, asked)
-}
-
-// runningTLS reports whether the cluster's pods were created with TLS
-// (shard 0's StatefulSet mounts the TLS volume), and whether that
-// StatefulSet exists at all.
-func (r *Reconciler) runningTLS(ctx context.Context, rc *redisv1alpha1.RedisCluster) (running, exists bool, err error) {
-	sts := &appsv1.StatefulSet{}
-	err = r.Client.Get(ctx, types.NamespacedName{Namespace: rc.Namespace, Name: resources.ShardName(rc, 0)}, sts)
-	switch {
-	case apierrors.IsNotFound(err):
-		return false, false, nil
-	case err != nil:
-		return false, false, fmt.Errorf("get StatefulSet %s: %w", resources.ShardName(rc, 0), err)
-	}
-	for _, v := range sts.Spec.Template.Spec.Volumes {
-		if v.Name == resources.TLSVolumeName {
-			return true, true, nil
-		}
-	}
-	return false, true, nil
 }
 
 // getSecret reads a Secret around the cache; nil when it does not exist.

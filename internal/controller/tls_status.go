@@ -12,6 +12,7 @@ import (
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
 	"github.com/redkube/redkube/internal/resources"
 	"github.com/redkube/redkube/pkg/certs"
+	"github.com/redkube/redkube/pkg/tlsswitch"
 )
 
 // tlsStatus sets status.tls and TLSReady on next from the pass's finding,
@@ -23,7 +24,7 @@ func (r *Reconciler) tlsStatus(st *state, next *redisv1alpha1.RedisClusterStatus
 	if t == nil {
 		return
 	}
-	if !t.on && t.refused == "" {
+	if t.sw.Render == tlsswitch.ModeOff && t.refused == "" {
 		next.TLS = nil
 		meta.RemoveStatusCondition(&next.Conditions, redisv1alpha1.ConditionTLSReady.String())
 		tlsExpiryDays.DeleteLabelValues(rc.Namespace, rc.Name)
@@ -35,7 +36,7 @@ func (r *Reconciler) tlsStatus(st *state, next *redisv1alpha1.RedisClusterStatus
 		s.CertificateFingerprint = old.CertificateFingerprint
 		s.CAFingerprint = old.CAFingerprint
 	}
-	if t.on {
+	if t.config != nil {
 		s.CASecretName = resources.TLSCASecretName(rc)
 	}
 	if t.leaf != nil {
@@ -45,9 +46,6 @@ func (r *Reconciler) tlsStatus(st *state, next *redisv1alpha1.RedisClusterStatus
 			s.CertificateFingerprint = certs.Fingerprint(t.leaf)
 			s.CAFingerprint = t.caPrint
 		}
-	}
-	if !t.on {
-		s = &redisv1alpha1.TLSStatus{}
 	}
 	next.TLS = s
 	ok, reason, msg := tlsCondition(t, now)
@@ -70,6 +68,10 @@ func tlsCondition(t *tlsState, now time.Time) (bool, redisv1alpha1.ConditionReas
 	switch {
 	case t.refused != "":
 		return false, redisv1alpha1.ReasonTLSToggleRefused, t.refused
+	case t.sw.Phase != tlsswitch.PhaseNone && len(t.lagging) > 0:
+		return false, redisv1alpha1.ReasonSwitchingToTLS, t.sw.Message + "; failed: " + strings.Join(t.lagging, ", ")
+	case t.sw.Phase != tlsswitch.PhaseNone:
+		return false, redisv1alpha1.ReasonSwitchingToTLS, t.sw.Message
 	case t.problem != "":
 		return false, t.problem, t.message
 	case t.leaf == nil:
@@ -100,6 +102,8 @@ func (r *Reconciler) recordTLS(rc *redisv1alpha1.RedisCluster, reason redisv1alp
 	case redisv1alpha1.ReasonCertificateApplied:
 		r.event(rc, corev1.EventTypeNormal, EventCertificateApplied, "ApplyCertificate", "%s", msg)
 	case redisv1alpha1.ReasonApplyingCertificate:
+	case redisv1alpha1.ReasonSwitchingToTLS:
+		r.event(rc, corev1.EventTypeNormal, EventSwitchingToTLS, "SwitchToTLS", "%s", msg)
 	case redisv1alpha1.ReasonTLSToggleRefused:
 		r.event(rc, corev1.EventTypeWarning, EventTLSToggleRefused, "Reconcile", "%s", msg)
 	default:
@@ -110,5 +114,8 @@ func (r *Reconciler) recordTLS(rc *redisv1alpha1.RedisCluster, reason redisv1alp
 // tlsPending reports whether some node still serves an older certificate,
 // or a CA rollover has steps left.
 func tlsPending(st *state) bool {
+	if st.tls != nil && st.tls.sw.Render == tlsswitch.ModeFilesMounted {
+		return true
+	}
 	return st.tls != nil && st.tls.on && st.tls.leaf != nil && (!st.tls.verified || st.tls.waiting || st.tls.step != certs.StepWanted) && st.pool != nil
 }

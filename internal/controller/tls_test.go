@@ -208,7 +208,12 @@ func TestTLSUserSecretProblemsAreNamedAndNeverReachThePods(t *testing.T) {
 	})
 }
 
-func TestTLSToggleOnARunningClusterIsRefusedAndChangesNothing(t *testing.T) {
+// TestTLSTurnedOnForARunningClusterFirstMountsTheFiles: the first pass
+// after spec.tls.enabled was set for a running plain cluster writes the
+// certificates and rolls the pods to a template that mounts them while
+// redis.conf stays plain text (pkg/tlsswitch); restoring the spec before
+// any node switched goes back to the plain template.
+func TestTLSTurnedOnForARunningClusterFirstMountsTheFiles(t *testing.T) {
 	needAPIServer(t)
 	ns := newNamespace(t)
 	createCluster(t, ns, "p", nil)
@@ -221,17 +226,28 @@ func TestTLSToggleOnARunningClusterIsRefusedAndChangesNothing(t *testing.T) {
 	}
 	reconcileAt(t, ns, "p", now)
 	rc = getCluster(t, ns, "p")
-	if c := tlsReady(t, rc); c.Reason != string(redisv1alpha1.ReasonTLSToggleRefused) || c.ObservedGeneration != rc.Generation {
-		t.Fatalf("TLSReady = %s %q (generation %d of %d), want TLSToggleRefused", c.Reason, c.Message, c.ObservedGeneration, rc.Generation)
+	if c := tlsReady(t, rc); c.Reason != string(redisv1alpha1.ReasonSwitchingToTLS) || c.ObservedGeneration != rc.Generation || !strings.Contains(c.Message, "step 1 of 3") {
+		t.Fatalf("TLSReady = %s %q (generation %d of %d), want SwitchingToTLS step 1", c.Reason, c.Message, c.ObservedGeneration, rc.Generation)
 	}
+	if rc.Status.TLS == nil || rc.Status.TLS.Enabled || rc.Status.TLS.CASecretName != "p-ca" {
+		t.Fatalf("status.tls = %+v, want not enabled yet, with the CA Secret for clients", rc.Status.TLS)
+	}
+	getSecret(t, ns, "p-tls")
 	sts := &appsv1.StatefulSet{}
 	if err := apiClient.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "p-0"}, sts); err != nil {
 		t.Fatal(err)
 	}
-	if mountsSecret(sts, "p-tls") {
-		t.Fatal("the running cluster's pods were given TLS")
+	if !mountsSecret(sts, "p-tls") || sts.Spec.Template.Annotations[resources.AnnotationTLSSwitch] != resources.TLSSwitchFilesMounted {
+		t.Fatal("the pods were not given the TLS files for the switch")
 	}
-	// Restoring the spec clears the condition.
+	cm := &corev1.ConfigMap{}
+	if err := apiClient.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: resources.ConfigMapName(rc)}, cm); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(cm.Data[resources.ConfigKey], "tls-port") {
+		t.Fatal("redis.conf turned to TLS before the nodes were switched")
+	}
+	// Restoring the spec before any node switched: back to plain text.
 	rc.Spec.TLS = nil
 	if err := apiClient.Update(context.Background(), rc); err != nil {
 		t.Fatal(err)
@@ -240,6 +256,39 @@ func TestTLSToggleOnARunningClusterIsRefusedAndChangesNothing(t *testing.T) {
 	rc = getCluster(t, ns, "p")
 	if c := meta.FindStatusCondition(rc.Status.Conditions, redisv1alpha1.ConditionTLSReady.String()); c != nil || rc.Status.TLS != nil {
 		t.Fatalf("after restoring the spec: TLSReady %+v, status.tls %+v", c, rc.Status.TLS)
+	}
+	if err := apiClient.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "p-0"}, sts); err != nil {
+		t.Fatal(err)
+	}
+	if mountsSecret(sts, "p-tls") {
+		t.Fatal("the pods keep the TLS files after the spec was restored")
+	}
+}
+
+func TestTLSTurnedOffForARunningClusterIsRefusedAndChangesNothing(t *testing.T) {
+	needAPIServer(t)
+	ns := newNamespace(t)
+	createCluster(t, ns, "s", func(rc *redisv1alpha1.RedisCluster) {
+		rc.Spec.TLS = &redisv1alpha1.TLSSpec{Enabled: true}
+	})
+	now := time.Now()
+	reconcileAt(t, ns, "s", now)
+	rc := getCluster(t, ns, "s")
+	rc.Spec.TLS.Enabled = false
+	if err := apiClient.Update(context.Background(), rc); err != nil {
+		t.Fatal(err)
+	}
+	reconcileAt(t, ns, "s", now)
+	rc = getCluster(t, ns, "s")
+	if c := tlsReady(t, rc); c.Reason != string(redisv1alpha1.ReasonTLSToggleRefused) || c.ObservedGeneration != rc.Generation {
+		t.Fatalf("TLSReady = %s %q (generation %d of %d), want TLSToggleRefused", c.Reason, c.Message, c.ObservedGeneration, rc.Generation)
+	}
+	sts := &appsv1.StatefulSet{}
+	if err := apiClient.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "s-0"}, sts); err != nil {
+		t.Fatal(err)
+	}
+	if !mountsSecret(sts, "s-tls") {
+		t.Fatal("the running TLS cluster's pods lost TLS")
 	}
 }
 
