@@ -60,6 +60,11 @@ func TestOperator(t *testing.T) {
 		testHostnames(t, e)
 	})
 
+	// Independent of the others.
+	defer t.Run("TLS turned on for a running cluster under a writer: files mounted, nodes switched live, pods rolled, nothing lost", func(t *testing.T) {
+		testTLSSwitch(t, e)
+	})
+
 	// Independent of the others; compares its writer with one on this
 	// cluster when it is still Ready.
 	defer t.Run("a TLS cluster serves only TLS and renews its certificate under a writer with no restart", func(t *testing.T) {
