@@ -132,17 +132,19 @@ func (r *Reconciler) prepareTLS(ctx context.Context, st *state) error {
 		return err
 	}
 	want, err := r.wantedBundle(ctx, st, live)
-	if err != nil || t.problem != "" {
-		if live == nil || err != nil {
-			// No Secret the pods could mount: a switch does not start.
-			if obs.Templates == tlsswitch.ModeOff {
-				t.sw.Render, t.render = tlsswitch.ModeOff, renderFor(rc, tlsswitch.ModeOff)
-			}
-			return err
+	switch {
+	case err != nil:
+		return err
+	case t.problem != "" && live == nil:
+		// No Secret the pods could mount: a switch to TLS does not start.
+		if obs.Templates == tlsswitch.ModeOff {
+			t.sw, t.render = tlsswitch.Step{Render: tlsswitch.ModeOff}, renderFor(rc, tlsswitch.ModeOff)
 		}
+		return nil
+	case t.problem != "":
 		// Keep serving what the pods have.
 		want = bundleOf(live)
-	} else if live != nil {
+	case live != nil:
 		want = r.rolloverStep(st, live, want)
 	}
 	if f := certs.Check(want, r.Clock.Now()); f.Problem == certs.ProblemNone {

@@ -24,7 +24,7 @@ func (r *Reconciler) tlsStatus(st *state, next *redisv1alpha1.RedisClusterStatus
 	if t == nil {
 		return
 	}
-	if t.sw.Render == tlsswitch.ModeOff && t.refused == "" {
+	if t.sw.Render == tlsswitch.ModeOff && t.refused == "" && t.problem == "" {
 		next.TLS = nil
 		meta.RemoveStatusCondition(&next.Conditions, redisv1alpha1.ConditionTLSReady.String())
 		tlsExpiryDays.DeleteLabelValues(rc.Namespace, rc.Name)
@@ -68,12 +68,12 @@ func tlsCondition(t *tlsState, now time.Time) (bool, redisv1alpha1.ConditionReas
 	switch {
 	case t.refused != "":
 		return false, redisv1alpha1.ReasonTLSToggleRefused, t.refused
+	case t.problem != "":
+		return false, t.problem, t.message
 	case t.sw.Phase != tlsswitch.PhaseNone && len(t.lagging) > 0:
 		return false, redisv1alpha1.ReasonSwitchingToTLS, t.sw.Message + "; failed: " + strings.Join(t.lagging, ", ")
 	case t.sw.Phase != tlsswitch.PhaseNone:
 		return false, redisv1alpha1.ReasonSwitchingToTLS, t.sw.Message
-	case t.problem != "":
-		return false, t.problem, t.message
 	case t.leaf == nil:
 		return false, redisv1alpha1.ReasonCertificateInvalid, "no usable certificate for the nodes yet"
 	case (t.waiting || t.step != certs.StepWanted) && !t.verified:

@@ -265,6 +265,35 @@ func TestTLSTurnedOnForARunningClusterFirstMountsTheFiles(t *testing.T) {
 	}
 }
 
+// TestTLSTurnedOnWithAMissingSecretDoesNotStart: turning TLS on for a
+// running cluster with a spec.tls.secretName that does not exist names
+// the problem and leaves the pods as they are (their template would mount
+// a Secret that is not there).
+func TestTLSTurnedOnWithAMissingSecretDoesNotStart(t *testing.T) {
+	needAPIServer(t)
+	ns := newNamespace(t)
+	createCluster(t, ns, "m", nil)
+	now := time.Now()
+	reconcileAt(t, ns, "m", now)
+	rc := getCluster(t, ns, "m")
+	rc.Spec.TLS = &redisv1alpha1.TLSSpec{Enabled: true, SecretName: "absent"}
+	if err := apiClient.Update(context.Background(), rc); err != nil {
+		t.Fatal(err)
+	}
+	reconcileAt(t, ns, "m", now)
+	rc = getCluster(t, ns, "m")
+	if c := tlsReady(t, rc); c.Reason != string(redisv1alpha1.ReasonTLSSecretNotFound) {
+		t.Fatalf("TLSReady = %s %q, want TLSSecretNotFound", c.Reason, c.Message)
+	}
+	sts := &appsv1.StatefulSet{}
+	if err := apiClient.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "m-0"}, sts); err != nil {
+		t.Fatal(err)
+	}
+	if mountsSecret(sts, "m-tls") {
+		t.Fatal("the pods were given a TLS Secret that does not exist")
+	}
+}
+
 func TestTLSTurnedOffForARunningClusterIsRefusedAndChangesNothing(t *testing.T) {
 	needAPIServer(t)
 	ns := newNamespace(t)

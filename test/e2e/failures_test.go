@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	redisv1alpha1 "github.com/redkube/redkube/api/v1alpha1"
-	"github.com/redkube/redkube/internal/resources"
 )
 
 // testOperatorPodFailures creates clusters whose pods cannot run and checks
@@ -51,13 +50,7 @@ func testOperatorPodFailures(t *testing.T, e *opEnv) {
 					Storage: redisv1alpha1.StorageSpec{Size: resource.MustParse("64Mi")},
 				},
 			}
-			if err := e.cl.Create(t.Context(), rc); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				e.kubectl(t, "delete", "rediscluster", tc.name, "--wait=false")
-				e.kubectl(t, "delete", "pvc", "-l", resources.LabelInstance+"="+tc.name, "--wait=false")
-			})
+			e.create(t.Context(), t, rc)
 			began := time.Now()
 			opWait(t, time.Minute, "Degraded and Ready naming "+string(tc.reason), func(ctx context.Context) error {
 				got, err := e.get(ctx, tc.name)

@@ -174,6 +174,21 @@ func (e *opEnv) get(ctx context.Context, name string) (*redisv1alpha1.RedisClust
 	return e.h.RedisCluster(ctx, opNS, name)
 }
 
+// create creates rc and deletes it and its claims when the test ends; it
+// returns the moment just before the create, for waitReady.
+func (e *opEnv) create(ctx context.Context, t *testing.T, rc *redisv1alpha1.RedisCluster) time.Time {
+	t.Helper()
+	applied := time.Now()
+	if err := e.cl.Create(ctx, rc); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		e.kubectl(t, "delete", "rediscluster", rc.Name, "--ignore-not-found", "--wait=false")
+		e.kubectl(t, "delete", "pvc", "-l", resources.LabelInstance+"="+rc.Name, "--wait=false")
+	})
+	return applied
+}
+
 // waitReady waits, like `kubectl wait --for=condition=Ready`, until the
 // RedisCluster's Ready condition is True for its current generation and
 // became True at or after since (so a Ready left over from before a

@@ -640,13 +640,7 @@ func testOperatorMissingStorageClass(t *testing.T, e *opEnv) {
 			Storage: redisv1alpha1.StorageSpec{StorageClassName: ptr.To("nfs"), Size: resource.MustParse("64Mi")},
 		},
 	}
-	if err := e.cl.Create(t.Context(), rc); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		e.kubectl(t, "delete", "rediscluster", "nosc", "--wait=false")
-		e.kubectl(t, "delete", "pvc", "-l", resources.LabelInstance+"=nosc", "--wait=false")
-	})
+	e.create(t.Context(), t, rc)
 	const want = `storageclass.storage.k8s.io "nfs" not found`
 	opWait(t, time.Minute, "StorageBound=False naming the StorageClass", func(ctx context.Context) error {
 		got, err := e.get(ctx, "nosc")

@@ -182,13 +182,7 @@ func testClaimRetention(t *testing.T, e *opEnv) {
 				Storage: redisv1alpha1.StorageSpec{StorageClassName: ptr.To("retention-none"), Size: resource.MustParse("16Mi"), DeleteClaimsWithCluster: drop},
 			},
 		}
-		if err := e.cl.Create(ctx, rc); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			e.kubectl(t, "delete", "rediscluster", name, "--ignore-not-found", "--wait=false")
-			e.kubectl(t, "delete", "pvc", "-l", resources.LabelInstance+"="+name, "--wait=false")
-		})
+		e.create(ctx, t, rc)
 	}
 	claimsOf := func(ctx context.Context, name string) ([]corev1.PersistentVolumeClaim, error) {
 		l := &corev1.PersistentVolumeClaimList{}

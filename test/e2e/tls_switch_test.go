@@ -41,14 +41,7 @@ func testTLSSwitch(t *testing.T, e *opEnv) {
 			Monitoring: &redisv1alpha1.MonitoringSpec{Exporter: &redisv1alpha1.ExporterSpec{Enabled: true}},
 		},
 	}
-	applied := time.Now()
-	if err := e.cl.Create(t.Context(), rc); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		e.kubectl(t, "delete", "rediscluster", name, "--wait=false")
-		e.kubectl(t, "delete", "pvc", "-l", resources.LabelInstance+"="+name, "--wait=false")
-	})
+	applied := e.create(t.Context(), t, rc)
 	e.waitReady(t, name, applied, 3*time.Minute)
 	addrs := e.addrs(t, name)
 	before := redis.NewClusterClient(writeload.ClientOptions(addrs, nil))

@@ -48,14 +48,7 @@ func testTLS(t *testing.T, e *opEnv, plain string) {
 			Monitoring: &redisv1alpha1.MonitoringSpec{Exporter: &redisv1alpha1.ExporterSpec{Enabled: true}},
 		},
 	}
-	applied := time.Now()
-	if err := e.cl.Create(t.Context(), rc); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		e.kubectl(t, "delete", "rediscluster", name, "--wait=false")
-		e.kubectl(t, "delete", "pvc", "-l", resources.LabelInstance+"="+name, "--wait=false")
-	})
+	applied := e.create(t.Context(), t, rc)
 	e.waitReady(t, name, applied, 3*time.Minute)
 	t.Logf("timing: create with TLS -> Ready: %v", time.Since(applied))
 	got := waitTLSReady(t, e, name, "")
