@@ -65,7 +65,13 @@ type plannedResult struct {
 	// around lists the cluster's events near the worst gap when it was
 	// longer than a second.
 	around []string
+	// attempts are the writer's failed or slow calls during the worst gap
+	// when it was over the 200 ms goal.
+	attempts []writeload.Attempt
 }
+
+// gapGoal is the bound on a planned operation's worst gap.
+const gapGoal = 200 * time.Millisecond
 
 // BenchmarkPlannedOperations runs every planned operation under its own
 // continuous go-redis writer, REDKUBE_PLANNED_RUNS times (default 3) on
@@ -99,6 +105,9 @@ func BenchmarkPlannedOperations(b *testing.B) {
 					run+1, runs, op.name, r.gap.Round(time.Millisecond), r.errors, r.first, r.acked, r.lost, r.ready.Round(100*time.Millisecond))
 				if len(r.around) > 0 {
 					b.Logf("events of %s around the worst gap:\n  %s", name, strings.Join(r.around, "\n  "))
+				}
+				if len(r.attempts) > 0 {
+					b.Logf("the writer's failed or slow calls in that gap:\n  %s", attemptLines(r.attempts, 30))
 				}
 			}
 		}
@@ -157,11 +166,26 @@ func (e *env) plannedOnce(b *testing.B, name string, op plannedOp, run int) plan
 		b.Fatalf("read back: %v", err)
 	}
 	r := plannedResult{gap: res.WorstGap, errors: res.Errors, acked: len(res.Acked), lost: len(lost), ready: ready, first: res.FirstErr}
+	if res.WorstGap > gapGoal {
+		r.attempts = res.GapAttempts
+	}
 	if res.WorstGap > time.Second {
 		r.around = e.eventsBetween(b, name, res.GapStart.Add(-3*time.Second), res.GapStart.Add(res.WorstGap+3*time.Second))
 	}
 	e.flush(b, name)
 	return r
+}
+
+// attemptLines formats at most n attempts, one per line.
+func attemptLines(as []writeload.Attempt, n int) string {
+	lines := make([]string, 0, min(n, len(as))+1)
+	for _, a := range as[:min(n, len(as))] {
+		lines = append(lines, a.String())
+	}
+	if len(as) > n {
+		lines = append(lines, fmt.Sprintf("... and %d more", len(as)-n))
+	}
+	return strings.Join(lines, "\n  ")
 }
 
 // flush empties the cluster after an operation was measured. Each

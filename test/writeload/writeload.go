@@ -76,6 +76,10 @@ type Result struct {
 	GapStart time.Time
 	// LongestCall is the longest single SET, failed or not.
 	LongestCall time.Duration
+	// GapAttempts are the client's failed or slow calls to single nodes
+	// during WorstGap (the redirections, timeouts and refused dials it is
+	// made of), oldest first.
+	GapAttempts []Attempt
 }
 
 // Writer writes <prefix>:<n> = n for n = 0, 1, ... in one goroutine until
@@ -87,8 +91,9 @@ type Writer struct {
 	stopOnce sync.Once
 	done     chan struct{}
 
-	mu  sync.Mutex
-	res Result
+	mu       sync.Mutex
+	res      Result
+	attempts []Attempt
 }
 
 // Start starts a Writer on a new client seeded with addrs. Each write is
@@ -107,6 +112,7 @@ func StartDialing(ctx context.Context, addrs []string, prefix string, dial Diale
 // credentials change); the Writer closes it on Stop.
 func StartWith(ctx context.Context, cc *redis.ClusterClient, prefix string) *Writer {
 	w := &Writer{cc: cc, prefix: prefix, stop: make(chan struct{}), done: make(chan struct{})}
+	w.traceAttempts(cc)
 	go w.run(ctx)
 	return w
 }
@@ -169,6 +175,7 @@ func (w *Writer) run(ctx context.Context) {
 func (w *Writer) noteGap(from, to time.Time) {
 	if gap := to.Sub(from); gap > w.res.WorstGap {
 		w.res.WorstGap, w.res.GapStart = gap, from
+		w.res.GapAttempts = w.attemptsIn(from, to)
 	}
 }
 

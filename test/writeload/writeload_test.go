@@ -193,6 +193,18 @@ func TestMasterOutageShowsAsGapErrorsAndLostWrites(t *testing.T) {
 			res.WorstGap, res.GapStart, outage, refusing, restarted)
 	}
 
+	// The gap is explained by the calls it is made of: the victim's
+	// refused dials or the survivors' CLUSTERDOWN replies.
+	if len(res.GapAttempts) == 0 {
+		t.Errorf("no failed call recorded during the worst gap of %v", res.WorstGap)
+	}
+	for _, a := range res.GapAttempts {
+		if a.At.Add(a.Took).Before(res.GapStart) || a.At.After(res.GapStart.Add(res.WorstGap)) {
+			t.Errorf("attempt %s lies outside the gap %v from %v", a, res.WorstGap, res.GapStart)
+		}
+	}
+	t.Logf("the gap's first calls: %v", res.GapAttempts[:min(3, len(res.GapAttempts))])
+
 	// Every write the victim acknowledged before its restart is gone.
 	slots := keySlots(t, addrs[0], "o", res.Acked[:ackedBeforeRestart])
 	var want []writeload.Loss
