@@ -127,7 +127,6 @@ func (r *Reconciler) convergeUsers(ctx context.Context, st *state) error {
 		return r.changeUsers(ctx, st, nodes, unreached, conf, check)
 	}
 	plan := planUsers(target, u.removed, u.reference, nodeLines(nodes))
-	var repaired []string
 	for _, n := range nodes {
 		if !slices.Contains(plan.lagging, n.pod) {
 			continue
@@ -135,10 +134,9 @@ func (r *Reconciler) convergeUsers(ctx context.Context, st *state) error {
 		if err := applyUsers(ctx, n.node, plan.change); err != nil {
 			return fmt.Errorf("set the users on pod %s: %w", n.pod, err)
 		}
-		repaired = append(repaired, n.pod)
 	}
-	if len(repaired) > 0 && r.Recorder != nil {
-		r.Recorder.Eventf(st.rc, nil, corev1.EventTypeNormal, EventUsersRepaired, "SetUsers", "pods %s did not hold the current users; they were set again", strings.Join(repaired, ", "))
+	if len(plan.differs) > 0 && r.Recorder != nil {
+		r.Recorder.Eventf(st.rc, nil, corev1.EventTypeNormal, EventUsersRepaired, "SetUsers", "pods %s did not hold the current users; they were set again", strings.Join(plan.differs, ", "))
 	}
 	u.lagging = unreached
 	return nil
@@ -274,6 +272,8 @@ func applyUsers(ctx context.Context, n *redisadmin.Node, c auth.Change) error {
 type usersPlan struct {
 	change  auth.Change
 	lagging []string
+	// differs names each lagging pod with the first user that differs.
+	differs []string
 }
 
 // planUsers compares each node's ACL LIST lines (by pod) with the
@@ -287,11 +287,13 @@ func planUsers(target []auth.ConfUser, removed []string, reference map[string]st
 	names = append(names, removed...)
 	p := usersPlan{change: auth.Change{Set: target, Delete: slices.Clone(removed)}}
 	for pod, lines := range nodes {
-		if !auth.InSync(lines, reference, names) {
+		if name := auth.OutOfSync(lines, reference, names); name != "" {
 			p.lagging = append(p.lagging, pod)
+			p.differs = append(p.differs, pod+" (user "+name+")")
 		}
 	}
 	slices.Sort(p.lagging)
+	slices.Sort(p.differs)
 	return p
 }
 

@@ -193,12 +193,18 @@ func ACLLines(list []string) map[string]string {
 // names, exactly the line of reference (a line missing from reference
 // means the user must be absent).
 func InSync(node, reference map[string]string, names []string) bool {
+	return OutOfSync(node, reference, names) == ""
+}
+
+// OutOfSync is the first name of names whose line on the node is not the
+// reference's ("" when InSync).
+func OutOfSync(node, reference map[string]string, names []string) string {
 	for _, n := range names {
 		if node[n] != reference[n] {
-			return false
+			return n
 		}
 	}
-	return true
+	return ""
 }
 
 // The operator's own users, present on every node of a cluster it manages

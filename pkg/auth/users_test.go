@@ -114,16 +114,20 @@ func TestInSyncComparesOnlyTheNamedUsers(t *testing.T) {
 		node  map[string]string
 		names []string
 		want  bool
+		first string
 	}{
-		{"same lines", map[string]string{"a": "user a on", "default": "other"}, []string{"a"}, true},
-		{"a line differs", map[string]string{"a": "user a off"}, []string{"a"}, false},
-		{"a user missing", map[string]string{}, []string{"a"}, false},
-		{"a deleted user still there", map[string]string{"a": "user a on", "gone": "user gone on"}, []string{"a", "gone"}, false},
-		{"a deleted user gone", map[string]string{"a": "user a on"}, []string{"a", "gone"}, true},
+		{"same lines", map[string]string{"a": "user a on", "default": "other"}, []string{"a"}, true, ""},
+		{"a line differs", map[string]string{"a": "user a off"}, []string{"a"}, false, "a"},
+		{"a user missing", map[string]string{}, []string{"a"}, false, "a"},
+		{"a deleted user still there", map[string]string{"a": "user a on", "gone": "user gone on"}, []string{"a", "gone"}, false, "gone"},
+		{"a deleted user gone", map[string]string{"a": "user a on"}, []string{"a", "gone"}, true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := InSync(tc.node, ref, tc.names); got != tc.want {
 				t.Errorf("InSync = %v, want %v", got, tc.want)
+			}
+			if got := OutOfSync(tc.node, ref, tc.names); got != tc.first {
+				t.Errorf("OutOfSync = %q, want %q", got, tc.first)
 			}
 		})
 	}
