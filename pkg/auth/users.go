@@ -177,16 +177,50 @@ func Diff(from, to []ConfUser, restore ConfUser) Change {
 }
 
 // ACLLines maps the user names of ACL LIST's lines ("user NAME ...") to
-// their lines.
+// their lines in canonical form (CanonicalACLLine), so that two nodes
+// holding the same user compare equal.
 func ACLLines(list []string) map[string]string {
 	m := make(map[string]string, len(list))
 	for _, l := range list {
 		f := strings.Fields(l)
 		if len(f) >= 2 && f[0] == "user" {
-			m[f[1]] = l
+			m[f[1]] = CanonicalACLLine(l)
 		}
 	}
 	return m
+}
+
+// CanonicalACLLine sorts each run of command rules ("+get", "-flushall",
+// "+cluster|info") of an ACL LIST line. Redis 7.0 describes a user's
+// commands in the order of its command table, a hash table whose seed each
+// process draws at start: six servers given the same ACL SETUSER listed
+// its rules in five different orders ("+info +cluster|myid +cluster|info
+// +cluster|nodes +ping", "+info +ping +cluster|nodes +cluster|info
+// +cluster|myid", ...). Within such a run each rule names another command
+// or subcommand, so the order carries no meaning. Category rules ("-@all"),
+// passwords, patterns and selector brackets stay where they are and end a
+// run.
+func CanonicalACLLine(line string) string {
+	f := strings.Fields(line)
+	for i := 0; i < len(f); {
+		if !commandRule(f[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(f) && commandRule(f[j]) {
+			j++
+		}
+		slices.Sort(f[i:j])
+		i = j
+	}
+	return strings.Join(f, " ")
+}
+
+// commandRule reports whether tok allows or denies one command or
+// subcommand, outside any selector bracket.
+func commandRule(tok string) bool {
+	return len(tok) > 1 && (tok[0] == '+' || tok[0] == '-') && tok[1] != '@' && !strings.ContainsAny(tok, "()")
 }
 
 // InSync reports whether a node's ACL LIST lines hold, for every name in

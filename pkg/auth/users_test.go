@@ -107,6 +107,36 @@ func TestDiffSetsEveryUserAndDeletesTheGoneOnes(t *testing.T) {
 	}
 }
 
+// TestACLLinesOfOneUserFromDifferentServersCompareEqual uses lines six
+// redis-server 7.0.15 processes listed for one ACL SETUSER: the command
+// rules come in each process's hash order.
+func TestACLLinesOfOneUserFromDifferentServersCompareEqual(t *testing.T) {
+	const head = "user mon on nopass sanitize-payload resetchannels -@all "
+	seen := [][]string{
+		{head + "+info +cluster|myid +cluster|info +cluster|nodes +ping"},
+		{head + "+info +cluster|info +cluster|myid +cluster|nodes +ping"},
+		{head + "+info +cluster|nodes +cluster|myid +cluster|info +ping"},
+		{head + "+info +ping +cluster|nodes +cluster|info +cluster|myid"},
+	}
+	want := ACLLines(seen[0])["mon"]
+	for _, l := range seen[1:] {
+		if got := ACLLines(l)["mon"]; got != want {
+			t.Errorf("ACLLines(%q) = %q, want %q", l[0], got, want)
+		}
+	}
+	for _, tc := range []struct{ name, a, b string }{
+		{"another command", head + "+info +ping", head + "+info +get"},
+		{"a category rule moved", "user a on -@all +get", "user a on +get -@all"},
+		{"a rule inside a selector", "user a on -@all (~k +get)", "user a on -@all (~k +set)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if CanonicalACLLine(tc.a) == CanonicalACLLine(tc.b) {
+				t.Errorf("%q and %q compare equal", tc.a, tc.b)
+			}
+		})
+	}
+}
+
 func TestInSyncComparesOnlyTheNamedUsers(t *testing.T) {
 	ref := map[string]string{"a": "user a on", "default": "user default on nopass"}
 	for _, tc := range []struct {

@@ -223,3 +223,44 @@ func TestTheDefaultUserHoldsSeveralPasswordsFromTheFileAndLive(t *testing.T) {
 		t.Errorf("no password after nopass: %v", err)
 	}
 }
+
+// TestTheOperatorsUsersCompareEqualAcrossServers sets the operator's own
+// users on six servers: each process lists the command rules in its own
+// hash order, and auth.ACLLines still finds them all in sync (before it
+// put the lines in canonical form, pods restarted by a roll were "repaired"
+// on every pass).
+func TestTheOperatorsUsersCompareEqualAcrossServers(t *testing.T) {
+	nodes := redisenv.Start(t, 6, redisenv.Standalone())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool := NewPool(Options{MaxRetries: -1})
+	defer func() { _ = pool.Close() }()
+	users := auth.SystemUsers(auth.SystemPasswords{Operator: "o", Replication: "r", Monitor: "m", Backup: "b"}, auth.DefaultUserWith(nil, false))
+	names := make([]string, 0, len(users))
+	raw := map[string]bool{}
+	var ref map[string]string
+	for i, nd := range nodes {
+		for _, u := range users {
+			if err := pool.Node(nd.Addr).ACLSetUser(ctx, u.Name, auth.SetUserArgs(u)...); err != nil {
+				t.Fatalf("ACL SETUSER %s: %v", u.Name, err)
+			}
+			if i == 0 {
+				names = append(names, u.Name)
+			}
+		}
+		list, err := pool.Node(nd.Addr).ACLList(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw[strings.Join(list, "\n")] = true
+		lines := auth.ACLLines(list)
+		if ref == nil {
+			ref = lines
+			continue
+		}
+		if name := auth.OutOfSync(lines, ref, names); name != "" {
+			t.Errorf("server %d: user %s differs:\n  %s\n  %s", i, name, lines[name], ref[name])
+		}
+	}
+	t.Logf("%d different ACL LIST texts from %d servers", len(raw), len(nodes))
+}
