@@ -3,6 +3,7 @@ package podnet
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net"
 	"net/netip"
 
@@ -22,7 +23,10 @@ func EnsureBridge(cfg Config) error {
 		if !errors.As(err, &notFound) {
 			return fmt.Errorf("podnet: look up bridge %s: %w", cfg.Bridge, err)
 		}
-		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: cfg.Bridge}}
+		// The address is given at creation, which pins it: a bridge
+		// created without one takes the lowest address among its ports
+		// and changes it as pods' veths come and go (see bridgeAddr).
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: cfg.Bridge, HardwareAddr: bridgeAddr(cfg.Bridge)}}
 		if err := netlink.LinkAdd(br); err != nil && !errors.Is(err, errExist) {
 			return fmt.Errorf("podnet: create bridge %s: %w", cfg.Bridge, err)
 		}
@@ -53,6 +57,28 @@ func EnsureBridge(cfg Config) error {
 		return fmt.Errorf("podnet: bring bridge %s up: %w", cfg.Bridge, err)
 	}
 	return nil
+}
+
+// bridgeAddr is the bridge's own MAC address: locally administered,
+// unicast, derived from its name (a bridge made again after a restart gets
+// the same one).
+//
+// Why it is set at all: Linux gives a bridge whose address was not set the
+// numerically lowest address of its ports, and changes it when that port
+// goes. When a pod's veth that held it was deleted, the host flushed its
+// neighbour entries on the bridge, and every pod kept sending to the old
+// address, which no port owned any more: their replies to clients on the
+// host (the operator, a benchmark's writer) were lost until TCP
+// retransmitted them after its minimum timeout, 200 ms, by when the host's
+// new ARP requests had taught them the new address. The rolling updates'
+// 205-214 ms write gaps were that (docs/chaos.md).
+func bridgeAddr(name string) net.HardwareAddr {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(name))
+	sum := h.Sum(nil)
+	mac := net.HardwareAddr(sum[:6])
+	mac[0] = mac[0]&^0x01 | 0x02 // unicast, locally administered
+	return mac
 }
 
 // DeleteBridge removes the bridge; a missing bridge is not an error.
