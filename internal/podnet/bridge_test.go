@@ -59,6 +59,12 @@ func TestBridgeKeepsItsAddressWhilePodsComeAndGo(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Idempotent: a sandbox the test removed is not an error again.
+		t.Cleanup(func() {
+			if err := DestroySandbox(cfg, sb); err != nil {
+				t.Error(err)
+			}
+		})
 		sbs = append(sbs, sb)
 		// Lower than any address bridgeAddr makes (its first byte has the
 		// locally administered bit set, so it is at least 0x02), and than
