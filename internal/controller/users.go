@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -128,15 +129,19 @@ func (r *Reconciler) convergeUsers(ctx context.Context, st *state) error {
 	}
 	plan := planUsers(target, u.removed, u.reference, nodeLines(nodes))
 	for _, n := range nodes {
-		if !slices.Contains(plan.lagging, n.pod) {
+		if _, lags := plan.lagging[n.pod]; !lags {
 			continue
 		}
 		if err := applyUsers(ctx, n.node, plan.change); err != nil {
 			return fmt.Errorf("set the users on pod %s: %w", n.pod, err)
 		}
 	}
-	if len(plan.differs) > 0 && r.Recorder != nil {
-		r.Recorder.Eventf(st.rc, nil, corev1.EventTypeNormal, EventUsersRepaired, "SetUsers", "pods %s did not hold the current users; they were set again", strings.Join(plan.differs, ", "))
+	if len(plan.lagging) > 0 && r.Recorder != nil {
+		differs := make([]string, 0, len(plan.lagging))
+		for _, pod := range plan.pods() {
+			differs = append(differs, pod+" (user "+plan.lagging[pod]+")")
+		}
+		r.Recorder.Eventf(st.rc, nil, corev1.EventTypeNormal, EventUsersRepaired, "SetUsers", "pods %s did not hold the current users; they were set again", strings.Join(differs, ", "))
 	}
 	u.lagging = unreached
 	return nil
@@ -154,7 +159,7 @@ func (r *Reconciler) changeUsers(ctx context.Context, st *state, nodes []userNod
 		u.message = fmt.Sprintf("user %s: Redis rejected its rules: %s; the nodes keep the previous users", name, redisMessage(err))
 		// The recorded users stay: compare and repair against them.
 		plan := planUsers(u.applied, u.removed, u.reference, nodeLines(nodes))
-		u.lagging = append(slices.Clone(unreached), plan.lagging...)
+		u.lagging = append(slices.Clone(unreached), plan.pods()...)
 		return nil
 	}
 	next, err := auth.ParseConf(conf)
@@ -270,11 +275,14 @@ func applyUsers(ctx context.Context, n *redisadmin.Node, c auth.Change) error {
 // usersPlan is what the nodes need: the change that makes a node hold the
 // target users, and the pods that do not hold them.
 type usersPlan struct {
-	change  auth.Change
-	lagging []string
-	// differs names each lagging pod with the first user that differs.
-	differs []string
+	change auth.Change
+	// lagging maps each pod that does not hold the target users to the
+	// first user whose line differs.
+	lagging map[string]string
 }
+
+// pods lists the lagging pods in order.
+func (p usersPlan) pods() []string { return slices.Sorted(maps.Keys(p.lagging)) }
 
 // planUsers compares each node's ACL LIST lines (by pod) with the
 // reference lines of the target users: a node lags when a target user's
@@ -285,15 +293,12 @@ func planUsers(target []auth.ConfUser, removed []string, reference map[string]st
 		names = append(names, u.Name)
 	}
 	names = append(names, removed...)
-	p := usersPlan{change: auth.Change{Set: target, Delete: slices.Clone(removed)}}
+	p := usersPlan{change: auth.Change{Set: target, Delete: slices.Clone(removed)}, lagging: map[string]string{}}
 	for pod, lines := range nodes {
 		if name := auth.OutOfSync(lines, reference, names); name != "" {
-			p.lagging = append(p.lagging, pod)
-			p.differs = append(p.differs, pod+" (user "+name+")")
+			p.lagging[pod] = name
 		}
 	}
-	slices.Sort(p.lagging)
-	slices.Sort(p.differs)
 	return p
 }
 

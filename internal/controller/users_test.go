@@ -36,8 +36,8 @@ func TestPlanUsersNamesTheNodesThatDiffer(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := planUsers(target, tc.removed, ref, tc.nodes)
-			if !slices.Equal(p.lagging, tc.want) {
-				t.Errorf("lagging = %v, want %v", p.lagging, tc.want)
+			if !slices.Equal(p.pods(), tc.want) {
+				t.Errorf("lagging = %v, want %v", p.pods(), tc.want)
 			}
 			if len(p.change.Set) != 1 || !slices.Equal(p.change.Delete, tc.removed) {
 				t.Errorf("change = %+v: want the target set and the removed deleted", p.change)
