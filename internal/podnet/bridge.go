@@ -61,17 +61,10 @@ func EnsureBridge(cfg Config) error {
 
 // bridgeAddr is the bridge's own MAC address: locally administered,
 // unicast, derived from its name (a bridge made again after a restart gets
-// the same one).
-//
-// Why it is set at all: Linux gives a bridge whose address was not set the
-// numerically lowest address of its ports, and changes it when that port
-// goes. When a pod's veth that held it was deleted, the host flushed its
-// neighbour entries on the bridge, and every pod kept sending to the old
-// address, which no port owned any more: their replies to clients on the
-// host (the operator, a benchmark's writer) were lost until TCP
-// retransmitted them after its minimum timeout, 200 ms, by when the host's
-// new ARP requests had taught them the new address. The rolling updates'
-// 205-214 ms write gaps were that (docs/chaos.md).
+// the same one). Without one, Linux gives the bridge the lowest address of
+// its ports and changes it when that port goes, and pods' replies to the
+// host were lost for a TCP retransmission timeout (200 ms) each time; see
+// docs/design/2026-12-06-pod-bridge-address.md.
 func bridgeAddr(name string) net.HardwareAddr {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(name))

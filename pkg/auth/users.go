@@ -223,15 +223,9 @@ func commandRule(tok string) bool {
 	return len(tok) > 1 && (tok[0] == '+' || tok[0] == '-') && tok[1] != '@' && !strings.ContainsAny(tok, "()")
 }
 
-// InSync reports whether a node's ACL LIST lines hold, for every name in
-// names, exactly the line of reference (a line missing from reference
-// means the user must be absent).
-func InSync(node, reference map[string]string, names []string) bool {
-	return OutOfSync(node, reference, names) == ""
-}
-
-// OutOfSync is the first name of names whose line on the node is not the
-// reference's ("" when InSync).
+// OutOfSync is the first name of names whose line among a node's ACL LIST
+// lines is not exactly the reference's (a line missing from reference means
+// the user must be absent); "" when the node holds them all.
 func OutOfSync(node, reference map[string]string, names []string) string {
 	for _, n := range names {
 		if node[n] != reference[n] {

@@ -137,7 +137,7 @@ func TestACLLinesOfOneUserFromDifferentServersCompareEqual(t *testing.T) {
 	}
 }
 
-func TestInSyncComparesOnlyTheNamedUsers(t *testing.T) {
+func TestOutOfSyncComparesOnlyTheNamedUsers(t *testing.T) {
 	ref := map[string]string{"a": "user a on", "default": "user default on nopass"}
 	for _, tc := range []struct {
 		name  string
@@ -153,8 +153,8 @@ func TestInSyncComparesOnlyTheNamedUsers(t *testing.T) {
 		{"a deleted user gone", map[string]string{"a": "user a on"}, []string{"a", "gone"}, true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := InSync(tc.node, ref, tc.names); got != tc.want {
-				t.Errorf("InSync = %v, want %v", got, tc.want)
+			if got := OutOfSync(tc.node, ref, tc.names) == ""; got != tc.want {
+				t.Errorf("in sync = %v, want %v", got, tc.want)
 			}
 			if got := OutOfSync(tc.node, ref, tc.names); got != tc.first {
 				t.Errorf("OutOfSync = %q, want %q", got, tc.first)

@@ -56,7 +56,7 @@ func TestUsersFromTheFileMatchUsersSetLive(t *testing.T) {
 	}
 	names := []string{"app", "retired", "absent"}
 	ref := lines(fromFile.Addr)
-	if !auth.InSync(lines(live.Addr), ref, names) {
+	if auth.OutOfSync(lines(live.Addr), ref, names) != "" {
 		t.Fatalf("users set live differ from the file's:\nlive: %v\nfile: %v", lines(live.Addr), ref)
 	}
 	for _, l := range ref {
